@@ -1,0 +1,1 @@
+//! QR engine: decode camera frames, render codes (issue 3).

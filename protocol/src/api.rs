@@ -1,0 +1,196 @@
+//! JSON bodies and header names of the HTTP API (`/v1/...`).
+//!
+//! The server's OpenAPI document (`server/openapi.json`, served at
+//! `/v1/openapi.json`) is the normative description; these types are what both sides
+//! serialise. Times are UTC milliseconds; binary values are base64url without padding.
+
+use serde::{Deserialize, Serialize};
+
+/// Header names.
+pub mod headers {
+    /// Every state-changing request carries one; a retry reuses it.
+    pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+    pub const DPOP: &str = "DPoP";
+    pub const AUTHORIZATION: &str = "Authorization";
+    /// The server's clock at the moment it answered, on every reply (UTC ms).
+    pub const SERVER_TIME_MS: &str = "X-Server-Time-Ms";
+    /// Portal and administration endpoints: `Authorization: Bearer <admin token>`.
+    pub const ADMIN_SCHEME: &str = "Bearer";
+}
+
+/// Stable error codes (`ErrorBody.code`). The core maps each to a typed error; a code
+/// it does not know becomes a generic server error carrying the message.
+pub mod codes {
+    pub const BAD_REQUEST: &str = "bad_request";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    pub const INVALID_DPOP_PROOF: &str = "invalid_dpop_proof";
+    pub const REPLAYED_PROOF: &str = "replayed_proof";
+    pub const CLOCK_SKEW: &str = "clock_skew";
+    pub const UNKNOWN_DEVICE: &str = "unknown_device";
+    pub const DEVICE_REVOKED: &str = "device_revoked";
+    pub const BINDING_UNKNOWN: &str = "binding_unknown";
+    pub const BINDING_EXPIRED: &str = "binding_expired";
+    pub const BINDING_USED: &str = "binding_used";
+    pub const SIGNATURE_INVALID: &str = "signature_invalid";
+    pub const IDEMPOTENCY_KEY_REQUIRED: &str = "idempotency_key_required";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+    pub const REQUEST_IN_PROGRESS: &str = "request_in_progress";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Every error reply: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// `GET /v1/time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerTime {
+    pub now_ms: i64,
+}
+
+/// How strongly a device key is protected, as the device reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assurance {
+    /// A key in ordinary app storage (sealed by the core): desktops, tests, old phones.
+    Software,
+    /// A key in a hardware-backed keystore (Android TEE, iOS Secure Enclave).
+    Hardware,
+    /// A key in a discrete secure element (Android StrongBox).
+    Strongbox,
+}
+
+impl Assurance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Hardware => "hardware",
+            Self::Strongbox => "strongbox",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "software" => Some(Self::Software),
+            "hardware" => Some(Self::Hardware),
+            "strongbox" => Some(Self::Strongbox),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/portal/bindings` (portal, admin-authenticated): the person proved who
+/// they are at the portal; offer a device binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewBinding {
+    pub user_id: String,
+    pub display_name: String,
+}
+
+/// Reply to [`NewBinding`]: what the portal renders as a QR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindingOffer {
+    pub bid: String,
+    pub expires_at_ms: i64,
+    /// The `TPB1:` text to show as a QR code.
+    pub qr: String,
+}
+
+/// `POST /v1/devices`: the phone registers its key against a binding offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterDevice {
+    pub bid: String,
+    /// Uncompressed SEC1 P-256 point, base64url.
+    pub public_key: String,
+    pub assurance: Assurance,
+    /// Platform key attestation (Android key attestation chain, iOS App Attest), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
+    /// A name the person recognises in their device list ("Pixel 8").
+    pub device_name: String,
+    /// r‖s over `signed::binding_message(bid, bnonce, public_key)`, base64url.
+    pub signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRegistered {
+    pub device_id: String,
+    pub user_id: String,
+    pub display_name: String,
+    pub assurance: Assurance,
+}
+
+/// `POST /v1/token` (with a DPoP proof): a short-lived access token bound to the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub device_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// Always `DPoP`.
+    pub token_type: String,
+    pub expires_at_ms: i64,
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub user_id: String,
+    pub display_name: String,
+    pub device_id: String,
+    pub assurance: Assurance,
+}
+
+/// `POST /v1/reports`: the person reports a problem or a suspicious request (the
+/// "Report" button of the login screen files one). Signed, queued in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReport {
+    pub kind: String,
+    pub text: String,
+    pub client_time_ms: i64,
+    /// r‖s over `signed::report_message(device_id, kind, text, client_time_ms)`.
+    pub signature: String,
+}
+
+/// The server's receipt for anything the phone's outbox delivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub id: String,
+    pub server_time_ms: i64,
+    /// `accepted` or `rejected`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `GET /v1/reports`: the person's own reports, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportList {
+    pub reports: Vec<ReportEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportEntry {
+    pub id: String,
+    pub device_id: String,
+    pub kind: String,
+    pub text: String,
+    pub received_at_ms: i64,
+}
+
+/// `POST /v1/admin/devices/{device_id}/revoke` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub device_id: String,
+    /// `active` or `revoked`.
+    pub status: String,
+}
