@@ -1,1 +1,46 @@
-fn main() {}
+//! `taipei`: the command-line phone. It drives the core exactly as the apps do, against
+//! the reference backend (embedded in-process, or any server you point it at).
+//!
+//! Each capability gets its own module and subcommand; `main` only dispatches.
+
+mod args;
+mod demo;
+mod server_cmd;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+taipei — the command-line phone for the Taipei City app core
+
+USAGE:
+    taipei demo                 run the guided demo against an embedded reference server
+    taipei server [--bind ADDR] [--db FILE]
+                                run the reference backend standalone (Ctrl-C stops it)
+    taipei help                 show this text
+
+Set RUST_LOG=debug for more detail.";
+
+fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let command = argv.remove(0);
+    let result = match command.as_str() {
+        "demo" => demo::run(argv),
+        "server" => server_cmd::run(argv),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
