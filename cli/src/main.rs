@@ -4,7 +4,6 @@
 //! Each capability gets its own module and subcommand; `main` only dispatches.
 
 mod args;
-mod demo;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -13,7 +12,6 @@ const USAGE: &str = "\
 taipei — the command-line phone for the Taipei City app core
 
 USAGE:
-    taipei demo                 run the guided demo against an embedded reference server
     taipei server [--bind ADDR] [--db FILE]
                                 run the reference backend standalone (Ctrl-C stops it)
     taipei help                 show this text
@@ -28,7 +26,6 @@ fn main() -> ExitCode {
     }
     let command = argv.remove(0);
     let result = match command.as_str() {
-        "demo" => demo::run(argv),
         "server" => server_cmd::run(argv),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
