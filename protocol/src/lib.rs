@@ -10,6 +10,7 @@ pub mod b64;
 pub mod binding;
 pub mod dpop;
 pub mod ecdsa;
+pub mod qrpayload;
 pub mod signed;
 
 mod error;
