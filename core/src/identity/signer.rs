@@ -1,0 +1,179 @@
+//! Device keys: the platform's signer (hardware-backed on phones) or a software key,
+//! and the checks every signature passes before the core uses it.
+
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use taipei_protocol::api::Assurance;
+use taipei_protocol::ecdsa::{self, PublicKey, SIGNATURE_LEN};
+
+use super::IdentityError;
+
+/// Why a device signer could not sign (or show its key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    /// The key is gone or unusable (wiped keystore, changed biometrics).
+    #[error("the device key is unavailable: {0}")]
+    Unavailable(String),
+    /// The signer refused or failed this time (user cancelled, keystore busy).
+    #[error("the device key could not sign: {0}")]
+    Failed(String),
+}
+
+/// A P-256 signing key held by the platform. Implemented by the apps over the Android
+/// Keystore / Secure Enclave; [`SoftwareSigner`] is the default.
+pub trait DeviceSigner: Send + Sync {
+    /// Uncompressed SEC1 P-256 public key (65 bytes).
+    fn public_key(&self) -> Result<Vec<u8>, SignerError>;
+    /// ECDSA P-256 / SHA-256 over `message`: ASN.1 DER or 64-byte `r ‖ s`.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
+    fn assurance(&self) -> Assurance;
+}
+
+/// A P-256 key in app storage (its PKCS#8 sealed in the profile database). Reported as
+/// [`Assurance::Software`], so the server knows it is not hardware-backed.
+pub struct SoftwareSigner {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SoftwareSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SoftwareSigner(..)")
+    }
+}
+
+impl SoftwareSigner {
+    /// A new key and its PKCS#8 document (to be sealed by the caller).
+    pub fn generate() -> Result<(Self, Vec<u8>), IdentityError> {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| IdentityError::SoftwareKey("key generation failed".into()))?;
+        let signer = Self::from_pkcs8(pkcs8.as_ref())?;
+        Ok((signer, pkcs8.as_ref().to_vec()))
+    }
+
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, IdentityError> {
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng).map_err(|e| {
+            IdentityError::SoftwareKey(format!("the stored P-256 PKCS#8 key is invalid ({e}); rebind this device"))
+        })?;
+        Ok(Self { key, rng })
+    }
+}
+
+impl DeviceSigner for SoftwareSigner {
+    fn public_key(&self) -> Result<Vec<u8>, SignerError> {
+        Ok(self.key.public_key().as_ref().to_vec())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+        self.key
+            .sign(&self.rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| SignerError::Failed("ring signing failed".into()))
+    }
+
+    fn assurance(&self) -> Assurance {
+        Assurance::Software
+    }
+}
+
+/// The signer's public key, shape-checked.
+pub fn public_key_of(signer: &dyn DeviceSigner) -> Result<PublicKey, IdentityError> {
+    let raw = signer.public_key()?;
+    PublicKey::from_sec1(&raw)
+        .map_err(|e| IdentityError::BadSigner(format!("the device signer's public key is unusable: {e}")))
+}
+
+/// Signs and returns the wire form `r ‖ s`, normalised from DER when needed and
+/// verified against `public`: a broken platform signer is caught here, on the phone,
+/// not as a puzzling rejection at the server.
+pub fn sign_checked(
+    signer: &dyn DeviceSigner,
+    public: &PublicKey,
+    message: &[u8],
+) -> Result<[u8; SIGNATURE_LEN], IdentityError> {
+    let raw = signer.sign(message)?;
+    let fixed: [u8; SIGNATURE_LEN] = match <[u8; SIGNATURE_LEN]>::try_from(raw.as_slice()) {
+        Ok(fixed) => fixed,
+        Err(_) => ecdsa::der_to_fixed(&raw)
+            .map_err(|e| IdentityError::BadSigner(format!("the device signer returned an unusable signature: {e}")))?,
+    };
+    public.verify(message, &fixed).map_err(|_| {
+        IdentityError::BadSigner("the device signer's signature does not verify against its own public key".into())
+    })?;
+    Ok(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wraps the software key and misbehaves in a chosen way.
+    struct Odd {
+        inner: SoftwareSigner,
+        mode: &'static str,
+    }
+
+    impl DeviceSigner for Odd {
+        fn public_key(&self) -> Result<Vec<u8>, SignerError> {
+            if self.mode == "short-key" {
+                return Ok(vec![4; 33]);
+            }
+            self.inner.public_key()
+        }
+        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+            let fixed: [u8; 64] = self.inner.sign(message)?.try_into().map_err(|_| SignerError::Failed("len".into()))?;
+            Ok(match self.mode {
+                "der" => ecdsa::fixed_to_der(&fixed),
+                "garbage" => vec![0x30, 0x01, 0x02],
+                "wrong-message" => self.inner.sign(b"something else")?,
+                "refuse" => return Err(SignerError::Failed("user cancelled".into())),
+                _ => fixed.to_vec(),
+            })
+        }
+        fn assurance(&self) -> Assurance {
+            Assurance::Hardware
+        }
+    }
+
+    fn odd(mode: &'static str) -> Odd {
+        Odd { inner: SoftwareSigner::generate().unwrap().0, mode }
+    }
+
+    #[test]
+    fn fixed_and_der_signatures_are_normalised_and_verified() {
+        for mode in ["fixed", "der"] {
+            let s = odd(mode);
+            let public = public_key_of(&s).unwrap();
+            let sig = sign_checked(&s, &public, b"hello").unwrap();
+            public.verify(b"hello", &sig).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_broken_signer_is_caught_before_use() {
+        for mode in ["garbage", "wrong-message"] {
+            let s = odd(mode);
+            let public = public_key_of(&s).unwrap();
+            assert!(matches!(sign_checked(&s, &public, b"m"), Err(IdentityError::BadSigner(_))), "{mode}");
+        }
+        let s = odd("refuse");
+        let public = public_key_of(&s).unwrap();
+        assert!(matches!(sign_checked(&s, &public, b"m"), Err(IdentityError::Signer(SignerError::Failed(_)))));
+        assert!(matches!(public_key_of(&odd("short-key")), Err(IdentityError::BadSigner(_))));
+    }
+
+    #[test]
+    fn truncated_or_corrupt_pkcs8_is_a_typed_error() {
+        let (_, pkcs8) = SoftwareSigner::generate().unwrap();
+        assert!(SoftwareSigner::from_pkcs8(&pkcs8).is_ok());
+        for bad in [&pkcs8[..pkcs8.len() / 2], &[][..], &[0x30, 0x03, 0x02, 0x01, 0x00][..]] {
+            assert!(matches!(SoftwareSigner::from_pkcs8(bad), Err(IdentityError::SoftwareKey(_))));
+        }
+        let mut flipped = pkcs8.clone();
+        let last = flipped.len() - 5;
+        flipped[last] ^= 0xff;
+        assert!(SoftwareSigner::from_pkcs8(&flipped).is_err());
+    }
+}
