@@ -1,1 +1,186 @@
-//! placeholder
+//! The reference backend: the server side of the protocol the phone core speaks.
+//!
+//! City backend teams read this crate as the executable contract: every rule the
+//! phone relies on (binding, DPoP-bound tokens, idempotent writes, the server clock
+//! header, the error codes) is implemented here once, against a real SQLite file.
+//! Embedded use (tests, the CLI demo): [`start`] on the current tokio runtime;
+//! a standalone process: [`run_standalone`].
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod devices;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod middleware;
+pub mod openapi;
+mod random;
+pub mod reports;
+pub mod time;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::routing::MethodRouter;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ServerError};
+
+use db::Db;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+}
+
+/// The parts of the configuration handlers need; the admin token only as its digest.
+#[derive(Debug)]
+pub struct Settings {
+    pub admin_token_hash: [u8; 32],
+    pub token_ttl: Duration,
+    pub binding_ttl: Duration,
+}
+
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+    Route { method: "GET", path, handler: axum::routing::get(handler) }
+}
+
+fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+    Route { method: "POST", path, handler: axum::routing::post(handler) }
+}
+
+/// Every endpoint, once. The router is built from this table and [`served_routes`]
+/// lists it, so a test can hold the OpenAPI document against what is really served.
+fn route_table() -> Vec<Route> {
+    vec![
+        get("/v1/time", time::get_time),
+        get("/v1/openapi.json", openapi::get_openapi),
+        post("/v1/portal/bindings", devices::create_binding),
+        post("/v1/devices", devices::register_device),
+        post("/v1/token", auth::issue_token),
+        get("/v1/me", devices::me),
+        post("/v1/reports", reports::file_report),
+        get("/v1/reports", reports::list_reports),
+        post("/v1/admin/devices/{device_id}/revoke", devices::revoke_device),
+    ]
+}
+
+/// `(method, path template)` of every endpoint the router serves.
+pub fn served_routes() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|r| (r.method, r.path)).collect()
+}
+
+fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for route in route_table() {
+        // Two methods on one path merge into one method router.
+        router = router.route(route.path, route.handler);
+    }
+    router
+        .fallback(middleware::unknown_route)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::around))
+        .with_state(state)
+}
+
+/// A server running on a tokio runtime.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    admin_token: String,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, then closes the
+    /// database (its last handle is dropped with the router).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+    }
+}
+
+/// Opens the database (migrating it), binds the listener and serves on the current
+/// tokio runtime until [`RunningServer::shutdown`].
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let path = config.db_path.clone();
+    let db = tokio::task::spawn_blocking(move || Db::open(&path))
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
+    let state = AppState {
+        db,
+        settings: Arc::new(Settings {
+            admin_token_hash: auth::sha256(config.admin_token.as_bytes()),
+            token_ttl: config.token_ttl,
+            binding_ttl: config.binding_ttl,
+        }),
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.bind.to_string(), source })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind.to_string(), source })?;
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = signal.await;
+            })
+            .await
+            .map_err(ServerError::Serve)
+    });
+    tracing::info!(%addr, "server listening");
+    Ok(RunningServer { addr, admin_token: config.admin_token, shutdown, task })
+}
+
+/// `taipei server`: logs to stdout (`RUST_LOG`, default `info`), serves until Ctrl-C,
+/// then shuts down gracefully.
+pub async fn run_standalone(config: ServerConfig) -> Result<(), ServerError> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A subscriber installed already (by an embedding program) is kept.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let server = start(config).await?;
+    tracing::info!(url = %server.base_url(), "reference server ready; Ctrl-C stops it");
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+    }
+    server.shutdown().await;
+    tracing::info!("server stopped");
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Schema migrations, keyed by SQLite's `user_version`.
+//!
+//! Migration N (1-based) moves the schema from version N-1 to N. They are applied in
+//! order at start, each in its own transaction together with its version bump, so a
+//! crash leaves the file at a clean version. Never edit a released migration: append.
+
+use rusqlite::Connection;
+
+use crate::error::ServerError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: identity, bindings, devices, tokens, replay cache, idempotency, audit, reports.
+    r#"
+    CREATE TABLE users (
+        user_id       TEXT PRIMARY KEY,
+        display_name  TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE bindings (
+        bid           TEXT PRIMARY KEY,
+        bnonce        BLOB NOT NULL,
+        user_id       TEXT NOT NULL REFERENCES users(user_id),
+        expires_at_ms INTEGER NOT NULL,
+        used          INTEGER NOT NULL DEFAULT 0,
+        device_id     TEXT,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE devices (
+        device_id       TEXT PRIMARY KEY,
+        user_id         TEXT NOT NULL REFERENCES users(user_id),
+        public_key      BLOB NOT NULL,
+        jkt             TEXT NOT NULL,
+        assurance       TEXT NOT NULL,
+        attestation     TEXT,
+        device_name     TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+        counter         INTEGER NOT NULL DEFAULT 0,
+        created_at_ms   INTEGER NOT NULL,
+        last_used_at_ms INTEGER NOT NULL,
+        revoked_at_ms   INTEGER
+    );
+    CREATE INDEX devices_by_user ON devices(user_id);
+    CREATE INDEX devices_by_jkt ON devices(jkt);
+    -- Only the SHA-256 of a token is kept: a copy of this table grants nothing.
+    CREATE TABLE access_tokens (
+        token_hash    BLOB PRIMARY KEY,
+        device_id     TEXT NOT NULL REFERENCES devices(device_id),
+        jkt           TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX access_tokens_by_device ON access_tokens(device_id);
+    CREATE TABLE dpop_jti (
+        jkt   TEXT NOT NULL,
+        jti   TEXT NOT NULL,
+        iat_s INTEGER NOT NULL,
+        PRIMARY KEY (jkt, jti)
+    ) WITHOUT ROWID;
+    CREATE INDEX dpop_jti_by_iat ON dpop_jti(iat_s);
+    CREATE TABLE idempotency (
+        scope         TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        request_hash  BLOB NOT NULL,
+        status        INTEGER NOT NULL,
+        body          TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_age ON idempotency(created_at_ms);
+    CREATE TABLE audit_log (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms     INTEGER NOT NULL,
+        actor     TEXT NOT NULL,
+        device_id TEXT,
+        action    TEXT NOT NULL,
+        outcome   TEXT NOT NULL,
+        ip        TEXT
+    );
+    -- Append-only, enforced by the database itself, not just by convention.
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TABLE reports (
+        id             TEXT PRIMARY KEY,
+        device_id      TEXT NOT NULL REFERENCES devices(device_id),
+        user_id        TEXT NOT NULL REFERENCES users(user_id),
+        kind           TEXT NOT NULL,
+        text           TEXT NOT NULL,
+        client_time_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        signature      BLOB NOT NULL
+    );
+    CREATE INDEX reports_by_user ON reports(user_id, received_at_ms);
+    "#,
+];
+
+/// The schema version this code produces.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Refuses a database written by a newer server. Only reads: the file stays untouched.
+pub fn check_version(conn: &Connection, path: &str) -> Result<(), ServerError> {
+    let found = version(conn).map_err(|source| ServerError::Database { path: path.into(), source })?;
+    if found > latest() {
+        return Err(ServerError::SchemaTooNew { path: path.into(), found, known: latest() });
+    }
+    Ok(())
+}
+
+pub fn apply(conn: &mut Connection, path: &str) -> Result<(), ServerError> {
+    let db_err = |source| ServerError::Database { path: path.into(), source };
+    check_version(conn, path)?;
+    let current = version(conn).map_err(db_err)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(sql).map_err(db_err)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        tracing::info!(version = index + 1, "applied database migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The one SQLite file behind the server, and how async handlers reach it.
+//!
+//! rusqlite is synchronous, so every use goes through [`Db::read`] / [`Db::write`],
+//! which run the closure on tokio's blocking pool and never stall the async runtime.
+//! A single `Mutex<Connection>` is deliberate for a reference server: it keeps the
+//! code obvious, and SQLite allows one writer at a time anyway. A city backend with
+//! heavy read traffic would use a pool of read connections beside one writer.
+
+pub mod migrations;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{ApiError, ServerError};
+
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) and migrates the database. A schema newer than this
+    /// code is refused before anything is written to the file.
+    pub fn open(path: &Path) -> Result<Self, ServerError> {
+        let shown = path.display().to_string();
+        let db_err = |source| ServerError::Database { path: shown.clone(), source };
+        let mut conn = Connection::open(path).map_err(db_err)?;
+        migrations::check_version(&conn, &shown)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        migrations::apply(&mut conn, &shown)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock poisons it; the connection itself is still
+            // sound (an open transaction was rolled back when it was dropped).
+            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+
+    /// Reads outside any explicit transaction.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(move |conn| f(conn)).await
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds, rolled
+    /// back otherwise. IMMEDIATE takes SQLite's write lock up front, so two writers —
+    /// even in two processes sharing the file — can never both read "not done yet" and
+    /// both do the work; the second waits (busy timeout) and then sees the first's rows.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+}

@@ -1,0 +1,186 @@
+//! The device registry: binding offers (portal), registration (phone), revocation
+//! (administration), and `GET /v1/me`.
+
+use axum::Json;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use rusqlite::{OptionalExtension, params};
+use taipei_protocol::api::{BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes};
+use taipei_protocol::binding::BindingQr;
+use taipei_protocol::ecdsa::PublicKey;
+use taipei_protocol::{ProtocolError, b64, signed};
+
+use crate::AppState;
+use crate::audit::{self, Entry, actions};
+use crate::auth::{Admin, AuthedDevice};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::middleware::Ctx;
+use crate::random;
+use crate::time::{after, now_ms};
+
+const MAX_ATTESTATION_LEN: usize = 32 * 1024;
+
+/// `POST /v1/portal/bindings`: the person proved who they are at the portal; create
+/// (or refresh) their user record and a one-time binding offer.
+pub async fn create_binding(
+    State(state): State<AppState>,
+    admin: Admin,
+    body: JsonBody<NewBinding>,
+) -> Result<(StatusCode, Json<BindingOffer>), ApiError> {
+    let NewBinding { user_id, display_name } = body.value;
+    check_len("user_id", &user_id, 1, 128)?;
+    check_len("display_name", &display_name, 1, 200)?;
+    let qr = BindingQr {
+        bid: random::bytes()?,
+        bnonce: random::bytes()?,
+        expires_at_ms: after(now_ms(), state.settings.binding_ttl),
+    };
+    let offer = BindingOffer { bid: qr.bid_text(), expires_at_ms: qr.expires_at_ms, qr: qr.encode() };
+    state
+        .db
+        .write(move |tx| {
+            let now = now_ms();
+            // The portal is the identity authority: the latest proven name wins.
+            tx.execute(
+                "INSERT INTO users (user_id, display_name, created_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(user_id) DO UPDATE SET display_name = excluded.display_name",
+                params![user_id, display_name, now],
+            )?;
+            tx.execute(
+                "INSERT INTO bindings (bid, bnonce, user_id, expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![qr.bid_text(), qr.bnonce.as_slice(), user_id, qr.expires_at_ms, now],
+            )?;
+            audit::record(tx, &Entry::new(actions::BIND_OFFER, "admin").ip(admin.ip))?;
+            Ok(())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(offer)))
+}
+
+fn decode_field(name: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    b64::decode(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+}
+
+/// `POST /v1/devices`: a phone registers its key against a binding offer. Consuming
+/// the offer and creating the device happen in one transaction, so an offer binds at
+/// most one device even under concurrent attempts.
+pub async fn register_device(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    key: IdempotencyKey,
+    body: JsonBody<RegisterDevice>,
+) -> Result<Response, ApiError> {
+    let request = body.value;
+    let ip = ctx.ip();
+    let result = idempotency::once(&state.db, "anon".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
+        check_len("device_name", &request.device_name, 1, 100)?;
+        if request.attestation.as_ref().is_some_and(|a| a.len() > MAX_ATTESTATION_LEN) {
+            return Err(ApiError::bad_request(format!("attestation is longer than {MAX_ATTESTATION_LEN} bytes")));
+        }
+        let binding: Option<(Vec<u8>, String, i64, bool)> = tx
+            .query_row(
+                "SELECT bnonce, user_id, expires_at_ms, used FROM bindings WHERE bid = ?1",
+                [&request.bid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (bnonce, user_id, expires_at_ms, used) = binding.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, codes::BINDING_UNKNOWN, "no binding offer with this id")
+        })?;
+        if used {
+            return Err(ApiError::new(StatusCode::CONFLICT, codes::BINDING_USED, "this binding offer was already used"));
+        }
+        if expires_at_ms <= now_ms() {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                codes::BINDING_EXPIRED,
+                "this binding offer has expired; ask the portal for a new code",
+            ));
+        }
+        let bid = decode_field("bid", &request.bid)?;
+        let public_key = PublicKey::from_sec1(&decode_field("public_key", &request.public_key)?)
+            .map_err(|e| ApiError::bad_request(format!("public_key: {e}")))?;
+        let signature = decode_field("signature", &request.signature)?;
+        let message = signed::binding_message(&bid, &bnonce, public_key.as_bytes());
+        public_key.verify(&message, &signature).map_err(|e| match e {
+            ProtocolError::SignatureInvalid => {
+                ApiError::signature_invalid("the binding signature does not verify with this public key")
+            }
+            other => ApiError::bad_request(format!("signature: {other}")),
+        })?;
+
+        let device_id = random::id()?;
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO devices (device_id, user_id, public_key, jkt, assurance, attestation, device_name, \
+             status, counter, created_at_ms, last_used_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', 0, ?8, ?8)",
+            params![
+                device_id,
+                user_id,
+                public_key.as_bytes(),
+                public_key.jwk_thumbprint(),
+                request.assurance.as_str(),
+                request.attestation,
+                request.device_name,
+                now
+            ],
+        )?;
+        tx.execute("UPDATE bindings SET used = 1, device_id = ?1 WHERE bid = ?2", params![device_id, request.bid])?;
+        audit::record(tx, &Entry::new(actions::DEVICE_REGISTER, &user_id).device(&device_id).ip(ip))?;
+        let display_name: String =
+            tx.query_row("SELECT display_name FROM users WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
+        Ok(DeviceRegistered { device_id, user_id, display_name, assurance: request.assurance })
+    })
+    .await;
+    match result {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            audit::refused(&state.db, Entry::new(actions::DEVICE_REGISTER, "anon").ip(ctx.ip()), &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/admin/devices/{device_id}/revoke`: a lost phone stops working at once —
+/// every access token it holds is deleted, so every session it opened ends.
+pub async fn revoke_device(
+    State(state): State<AppState>,
+    admin: Admin,
+    device_id: Result<Path<String>, PathRejection>,
+) -> Result<Json<DeviceStatus>, ApiError> {
+    let Path(device_id) = device_id.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    state
+        .db
+        .write(move |tx| {
+            let user_id: String = tx
+                .query_row("SELECT user_id FROM devices WHERE device_id = ?1", [&device_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_DEVICE, "no device with this id"))?;
+            tx.execute(
+                "UPDATE devices SET status = 'revoked', revoked_at_ms = COALESCE(revoked_at_ms, ?1) WHERE device_id = ?2",
+                params![now_ms(), device_id],
+            )?;
+            tx.execute("DELETE FROM access_tokens WHERE device_id = ?1", [&device_id])?;
+            let mut entry = Entry::new(actions::DEVICE_REVOKE, "admin").device(&device_id).ip(admin.ip);
+            entry.outcome = format!("ok user={user_id}");
+            audit::record(tx, &entry)?;
+            Ok(DeviceStatus { device_id, status: "revoked".into() })
+        })
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/me`.
+pub async fn me(device: AuthedDevice) -> Json<Me> {
+    Json(Me {
+        user_id: device.user_id,
+        display_name: device.display_name,
+        device_id: device.device_id,
+        assurance: device.assurance,
+    })
+}

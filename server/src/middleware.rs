@@ -1,0 +1,101 @@
+//! What wraps every request: the server clock header, the one log line, panic
+//! containment, JSON replies for unknown routes and methods.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt as _;
+
+use crate::error::ApiError;
+use crate::time::now_ms;
+
+/// `X-Server-Time-Ms` (taipei_protocol::api::headers::SERVER_TIME_MS), lower-cased
+/// as HTTP/2 requires.
+pub static SERVER_TIME: HeaderName = HeaderName::from_static("x-server-time-ms");
+
+/// Per-request facts shared between the middleware and the extractors.
+#[derive(Debug, Default)]
+pub struct RequestContext {
+    /// Set by the auth extractors as soon as the device is known, for the log line and
+    /// for audit rows of refusals.
+    pub device_id: OnceLock<String>,
+    /// The peer address. Behind a reverse proxy this is the proxy; a deployment there
+    /// takes the client address from the proxy's header instead.
+    pub ip: Option<String>,
+}
+
+/// Extractor for the [`RequestContext`] the middleware attached.
+#[derive(Debug, Clone)]
+pub struct Ctx(pub Arc<RequestContext>);
+
+impl Ctx {
+    pub fn device_id(&self) -> Option<String> {
+        self.0.device_id.get().cloned()
+    }
+
+    pub fn ip(&self) -> Option<String> {
+        self.0.ip.clone()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Arc<RequestContext>>()
+            .cloned()
+            .map(Ctx)
+            .ok_or_else(|| ApiError::internal("request context missing"))
+    }
+}
+
+/// Outermost layer: every reply, error or panic included, carries the server clock,
+/// and every request gets one log line. The line holds method, path (never the query),
+/// status, latency and device id — never a header value, so no token, proof or key.
+pub async fn around(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let ctx = Arc::new(RequestContext { device_id: OnceLock::new(), ip });
+    req.extensions_mut().insert(Arc::clone(&ctx));
+
+    let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%method, %path, "handler panicked");
+            ApiError::internal("the server failed while handling this request").into_response()
+        }
+    };
+    response.headers_mut().insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
+    tracing::info!(
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        device = ctx.device_id.get().map(String::as_str).unwrap_or("-"),
+        "request"
+    );
+    response
+}
+
+pub async fn unknown_route(req: Request) -> ApiError {
+    ApiError::not_found(format!("no such endpoint: {}", req.uri().path()))
+}
+
+pub async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        taipei_protocol::api::codes::BAD_REQUEST,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}

@@ -1,0 +1,95 @@
+//! Problem reports a person files from the phone (the "Report" button of the login
+//! screen files one): signed by the device key, delivered by the outbox, exactly once.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use rusqlite::params;
+use taipei_protocol::api::{NewReport, Receipt, ReportEntry, ReportList};
+use taipei_protocol::{ProtocolError, b64, signed};
+
+use crate::AppState;
+use crate::audit::{self, Entry, actions};
+use crate::auth::AuthedDevice;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::random;
+use crate::time::now_ms;
+
+const MAX_KIND_LEN: usize = 32;
+const MAX_TEXT_LEN: usize = 4000;
+const LIST_LIMIT: i64 = 100;
+
+fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, ApiError> {
+    check_len("kind", &report.kind, 1, MAX_KIND_LEN)?;
+    if !report.kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(ApiError::bad_request("kind must be lower-case letters, digits and _"));
+    }
+    check_len("text", &report.text, 1, MAX_TEXT_LEN)?;
+    let signature = b64::decode(&report.signature).map_err(|e| ApiError::bad_request(format!("signature: {e}")))?;
+    let message = signed::report_message(&device.device_id, &report.kind, &report.text, report.client_time_ms);
+    device.public_key.verify(&message, &signature).map_err(|e| match e {
+        ProtocolError::SignatureInvalid => ApiError::signature_invalid("the report signature does not verify"),
+        other => ApiError::bad_request(format!("signature: {other}")),
+    })?;
+    Ok(signature)
+}
+
+/// `POST /v1/reports`.
+pub async fn file_report(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+    key: IdempotencyKey,
+    body: JsonBody<NewReport>,
+) -> Result<Response, ApiError> {
+    let report = body.value;
+    let scope = device.device_id.clone();
+    let audit_entry = Entry::new(actions::REPORT_FILE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::CREATED, {
+        let audit_entry = audit_entry.clone();
+        move |tx| {
+            let signature = check_report(&report, &device)?;
+            let id = random::id()?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO reports (id, device_id, user_id, kind, text, client_time_ms, received_at_ms, signature) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, device.device_id, device.user_id, report.kind, report.text, report.client_time_ms, now, signature],
+            )?;
+            audit::record(tx, &audit_entry)?;
+            Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason: None })
+        }
+    })
+    .await;
+    if let Err(e) = &result {
+        audit::refused(&state.db, audit_entry, e).await;
+    }
+    result
+}
+
+/// `GET /v1/reports`: the person's own reports (from any of their devices), newest first.
+pub async fn list_reports(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<ReportList>, ApiError> {
+    let user_id = device.user_id;
+    let reports = state
+        .db
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, device_id, kind, text, received_at_ms FROM reports WHERE user_id = ?1 \
+                 ORDER BY received_at_ms DESC, rowid DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![user_id, LIST_LIMIT], |r| {
+                Ok(ReportEntry {
+                    id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    text: r.get(3)?,
+                    received_at_ms: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(Json(ReportList { reports }))
+}
