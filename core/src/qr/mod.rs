@@ -1,1 +1,85 @@
-//! QR engine: decode camera frames, render codes (issue 3).
+//! QR engine: read codes from camera frames, render codes (issue 3).
+//!
+//! Decoding wraps rqrr (pure Rust) with the preprocessing it lacks: our own
+//! binarisation (rqrr's row-average threshold loses codes under uneven light),
+//! resolution changes, and a ladder of retries in cost order. Every call into rqrr is
+//! contained: a panic there is reported as "no code", and the work per frame is bounded
+//! by capping the working resolution and the number of passes. See README.md.
+//!
+//! Payload codecs (base10, base45, prefixes) live in `taipei_protocol::qrpayload`:
+//! the server needs them too.
+
+mod binarize;
+mod decode;
+mod gray;
+pub mod render;
+mod stream;
+mod text;
+
+pub use decode::{DecodeOptions, decode_image, decode_image_with, decode_luma, decode_luma_with};
+pub use render::{EcLevel, RenderOptions};
+pub use text::TextEncoding;
+
+/// One luminance (Y) plane as phones hand it over: Android `ImageProxy` plane 0, iOS
+/// `CVPixelBuffer` plane 0. `stride` is the distance in bytes between row starts
+/// (`rowStride` / `bytesPerRowOfPlane`), at least `width`; padding bytes are ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct LumaFrame<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+}
+
+/// A point in the coordinates of the frame that was passed in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub x: f32,
+    pub y: f32,
+}
+
+/// One code found in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedCode {
+    /// The payload as text (see [`TextEncoding`] for how bytes became text).
+    pub text: String,
+    /// The payload bytes exactly as the code carries them.
+    pub bytes: Vec<u8>,
+    /// Outer corners of the code, clockwise from the top-left of the symbol as printed
+    /// (top-left, top-right, bottom-right, bottom-left), in frame coordinates.
+    pub corners: [Point; 4],
+    /// QR version, 1..=40.
+    pub version: u8,
+    pub ec_level: EcLevel,
+    pub text_encoding: TextEncoding,
+}
+
+/// Why the QR engine refused a request. Decoding a valid frame that holds no code is
+/// not an error: it returns an empty list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QrError {
+    /// The frame's size, stride or buffer length do not fit together.
+    #[error("invalid frame: {0}")]
+    InvalidFrame(String),
+    /// The frame is larger than the engine will look at.
+    #[error("frame too large: {width}x{height} (limit {limit} pixels a side, {max_pixels} in all)")]
+    FrameTooLarge { width: u32, height: u32, limit: u32, max_pixels: u64 },
+    /// Encoded image bytes could not be read as PNG or JPEG.
+    #[error("unreadable image: {0}")]
+    Image(String),
+    /// The text does not fit in a QR code at the chosen error-correction level.
+    #[error("cannot render: {0}")]
+    Render(String),
+}
+
+impl QrError {
+    /// Stable code for logs and the FFI layer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidFrame(_) => "qr.invalid_frame",
+            Self::FrameTooLarge { .. } => "qr.frame_too_large",
+            Self::Image(_) => "qr.image_unreadable",
+            Self::Render(_) => "qr.render_failed",
+        }
+    }
+}

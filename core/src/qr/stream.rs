@@ -1,0 +1,219 @@
+//! What rqrr throws away: the segment structure of a decoded code.
+//!
+//! rqrr writes the payload bytes but drops ECI designators and does not say whether a
+//! segment was kanji mode, and the text decoder needs both. rqrr has no API for the
+//! corrected codewords, so this reads the symbol's data modules again (positions
+//! learnt by watching which modules rqrr itself reads, so no function-pattern map is
+//! duplicated here), unmasks them, de-interleaves the blocks (the layout comes from the
+//! qrcode crate's tables) and parses the segments. Without error correction this
+//! stream may differ from the true one, so its answer is used only when re-parsing it
+//! reproduces rqrr's corrected bytes exactly; otherwise the text decoder guesses.
+
+use std::cell::RefCell;
+
+use rqrr::{BitGrid, MetaData};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StreamInfo {
+    /// The first ECI designator in the stream.
+    pub eci: Option<u32>,
+    pub has_kanji: bool,
+}
+
+/// Records every module rqrr reads.
+struct Recorder<'a, G: ?Sized> {
+    inner: &'a G,
+    mirrored: bool,
+    reads: RefCell<Vec<(usize, usize)>>,
+}
+
+impl<G: BitGrid + ?Sized> BitGrid for Recorder<'_, G> {
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+    fn bit(&self, y: usize, x: usize) -> bool {
+        let (y, x) = if self.mirrored { (x, y) } else { (y, x) };
+        self.reads.borrow_mut().push((y, x));
+        self.inner.bit(y, x)
+    }
+}
+
+pub(crate) fn read_segments<G: BitGrid>(grid: &G, meta: &MetaData, corrected: &[u8]) -> StreamInfo {
+    // rqrr retries a failed symbol mirrored; try both the same way.
+    for mirrored in [false, true] {
+        let Some(data) = data_codewords(grid, meta, mirrored) else { continue };
+        if let Some(info) = parse(&data, meta.version.0, corrected) {
+            return info;
+        }
+    }
+    StreamInfo::default()
+}
+
+fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
+    match mask {
+        0 => (y + x) % 2 == 0,
+        1 => y % 2 == 0,
+        2 => x % 3 == 0,
+        3 => (y + x) % 3 == 0,
+        4 => (y / 2 + x / 3) % 2 == 0,
+        5 => (y * x) % 2 + (y * x) % 3 == 0,
+        6 => ((y * x) % 2 + (y * x) % 3) % 2 == 0,
+        _ => ((y * x) % 3 + (y + x) % 2) % 2 == 0,
+    }
+}
+
+fn qrcode_ec(rqrr_level: u16) -> qrcode::EcLevel {
+    // rqrr reports the two format bits as they are: 01 L, 00 M, 11 Q, 10 H.
+    match rqrr_level {
+        1 => qrcode::EcLevel::L,
+        0 => qrcode::EcLevel::M,
+        3 => qrcode::EcLevel::Q,
+        _ => qrcode::EcLevel::H,
+    }
+}
+
+/// The uncorrected data codewords in logical order.
+fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData, mirrored: bool) -> Option<Vec<u8>> {
+    let recorder = Recorder { inner: grid, mirrored, reads: RefCell::new(Vec::new()) };
+    let recorded = rqrr::Grid::new(recorder);
+    let (_, raw) = recorded.get_raw_data().ok()?;
+    let reads = recorded.grid.reads.into_inner();
+    // The data modules are the last `raw.len` reads, after the format bits.
+    let positions = reads.get(reads.len().checked_sub(raw.len)?..)?;
+    let mut codewords = vec![0u8; raw.len / 8];
+    for (i, &(y, x)) in positions.iter().enumerate().take(codewords.len() * 8) {
+        let bit = grid.bit(y, x) ^ mask_bit(meta.mask, y, x);
+        codewords[i / 8] |= u8::from(bit) << (7 - i % 8);
+    }
+    let version = qrcode::Version::Normal(i16::try_from(meta.version.0).ok()?);
+    let ec = qrcode_ec(meta.ecc_level);
+    let data_len = qrcode::bits::Bits::new(version).max_len(ec).ok()? / 8;
+    // Where each logical data codeword sits in the interleaved stream: interleave the
+    // indices themselves (low and high bytes separately, since indices exceed 255).
+    let lo: Vec<u8> = (0..data_len).map(|i| i as u8).collect();
+    let hi: Vec<u8> = (0..data_len).map(|i| (i >> 8) as u8).collect();
+    let (lo, _) = qrcode::ec::construct_codewords(&lo, version, ec).ok()?;
+    let (hi, _) = qrcode::ec::construct_codewords(&hi, version, ec).ok()?;
+    let mut data = vec![0u8; data_len];
+    for (pos, (&l, &h)) in lo.iter().zip(&hi).enumerate() {
+        *data.get_mut(usize::from(l) | usize::from(h) << 8)? = *codewords.get(pos)?;
+    }
+    Some(data)
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn take(&mut self, n: usize) -> Option<u32> {
+        if self.pos + n > self.data.len() * 8 {
+            return None;
+        }
+        let mut v = 0u32;
+        for _ in 0..n {
+            let bit = (self.data[self.pos / 8] >> (7 - self.pos % 8)) & 1;
+            v = (v << 1) | u32::from(bit);
+            self.pos += 1;
+        }
+        Some(v)
+    }
+    fn remaining(&self) -> usize {
+        self.data.len() * 8 - self.pos
+    }
+}
+
+const ALPHANUMERIC: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+
+/// Parses the segments the way rqrr does; `None` unless the output equals `expected`.
+fn parse(data: &[u8], version: usize, expected: &[u8]) -> Option<StreamInfo> {
+    let size_class = match version {
+        0..=9 => 0,
+        10..=26 => 1,
+        _ => 2,
+    };
+    let mut r = BitReader { data, pos: 0 };
+    let mut out = Vec::with_capacity(expected.len());
+    let mut info = StreamInfo::default();
+    while r.remaining() >= 4 {
+        match r.take(4)? {
+            0 => break,
+            1 => {
+                let mut count = r.take([10, 12, 14][size_class])? as usize;
+                while count > 0 {
+                    let digits = count.min(3);
+                    let v = r.take([0, 4, 7, 10][digits])?;
+                    out.extend(format!("{v:0digits$}").bytes());
+                    count -= digits;
+                }
+            }
+            2 => {
+                let mut count = r.take([9, 11, 13][size_class])? as usize;
+                while count > 0 {
+                    let chars = count.min(2);
+                    let v = r.take([0, 6, 11][chars])? as usize;
+                    if chars == 2 {
+                        out.push(*ALPHANUMERIC.get(v / 45)?);
+                    }
+                    out.push(*ALPHANUMERIC.get(v % 45)?);
+                    count -= chars;
+                }
+            }
+            4 => {
+                let count = r.take([8, 16, 16][size_class])?;
+                for _ in 0..count {
+                    out.push(r.take(8)? as u8);
+                }
+            }
+            8 => {
+                info.has_kanji = true;
+                let count = r.take([8, 10, 12][size_class])?;
+                for _ in 0..count {
+                    let d = r.take(13)?;
+                    let packed = (d / 0xC0) << 8 | (d % 0xC0);
+                    let sjis = if packed + 0x8140 <= 0x9FFC { packed + 0x8140 } else { packed + 0xC140 };
+                    out.extend_from_slice(&(sjis as u16).to_be_bytes());
+                }
+            }
+            7 => {
+                let first = r.take(8)?;
+                let eci = if first & 0x80 == 0 {
+                    first
+                } else if first & 0xC0 == 0x80 {
+                    (first & 0x3F) << 8 | r.take(8)?
+                } else {
+                    (first & 0x1F) << 16 | r.take(16)?
+                };
+                info.eci.get_or_insert(eci);
+            }
+            _ => return None,
+        }
+    }
+    (out == expected).then_some(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_eci_byte_and_kanji_segments() {
+        // ECI 28, byte mode 2 bytes [0xA4, 0x40], kanji 1 char (SJIS 0x935F), terminator.
+        let mut bits = String::new();
+        bits += "0111"; bits += &format!("{:08b}", 28);
+        bits += "0100"; bits += &format!("{:08b}", 2); bits += "1010010001000000";
+        bits += "1000"; bits += &format!("{:08b}", 1);
+        let packed = 0x935Fu32 - 0x8140;
+        bits += &format!("{:013b}", (packed >> 8) * 0xC0 + (packed & 0xFF));
+        bits += "0000";
+        while bits.len() % 8 != 0 {
+            bits.push('0');
+        }
+        let data: Vec<u8> = bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()).collect();
+        let info = parse(&data, 1, &[0xA4, 0x40, 0x93, 0x5F]).unwrap();
+        assert_eq!(info, StreamInfo { eci: Some(28), has_kanji: true });
+        // Any disagreement with the corrected bytes means the answer is not trusted.
+        assert!(parse(&data, 1, &[0xA4, 0x41, 0x93, 0x5F]).is_none());
+    }
+}
