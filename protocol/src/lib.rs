@@ -8,6 +8,7 @@
 pub mod api;
 pub mod b64;
 pub mod binding;
+pub mod cert;
 pub mod dpop;
 pub mod ecdsa;
 pub mod qrpayload;

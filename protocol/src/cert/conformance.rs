@@ -1,0 +1,455 @@
+//! The EU DCC conformance check: runs one test case of the EU's public test data
+//! (dgc-testdata's `2DCode/raw/*.json` layout) through this module's pipeline and
+//! compares each `EXPECTED*` flag with what the pipeline found.
+//!
+//! A flag set to `true` passes when its step succeeds; one set to `false` passes when
+//! its step fails. A step whose inputs the case does not carry (e.g. no `2DCODE`
+//! picture) cannot be tested and is reported as such, as the upstream harness does;
+//! inputs a case leaves out but its `PREFIX` implies are derived through the chain.
+//! Reading the picture needs a QR decoder, which the caller provides, so this module
+//! stays free of I/O and of the phone's camera code.
+
+use base64::Engine as _;
+use serde_json::Value as Json;
+
+use super::{CertError, Claims, Prefix, SignerCertificate, Sign1, base45_decode, cbor, dcc, inflate, unprefix};
+
+/// Decodes a PNG into the text of the QR code in it.
+pub type PictureDecoder<'a> = &'a dyn Fn(&[u8]) -> Result<String, String>;
+
+/// The flags a case can set, in the order of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    PictureDecode,
+    Unprefix,
+    B45Decode,
+    Compression,
+    Verify,
+    Decode,
+    ValidJson,
+    SchemaValidation,
+    ExpirationCheck,
+    KeyUsage,
+    ValidObject,
+    Encode,
+}
+
+impl Flag {
+    pub const ALL: [Self; 12] = [
+        Self::PictureDecode,
+        Self::Unprefix,
+        Self::B45Decode,
+        Self::Compression,
+        Self::Verify,
+        Self::Decode,
+        Self::ValidJson,
+        Self::SchemaValidation,
+        Self::ExpirationCheck,
+        Self::KeyUsage,
+        Self::ValidObject,
+        Self::Encode,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::PictureDecode => "EXPECTEDPICTUREDECODE",
+            Self::Unprefix => "EXPECTEDUNPREFIX",
+            Self::B45Decode => "EXPECTEDB45DECODE",
+            Self::Compression => "EXPECTEDCOMPRESSION",
+            Self::Verify => "EXPECTEDVERIFY",
+            Self::Decode => "EXPECTEDDECODE",
+            Self::ValidJson => "EXPECTEDVALIDJSON",
+            Self::SchemaValidation => "EXPECTEDSCHEMAVALIDATION",
+            Self::ExpirationCheck => "EXPECTEDEXPIRATIONCHECK",
+            Self::KeyUsage => "EXPECTEDKEYUSAGE",
+            Self::ValidObject => "EXPECTEDVALIDOBJECT",
+            Self::Encode => "EXPECTEDENCODE",
+        }
+    }
+
+    /// The upstream harness's test names for this check, as `known_issues.csv`
+    /// names them.
+    fn upstream_tests(self) -> &'static [&'static str] {
+        match self {
+            Self::PictureDecode => &["test_picture_decode"],
+            Self::Unprefix => &["test_un_prefix"],
+            Self::B45Decode => &["test_b45decode"],
+            Self::Compression => &["test_compression"],
+            Self::Verify => &["test_verification_check"],
+            Self::Decode => &["test_cose_json", "test_cose_cbor"],
+            Self::ValidJson => &["test_cbor_json"],
+            Self::SchemaValidation => &["test_cose_schema"],
+            Self::ExpirationCheck => &["test_expiration_check"],
+            Self::KeyUsage => &["test_expected_key_usage"],
+            Self::ValidObject | Self::Encode => &[],
+        }
+    }
+}
+
+/// What the pipeline found for a step: `None` when the case lacks its inputs,
+/// otherwise success or the reason it failed.
+type Found = Option<Result<(), String>>;
+
+/// One `EXPECTED*` flag of a case and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagResult {
+    pub flag: String,
+    pub expected: bool,
+    pub found: Found,
+    /// Set when the flag's outcome differs from what the case expects and
+    /// `known_issues.csv` lists the case: the reason given there.
+    pub known_issue: Option<String>,
+}
+
+impl FlagResult {
+    /// Whether this flag lets the case pass.
+    pub fn ok(&self) -> bool {
+        match &self.found {
+            None => Flag::ALL.iter().any(|f| f.key() == self.flag),
+            Some(found) => found.is_ok() == self.expected || self.known_issue.is_some(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let got = match &self.found {
+            None if Flag::ALL.iter().any(|f| f.key() == self.flag) => {
+                return format!("{:<26} expected {:<5}  not tested: the case lacks its inputs", self.flag, self.expected);
+            }
+            None => return format!("{:<26} unknown flag: this runner cannot check it", self.flag),
+            Some(Ok(())) => "true".to_string(),
+            Some(Err(why)) => format!("false ({why})"),
+        };
+        let verdict = match (&self.known_issue, self.ok()) {
+            (Some(reason), _) => format!("  KNOWN ISSUE {reason}"),
+            (None, true) => String::new(),
+            (None, false) => "  MISMATCH".to_string(),
+        };
+        format!("{:<26} expected {:<5}  got {got}{verdict}", self.flag, self.expected)
+    }
+}
+
+/// The outcome of one case file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseReport {
+    pub name: String,
+    pub description: String,
+    pub flags: Vec<FlagResult>,
+}
+
+impl CaseReport {
+    pub fn passed(&self) -> bool {
+        self.flags.iter().all(FlagResult::ok)
+    }
+}
+
+/// The upstream list of cases whose data is known to be defective:
+/// `test_name,country,test_set,reason`, an empty field matching anything.
+#[derive(Debug, Clone, Default)]
+pub struct KnownIssues {
+    rows: Vec<[String; 4]>,
+}
+
+impl KnownIssues {
+    pub fn parse(csv: &str) -> Self {
+        let rows = csv
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let mut cols = line.trim().splitn(4, ',').map(|c| c.trim().to_string());
+                Some([cols.next()?, cols.next()?, cols.next()?, cols.next()?])
+            })
+            .collect();
+        Self { rows }
+    }
+
+    fn reason(&self, flag: Flag, country: &str, test_set: &str) -> Option<String> {
+        self.rows
+            .iter()
+            .find(|[test, c, set, _]| {
+                (test.is_empty() || flag.upstream_tests().contains(&test.as_str()))
+                    && c.eq_ignore_ascii_case(country)
+                    && (set.is_empty() || set == test_set)
+            })
+            .map(|row| row[3].clone())
+    }
+}
+
+/// Runs one case. `name` is shown in the report; `country` (the folder above
+/// `2DCode`) and `test_set` (the file stem) match it against `known`.
+pub fn check_case(
+    name: &str,
+    country: &str,
+    test_set: &str,
+    case: &Json,
+    known: &KnownIssues,
+    picture: PictureDecoder<'_>,
+) -> CaseReport {
+    let description = case["TESTCTX"]["DESCRIPTION"].as_str().unwrap_or_default().to_string();
+    let expected = case.get("EXPECTEDRESULTS").and_then(Json::as_object);
+    let chain = Chain { case, picture };
+    let flags = expected
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key, value.as_bool()?)))
+        .map(|(key, expected)| {
+            let flag = Flag::ALL.into_iter().find(|f| f.key() == key);
+            let found = flag.and_then(|f| chain.check(f));
+            let mismatch = found.as_ref().is_some_and(|r| r.is_ok() != expected);
+            let known_issue = flag.filter(|_| mismatch).and_then(|f| known.reason(f, country, test_set));
+            FlagResult { flag: key.clone(), expected, found, known_issue }
+        })
+        .collect();
+    CaseReport { name: name.to_string(), description, flags }
+}
+
+/// Whether a JSON document is a test case at all (other JSON files may sit beside
+/// the cases).
+pub fn is_case(value: &Json) -> bool {
+    value.get("EXPECTEDRESULTS").is_some_and(Json::is_object)
+}
+
+/// Each stage of the chain, from the case's own field when it has one, else derived
+/// from the stage before (ultimately from `PREFIX`). `None`: no input at all.
+struct Chain<'a> {
+    case: &'a Json,
+    picture: PictureDecoder<'a>,
+}
+
+type Stage<T> = Option<Result<T, String>>;
+
+fn text(e: CertError) -> String {
+    e.to_string()
+}
+
+fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
+    let hex = hex.trim();
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return Err("odd-length or non-ASCII hex".into());
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|e| format!("hex: {e}")))
+        .collect()
+}
+
+/// Equal as the test data means it: objects regardless of key order, date-time
+/// strings as the same instant to the second, numbers by value.
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        (Json::String(x), Json::String(y)) => {
+            x == y
+                || matches!(
+                    (super::parse_iso8601_millis(x), super::parse_iso8601_millis(y)),
+                    (Ok(p), Ok(q)) if p.div_euclid(1000) == q.div_euclid(1000)
+                )
+        }
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(p), Some(q), _, _) => p == q,
+            (_, _, Some(p), Some(q)) => p == q,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        _ => a == b,
+    }
+}
+
+/// The DCC inside decoded CBOR: the claims' `hcert` → `1` when the CBOR is a whole
+/// CWT payload, else the CBOR itself (cases carry either).
+fn dcc_of(cbor_json: Json) -> Json {
+    match cbor_json.get("-260").and_then(|h| h.get("1")) {
+        Some(dcc) => dcc.clone(),
+        None => cbor_json,
+    }
+}
+
+fn compare(what: &str, got: &Json, want: &Json) -> Result<(), String> {
+    if same(got, want) { Ok(()) } else { Err(format!("{what} differs from JSON")) }
+}
+
+impl Chain<'_> {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.case.get(name).and_then(Json::as_str)
+    }
+
+    fn json(&self) -> Option<&Json> {
+        self.case.get("JSON").filter(|j| !j.is_null())
+    }
+
+    fn prefixed(&self) -> Stage<String> {
+        self.field("PREFIX").map(|p| Ok(p.to_string()))
+    }
+
+    fn base45(&self) -> Stage<String> {
+        if let Some(b) = self.field("BASE45") {
+            return Some(Ok(b.to_string()));
+        }
+        Some(self.prefixed()?.and_then(|p| unprefix(&p).map(|(_, b)| b.to_string()).map_err(text)))
+    }
+
+    fn compressed(&self) -> Stage<Vec<u8>> {
+        if let Some(hex) = self.field("COMPRESSED") {
+            return Some(from_hex(hex));
+        }
+        Some(self.base45()?.and_then(|b| base45_decode(&b).map_err(text)))
+    }
+
+    fn cose(&self) -> Stage<Vec<u8>> {
+        if let Some(hex) = self.field("COSE") {
+            return Some(from_hex(hex));
+        }
+        Some(self.compressed()?.and_then(|z| inflate(&z).map_err(text)))
+    }
+
+    fn sign1(&self) -> Stage<Sign1> {
+        Some(self.cose()?.and_then(|c| Sign1::from_slice(&c).map_err(text)))
+    }
+
+    fn signer(&self) -> Stage<SignerCertificate> {
+        let cert = self.case["TESTCTX"]["CERTIFICATE"].as_str()?;
+        Some(SignerCertificate::from_base64(cert).map_err(text))
+    }
+
+    /// The DCC the whole chain yields, from the prefixed text.
+    fn chain_dcc(&self) -> Stage<Json> {
+        let prefixed = match self.prefixed()? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(super::decode(&prefixed).map_err(text).and_then(|d| {
+            d.claims.eu_dcc().cloned().ok_or_else(|| "no EU DCC in the claims".to_string())
+        }))
+    }
+
+    /// The DCC of the `CBOR` field.
+    fn cbor_dcc(&self) -> Stage<Json> {
+        let hex = self.field("CBOR")?;
+        Some(from_hex(hex).and_then(|b| cbor::parse(&b).and_then(|v| cbor::to_json(&v)).map_err(text)).map(dcc_of))
+    }
+
+    /// Signature check with the case's signer certificate, kid included.
+    fn verified(&self) -> Stage<(Sign1, SignerCertificate)> {
+        let (sign1, signer) = (self.sign1()?, self.signer()?);
+        Some(sign1.and_then(|sign1| {
+            let signer = signer?;
+            match sign1.kid() {
+                None => return Err(text(CertError::MissingKid)),
+                Some(kid) if kid != signer.kid.as_slice() => {
+                    return Err("the kid does not name the signer certificate".into());
+                }
+                Some(_) => {}
+            }
+            sign1.verify(&signer.key).map_err(text)?;
+            Ok((sign1, signer))
+        }))
+    }
+
+    fn check(&self, flag: Flag) -> Found {
+        match flag {
+            Flag::PictureDecode => {
+                let png = self.field("2DCODE")?;
+                let got = base64::engine::general_purpose::STANDARD
+                    .decode(png.split_whitespace().collect::<String>())
+                    .map_err(|e| format!("2DCODE base64: {e}"))
+                    .and_then(|png| (self.picture)(&png));
+                Some(got.and_then(|text| match self.field("PREFIX") {
+                    Some(p) if p != text => Err("the QR code's text differs from PREFIX".into()),
+                    _ => Ok(()),
+                }))
+            }
+            Flag::Unprefix => {
+                let prefixed = self.field("PREFIX")?;
+                Some(match unprefix(prefixed) {
+                    Err(e) => Err(text(e)),
+                    Ok((Prefix::EuDcc, body)) => match self.field("BASE45") {
+                        Some(b) if b != body => Err("the text after the prefix differs from BASE45".into()),
+                        _ => Ok(()),
+                    },
+                    Ok((other, _)) => Err(format!("{} is not an EU DCC prefix", other.as_str())),
+                })
+            }
+            Flag::B45Decode => Some(self.base45()?.and_then(|b| {
+                let bytes = base45_decode(&b).map_err(text)?;
+                match self.field("COMPRESSED").map(from_hex) {
+                    Some(Ok(want)) if want != bytes => Err("decoded bytes differ from COMPRESSED".into()),
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            })),
+            Flag::Compression => Some(self.compressed()?.and_then(|z| {
+                let cose = inflate(&z).map_err(text)?;
+                match self.field("COSE").map(from_hex) {
+                    Some(Ok(want)) if want != cose => Err("inflated bytes differ from COSE".into()),
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            })),
+            Flag::Verify => Some(self.verified()?.map(|_| ())),
+            Flag::Decode => {
+                let from_cose = self.sign1().map(|s| {
+                    s.and_then(|s| cbor::parse(s.payload()).and_then(|v| cbor::to_json(&v)).map_err(text))
+                        .map(dcc_of)
+                });
+                let decoded = self.cbor_dcc().or_else(|| from_cose.clone())?;
+                Some(decoded.and_then(|dcc| {
+                    if let Some(json) = self.json() {
+                        compare("CBOR", &dcc, json)?;
+                    }
+                    match from_cose {
+                        Some(Ok(cose_dcc)) if !same(&cose_dcc, &dcc) => Err("COSE payload differs from CBOR".into()),
+                        Some(Err(e)) => Err(format!("COSE: {e}")),
+                        _ => Ok(()),
+                    }
+                }))
+            }
+            Flag::ValidJson => {
+                let json = self.json()?;
+                Some(self.chain_dcc()?.and_then(|dcc| compare("the decoded chain", &dcc, json)))
+            }
+            Flag::SchemaValidation => {
+                let dcc = self.cbor_dcc().or_else(|| self.chain_dcc())?;
+                Some(dcc.and_then(|dcc| dcc::validate_schema(&dcc).map(|_| ()).map_err(text)))
+            }
+            Flag::ExpirationCheck => Some(self.expiration()?),
+            Flag::KeyUsage => Some(self.verified()?.and_then(|(sign1, signer)| {
+                let claims = Claims::from_cbor(sign1.payload()).map_err(text)?;
+                let dcc = claims.eu_dcc().ok_or("no EU DCC in the claims")?;
+                dcc::check_key_usage(&signer, dcc::kind_of(dcc).map_err(text)?).map_err(text)
+            })),
+            Flag::ValidObject => Some(dcc::validate_schema(self.json()?).map(|_| ()).map_err(text)),
+            Flag::Encode => {
+                let json = self.json()?;
+                let encoded = cbor::to_json(&cbor::from_json(json)).map_err(text);
+                Some(self.cbor_dcc()?.and_then(|dcc| compare("CBOR", &dcc, &encoded?)))
+            }
+        }
+    }
+
+    /// The certificate's validity at the case's clock: issued before the clock,
+    /// expiring after it, and both inside the signer certificate's validity (a
+    /// signer cannot vouch for a time it was not valid).
+    fn expiration(&self) -> Stage<()> {
+        let (sign1, signer) = (self.sign1()?, self.signer()?);
+        let now_ms = match self.case["TESTCTX"]["VALIDATIONCLOCK"].as_str() {
+            Some(clock) => match super::parse_iso8601_millis(clock) {
+                Ok(ms) => ms,
+                Err(e) => return Some(Err(text(e))),
+            },
+            None => return None,
+        };
+        Some(sign1.and_then(|sign1| {
+            let signer = signer?;
+            let claims = Claims::from_cbor(sign1.payload()).map_err(text)?;
+            let (iat, exp) = match (claims.iat, claims.exp) {
+                (Some(iat), Some(exp)) => (iat, exp),
+                _ => return Err("iat or exp is missing".into()),
+            };
+            if iat < signer.not_before || exp > signer.not_after {
+                return Err("validity exceeds the signer certificate's".into());
+            }
+            claims.check_validity(now_ms).map_err(text)
+        }))
+    }
+}
