@@ -99,3 +99,30 @@ pub async fn method_not_allowed(req: Request) -> ApiError {
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use axum::Router;
+    use axum::routing::get;
+
+    async fn boom() -> &'static str {
+        panic!("handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_handler_panic_becomes_an_internal_json_error() {
+        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(super::around));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let response = reqwest::Client::new().get(format!("http://{addr}/boom")).send().await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert!(response.headers().contains_key("x-server-time-ms"));
+        let body: taipei_protocol::api::ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.code, taipei_protocol::api::codes::INTERNAL);
+        server.abort();
+    }
+}

@@ -427,3 +427,24 @@ async fn the_audit_log_refuses_changes() {
     assert!(conn.execute("DELETE FROM audit_log", []).is_err());
     assert!(t.count("SELECT COUNT(*) FROM audit_log") >= 3);
 }
+
+#[tokio::test]
+async fn concurrent_duplicates_do_the_work_once() {
+    let t = TestServer::start().await;
+    let session = t.session("u-pia").await;
+    let body = report(&session, "sent eight times at once");
+    let key = random_id();
+    // Each copy carries its own fresh proof, as a retrying phone's would.
+    let sends = (0..8).map(|_| {
+        t.authed(&session, Method::POST, "/v1/reports").header(headers::IDEMPOTENCY_KEY, &key).json(&body).send()
+    });
+    let mut receipts = Vec::new();
+    for response in futures::future::join_all(sends).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        receipts.push(response.json::<Receipt>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]));
+    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"), 1);
+}
