@@ -2,3 +2,22 @@
 //! async Rust. Nothing here knows uniffi exists; `bindings/` wraps it.
 
 pub mod qr;
+
+pub mod secrets;
+pub mod store;
+pub mod identity;
+pub mod net;
+pub mod events;
+pub mod outbox;
+pub mod client;
+pub mod error;
+
+pub use client::{Client, ClientConfig, Platform, SessionInfo};
+pub use error::Error;
+pub use events::{Event, EventListener};
+pub use identity::{DeviceInfo, DeviceSigner, SignerError, SoftwareSigner};
+pub use net::NetError;
+pub use outbox::{OutboxError, OutboxItem, OutboxStatus, SyncReport};
+pub use secrets::{FileSecretStore, SecretError, SecretStore};
+pub use store::StoreError;
+pub use taipei_protocol::api::{Assurance, Me, ReportEntry};

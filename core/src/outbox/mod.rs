@@ -23,8 +23,9 @@ use crate::store::{Store, StoreError};
 pub enum OutboxError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Delivery stopped: nothing can be sent now (device revoked, signer broken, ...).
     #[error(transparent)]
-    Net(#[from] NetError),
+    Delivery(Box<crate::Error>),
     #[error("the outbox item is invalid: {0}")]
     BadItem(String),
     #[error("the {kind} module could not take its receipt: {message}")]
@@ -37,7 +38,7 @@ impl OutboxError {
     pub fn code(&self) -> &str {
         match self {
             Self::Store(e) => e.code(),
-            Self::Net(e) => e.code(),
+            Self::Delivery(e) => e.code(),
             Self::BadItem(_) => "outbox_bad_item",
             Self::Handler { .. } => "outbox_handler",
             Self::NotFound(_) => "outbox_not_found",
@@ -103,7 +104,7 @@ pub trait ReceiptHandler: Send + Sync {
     fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError>;
 }
 
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, NetError>> + Send + 'a>>;
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, crate::Error>> + Send + 'a>>;
 
 /// Delivers one item (authenticated, with its idempotency key) and returns the receipt.
 pub trait ItemSender: Send + Sync {
@@ -175,7 +176,14 @@ enum Disposition {
     Stop,
 }
 
-fn disposition(e: &NetError) -> Disposition {
+fn disposition(e: &crate::Error) -> Disposition {
+    match e {
+        crate::Error::Net(e) => net_disposition(e),
+        _ => Disposition::Stop,
+    }
+}
+
+fn net_disposition(e: &NetError) -> Disposition {
     match e {
         NetError::Config(_) => Disposition::Stop,
         NetError::Server { code, .. } if code == codes::DEVICE_REVOKED || code == codes::UNKNOWN_DEVICE => {
@@ -295,7 +303,7 @@ impl Outbox {
                                 })
                                 .await?;
                             if d == Disposition::Stop {
-                                stop = Some(e.into());
+                                stop = Some(OutboxError::Delivery(Box::new(e)));
                             }
                             break;
                         }
@@ -373,12 +381,13 @@ mod tests {
 
     /// Answers from a script, one entry per send; records what it saw.
     struct Script {
-        answers: Mutex<Vec<Result<Receipt, NetError>>>,
+        answers: Mutex<Vec<Result<Receipt, crate::Error>>>,
         seen: Mutex<Vec<(String, String)>>,
     }
 
     impl Script {
-        fn new(mut answers: Vec<Result<Receipt, NetError>>) -> Self {
+        fn new(answers: Vec<Result<Receipt, NetError>>) -> Self {
+            let mut answers: Vec<_> = answers.into_iter().map(|a| a.map_err(crate::Error::Net)).collect();
             answers.reverse();
             Self { answers: Mutex::new(answers), seen: Mutex::new(Vec::new()) }
         }
@@ -474,12 +483,14 @@ mod tests {
     #[tokio::test]
     async fn auth_and_clock_trouble_retry_and_revocation_stops() {
         for code in [codes::INVALID_TOKEN, codes::CLOCK_SKEW, codes::REQUEST_IN_PROGRESS] {
-            assert_eq!(disposition(&server(401, code)), Disposition::Retry);
+            assert_eq!(net_disposition(&server(401, code)), Disposition::Retry);
         }
-        assert_eq!(disposition(&server(500, "internal")), Disposition::Retry);
-        assert_eq!(disposition(&server(503, "http_503")), Disposition::Retry);
-        assert_eq!(disposition(&server(422, "signature_invalid")), Disposition::Dead);
-        assert_eq!(disposition(&NetError::MalformedReply("x".into())), Disposition::Retry);
+        assert_eq!(net_disposition(&server(500, "internal")), Disposition::Retry);
+        assert_eq!(net_disposition(&server(503, "http_503")), Disposition::Retry);
+        assert_eq!(net_disposition(&server(422, "signature_invalid")), Disposition::Dead);
+        assert_eq!(net_disposition(&NetError::MalformedReply("x".into())), Disposition::Retry);
+        let broken = crate::Error::Identity(crate::identity::IdentityError::BadSigner("x".into()));
+        assert_eq!(disposition(&broken), Disposition::Stop);
 
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());

@@ -1,0 +1,99 @@
+//! The one error type of the core. Each variant carries its module's own error; every
+//! error has a stable [`Error::code`] (for programs) and a message (Display, for people).
+
+use crate::identity::IdentityError;
+use crate::net::NetError;
+use crate::outbox::OutboxError;
+use crate::store::StoreError;
+use taipei_protocol::api::codes;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Identity(IdentityError),
+    #[error(transparent)]
+    Net(NetError),
+    #[error(transparent)]
+    Outbox(OutboxError),
+    #[error("the client is closed")]
+    Closed,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A stable identifier: the same text for the same kind of failure in every release.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Config(_) => "config",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Store(e) => e.code(),
+            Self::Identity(e) => e.code(),
+            Self::Net(e) => e.code(),
+            Self::Outbox(e) => e.code(),
+            Self::Closed => "closed",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<IdentityError> for Error {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Store(s) => Self::Store(s),
+            other => Self::Identity(other),
+        }
+    }
+}
+
+impl From<NetError> for Error {
+    /// Server codes about the device itself become identity errors: the app reacts to
+    /// "revoked" by sending the person to re-bind, not by showing a network problem.
+    fn from(e: NetError) -> Self {
+        match e.server_code() {
+            Some(codes::DEVICE_REVOKED) => Self::Identity(IdentityError::DeviceRevoked),
+            Some(codes::UNKNOWN_DEVICE) => Self::Identity(IdentityError::UnknownDevice),
+            _ => Self::Net(e),
+        }
+    }
+}
+
+impl From<OutboxError> for Error {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::Store(s) => Self::Store(s),
+            OutboxError::Delivery(inner) => *inner,
+            other => Self::Outbox(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_nested_errors_flatten() {
+        let revoked = Error::from(NetError::Server { status: 403, code: "device_revoked".into(), message: "m".into() });
+        assert_eq!(revoked, Error::Identity(IdentityError::DeviceRevoked));
+        assert_eq!(revoked.code(), "device_revoked");
+        let store = Error::from(IdentityError::Store(StoreError::Closed));
+        assert_eq!(store, Error::Store(StoreError::Closed));
+        let delivered = Error::from(OutboxError::Delivery(Box::new(Error::Net(NetError::Timeout("t".into())))));
+        assert_eq!(delivered.code(), "timeout");
+        assert_eq!(Error::from(NetError::Unreachable("x".into())).code(), "unreachable");
+        assert!(Error::Closed.to_string().contains("closed"));
+    }
+}
