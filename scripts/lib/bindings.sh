@@ -1,0 +1,66 @@
+# Shared helpers for the scripts that build the FFI library and generate or test its
+# foreign-language code. Source it; it defines functions and a few paths, nothing more.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+CACHE_DIR="$ROOT/.cache"
+KOTLIN_HOME="$CACHE_DIR/kotlin/node_modules/kotlin-compiler"
+KOTLINC="$KOTLIN_HOME/bin/kotlinc"
+JNA_JAR="/usr/share/java/jna.jar"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# kotlinc from npm: the package carries the whole JVM compiler and the runtime jars
+# (stdlib, coroutines, kotlin-test), so one install gives both compile and run classpaths.
+ensure_kotlinc() {
+    if [[ -x "$KOTLINC" ]]; then return; fi
+    command -v npm >/dev/null || die "npm is needed to install kotlin-compiler"
+    log "installing kotlin-compiler into $CACHE_DIR/kotlin"
+    mkdir -p "$CACHE_DIR/kotlin"
+    npm install --silent --no-audit --no-fund --prefix "$CACHE_DIR/kotlin" kotlin-compiler >&2
+    [[ -x "$KOTLINC" ]] || die "kotlin-compiler installed but $KOTLINC is missing"
+}
+
+# JNA is what the generated Kotlin loads the library through; Debian packages it.
+ensure_jna() {
+    if [[ -f "$JNA_JAR" ]]; then return; fi
+    command -v apt-get >/dev/null || die "$JNA_JAR is missing and apt-get is unavailable: install JNA 5.x"
+    log "installing libjna-java"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjna-java >&2
+    [[ -f "$JNA_JAR" ]] || die "libjna-java installed but $JNA_JAR is missing"
+}
+
+# Build the FFI library. $1 = profile (debug|release); FFI_FEATURES = cargo feature
+# flags, shared with the generator build so cargo does not rebuild the crate twice.
+FFI_FEATURES=()
+build_ffi() {
+    local profile="$1" flags=()
+    [[ $profile == release ]] && flags+=(--release)
+    log "building taipei-ffi ($profile ${FFI_FEATURES[*]})"
+    (cd "$ROOT" && cargo build -p taipei-ffi --lib "${flags[@]}" "${FFI_FEATURES[@]}" >&2)
+    FFI_LIB_DIR="$TARGET_DIR/$profile"
+    FFI_LIB="$FFI_LIB_DIR/libtaipei_ffi.so"
+    [[ -f "$FFI_LIB" ]] || die "cargo finished but $FFI_LIB is missing"
+}
+
+# Generate bindings from the built library's metadata (library mode reads
+# bindings/uniffi.toml). $1 = language, $2 = output dir (emptied first).
+generate_bindings() {
+    local language="$1" out="$2"
+    rm -rf "$out"
+    mkdir -p "$out"
+    # The generator is always a debug build: it only reads the library's metadata,
+    # and an LTO release build of uniffi-bindgen would cost minutes for nothing.
+    (cd "$ROOT" && cargo build -q -p taipei-ffi --bin uniffi-bindgen "${FFI_FEATURES[@]}" >&2)
+    log "generating $language bindings into $out"
+    "$TARGET_DIR/debug/uniffi-bindgen" generate "$FFI_LIB" --language "$language" \
+        --out-dir "$out" --no-format >&2
+}
+
+# A stable digest of files' contents and names, for caching compiled outputs.
+digest_of() {
+    find "$@" -type f \( -name '*.kt' -o -name '*.swift' \) -print0 | sort -z \
+        | xargs -0 sha256sum | sha256sum | cut -c1-16
+}

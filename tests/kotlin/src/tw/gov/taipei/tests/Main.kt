@@ -1,0 +1,8 @@
+package tw.gov.taipei.tests
+
+import kotlin.system.exitProcess
+
+fun main() {
+    val failed = runAll(pipelineTests)
+    exitProcess(if (failed == 0) 0 else 1)
+}
