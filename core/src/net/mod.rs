@@ -288,6 +288,8 @@ impl Api {
             builder = builder.use_preconfigured_tls(tls::client_config(roots, &config.spki_pins)?).https_only(true);
         } else if !config.spki_pins.is_empty() {
             return Err(NetError::Config("SPKI pins need an https server URL".into()));
+        } else {
+            builder = builder.use_preconfigured_tls(tls::refuse_all_config()?);
         }
         let http = builder.build().map_err(|e| NetError::Config(format!("HTTP client: {}", full_message(&e))))?;
         Ok(Self {

@@ -38,6 +38,56 @@ pub fn client_config(roots_pem: &str, pins: &[String]) -> Result<ClientConfig, N
     Ok(config)
 }
 
+/// For a loopback-http profile: reqwest still needs a TLS config (without one it
+/// reaches for a default provider and panics); this one trusts nothing.
+pub fn refuse_all_config() -> Result<ClientConfig, NetError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NetError::Config(format!("TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(RefuseAll(provider)))
+        .with_no_client_auth())
+}
+
+#[derive(Debug)]
+struct RefuseAll(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for RefuseAll {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General("this profile is configured for loopback http only".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no TLS in a loopback profile".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no TLS in a loopback profile".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// A pin is base64 (standard or url-safe, padded or not) of SHA-256(SubjectPublicKeyInfo).
 fn decode_pin(pin: &str) -> Result<[u8; 32], NetError> {
     use base64::Engine as _;
