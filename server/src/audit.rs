@@ -62,6 +62,14 @@ pub fn record(tx: &Connection, entry: &Entry) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Passes `result` through, recording it first if it is a refusal.
+pub async fn unless_refused<T>(db: &Db, entry: Entry, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    if let Err(e) = &result {
+        refused(db, entry, e).await;
+    }
+    result
+}
+
 /// Records a refusal in its own transaction. Server faults (5xx) are logged, not
 /// audited: they say nothing about the caller. A failure to write the row is logged
 /// and does not change the reply the caller gets.

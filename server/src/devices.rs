@@ -10,13 +10,13 @@ use rusqlite::{OptionalExtension, params};
 use taipei_protocol::api::{BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes};
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::ecdsa::PublicKey;
-use taipei_protocol::{ProtocolError, b64, signed};
+use taipei_protocol::signed;
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, AuthedDevice};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, check_len};
+use crate::extract::{JsonBody, b64_field, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::middleware::Ctx;
 use crate::random;
@@ -61,10 +61,6 @@ pub async fn create_binding(
     Ok((StatusCode::CREATED, Json(offer)))
 }
 
-fn decode_field(name: &str, text: &str) -> Result<Vec<u8>, ApiError> {
-    b64::decode(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
-}
-
 /// `POST /v1/devices`: a phone registers its key against a binding offer. Consuming
 /// the offer and creating the device happen in one transaction, so an offer binds at
 /// most one device even under concurrent attempts.
@@ -101,17 +97,11 @@ pub async fn register_device(
                 "this binding offer has expired; ask the portal for a new code",
             ));
         }
-        let bid = decode_field("bid", &request.bid)?;
-        let public_key = PublicKey::from_sec1(&decode_field("public_key", &request.public_key)?)
+        let bid = b64_field("bid", &request.bid)?;
+        let public_key = PublicKey::from_sec1(&b64_field("public_key", &request.public_key)?)
             .map_err(|e| ApiError::bad_request(format!("public_key: {e}")))?;
-        let signature = decode_field("signature", &request.signature)?;
         let message = signed::binding_message(&bid, &bnonce, public_key.as_bytes());
-        public_key.verify(&message, &signature).map_err(|e| match e {
-            ProtocolError::SignatureInvalid => {
-                ApiError::signature_invalid("the binding signature does not verify with this public key")
-            }
-            other => ApiError::bad_request(format!("signature: {other}")),
-        })?;
+        verify_signature(&public_key, &message, &request.signature, "binding")?;
 
         let device_id = random::id()?;
         let now = now_ms();
@@ -137,13 +127,7 @@ pub async fn register_device(
         Ok(DeviceRegistered { device_id, user_id, display_name, assurance: request.assurance })
     })
     .await;
-    match result {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            audit::refused(&state.db, Entry::new(actions::DEVICE_REGISTER, "anon").ip(ctx.ip()), &e).await;
-            Err(e)
-        }
-    }
+    audit::unless_refused(&state.db, Entry::new(actions::DEVICE_REGISTER, "anon").ip(ctx.ip()), result).await
 }
 
 /// `POST /v1/admin/devices/{device_id}/revoke`: a lost phone stops working at once —

@@ -5,6 +5,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use taipei_protocol::api::codes;
+use taipei_protocol::ecdsa::PublicKey;
+use taipei_protocol::{ProtocolError, b64};
 
 use crate::error::ApiError;
 use crate::idempotency;
@@ -40,6 +42,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
         Ok(Self { value, request_hash: idempotency::request_hash(method.as_str(), &path, &bytes) })
     }
+}
+
+/// Decodes a base64url field, naming it in the refusal.
+pub fn b64_field(name: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    b64::decode(text).map_err(|e| ApiError::bad_request(format!("{name}: {e}")))
+}
+
+/// Checks a device signature (`signature`, base64url r‖s) over `message`: a malformed
+/// signature is a bad request, one that does not verify is `signature_invalid`.
+/// Returns the decoded signature, which callers keep as evidence.
+pub fn verify_signature(key: &PublicKey, message: &[u8], signature: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+    let bytes = b64_field("signature", signature)?;
+    key.verify(message, &bytes).map_err(|e| match e {
+        ProtocolError::SignatureInvalid => ApiError::signature_invalid(format!("the {what} signature does not verify")),
+        other => ApiError::bad_request(format!("signature: {other}")),
+    })?;
+    Ok(bytes)
 }
 
 /// Checks a free-text field's length in characters.

@@ -7,13 +7,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::params;
 use taipei_protocol::api::{NewReport, Receipt, ReportEntry, ReportList};
-use taipei_protocol::{ProtocolError, b64, signed};
+use taipei_protocol::signed;
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, check_len};
+use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
 use crate::time::now_ms;
@@ -28,13 +28,8 @@ fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, Ap
         return Err(ApiError::bad_request("kind must be lower-case letters, digits and _"));
     }
     check_len("text", &report.text, 1, MAX_TEXT_LEN)?;
-    let signature = b64::decode(&report.signature).map_err(|e| ApiError::bad_request(format!("signature: {e}")))?;
     let message = signed::report_message(&device.device_id, &report.kind, &report.text, report.client_time_ms);
-    device.public_key.verify(&message, &signature).map_err(|e| match e {
-        ProtocolError::SignatureInvalid => ApiError::signature_invalid("the report signature does not verify"),
-        other => ApiError::bad_request(format!("signature: {other}")),
-    })?;
-    Ok(signature)
+    verify_signature(&device.public_key, &message, &report.signature, "report")
 }
 
 /// `POST /v1/reports`.
@@ -63,10 +58,7 @@ pub async fn file_report(
         }
     })
     .await;
-    if let Err(e) = &result {
-        audit::refused(&state.db, audit_entry, e).await;
-    }
-    result
+    audit::unless_refused(&state.db, audit_entry, result).await
 }
 
 /// `GET /v1/reports`: the person's own reports (from any of their devices), newest first.
