@@ -4,6 +4,7 @@
 //! Each capability gets its own module and subcommand; `main` only dispatches.
 
 mod args;
+mod qr;
 mod server_cmd;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     let command = argv.remove(0);
     let result = match command.as_str() {
         "server" => server_cmd::run(argv),
+        "qr" => qr::run(argv),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
