@@ -1,7 +1,29 @@
-//! placeholder while the pipeline is proven
+//! taipei-ffi: the uniffi surface over `taipei-core`, the library the apps load.
+//!
+//! Thin on purpose: conversion only, no logic. One [`Client`] object, the core's plain
+//! data as records, the platform services as foreign traits with Rust defaults, one
+//! error enum per area, and no panic ever crossing into Kotlin or Swift.
+
 uniffi::setup_scaffolding!();
 
+mod client;
+mod error;
+mod logging;
+mod platform;
+mod runtime;
+mod types;
+
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
+
+pub use client::Client;
+pub use error::{ClientError, PlatformError};
+pub use logging::{LogLevel, Logger, set_logger, stderr_logger};
+pub use platform::{DeviceSigner, EventListener, SecretStore, file_secret_store};
+pub use types::ClientConfig;
+
+/// The library's version (the workspace version it was built from).
 #[uniffi::export]
 pub fn library_version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
+    env!("CARGO_PKG_VERSION").to_owned()
 }

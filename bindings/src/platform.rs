@@ -1,0 +1,111 @@
+//! The platform services the app implements (foreign traits), each bridged to the
+//! core's trait of the same name, and the Rust defaults used when the app passes none.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use taipei_core::{Assurance, Event};
+
+use crate::error::{ClientError, PlatformError};
+
+/// A P-256 key held by the platform (Android Keystore/StrongBox, iOS Secure Enclave).
+/// Omit it (pass null/nil) and the core makes a software key sealed in the profile.
+#[uniffi::export(with_foreign)]
+pub trait DeviceSigner: Send + Sync {
+    /// Uncompressed SEC1 P-256 public key (65 bytes, `04 ‖ x ‖ y`).
+    fn public_key(&self) -> Result<Vec<u8>, PlatformError>;
+    /// ECDSA P-256 / SHA-256 over `message`, as ASN.1 DER (what both platforms return)
+    /// or 64-byte `r ‖ s`. The core normalises and verifies it before use.
+    fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, PlatformError>;
+    /// How the key is protected; reported to the server at binding.
+    fn assurance(&self) -> Assurance;
+}
+
+/// Small named secrets (the profile's data key), kept by the platform's keystore.
+#[uniffi::export(with_foreign)]
+pub trait SecretStore: Send + Sync {
+    fn get(&self, name: String) -> Result<Option<Vec<u8>>, PlatformError>;
+    fn put(&self, name: String, value: Vec<u8>) -> Result<(), PlatformError>;
+    fn delete(&self, name: String) -> Result<(), PlatformError>;
+}
+
+/// State changes for the UI, delivered in order on one background thread.
+#[uniffi::export(with_foreign)]
+pub trait EventListener: Send + Sync {
+    fn on_event(&self, event: Event);
+}
+
+/// The default secret store: one private file per secret in `dir`. For desktops, the
+/// CLI and tests only; a phone must pass its keystore-backed implementation.
+#[uniffi::export]
+pub fn file_secret_store(dir: String) -> Result<Arc<dyn SecretStore>, ClientError> {
+    crate::runtime::guard(|| {
+        let store = taipei_core::FileSecretStore::new(dir).map_err(|e| ClientError::invalid_input(e.to_string()))?;
+        Ok(Arc::new(FileSecrets(store)) as Arc<dyn SecretStore>)
+    })
+}
+
+struct FileSecrets(taipei_core::FileSecretStore);
+
+impl SecretStore for FileSecrets {
+    fn get(&self, name: String) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(taipei_core::SecretStore::get(&self.0, &name)?)
+    }
+
+    fn put(&self, name: String, value: Vec<u8>) -> Result<(), PlatformError> {
+        Ok(taipei_core::SecretStore::put(&self.0, &name, &value)?)
+    }
+
+    fn delete(&self, name: String) -> Result<(), PlatformError> {
+        Ok(taipei_core::SecretStore::delete(&self.0, &name)?)
+    }
+}
+
+/// The app's signer as the core sees it.
+pub(crate) struct SignerBridge(pub Arc<dyn DeviceSigner>);
+
+impl taipei_core::DeviceSigner for SignerBridge {
+    fn public_key(&self) -> Result<Vec<u8>, taipei_core::SignerError> {
+        Ok(self.0.public_key()?)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, taipei_core::SignerError> {
+        Ok(self.0.sign(message.to_vec())?)
+    }
+
+    fn assurance(&self) -> Assurance {
+        // The foreign method cannot report an error, so an exception in it arrives as
+        // a panic; claiming the weakest level is the safe reading of a broken signer.
+        catch_unwind(AssertUnwindSafe(|| self.0.assurance())).unwrap_or_else(|payload| {
+            tracing::error!(panic = %crate::runtime::panic_text(payload.as_ref()), "DeviceSigner.assurance failed; reporting software");
+            Assurance::Software
+        })
+    }
+}
+
+/// The app's secret store as the core sees it.
+pub(crate) struct SecretsBridge(pub Arc<dyn SecretStore>);
+
+impl taipei_core::SecretStore for SecretsBridge {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, taipei_core::SecretError> {
+        Ok(self.0.get(name.to_owned())?)
+    }
+
+    fn put(&self, name: &str, value: &[u8]) -> Result<(), taipei_core::SecretError> {
+        Ok(self.0.put(name.to_owned(), value.to_vec())?)
+    }
+
+    fn delete(&self, name: &str) -> Result<(), taipei_core::SecretError> {
+        Ok(self.0.delete(name.to_owned())?)
+    }
+}
+
+/// The app's listener as the core sees it. The core's event thread already contains a
+/// listener that throws (the exception arrives as a panic there and is logged).
+pub(crate) struct ListenerBridge(pub Arc<dyn EventListener>);
+
+impl taipei_core::EventListener for ListenerBridge {
+    fn on_event(&self, event: Event) {
+        self.0.on_event(event);
+    }
+}
