@@ -39,7 +39,12 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(action: &'static str, actor: impl Into<String>) -> Self {
-        Self { actor: actor.into(), action, outcome: OK.into(), ..Self::default() }
+        Self {
+            actor: actor.into(),
+            action,
+            outcome: OK.into(),
+            ..Self::default()
+        }
     }
 
     pub fn device(mut self, device_id: impl Into<String>) -> Self {
@@ -63,7 +68,11 @@ pub fn record(tx: &Connection, entry: &Entry) -> Result<(), ApiError> {
 }
 
 /// Passes `result` through, recording it first if it is a refusal.
-pub async fn unless_refused<T>(db: &Db, entry: Entry, result: Result<T, ApiError>) -> Result<T, ApiError> {
+pub async fn unless_refused<T>(
+    db: &Db,
+    entry: Entry,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     if let Err(e) = &result {
         refused(db, entry, e).await;
     }

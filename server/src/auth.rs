@@ -74,18 +74,27 @@ fn check_proof(
     let proof = header(headers, headers::DPOP)
         .ok_or_else(|| ApiError::invalid_proof(format!("missing {} header", headers::DPOP)))?;
     let verified = dpop::verify(proof).map_err(|e| match e {
-        ProtocolError::SignatureInvalid => ApiError::invalid_proof("DPoP proof signature does not verify"),
+        ProtocolError::SignatureInvalid => {
+            ApiError::invalid_proof("DPoP proof signature does not verify")
+        }
         other => ApiError::invalid_proof(format!("DPoP proof refused: {other}")),
     })?;
     let claims = &verified.claims;
     if claims.htm != method.as_str() {
-        return Err(ApiError::invalid_proof(format!("proof is for {}, request is {method}", claims.htm)));
+        return Err(ApiError::invalid_proof(format!(
+            "proof is for {}, request is {method}",
+            claims.htm
+        )));
     }
     if htu_path(&claims.htu) != Some(path) {
-        return Err(ApiError::invalid_proof(format!("proof htu does not name this endpoint ({path})")));
+        return Err(ApiError::invalid_proof(format!(
+            "proof htu does not name this endpoint ({path})"
+        )));
     }
     if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
-        return Err(ApiError::invalid_proof(format!("proof jti must be 1 to {MAX_JTI_LEN} bytes")));
+        return Err(ApiError::invalid_proof(format!(
+            "proof jti must be 1 to {MAX_JTI_LEN} bytes"
+        )));
     }
     let now = now_s();
     if claims.iat.abs_diff(now) > dpop::MAX_CLOCK_SKEW_S.unsigned_abs() {
@@ -103,7 +112,9 @@ fn check_proof(
     if let Some(token) = access_token
         && claims.ath.as_deref() != Some(dpop::token_hash(token).as_str())
     {
-        return Err(ApiError::invalid_proof("proof ath does not match the access token"));
+        return Err(ApiError::invalid_proof(
+            "proof ath does not match the access token",
+        ));
     }
     Ok(verified)
 }
@@ -111,7 +122,10 @@ fn check_proof(
 /// Remembers a proof's jti so it can never be used twice. Entries older than twice
 /// the allowed skew are dropped: a proof that old is refused by its iat anyway.
 fn consume_jti(tx: &Transaction<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), ApiError> {
-    tx.execute("DELETE FROM dpop_jti WHERE iat_s < ?1", [now_s() - 2 * dpop::MAX_CLOCK_SKEW_S])?;
+    tx.execute(
+        "DELETE FROM dpop_jti WHERE iat_s < ?1",
+        [now_s() - 2 * dpop::MAX_CLOCK_SKEW_S],
+    )?;
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO dpop_jti (jkt, jti, iat_s) VALUES (?1, ?2, ?3)",
         params![jkt, proof.claims.jti, proof.claims.iat],
@@ -157,12 +171,19 @@ fn load_device(conn: &Connection, device_id: &str) -> Result<Option<DeviceRow>, 
 
 impl DeviceRow {
     /// An active device whose key made `proof`, or the refusal why not.
-    fn require(self, device_id: &str, proof: &VerifiedProof, ip: Option<String>) -> Result<AuthedDevice, ApiError> {
+    fn require(
+        self,
+        device_id: &str,
+        proof: &VerifiedProof,
+        ip: Option<String>,
+    ) -> Result<AuthedDevice, ApiError> {
         if self.status != "active" {
             return Err(ApiError::device_revoked());
         }
         if proof.public_key.jwk_thumbprint() != self.jkt {
-            return Err(ApiError::invalid_proof("proof is signed by a key that is not this device's"));
+            return Err(ApiError::invalid_proof(
+                "proof is signed by a key that is not this device's",
+            ));
         }
         let public_key = PublicKey::from_sec1(&self.public_key)
             .map_err(|e| ApiError::internal(format!("stored device key unreadable: {e}")))?;
@@ -181,7 +202,10 @@ impl DeviceRow {
 }
 
 fn touch(tx: &Transaction<'_>, device_id: &str) -> Result<(), ApiError> {
-    tx.execute("UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2", params![now_ms(), device_id])?;
+    tx.execute(
+        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2",
+        params![now_ms(), device_id],
+    )?;
     Ok(())
 }
 
@@ -240,14 +264,23 @@ pub async fn issue_token(
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState, ctx: &Ctx) -> Result<AuthedDevice, ApiError> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    ctx: &Ctx,
+) -> Result<AuthedDevice, ApiError> {
     let token = header(&parts.headers, headers::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("DPoP "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::invalid_token("missing Authorization: DPoP <access token>"))?
         .to_owned();
-    let proof = check_proof(&parts.method, parts.uri.path(), &parts.headers, Some(&token))?;
+    let proof = check_proof(
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        Some(&token),
+    )?;
     let ip = ctx.ip();
     let ctx = ctx.clone();
     state
@@ -278,12 +311,17 @@ async fn authenticate(parts: &Parts, state: &AppState, ctx: &Ctx) -> Result<Auth
             };
             let _ = ctx.0.device_id.set(device_id.clone());
             if expires_at_ms <= now_ms() {
-                return Err(ApiError::invalid_token("the access token has expired; request a new one"));
+                return Err(ApiError::invalid_token(
+                    "the access token has expired; request a new one",
+                ));
             }
             if token_jkt != proof.public_key.jwk_thumbprint() {
-                return Err(ApiError::invalid_proof("proof key is not the key this token is bound to"));
+                return Err(ApiError::invalid_proof(
+                    "proof key is not the key this token is bound to",
+                ));
             }
-            let device = load_device(tx, &device_id)?.ok_or_else(|| ApiError::invalid_token("unknown access token"))?;
+            let device = load_device(tx, &device_id)?
+                .ok_or_else(|| ApiError::invalid_token("unknown access token"))?;
             let device = device.require(&device_id, &proof, ip)?;
             consume_jti(tx, &device.jkt, &proof)?;
             touch(tx, &device_id)?;
@@ -315,7 +353,9 @@ impl FromRequestParts<AppState> for Admin {
         // Comparing digests, not the tokens, keeps the comparison's timing independent
         // of how much of the secret a guess got right.
         match presented {
-            Some(token) if sha256(token.as_bytes()) == state.settings.admin_token_hash => Ok(Admin { ip: ctx.ip() }),
+            Some(token) if sha256(token.as_bytes()) == state.settings.admin_token_hash => {
+                Ok(Admin { ip: ctx.ip() })
+            }
             _ => {
                 let error = ApiError::unauthorized(format!(
                     "this endpoint needs Authorization: {} <admin token>",
@@ -333,7 +373,10 @@ mod tests {
 
     #[test]
     fn htu_path_ignores_scheme_host_query_and_fragment() {
-        assert_eq!(htu_path("https://api.example:8443/v1/token?x=1#f"), Some("/v1/token"));
+        assert_eq!(
+            htu_path("https://api.example:8443/v1/token?x=1#f"),
+            Some("/v1/token")
+        );
         assert_eq!(htu_path("http://127.0.0.1:9/v1/me"), Some("/v1/me"));
         assert_eq!(htu_path("http://host"), None);
         assert_eq!(htu_path("/v1/me"), None);

@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::{OptionalExtension, params};
-use taipei_protocol::api::{BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes};
+use taipei_protocol::api::{
+    BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes,
+};
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::ecdsa::PublicKey;
 use taipei_protocol::signed;
@@ -31,7 +33,10 @@ pub async fn create_binding(
     admin: Admin,
     body: JsonBody<NewBinding>,
 ) -> Result<(StatusCode, Json<BindingOffer>), ApiError> {
-    let NewBinding { user_id, display_name } = body.value;
+    let NewBinding {
+        user_id,
+        display_name,
+    } = body.value;
     check_len("user_id", &user_id, 1, 128)?;
     check_len("display_name", &display_name, 1, 200)?;
     let qr = BindingQr {
@@ -39,7 +44,11 @@ pub async fn create_binding(
         bnonce: random::bytes()?,
         expires_at_ms: after(now_ms(), state.settings.binding_ttl),
     };
-    let offer = BindingOffer { bid: qr.bid_text(), expires_at_ms: qr.expires_at_ms, qr: qr.encode() };
+    let offer = BindingOffer {
+        bid: qr.bid_text(),
+        expires_at_ms: qr.expires_at_ms,
+        qr: qr.encode(),
+    };
     state
         .db
         .write(move |tx| {
@@ -127,7 +136,12 @@ pub async fn register_device(
         Ok(DeviceRegistered { device_id, user_id, display_name, assurance: request.assurance })
     })
     .await;
-    audit::unless_refused(&state.db, Entry::new(actions::DEVICE_REGISTER, "anon").ip(ctx.ip()), result).await
+    audit::unless_refused(
+        &state.db,
+        Entry::new(actions::DEVICE_REGISTER, "anon").ip(ctx.ip()),
+        result,
+    )
+    .await
 }
 
 /// `POST /v1/admin/devices/{device_id}/revoke`: a lost phone stops working at once —

@@ -10,14 +10,24 @@ use taipei_protocol::api::{ErrorBody, codes};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("database {path}: {source}")]
-    Database { path: String, source: rusqlite::Error },
+    Database {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error(
         "database {path} has schema version {found}, newer than this server knows ({known}); \
          refusing to touch it (upgrade the server)"
     )]
-    SchemaTooNew { path: String, found: i64, known: i64 },
+    SchemaTooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
 }
@@ -32,7 +42,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -60,7 +74,11 @@ impl ApiError {
     }
 
     pub fn device_revoked() -> Self {
-        Self::new(StatusCode::FORBIDDEN, codes::DEVICE_REVOKED, "this device has been revoked")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            codes::DEVICE_REVOKED,
+            "this device has been revoked",
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -75,13 +93,22 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code.to_owned(), message: self.message };
+        let body = ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message,
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -35,12 +35,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     format!("request body is larger than {BODY_LIMIT} bytes"),
                 )
             } else {
-                ApiError::bad_request(format!("could not read the request body: {}", e.body_text()))
+                ApiError::bad_request(format!(
+                    "could not read the request body: {}",
+                    e.body_text()
+                ))
             }
         })?;
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        Ok(Self { value, request_hash: idempotency::request_hash(method.as_str(), &path, &bytes) })
+        Ok(Self {
+            value,
+            request_hash: idempotency::request_hash(method.as_str(), &path, &bytes),
+        })
     }
 }
 
@@ -52,10 +58,17 @@ pub fn b64_field(name: &str, text: &str) -> Result<Vec<u8>, ApiError> {
 /// Checks a device signature (`signature`, base64url r‖s) over `message`: a malformed
 /// signature is a bad request, one that does not verify is `signature_invalid`.
 /// Returns the decoded signature, which callers keep as evidence.
-pub fn verify_signature(key: &PublicKey, message: &[u8], signature: &str, what: &str) -> Result<Vec<u8>, ApiError> {
+pub fn verify_signature(
+    key: &PublicKey,
+    message: &[u8],
+    signature: &str,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
     let bytes = b64_field("signature", signature)?;
     key.verify(message, &bytes).map_err(|e| match e {
-        ProtocolError::SignatureInvalid => ApiError::signature_invalid(format!("the {what} signature does not verify")),
+        ProtocolError::SignatureInvalid => {
+            ApiError::signature_invalid(format!("the {what} signature does not verify"))
+        }
         other => ApiError::bad_request(format!("signature: {other}")),
     })?;
     Ok(bytes)
@@ -65,7 +78,9 @@ pub fn verify_signature(key: &PublicKey, message: &[u8], signature: &str, what: 
 pub fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
     let n = value.chars().count();
     if n < min || n > max {
-        return Err(ApiError::bad_request(format!("{field} must be {min} to {max} characters, got {n}")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be {min} to {max} characters, got {n}"
+        )));
     }
     Ok(())
 }

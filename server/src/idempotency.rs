@@ -39,13 +39,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 codes::IDEMPOTENCY_KEY_REQUIRED,
-                format!("this request changes state and needs an {} header", headers::IDEMPOTENCY_KEY),
+                format!(
+                    "this request changes state and needs an {} header",
+                    headers::IDEMPOTENCY_KEY
+                ),
             )
         })?;
         let key = value
             .to_str()
             .ok()
-            .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|k| {
+                !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+            })
             .ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "{} must be 1 to {MAX_KEY_LEN} printable ASCII characters",
@@ -122,9 +127,16 @@ where
         .await?;
     let status = StatusCode::from_u16(stored.status)
         .map_err(|_| ApiError::internal("stored reply has an invalid status"))?;
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], stored.body).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        stored.body,
+    )
+        .into_response();
     if stored.replayed {
-        response.headers_mut().insert(REPLAYED.clone(), HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert(REPLAYED.clone(), HeaderValue::from_static("true"));
     }
     Ok(response)
 }

@@ -58,11 +58,19 @@ struct Route {
 }
 
 fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
-    Route { method: "GET", path, handler: axum::routing::get(handler) }
+    Route {
+        method: "GET",
+        path,
+        handler: axum::routing::get(handler),
+    }
 }
 
 fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
-    Route { method: "POST", path, handler: axum::routing::post(handler) }
+    Route {
+        method: "POST",
+        path,
+        handler: axum::routing::post(handler),
+    }
 }
 
 /// Every endpoint, once. The router is built from this table and [`served_routes`]
@@ -77,13 +85,19 @@ fn route_table() -> Vec<Route> {
         get("/v1/me", devices::me),
         post("/v1/reports", reports::file_report),
         get("/v1/reports", reports::list_reports),
-        post("/v1/admin/devices/{device_id}/revoke", devices::revoke_device),
+        post(
+            "/v1/admin/devices/{device_id}/revoke",
+            devices::revoke_device,
+        ),
     ]
 }
 
 /// `(method, path template)` of every endpoint the router serves.
 pub fn served_routes() -> Vec<(&'static str, &'static str)> {
-    route_table().into_iter().map(|r| (r.method, r.path)).collect()
+    route_table()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect()
 }
 
 fn router(state: AppState) -> Router {
@@ -152,8 +166,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.bind.to_string(), source })?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.bind.to_string(), source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.bind.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.bind.to_string(),
+        source,
+    })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
@@ -165,7 +185,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             .map_err(ServerError::Serve)
     });
     tracing::info!(%addr, "server listening");
-    Ok(RunningServer { addr, admin_token: config.admin_token, shutdown, task })
+    Ok(RunningServer {
+        addr,
+        admin_token: config.admin_token,
+        shutdown,
+        task,
+    })
 }
 
 /// `taipei server`: logs to stdout (`RUST_LOG`, default `info`), serves until Ctrl-C,

@@ -65,8 +65,14 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    let ctx = Arc::new(RequestContext { device_id: OnceLock::new(), ip });
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let ctx = Arc::new(RequestContext {
+        device_id: OnceLock::new(),
+        ip,
+    });
     req.extensions_mut().insert(Arc::clone(&ctx));
 
     let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
@@ -76,7 +82,9 @@ pub async fn around(mut req: Request, next: Next) -> Response {
             ApiError::internal("the server failed while handling this request").into_response()
         }
     };
-    response.headers_mut().insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
+    response
+        .headers_mut()
+        .insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
     tracing::info!(
         %method,
         %path,
@@ -113,12 +121,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_handler_panic_becomes_an_internal_json_error() {
-        let app = Router::new().route("/boom", get(boom)).layer(axum::middleware::from_fn(super::around));
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(axum::middleware::from_fn(super::around));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let response = reqwest::Client::new().get(format!("http://{addr}/boom")).send().await.unwrap();
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 500);
         assert!(response.headers().contains_key("x-server-time-ms"));
         let body: taipei_protocol::api::ErrorBody = response.json().await.unwrap();

@@ -22,6 +22,8 @@ pub fn id() -> Result<String, crate::error::ApiError> {
 pub fn token() -> String {
     let mut out = [0u8; 32];
     #[allow(clippy::expect_used)]
-    SystemRandom::new().fill(&mut out).expect("system random generator unavailable");
+    SystemRandom::new()
+        .fill(&mut out)
+        .expect("system random generator unavailable");
     b64::encode(out)
 }

@@ -24,11 +24,22 @@ const LIST_LIMIT: i64 = 100;
 
 fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, ApiError> {
     check_len("kind", &report.kind, 1, MAX_KIND_LEN)?;
-    if !report.kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        return Err(ApiError::bad_request("kind must be lower-case letters, digits and _"));
+    if !report
+        .kind
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "kind must be lower-case letters, digits and _",
+        ));
     }
     check_len("text", &report.text, 1, MAX_TEXT_LEN)?;
-    let message = signed::report_message(&device.device_id, &report.kind, &report.text, report.client_time_ms);
+    let message = signed::report_message(
+        &device.device_id,
+        &report.kind,
+        &report.text,
+        report.client_time_ms,
+    );
     verify_signature(&device.public_key, &message, &report.signature, "report")
 }
 
@@ -41,7 +52,9 @@ pub async fn file_report(
 ) -> Result<Response, ApiError> {
     let report = body.value;
     let scope = device.device_id.clone();
-    let audit_entry = Entry::new(actions::REPORT_FILE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let audit_entry = Entry::new(actions::REPORT_FILE, &device.user_id)
+        .device(&device.device_id)
+        .ip(device.ip.clone());
     let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::CREATED, {
         let audit_entry = audit_entry.clone();
         move |tx| {
@@ -62,7 +75,10 @@ pub async fn file_report(
 }
 
 /// `GET /v1/reports`: the person's own reports (from any of their devices), newest first.
-pub async fn list_reports(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<ReportList>, ApiError> {
+pub async fn list_reports(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+) -> Result<Json<ReportList>, ApiError> {
     let user_id = device.user_id;
     let reports = state
         .db

@@ -106,21 +106,36 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// Refuses a database written by a newer server. Only reads: the file stays untouched.
 pub fn check_version(conn: &Connection, path: &str) -> Result<(), ServerError> {
-    let found = version(conn).map_err(|source| ServerError::Database { path: path.into(), source })?;
+    let found = version(conn).map_err(|source| ServerError::Database {
+        path: path.into(),
+        source,
+    })?;
     if found > latest() {
-        return Err(ServerError::SchemaTooNew { path: path.into(), found, known: latest() });
+        return Err(ServerError::SchemaTooNew {
+            path: path.into(),
+            found,
+            known: latest(),
+        });
     }
     Ok(())
 }
 
 pub fn apply(conn: &mut Connection, path: &str) -> Result<(), ServerError> {
-    let db_err = |source| ServerError::Database { path: path.into(), source };
+    let db_err = |source| ServerError::Database {
+        path: path.into(),
+        source,
+    };
     check_version(conn, path)?;
     let current = version(conn).map_err(db_err)?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
         let tx = conn.transaction().map_err(db_err)?;
         tx.execute_batch(sql).map_err(db_err)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1).map_err(db_err)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         tracing::info!(version = index + 1, "applied database migration");
     }

@@ -31,15 +31,24 @@ impl Db {
     /// code is refused before anything is written to the file.
     pub fn open(path: &Path) -> Result<Self, ServerError> {
         let shown = path.display().to_string();
-        let db_err = |source| ServerError::Database { path: shown.clone(), source };
+        let db_err = |source| ServerError::Database {
+            path: shown.clone(),
+            source,
+        };
         let mut conn = Connection::open(path).map_err(db_err)?;
         migrations::check_version(&conn, &shown)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
         migrations::apply(&mut conn, &shown)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -51,7 +60,9 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock poisons it; the connection itself is still
             // sound (an open transaction was rolled back when it was dropped).
-            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard)
         })
         .await

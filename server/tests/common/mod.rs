@@ -9,7 +9,9 @@ use reqwest::{Method, Response, StatusCode};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde::Serialize;
-use taipei_protocol::api::{AccessToken, Assurance, BindingOffer, ErrorBody, NewBinding, RegisterDevice, headers};
+use taipei_protocol::api::{
+    AccessToken, Assurance, BindingOffer, ErrorBody, NewBinding, RegisterDevice, headers,
+};
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::dpop::{self, Claims};
 use taipei_protocol::ecdsa::PublicKey;
@@ -17,7 +19,10 @@ use taipei_protocol::{b64, signed};
 use taipei_server::{RunningServer, ServerConfig};
 
 pub fn now_s() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 pub fn random_id() -> String {
@@ -36,13 +41,19 @@ impl Phone {
     pub fn new() -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let public = PublicKey::from_sec1(pair.public_key().as_ref()).unwrap();
         Self { pair, rng, public }
     }
 
     pub fn sign_raw(&self, message: &[u8]) -> [u8; 64] {
-        self.pair.sign(&self.rng, message).unwrap().as_ref().try_into().unwrap()
+        self.pair
+            .sign(&self.rng, message)
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap()
     }
 
     pub fn sign(&self, message: &[u8]) -> String {
@@ -60,7 +71,13 @@ impl Phone {
     }
 
     pub fn claims(&self, method: &str, url: &str, token: Option<&str>) -> Claims {
-        Claims { jti: random_id(), htm: method.into(), htu: url.into(), iat: now_s(), ath: token.map(dpop::token_hash) }
+        Claims {
+            jti: random_id(),
+            htm: method.into(),
+            htu: url.into(),
+            iat: now_s(),
+            ath: token.map(dpop::token_hash),
+        }
     }
 
     pub fn registration(&self, offer: &BindingOffer) -> RegisterDevice {
@@ -110,7 +127,11 @@ impl TestServer {
         let mut config = ServerConfig::embedded(db_path(&dir));
         adjust(&mut config);
         let server = taipei_server::start(config).await.unwrap();
-        Self { server, http: http_client(), dir }
+        Self {
+            server,
+            http: http_client(),
+            dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -122,7 +143,10 @@ impl TestServer {
             .http
             .post(self.url("/v1/portal/bindings"))
             .bearer_auth(self.server.admin_token())
-            .json(&NewBinding { user_id: user_id.into(), display_name: format!("Name of {user_id}") })
+            .json(&NewBinding {
+                user_id: user_id.into(),
+                display_name: format!("Name of {user_id}"),
+            })
             .send()
             .await
             .unwrap();
@@ -130,7 +154,12 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
-    pub async fn post_json(&self, path: &str, body: &impl Serialize, idempotency_key: Option<&str>) -> Response {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        idempotency_key: Option<&str>,
+    ) -> Response {
         let mut request = self.http.post(self.url(path)).json(body);
         if let Some(key) = idempotency_key {
             request = request.header(headers::IDEMPOTENCY_KEY, key);
@@ -139,7 +168,8 @@ impl TestServer {
     }
 
     pub async fn register(&self, registration: &RegisterDevice) -> Response {
-        self.post_json("/v1/devices", registration, Some(&random_id())).await
+        self.post_json("/v1/devices", registration, Some(&random_id()))
+            .await
     }
 
     /// Offer + registration; returns the phone and its device id.
@@ -156,7 +186,9 @@ impl TestServer {
         self.http
             .post(self.url("/v1/token"))
             .header(headers::DPOP, proof)
-            .json(&taipei_protocol::api::TokenRequest { device_id: device_id.into() })
+            .json(&taipei_protocol::api::TokenRequest {
+                device_id: device_id.into(),
+            })
             .send()
             .await
             .unwrap()
@@ -172,18 +204,31 @@ impl TestServer {
         let response = self.token(&phone, &device_id).await;
         assert_eq!(response.status(), StatusCode::OK);
         let token: AccessToken = response.json().await.unwrap();
-        Session { phone, device_id, token: token.access_token }
+        Session {
+            phone,
+            device_id,
+            token: token.access_token,
+        }
     }
 
     /// An authenticated request with a fresh, correct proof.
     pub fn authed(&self, session: &Session, method: Method, path: &str) -> reqwest::RequestBuilder {
         let url = self.url(path);
-        let proof = session.phone.proof(method.as_str(), &url, Some(&session.token));
+        let proof = session
+            .phone
+            .proof(method.as_str(), &url, Some(&session.token));
         self.with_auth(self.http.request(method, url), &session.token, &proof)
     }
 
-    pub fn with_auth(&self, request: reqwest::RequestBuilder, token: &str, proof: &str) -> reqwest::RequestBuilder {
-        request.header(headers::AUTHORIZATION, format!("DPoP {token}")).header(headers::DPOP, proof)
+    pub fn with_auth(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: &str,
+        proof: &str,
+    ) -> reqwest::RequestBuilder {
+        request
+            .header(headers::AUTHORIZATION, format!("DPoP {token}"))
+            .header(headers::DPOP, proof)
     }
 
     pub fn db(&self) -> rusqlite::Connection {
@@ -197,9 +242,15 @@ impl TestServer {
 
 /// Status and error code of an error reply; also checks the server clock header.
 pub async fn error_of(response: Response) -> (StatusCode, String) {
-    assert!(response.headers().contains_key(headers::SERVER_TIME_MS), "missing server time header");
+    assert!(
+        response.headers().contains_key(headers::SERVER_TIME_MS),
+        "missing server time header"
+    );
     let status = response.status();
-    let body: ErrorBody = response.json().await.expect("error replies are ErrorBody JSON");
+    let body: ErrorBody = response
+        .json()
+        .await
+        .expect("error replies are ErrorBody JSON");
     assert!(!body.message.is_empty());
     (status, body.code)
 }
