@@ -4,8 +4,11 @@
 //! Each capability gets its own module and subcommand; `main` only dispatches.
 
 mod args;
+mod demo;
+mod portal;
 mod qr;
 mod server_cmd;
+mod wallet;
 
 use std::process::ExitCode;
 
@@ -13,8 +16,11 @@ const USAGE: &str = "\
 taipei — the command-line phone for the Taipei City app core
 
 USAGE:
+    taipei demo [--keep]        run the guided demo against an embedded reference server
     taipei server [--bind ADDR] [--db FILE]
                                 run the reference backend standalone (Ctrl-C stops it)
+    taipei wallet conformance DIR
+                                check the certificate pipeline against EU DCC test cases
     taipei help                 show this text
 
 Set RUST_LOG=debug for more detail.";
@@ -27,7 +33,9 @@ fn main() -> ExitCode {
     }
     let command = argv.remove(0);
     let result = match command.as_str() {
+        "demo" => demo::run(argv),
         "server" => server_cmd::run(argv),
+        "wallet" => wallet::run(argv),
         "qr" => qr::run(argv),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
