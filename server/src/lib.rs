@@ -114,7 +114,8 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A server running on a tokio runtime.
+/// A server running on a tokio runtime. Dropping it without [`RunningServer::shutdown`]
+/// also stops the server gracefully, but without waiting for it.
 #[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
