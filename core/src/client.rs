@@ -225,6 +225,8 @@ impl Client {
     }
 
     /// Sends everything pending now (ignoring back-off) and reports what happened.
+    /// If delivery stopped on an error (offline, server down), that error is returned;
+    /// the items stay queued in order ([`Client::outbox`] shows them).
     pub async fn sync(&self) -> Result<SyncReport, Error> {
         self.inner.sync(true).await
     }
@@ -504,8 +506,8 @@ impl Inner {
         self.events.emit(Event::SyncStarted);
         let clock = || self.api.clock().now_ms();
         let result = self.outbox.sync(&Deliver(self), &clock, force).await;
-        let report = match result {
-            Ok(r) => r,
+        let (report, stopped_by) = match result {
+            Ok(o) => (o.report, o.stopped_by),
             Err(e) => {
                 self.outbox_changed().await;
                 return Err(e.into());
@@ -520,7 +522,10 @@ impl Inner {
         if report.sent + report.failed > 0 {
             self.events.emit(Event::OutboxChanged { pending: report.pending, dead: report.dead });
         }
-        Ok(report)
+        match stopped_by {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 }
 

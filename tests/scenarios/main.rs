@@ -1,1 +1,5 @@
+//! Scenarios: the core driven against the reference server over real HTTP.
 
+mod foundation;
+mod outbox_crash;
+mod wallet_conformance;

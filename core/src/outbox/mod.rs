@@ -97,6 +97,13 @@ pub struct SyncReport {
     pub dead: u32,
 }
 
+/// A pass's result, and the error that stopped it early (the item keeps its place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub report: SyncReport,
+    pub stopped_by: Option<crate::Error>,
+}
+
 /// The owner module's side of delivery. Both calls run inside the transaction that
 /// removes (or kills) the item: write the module's own consequences there.
 pub trait ReceiptHandler: Send + Sync {
@@ -266,10 +273,11 @@ impl Outbox {
     /// One pass over the pending items, oldest first. `force` ignores back-off times
     /// (the person asked to sync now). Stops at the first item that must wait, so
     /// items always reach the server in the order they were made.
-    pub async fn sync(&self, sender: &dyn ItemSender, now_ms: &(dyn Fn() -> i64 + Sync), force: bool) -> Result<SyncReport, OutboxError> {
+    pub async fn sync(&self, sender: &dyn ItemSender, now_ms: &(dyn Fn() -> i64 + Sync), force: bool) -> Result<SyncOutcome, OutboxError> {
         let queue = self.store.call(|s| s.read(|c| items(c, "pending"))).await?;
         let mut report = SyncReport::default();
         let mut stop: Option<OutboxError> = None;
+        let mut stopped_by = None;
         for item in queue {
             if !force && item.next_attempt_at_ms > now_ms() {
                 break;
@@ -304,6 +312,8 @@ impl Outbox {
                                 .await?;
                             if d == Disposition::Stop {
                                 stop = Some(OutboxError::Delivery(Box::new(e)));
+                            } else {
+                                stopped_by = Some(e);
                             }
                             break;
                         }
@@ -316,7 +326,7 @@ impl Outbox {
         report.dead = dead;
         match stop {
             Some(e) => Err(e),
-            None => Ok(report),
+            None => Ok(SyncOutcome { report, stopped_by }),
         }
     }
 
@@ -438,8 +448,9 @@ mod tests {
         let ledger = Arc::new(Ledger::default());
         outbox.register_handler("test", ledger.clone());
         let script = Script::new(vec![Ok(receipt("a")), Err(NetError::Unreachable("down".into()))]);
-        let report = outbox.sync(&script, &clock(), false).await.unwrap();
-        assert_eq!(report, SyncReport { sent: 1, failed: 1, pending: 2, dead: 0 });
+        let outcome = outbox.sync(&script, &clock(), false).await.unwrap();
+        assert_eq!(outcome.report, SyncReport { sent: 1, failed: 1, pending: 2, dead: 0 });
+        assert_eq!(outcome.stopped_by.unwrap().code(), "unreachable");
         assert_eq!(script.bodies(), vec![r#"{"n":0}"#, r#"{"n":1}"#], "stops at the failing item");
         let status = outbox.status().await.unwrap();
         assert_eq!(status.items[0].attempts, 1);
@@ -449,9 +460,9 @@ mod tests {
         // Not yet due: a background pass sends nothing; a forced one sends all, with the
         // same idempotency key as before.
         let idle = Script::new(vec![]);
-        assert_eq!(outbox.sync(&idle, &clock(), false).await.unwrap().sent, 0);
+        assert_eq!(outbox.sync(&idle, &clock(), false).await.unwrap().report.sent, 0);
         let all = Script::new(vec![]);
-        let report = outbox.sync(&all, &clock(), true).await.unwrap();
+        let report = outbox.sync(&all, &clock(), true).await.unwrap().report;
         assert_eq!(report, SyncReport { sent: 2, failed: 0, pending: 0, dead: 0 });
         assert_eq!(script.seen.lock().unwrap()[1].1, all.seen.lock().unwrap()[0].1);
         assert_eq!(ledger.0.lock().unwrap().len(), 3);
@@ -467,15 +478,16 @@ mod tests {
         let ledger = Arc::new(Ledger::default());
         outbox.register_handler("test", ledger.clone());
         let script = Script::new(vec![Err(server(400, "bad_request")), Ok(receipt("b"))]);
-        let report = outbox.sync(&script, &clock(), false).await.unwrap();
-        assert_eq!(report, SyncReport { sent: 1, failed: 1, pending: 0, dead: 1 });
+        let outcome = outbox.sync(&script, &clock(), false).await.unwrap();
+        assert_eq!(outcome.report, SyncReport { sent: 1, failed: 1, pending: 0, dead: 1 });
+        assert_eq!(outcome.stopped_by, None, "a dead item does not stop the pass");
         let status = outbox.status().await.unwrap();
         assert_eq!(status.items.len(), 1);
         assert_eq!(status.items[0].state, ItemState::Dead);
         assert!(status.items[0].last_error.as_deref().unwrap().contains("bad_request"));
         assert!(ledger.0.lock().unwrap()[0].starts_with("rejected"));
         // Dead items are not resent; the person can discard one they have seen.
-        assert_eq!(outbox.sync(&Script::new(vec![]), &clock(), true).await.unwrap().sent, 0);
+        assert_eq!(outbox.sync(&Script::new(vec![]), &clock(), true).await.unwrap().report.sent, 0);
         outbox.discard_dead(status.items[0].id.clone()).await.unwrap();
         assert!(matches!(outbox.discard_dead("nope".into()).await, Err(OutboxError::NotFound(_))));
     }
