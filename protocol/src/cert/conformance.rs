@@ -67,6 +67,23 @@ impl Flag {
         }
     }
 
+    /// The inputs a case must carry for this check (or that the chain derives them from).
+    fn inputs(self) -> &'static str {
+        match self {
+            Self::PictureDecode => "2DCODE",
+            Self::Unprefix => "PREFIX",
+            Self::B45Decode => "BASE45 or PREFIX",
+            Self::Compression => "COMPRESSED, BASE45 or PREFIX",
+            Self::Verify | Self::KeyUsage => "COSE (or PREFIX) and TESTCTX.CERTIFICATE",
+            Self::Decode => "CBOR or COSE",
+            Self::ValidJson => "JSON and PREFIX",
+            Self::SchemaValidation => "CBOR or PREFIX",
+            Self::ExpirationCheck => "COSE (or PREFIX), TESTCTX.CERTIFICATE and TESTCTX.VALIDATIONCLOCK",
+            Self::ValidObject => "JSON",
+            Self::Encode => "JSON and CBOR",
+        }
+    }
+
     /// The upstream harness's test names for this check, as `known_issues.csv`
     /// names them.
     fn upstream_tests(self) -> &'static [&'static str] {
@@ -111,13 +128,18 @@ impl FlagResult {
     }
 
     pub fn describe(&self) -> String {
-        let got = match &self.found {
-            None if Flag::ALL.iter().any(|f| f.key() == self.flag) => {
-                return format!("{:<26} expected {:<5}  not tested: the case lacks its inputs", self.flag, self.expected);
+        let got = match (&self.found, Flag::ALL.iter().find(|f| f.key() == self.flag)) {
+            (None, Some(flag)) => {
+                return format!(
+                    "{:<26} expected {:<5}  not tested: the case has no {}",
+                    self.flag,
+                    self.expected,
+                    flag.inputs()
+                );
             }
-            None => return format!("{:<26} unknown flag: this runner cannot check it", self.flag),
-            Some(Ok(())) => "true".to_string(),
-            Some(Err(why)) => format!("false ({why})"),
+            (None, None) => return format!("{:<26} unknown flag: this runner cannot check it", self.flag),
+            (Some(Ok(())), _) => "true".to_string(),
+            (Some(Err(why)), _) => format!("false ({why})"),
         };
         let verdict = match (&self.known_issue, self.ok()) {
             (Some(reason), _) => format!("  KNOWN ISSUE {reason}"),
@@ -223,7 +245,7 @@ fn text(e: CertError) -> String {
 
 fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
     let hex = hex.trim();
-    if hex.len() % 2 != 0 || !hex.is_ascii() {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return Err("odd-length or non-ASCII hex".into());
     }
     (0..hex.len())
@@ -232,14 +254,23 @@ fn from_hex(hex: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Equal as the test data means it: objects regardless of key order, date-time
-/// strings as the same instant to the second, numbers by value.
-fn same(a: &Json, b: &Json) -> bool {
-    match (a, b) {
+/// Where two documents differ as the test data means equality — objects regardless
+/// of key order, date-time strings as the same instant to the second, numbers by
+/// value — or `None` when they do not.
+fn difference(a: &Json, b: &Json, at: &str) -> Option<String> {
+    let same_leaf = match (a, b) {
         (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            if let Some(k) = x.keys().chain(y.keys()).find(|k| x.contains_key(*k) != y.contains_key(*k)) {
+                return Some(format!("{at}.{k} is only on one side"));
+            }
+            return x.iter().find_map(|(k, v)| difference(v, &y[k], &format!("{at}.{k}")));
         }
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        (Json::Array(x), Json::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{at} has {} items, not {}", x.len(), y.len()));
+            }
+            return x.iter().zip(y).enumerate().find_map(|(i, (v, w))| difference(v, w, &format!("{at}[{i}]")));
+        }
         (Json::String(x), Json::String(y)) => {
             x == y
                 || matches!(
@@ -253,7 +284,12 @@ fn same(a: &Json, b: &Json) -> bool {
             _ => x.as_f64() == y.as_f64(),
         },
         _ => a == b,
-    }
+    };
+    (!same_leaf).then(|| format!("{at}: {a} vs {b}"))
+}
+
+fn same(a: &Json, b: &Json) -> bool {
+    difference(a, b, "").is_none()
 }
 
 /// The DCC inside decoded CBOR: the claims' `hcert` → `1` when the CBOR is a whole
@@ -266,7 +302,10 @@ fn dcc_of(cbor_json: Json) -> Json {
 }
 
 fn compare(what: &str, got: &Json, want: &Json) -> Result<(), String> {
-    if same(got, want) { Ok(()) } else { Err(format!("{what} differs from JSON")) }
+    match difference(got, want, "") {
+        None => Ok(()),
+        Some(at) => Err(format!("{what} differs from JSON at {at}")),
+    }
 }
 
 impl Chain<'_> {

@@ -78,10 +78,12 @@ pub struct Sign1 {
 
 impl Sign1 {
     /// Parses a COSE_Sign1 message: tagged (18), untagged, or wrapped in the CWT tag
-    /// (61). The algorithm must be in the protected header, where the signature covers
-    /// it. The kid is taken from the protected header, and from the unprotected one
-    /// only when the protected header has none (HCERT §3.3.1): an unprotected kid can
-    /// never override a protected one.
+    /// (61). The algorithm and the kid are each taken from the protected header, and
+    /// from the unprotected one only when the protected header lacks them (HCERT
+    /// §3.3.1; some issuers put both in the unprotected header). An unprotected value
+    /// never overrides a protected one. An unprotected algorithm cannot be swapped to
+    /// forge anything: [`Sign1::verify`] only uses a key with the one algorithm that
+    /// key was made for.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CertError> {
         let mut value = cbor::parse(bytes)?;
         if let Value::Tag(TAG_CWT, inner) = value {
@@ -94,11 +96,12 @@ impl Sign1 {
             return Err(CertError::Cose(format!("unexpected CBOR tag {tag}")));
         }
         let message = CoseSign1::from_cbor_value(value).map_err(|e| CertError::Cose(e.to_string()))?;
-        let algorithm = match &message.protected.header.alg {
+        let alg = message.protected.header.alg.as_ref().or(message.unprotected.alg.as_ref());
+        let algorithm = match alg {
             Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) => Algorithm::Es256,
             Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::PS256)) => Algorithm::Ps256,
             Some(other) => return Err(CertError::UnsupportedAlgorithm(format!("{other:?}"))),
-            None => return Err(CertError::Cose("no algorithm in the protected header".into())),
+            None => return Err(CertError::Cose("no algorithm in the headers".into())),
         };
         let kid = [&message.protected.header.key_id, &message.unprotected.key_id]
             .into_iter()

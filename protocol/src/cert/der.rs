@@ -8,7 +8,6 @@ pub const SEQUENCE: u8 = 0x30;
 pub const INTEGER: u8 = 0x02;
 pub const BIT_STRING: u8 = 0x03;
 pub const OCTET_STRING: u8 = 0x04;
-pub const NULL: u8 = 0x05;
 pub const OID: u8 = 0x06;
 pub const BOOLEAN: u8 = 0x01;
 pub const UTC_TIME: u8 = 0x17;
@@ -156,7 +155,7 @@ mod tests {
         assert!(Reader::new(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]).any().is_err()); // non-minimal
         assert!(Reader::new(&[0x04, 0x05, 1, 2]).any().is_err()); // truncated
         assert!(Reader::new(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).any().is_err());
-        assert!(single(&[0x05, 0x00, 0x00], NULL, "x").is_err()); // trailing
+        assert!(single(&[0x04, 0x00, 0x00], OCTET_STRING, "x").is_err()); // trailing
         assert_eq!(single(&[0x04, 0x02, 7, 8], OCTET_STRING, "x").unwrap(), &[7, 8]);
     }
 }

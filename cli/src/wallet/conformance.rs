@@ -1,0 +1,132 @@
+//! Runs the EU DCC conformance cases of a folder through `taipei_protocol::cert`.
+//! The format logic all lives there; this file adds what needs the outside world:
+//! the folder walk, the known-issues file, and the picture step, which reads each
+//! case's QR code with the core's own QR engine.
+//!
+//! The scenario test includes this same file, so the CLI and the test run one pipeline.
+
+use std::path::{Path, PathBuf};
+
+use taipei_protocol::cert::conformance::{self, CaseReport, KnownIssues};
+
+/// Reads the QR code in a PNG with the core's QR engine.
+pub fn read_picture(png: &[u8]) -> Result<String, String> {
+    let codes = taipei_core::qr::decode_image(png).map_err(|e| e.to_string())?;
+    codes.into_iter().next().map(|code| code.text).ok_or_else(|| "no QR code found in the picture".to_string())
+}
+
+/// Every case of a run, and the JSON files that were not cases.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub reports: Vec<CaseReport>,
+    pub not_cases: Vec<String>,
+    pub known_issues_file: Option<PathBuf>,
+}
+
+impl Run {
+    pub fn failed(&self) -> usize {
+        self.reports.iter().filter(|r| !r.passed()).count()
+    }
+
+    pub fn passed(&self) -> usize {
+        self.reports.len() - self.failed()
+    }
+
+    /// The report, one block per case; the last line is exactly `N passed, N failed`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for report in &self.reports {
+            let verdict = if report.passed() { "PASS" } else { "FAIL" };
+            out += &format!("{verdict} {} — {}\n", report.name, report.description);
+            for flag in &report.flags {
+                out += &format!("    {}\n", flag.describe());
+            }
+        }
+        for name in &self.not_cases {
+            out += &format!("skipped {name}: not a test case (no EXPECTEDRESULTS)\n");
+        }
+        let known = self.reports.iter().flat_map(|r| &r.flags).filter(|f| f.known_issue.is_some()).count();
+        if known > 0 {
+            let file = self.known_issues_file.as_deref().map(Path::display);
+            out += &format!(
+                "{known} check(s) differ as upstream's known_issues.csv ({}) lists; reported as known issues, not failures\n",
+                file.map(|f| f.to_string()).unwrap_or_default()
+            );
+        }
+        out += &format!("{} passed, {} failed", self.passed(), self.failed());
+        out
+    }
+}
+
+fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        if path.is_dir() {
+            json_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `known_issues.csv` in the folder or the nearest folder above it.
+fn find_known_issues(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().map(|d| d.join("known_issues.csv")).find(|p| p.is_file())
+}
+
+/// The member state a case belongs to: the folder above `2DCode` (dgc-testdata's
+/// layout `CC/2DCode/raw/N.json`), else the first folder under the root.
+fn country_of(relative: &Path) -> String {
+    let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    let at = parts.iter().position(|p| p.eq_ignore_ascii_case("2DCode"));
+    match at {
+        Some(i) if i > 0 => parts[i - 1].clone(),
+        _ => parts.first().cloned().unwrap_or_default(),
+    }
+}
+
+/// Runs every case file under `dir`, recursively, in path order.
+pub fn run_dir(dir: &Path) -> Result<Run, String> {
+    let mut files = Vec::new();
+    json_files(dir, &mut files)?;
+    files.sort();
+    let known_issues_file = find_known_issues(dir);
+    let known = match &known_issues_file {
+        Some(path) => KnownIssues::parse(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => KnownIssues::default(),
+    };
+    let mut run = Run { known_issues_file, ..Run::default() };
+    for path in files {
+        let relative = path.strip_prefix(dir).unwrap_or(&path);
+        let name = relative.display().to_string();
+        let case: serde_json::Value = match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))
+        }) {
+            Ok(case) => case,
+            Err(why) => {
+                // An unreadable case file must not pass silently.
+                run.reports.push(CaseReport { name, description: why, flags: vec![unreadable()] });
+                continue;
+            }
+        };
+        if !conformance::is_case(&case) {
+            run.not_cases.push(name);
+            continue;
+        }
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let report = conformance::check_case(&name, &country_of(relative), &stem, &case, &known, &read_picture);
+        run.reports.push(report);
+    }
+    Ok(run)
+}
+
+fn unreadable() -> conformance::FlagResult {
+    conformance::FlagResult {
+        flag: "(case file)".into(),
+        expected: true,
+        found: Some(Err("could not be read".into())),
+        known_issue: None,
+    }
+}
