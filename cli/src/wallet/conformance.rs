@@ -77,18 +77,21 @@ fn find_known_issues(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The member state a case belongs to: the folder above `2DCode` (dgc-testdata's
-/// layout `CC/2DCode/raw/N.json`), else the first folder under the root.
-fn country_of(relative: &Path) -> String {
-    let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    let at = parts.iter().position(|p| p.eq_ignore_ascii_case("2DCode"));
-    match at {
+/// layout `CC/2DCode/raw/N.json`, wherever the run starts), else the first folder
+/// under the root.
+fn country_of(path: &Path, relative: &Path) -> String {
+    let name = |c: std::path::Component<'_>| c.as_os_str().to_string_lossy().into_owned();
+    let parts: Vec<String> = path.components().map(name).collect();
+    match parts.iter().position(|p| p.eq_ignore_ascii_case("2DCode")) {
         Some(i) if i > 0 => parts[i - 1].clone(),
-        _ => parts.first().cloned().unwrap_or_default(),
+        _ => relative.components().next().map(name).unwrap_or_default(),
     }
 }
 
 /// Runs every case file under `dir`, recursively, in path order.
 pub fn run_dir(dir: &Path) -> Result<Run, String> {
+    // Absolute, so the country folder and known_issues.csv are found above a `.` too.
+    let dir = &std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut files = Vec::new();
     json_files(dir, &mut files)?;
     files.sort();
@@ -116,7 +119,7 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let report = conformance::check_case(&name, &country_of(relative), &stem, &case, &known, &read_picture);
+        let report = conformance::check_case(&name, &country_of(&path, relative), &stem, &case, &known, &read_picture);
         run.reports.push(report);
     }
     Ok(run)

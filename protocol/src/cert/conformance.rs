@@ -385,6 +385,16 @@ impl Chain<'_> {
         }))
     }
 
+    /// A stage's output must equal the case's own field for the next stage, when the
+    /// case has that field.
+    fn matches_hex_field(&self, got: &[u8], field: &str, what: &str) -> Result<(), String> {
+        match self.field(field).map(from_hex) {
+            Some(Ok(want)) if want != got => Err(format!("{what} differ from {field}")),
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn check(&self, flag: Flag) -> Found {
         match flag {
             Flag::PictureDecode => {
@@ -410,20 +420,10 @@ impl Chain<'_> {
                 })
             }
             Flag::B45Decode => Some(self.base45()?.and_then(|b| {
-                let bytes = base45_decode(&b).map_err(text)?;
-                match self.field("COMPRESSED").map(from_hex) {
-                    Some(Ok(want)) if want != bytes => Err("decoded bytes differ from COMPRESSED".into()),
-                    Some(Err(e)) => Err(e),
-                    _ => Ok(()),
-                }
+                self.matches_hex_field(&base45_decode(&b).map_err(text)?, "COMPRESSED", "decoded bytes")
             })),
             Flag::Compression => Some(self.compressed()?.and_then(|z| {
-                let cose = inflate(&z).map_err(text)?;
-                match self.field("COSE").map(from_hex) {
-                    Some(Ok(want)) if want != cose => Err("inflated bytes differ from COSE".into()),
-                    Some(Err(e)) => Err(e),
-                    _ => Ok(()),
-                }
+                self.matches_hex_field(&inflate(&z).map_err(text)?, "COSE", "inflated bytes")
             })),
             Flag::Verify => Some(self.verified()?.map(|_| ())),
             Flag::Decode => {
@@ -490,5 +490,42 @@ impl Chain<'_> {
             }
             claims.check_validity(now_ms).map_err(text)
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compares_as_the_test_data_means_it() {
+        let a = json!({"sc": "2021-05-16T14:34:56+02:00", "dn": 1, "v": [{"x": "a"}]});
+        assert!(same(&a, &json!({"v": [{"x": "a"}], "dn": 1, "sc": "2021-05-16T12:34:56.400Z"})));
+        let off_by_two_hours = json!({"sc": "2021-05-16T14:34:56Z", "dn": 1, "v": [{"x": "a"}]});
+        assert_eq!(difference(&a, &off_by_two_hours, "").unwrap(), r#".sc: "2021-05-16T14:34:56+02:00" vs "2021-05-16T14:34:56Z""#);
+        assert!(!same(&a, &json!({"sc": "2021-05-16T12:34:56Z", "dn": 2, "v": [{"x": "a"}]})));
+        assert!(!same(&a, &json!({"sc": "2021-05-16T12:34:56Z", "dn": 1, "v": [{"x": "a"}], "extra": 0})));
+    }
+
+    #[test]
+    fn known_issues_match_by_check_country_and_set() {
+        let known = KnownIssues::parse(
+            "test_name,country,test_set,reason\ntest_cose_json,FR,test_pcr_ok,bad dr\ntest_verification_check,FI,,all FI\n",
+        );
+        assert_eq!(known.reason(Flag::Decode, "FR", "test_pcr_ok").as_deref(), Some("bad dr"));
+        assert_eq!(known.reason(Flag::Decode, "FR", "vaccin_ok"), None);
+        assert_eq!(known.reason(Flag::ValidJson, "FR", "test_pcr_ok"), None);
+        assert_eq!(known.reason(Flag::Verify, "FI", "7").as_deref(), Some("all FI"));
+    }
+
+    #[test]
+    fn unknown_flags_and_missing_inputs_are_told_apart() {
+        let case = json!({"EXPECTEDRESULTS": {"EXPECTEDPICTUREDECODE": true, "EXPECTEDTELEPATHY": true}});
+        let no_picture: PictureDecoder<'_> = &|_| Err("unused".into());
+        let report = check_case("c", "XX", "c", &case, &KnownIssues::default(), no_picture);
+        assert!(!report.passed(), "an unknown flag must not pass unchecked");
+        let missing = report.flags.iter().find(|f| f.flag == "EXPECTEDPICTUREDECODE").unwrap();
+        assert!(missing.ok() && missing.describe().contains("no 2DCODE"));
     }
 }
