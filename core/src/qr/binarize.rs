@@ -41,17 +41,21 @@ pub(crate) fn local(img: &Gray) -> Bits {
             }
             let mut avg = sum / (BLOCK * BLOCK) as u32;
             if max - min <= MIN_RANGE {
-                // A flat block: assume background (half its minimum), unless its
-                // already-computed neighbours say it sits inside a darker area.
-                avg = min / 2;
-                if by > 0 && bx > 0 {
-                    let neighbours = (level[(by - 1) * bw + bx]
-                        + 2 * level[by * bw + bx - 1]
-                        + level[(by - 1) * bw + bx - 1])
-                        / 4;
-                    if min < neighbours {
-                        avg = neighbours;
-                    }
+                // A flat block: background, so its level sits just below its darkest
+                // pixel (zxing uses half the minimum, which drags the 5x5 mean of
+                // nearby edge blocks down and loses dark modules of low contrast),
+                // unless its already-computed neighbours say it lies inside a darker
+                // area, such as the centre of a large module.
+                avg = min.saturating_sub(MIN_RANGE / 2);
+                let up = (by > 0).then(|| level[(by - 1) * bw + bx]);
+                let left = (bx > 0).then(|| level[by * bw + bx - 1]);
+                let neighbours = match (up, left) {
+                    (Some(u), Some(l)) => Some((u + 2 * l + level[(by - 1) * bw + bx - 1]) / 4),
+                    (Some(n), None) | (None, Some(n)) => Some(n),
+                    (None, None) => None,
+                };
+                if let Some(n) = neighbours.filter(|&n| min < n) {
+                    avg = n;
                 }
             }
             level[by * bw + bx] = avg;

@@ -60,14 +60,26 @@ pub fn decode_image(encoded: &[u8]) -> Result<Vec<DecodedCode>, QrError> {
 }
 
 pub fn decode_image_with(encoded: &[u8], options: &DecodeOptions) -> Result<Vec<DecodedCode>, QrError> {
-    let luma = load_luma(encoded)?;
-    let (width, height) = luma.dimensions();
-    decode_luma_with(&LumaFrame { data: luma.as_raw(), width, height, stride: width }, options)
+    decode_luma_with(&load_luma(encoded)?.frame(), options)
+}
+
+/// A luminance plane read from an encoded image.
+#[derive(Debug, Clone)]
+pub struct LumaImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl LumaImage {
+    pub fn frame(&self) -> LumaFrame<'_> {
+        LumaFrame { data: &self.data, width: self.width, height: self.height, stride: self.width }
+    }
 }
 
 /// Reads PNG/JPEG bytes into a luminance image, refusing sizes the decoder would refuse
 /// before the pixels are allocated (a few bytes of PNG header can claim gigapixels).
-pub fn load_luma(encoded: &[u8]) -> Result<image::GrayImage, QrError> {
+pub fn load_luma(encoded: &[u8]) -> Result<LumaImage, QrError> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(encoded))
         .with_guessed_format()
         .map_err(|e| QrError::Image(e.to_string()))?;
@@ -79,7 +91,9 @@ pub fn load_luma(encoded: &[u8]) -> Result<image::GrayImage, QrError> {
     let img = catch_unwind(AssertUnwindSafe(|| reader.decode()))
         .map_err(|_| QrError::Image("the image decoder failed on this input".into()))?
         .map_err(|e| QrError::Image(e.to_string()))?;
-    Ok(img.into_luma8())
+    let luma = img.into_luma8();
+    let (width, height) = luma.dimensions();
+    Ok(LumaImage { width, height, data: luma.into_raw() })
 }
 
 pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Result<Vec<DecodedCode>, QrError> {
@@ -103,6 +117,8 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
 const COARSE_SIDE: usize = 800;
 /// Longest side of the finest pass: bounds the work on photos from big sensors.
 const FINE_SIDE: usize = 2048;
+/// Shortest side, in pixels, worth a look at half the coarse resolution.
+const MIN_COARSER_SIDE: usize = 160;
 /// Frames up to this side are also tried enlarged 2x.
 const UPSCALE_MAX_SIDE: usize = 1024;
 
@@ -123,25 +139,33 @@ struct Pass {
 
 fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     let side = frame.width.max(frame.height) as usize;
+    let short = frame.width.min(frame.height) as usize;
     let fine = side.div_ceil(FINE_SIDE).max(1);
-    let coarse = if o.downscale { (side / COARSE_SIDE).max(fine) } else { fine };
+    let coarse = if o.downscale { ((side + COARSE_SIDE / 2) / COARSE_SIDE).max(fine) } else { fine };
+    // Half the coarse resolution: a quarter of the pixels, and the local threshold's
+    // fixed window then spans twice as many modules, which big, close codes need.
+    let coarser = (o.downscale && short / (coarse * 2) >= MIN_COARSER_SIDE).then_some(coarse * 2);
+    let primary = if o.local_threshold { Threshold::Local } else { Threshold::Global };
     let pass = |shrink, threshold| Pass { shrink, upscale: false, threshold, invert: false };
     let mut passes = Vec::new();
-    let primary = if o.local_threshold { Threshold::Local } else { Threshold::Global };
-    if o.local_threshold || o.global_threshold {
-        passes.push(pass(coarse, primary));
+    if !o.local_threshold && !o.global_threshold {
+        return passes;
     }
+    passes.push(pass(coarse, primary));
+    passes.extend(coarser.map(|c| pass(c, primary)));
     if coarse != fine {
         passes.push(pass(fine, primary));
     }
     if o.local_threshold && o.global_threshold {
-        passes.push(pass(fine, Threshold::Global));
+        passes.push(pass(coarse, Threshold::Global));
     }
     if o.upscale && side / fine <= UPSCALE_MAX_SIDE {
         passes.push(Pass { upscale: true, ..pass(fine, primary) });
     }
     if o.inverted {
-        passes.push(Pass { invert: true, ..pass(coarse, primary) });
+        for shrink in std::iter::once(coarse).chain(coarser) {
+            passes.push(Pass { invert: true, ..pass(shrink, primary) });
+        }
     }
     passes
 }
@@ -190,7 +214,7 @@ fn read_grids<G: rqrr::BitGrid>(grids: Vec<rqrr::Grid<G>>) -> Vec<DecodedCode> {
         let Ok(meta) = grid.decode_to(&mut bytes) else { continue };
         let stream = stream::read_segments(&grid.grid, &meta, &bytes);
         let (text, text_encoding) = text::decode_text(&bytes, stream.eci, stream.has_kanji);
-        let corners = grid.bounds.map(|p| Point { x: p.x as f32, y: p.y as f32 });
+        let corners = symbol_corners(&grid.bounds, meta.version.0);
         let code = DecodedCode {
             text,
             bytes,
@@ -204,6 +228,17 @@ fn read_grids<G: rqrr::BitGrid>(grids: Vec<rqrr::Grid<G>>) -> Vec<DecodedCode> {
         }
     }
     out
+}
+
+/// rqrr's bounds reach one module past the symbol on the right and bottom (it maps
+/// grid coordinate size + 1); pull them back along the edges from the top-left.
+fn symbol_corners(bounds: &[rqrr::Point; 4], version: usize) -> [Point; 4] {
+    let n = (17 + 4 * version) as f32;
+    let tl = Point { x: bounds[0].x as f32, y: bounds[0].y as f32 };
+    bounds.map(|p| Point {
+        x: tl.x + (p.x as f32 - tl.x) * n / (n + 1.0),
+        y: tl.y + (p.y as f32 - tl.y) * n / (n + 1.0),
+    })
 }
 
 fn centre(c: &DecodedCode) -> (f32, f32) {

@@ -15,8 +15,12 @@ mod gray;
 pub mod render;
 mod stream;
 mod text;
+#[cfg(test)]
+mod tests;
 
-pub use decode::{DecodeOptions, decode_image, decode_image_with, decode_luma, decode_luma_with};
+pub use decode::{
+    DecodeOptions, LumaImage, decode_image, decode_image_with, decode_luma, decode_luma_with, load_luma,
+};
 pub use render::{EcLevel, RenderOptions};
 pub use text::TextEncoding;
 

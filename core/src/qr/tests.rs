@@ -1,0 +1,194 @@
+//! End-to-end tests of the engine: render, degrade, decode; and the awkward inputs
+//! that must come back as values, never panics.
+
+use super::render::{self, RenderOptions};
+use super::*;
+
+/// A frame with `matrix` drawn at `module` px per module, offset by (`ox`, `oy`), on a
+/// mid-grey background, with row padding so that stride != width.
+fn frame_with(m: &render::QrMatrix, module: usize, ox: usize, oy: usize, w: usize, h: usize) -> (Vec<u8>, u32) {
+    let stride = w + 13;
+    let mut data = vec![130u8; stride * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (mx, my) = (x.wrapping_sub(ox) / module, y.wrapping_sub(oy) / module);
+            if x >= ox && y >= oy && mx < m.width as usize && my < m.width as usize {
+                data[y * stride + x] = if m.is_dark(mx as u32, my as u32) { 30 } else { 220 };
+            }
+        }
+    }
+    (data, stride as u32)
+}
+
+fn decode_matrix(m: &render::QrMatrix, module: usize) -> Vec<DecodedCode> {
+    let (w, h) = (640, 480);
+    let (data, stride) = frame_with(m, module, 57, 31, w, h);
+    decode_luma(&LumaFrame { data: &data, width: w as u32, height: h as u32, stride }).unwrap()
+}
+
+#[test]
+fn rendered_code_decodes_from_a_padded_frame_with_corners() {
+    let text = "TPL1:12345678901234567890";
+    let m = render::matrix(text, &RenderOptions::default()).unwrap();
+    let found = decode_matrix(&m, 6);
+    assert_eq!(found.len(), 1);
+    let code = &found[0];
+    assert_eq!(code.text, text);
+    assert_eq!(code.bytes, text.as_bytes());
+    assert_eq!(code.ec_level, EcLevel::M);
+    assert_eq!(code.text_encoding, TextEncoding::Utf8);
+    // The symbol (inside the 4-module quiet zone) starts at 57 + 24 px.
+    let tl = code.corners[0];
+    assert!((tl.x - 81.0).abs() < 6.0 && (tl.y - 55.0).abs() < 6.0, "{tl:?}");
+    let br = code.corners[2];
+    let end = 24.0 + (m.width as f32 - 8.0) * 6.0;
+    assert!((br.x - 57.0 - end).abs() < 6.0 && (br.y - 31.0 - end).abs() < 6.0, "{br:?}");
+}
+
+#[test]
+fn uneven_light_is_handled_by_local_threshold() {
+    let text = "TPC1:ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let m = render::matrix(text, &RenderOptions::default()).unwrap();
+    let (w, h) = (640usize, 480usize);
+    let (mut data, stride) = frame_with(&m, 5, 100, 60, w, h);
+    // Light falls to a third across the frame: dark modules on the bright side are
+    // lighter than light modules on the dim side.
+    for y in 0..h {
+        for x in 0..w {
+            let v = &mut data[y * stride as usize + x];
+            *v = (u32::from(*v) * (300 - (x as u32 * 200 / w as u32)) / 300) as u8;
+        }
+    }
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride };
+    assert_eq!(decode_luma(&frame).unwrap()[0].text, text);
+}
+
+#[test]
+fn inverted_code_decodes() {
+    let text = "INVERTED 42";
+    let mut m = render::matrix(text, &RenderOptions::default()).unwrap();
+    m.dark.iter_mut().for_each(|d| *d = !*d);
+    assert_eq!(decode_matrix(&m, 5)[0].text, text);
+    let without = DecodeOptions { inverted: false, ..DecodeOptions::default() };
+    let (data, stride) = frame_with(&m, 5, 57, 31, 640, 480);
+    let frame = LumaFrame { data: &data, width: 640, height: 480, stride };
+    assert!(decode_luma_with(&frame, &without).unwrap().is_empty());
+}
+
+#[test]
+fn big5_bytes_without_eci_become_text() {
+    let (big5, _, _) = encoding_rs::BIG5.encode("臺北市民卡 TaipeiPASS");
+    let m = render::matrix_bytes(&big5, &RenderOptions::default()).unwrap();
+    let code = &decode_matrix(&m, 5)[0];
+    assert_eq!(code.bytes, big5.as_ref());
+    assert_eq!(code.text, "臺北市民卡 TaipeiPASS");
+    assert_eq!(code.text_encoding, TextEncoding::Big5);
+}
+
+#[test]
+fn eci_designator_is_recovered_and_used() {
+    // Shift_JIS bytes behind ECI 20, in byte mode: the ECI, not a guess, decides.
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode("東京タワー");
+    let version = qrcode::Version::Normal(3);
+    let mut bits = qrcode::bits::Bits::new(version);
+    bits.push_eci_designator(20).unwrap();
+    bits.push_byte_data(&sjis).unwrap();
+    bits.push_terminator(qrcode::EcLevel::Q).unwrap();
+    let code = qrcode::QrCode::with_bits(bits, qrcode::EcLevel::Q).unwrap();
+    let width = code.width() as u32 + 8;
+    let colors = code.to_colors();
+    let inner = code.width();
+    let dark = (0..width * width)
+        .map(|i| {
+            let (x, y) = ((i % width) as usize, (i / width) as usize);
+            x >= 4 && y >= 4 && x < inner + 4 && y < inner + 4 && colors[(y - 4) * inner + x - 4] == qrcode::Color::Dark
+        })
+        .collect();
+    let m = render::QrMatrix { width, dark, version: 3 };
+    let found = &decode_matrix(&m, 5)[0];
+    assert_eq!(found.text, "東京タワー");
+    assert_eq!(found.text_encoding, TextEncoding::Eci(20));
+}
+
+#[test]
+fn png_round_trips_through_decode_image() {
+    let text = "TPB1:8UADYB9J6";
+    let png = render::png(text, &RenderOptions { module_px: 4, ..Default::default() }).unwrap();
+    let found = decode_image(&png).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].text, text);
+}
+
+#[test]
+fn plain_rqrr_is_available_as_a_baseline() {
+    let m = render::matrix("baseline", &RenderOptions::default()).unwrap();
+    let (data, stride) = frame_with(&m, 5, 20, 20, 320, 240);
+    let frame = LumaFrame { data: &data, width: 320, height: 240, stride };
+    assert_eq!(decode_luma_with(&frame, &DecodeOptions::plain_rqrr()).unwrap()[0].text, "baseline");
+}
+
+/// Deterministic noise without a dependency.
+fn noise(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+fn must_be_empty(data: &[u8], width: u32, height: u32) {
+    let frame = LumaFrame { data, width, height, stride: width };
+    assert_eq!(decode_luma(&frame).unwrap(), Vec::new(), "{width}x{height}");
+}
+
+#[test]
+fn awkward_frames_give_no_code_and_no_panic() {
+    must_be_empty(&[0], 1, 1);
+    must_be_empty(&[255; 4], 2, 2);
+    must_be_empty(&[0; 1000], 1000, 1);
+    must_be_empty(&[0; 1000], 1, 1000);
+    must_be_empty(&noise(3 * 5000, 7), 3, 5000);
+    must_be_empty(&vec![0; 640 * 480], 640, 480);
+    must_be_empty(&vec![255; 640 * 480], 640, 480);
+    must_be_empty(&noise(640 * 480, 1), 640, 480);
+    must_be_empty(&noise(1280 * 720, 2), 1280, 720);
+    // Binary noise: the worst case for region counting.
+    let salt: Vec<u8> = noise(1280 * 720, 3).iter().map(|v| if v & 1 == 0 { 0 } else { 255 }).collect();
+    must_be_empty(&salt, 1280, 720);
+    // A large frame from a photo sensor.
+    must_be_empty(&vec![200; 6000 * 4000], 6000, 4000);
+}
+
+#[test]
+fn many_finder_like_targets_are_bounded_work() {
+    // A wallpaper of finder patterns: every triple looks like a code's corners.
+    let (w, h) = (640usize, 480usize);
+    let data: Vec<u8> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) % 9, (i / w) % 9);
+            let ring = x.min(y).min(8 - x).min(8 - y);
+            if ring == 1 || (ring == 0 && x == 8) { 255 } else if ring == 0 && (x == 8 || y == 8) { 255 } else { 0 }
+        })
+        .collect();
+    must_be_empty(&data, w as u32, h as u32);
+}
+
+#[test]
+fn bad_frames_and_images_are_typed_errors() {
+    let f = LumaFrame { data: &[0; 10], width: 4, height: 4, stride: 4 };
+    let err = decode_luma(&f).unwrap_err();
+    assert_eq!(err.code(), "qr.invalid_frame");
+    let f = LumaFrame { data: &[0; 10], width: 70_000, height: 1, stride: 70_000 };
+    assert_eq!(decode_luma(&f).unwrap_err().code(), "qr.frame_too_large");
+    assert_eq!(decode_image(b"not an image").unwrap_err().code(), "qr.image_unreadable");
+    assert_eq!(decode_image(&[]).unwrap_err().code(), "qr.image_unreadable");
+    // A PNG header claiming 100000x100000 pixels is refused before allocating.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&100_000u32.to_be_bytes());
+    bomb.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(decode_image(&bomb).unwrap_err().code(), "qr.image_unreadable");
+}
