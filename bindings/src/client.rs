@@ -111,8 +111,10 @@ impl Client {
         guard(|| Ok(self.core.server_now_ms()))
     }
 
-    /// Stops background work and closes the database; later calls fail with `Closed`.
-    pub async fn close(&self) -> Result<(), ClientError> {
+    /// Stops background work, delivers queued events and closes the database; later
+    /// calls fail with `Closed`. Not named `close`: the generated Kotlin class is
+    /// `AutoCloseable`, whose `close()` frees the native handle.
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
         self.call(|c| async move { c.close().await }).await
     }
 }
