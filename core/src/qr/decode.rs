@@ -14,7 +14,8 @@ use crate::qr::render::EcLevel;
 /// switching steps off exists to measure what each one earns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Look at large frames at reduced resolution first.
+    /// Look at large frames at reduced resolution first. Off by default: on the
+    /// qrbench frames it cost more 1280x720 reads (59 vs 65 of 134) than it saved time.
     pub downscale: bool,
     /// zxing-style local thresholding (uneven light, glare).
     pub local_threshold: bool,
@@ -32,7 +33,7 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
-            downscale: true,
+            downscale: false,
             local_threshold: true,
             global_threshold: true,
             upscale: true,

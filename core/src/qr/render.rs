@@ -31,7 +31,7 @@ impl EcLevel {
         }
     }
 
-    fn to_qrcode(self) -> qrcode::EcLevel {
+    pub(crate) fn to_qrcode(self) -> qrcode::EcLevel {
         match self {
             EcLevel::L => qrcode::EcLevel::L,
             EcLevel::M => qrcode::EcLevel::M,

@@ -62,16 +62,6 @@ fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
     }
 }
 
-fn qrcode_ec(rqrr_level: u16) -> qrcode::EcLevel {
-    // rqrr reports the two format bits as they are: 01 L, 00 M, 11 Q, 10 H.
-    match rqrr_level {
-        1 => qrcode::EcLevel::L,
-        0 => qrcode::EcLevel::M,
-        3 => qrcode::EcLevel::Q,
-        _ => qrcode::EcLevel::H,
-    }
-}
-
 /// The uncorrected data codewords in logical order.
 fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData, mirrored: bool) -> Option<Vec<u8>> {
     let recorder = Recorder { inner: grid, mirrored, reads: RefCell::new(Vec::new()) };
@@ -86,7 +76,7 @@ fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData, mirrored: bool) -> Opti
         codewords[i / 8] |= u8::from(bit) << (7 - i % 8);
     }
     let version = qrcode::Version::Normal(i16::try_from(meta.version.0).ok()?);
-    let ec = qrcode_ec(meta.ecc_level);
+    let ec = crate::qr::EcLevel::from_rqrr(meta.ecc_level).to_qrcode();
     let data_len = qrcode::bits::Bits::new(version).max_len(ec).ok()? / 8;
     // Where each logical data codeword sits in the interleaved stream: interleave the
     // indices themselves (low and high bytes separately, since indices exceed 255).
