@@ -19,6 +19,8 @@ USAGE:
     taipei demo [--keep]        run the guided demo against an embedded reference server
     taipei server [--bind ADDR] [--db FILE]
                                 run the reference backend standalone (Ctrl-C stops it)
+    taipei qr decode [--json] IMAGE...   read QR codes from PNG/JPEG files
+    taipei qr encode TEXT --out FILE     render a QR code (PNG or SVG); `taipei qr` for all options
     taipei wallet conformance DIR
                                 check the certificate pipeline against EU DCC test cases
     taipei help                 show this text
