@@ -46,16 +46,18 @@ build_ffi() {
 }
 
 # Generate bindings from the built library's metadata (library mode reads
-# bindings/uniffi.toml). $1 = language, $2 = output dir (emptied first).
+# bindings/uniffi.toml). $1 = language, $2 = output dir (emptied first), $3 = the
+# library to read (default $FFI_LIB). A stripped release library has no metadata
+# left: generate from the debug build of the same source instead.
 generate_bindings() {
-    local language="$1" out="$2"
+    local language="$1" out="$2" lib="${3:-$FFI_LIB}"
     rm -rf "$out"
     mkdir -p "$out"
     # The generator is always a debug build: it only reads the library's metadata,
     # and an LTO release build of uniffi-bindgen would cost minutes for nothing.
     (cd "$ROOT" && cargo build -q -p taipei-ffi --bin uniffi-bindgen "${FFI_FEATURES[@]}" >&2)
     log "generating $language bindings into $out"
-    "$TARGET_DIR/debug/uniffi-bindgen" generate "$FFI_LIB" --language "$language" \
+    "$TARGET_DIR/debug/uniffi-bindgen" generate "$lib" --language "$language" \
         --out-dir "$out" --no-format >&2
 }
 

@@ -5,6 +5,7 @@ import kotlinx.coroutines.runBlocking
 import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.ClientConfig
 import tw.gov.taipei.core.fileSecretStore
+import tw.gov.taipei.core.libraryVersion
 
 /**
  * Not a test: measures the FFI from Kotlin on the JVM, against the release library.
@@ -39,6 +40,13 @@ fun main() = runBlocking {
         repeat(syncCalls) { sink += client.serverNowMs() }
         val syncNs = (System.nanoTime() - t2).toDouble() / syncCalls
         println("sync FFI call (serverNowMs): %.0f ns/call over %d calls".format(syncNs, syncCalls))
+
+        // For comparison: a free function without an object handle or error status.
+        repeat(200_000) { sink += libraryVersion().length }
+        val t4 = System.nanoTime()
+        repeat(syncCalls) { sink += libraryVersion().length }
+        val versionNs = (System.nanoTime() - t4).toDouble() / syncCalls
+        println("sync FFI call (libraryVersion, String back): %.0f ns/call over %d calls".format(versionNs, syncCalls))
 
         val asyncCalls = 20_000
         repeat(2_000) { client.outbox() }

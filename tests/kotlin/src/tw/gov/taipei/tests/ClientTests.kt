@@ -43,7 +43,7 @@ val clientTests = listOf(
             val listener = RecordingListener()
             var deviceId = ""
             withClient(h.config(), listener = listener) { client ->
-                deviceId = client.bindDevice(h.offerBinding("u-2002", "陳大文")).deviceId
+                deviceId = h.bind(client, "u-2002", "陳大文").deviceId
                 client.signIn()
                 client.report("problem", "the printer on 3F is on fire")
                 val report = client.sync()
@@ -93,7 +93,7 @@ val clientTests = listOf(
     test("a Kotlin signer that throws becomes a typed exception") {
         withServer { h ->
             withClient(h.config(), signer = ThrowingSigner()) { client ->
-                val e = assertThrows<ClientException.Identity>("bind") { client.bindDevice(h.offerBinding("u-3003", "王")) }
+                val e = assertThrows<ClientException.Identity>("bind") { h.bind(client, "u-3003", "王") }
                 assertEquals("signer_failed", e.code, "error code")
                 check("keystore exploded" in e.detail) { "the Kotlin exception's text is kept: ${e.detail}" }
             }
@@ -105,7 +105,7 @@ val clientTests = listOf(
             val secrets = MemorySecretStore()
             var deviceId = ""
             withClient(h.config(), secrets = secrets) { client ->
-                deviceId = client.bindDevice(h.offerBinding("u-4004", "張")).deviceId
+                deviceId = h.bind(client, "u-4004", "張").deviceId
             }
             check(secrets.values.size == 1) { "one data key expected, got ${secrets.values.keys}" }
             check(secrets.calls.any { it.startsWith("put ") }) { "the key was stored through Kotlin: ${secrets.calls}" }
@@ -128,7 +128,7 @@ val clientTests = listOf(
     test("a report is queued in the outbox, then sync delivers it to the server") {
         withServer { h ->
             withClient(h.config()) { client ->
-                client.bindDevice(h.offerBinding("u-5005", "李"))
+                h.bind(client, "u-5005", "李")
                 val itemId = client.report("suspicious_login", "I did not try to log in at 03:12")
                 val queued = client.outbox()
                 assertEquals(1u, queued.pending, "pending before sync")
@@ -155,7 +155,7 @@ val clientTests = listOf(
             val listener = RecordingListener()
             var deviceId = ""
             withClient(h.config(), listener = listener) { client ->
-                deviceId = client.bindDevice(h.offerBinding("u-6006", "趙")).deviceId
+                deviceId = h.bind(client, "u-6006", "趙").deviceId
                 client.me()
                 h.revoke(deviceId)
                 val e = assertThrows<ClientException.DeviceRevoked>("me after revoke") {

@@ -24,7 +24,7 @@ val loggingTests = listOf(
         withServer { h ->
             adminToken = h.server.adminToken()
             withClient(h.config()) { client ->
-                client.bindDevice(h.offerBinding("u-8008", "log"))
+                h.bind(client, "u-8008", "log")
                 client.signIn()
             }
         }
@@ -41,7 +41,7 @@ val loggingTests = listOf(
         try {
             withServer { h ->
                 withClient(h.config()) { client ->
-                    val device = client.bindDevice(h.offerBinding("u-9009", "throwing logger"))
+                    val device = h.bind(client, "u-9009", "throwing logger")
                     assertEquals(device.deviceId, client.me().deviceId, "me with a throwing logger")
                 }
             }

@@ -23,7 +23,7 @@ val panicTests = listOf(
         // The runtime's workers are still there: a full scenario after the panics.
         withServer { h ->
             withClient(h.config()) { client ->
-                val device = client.bindDevice(h.offerBinding("u-7007", "after panic"))
+                val device = h.bind(client, "u-7007", "after panic")
                 assertEquals(device.deviceId, client.me().deviceId, "me after panics")
             }
         }

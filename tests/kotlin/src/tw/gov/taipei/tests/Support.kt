@@ -16,6 +16,7 @@ import java.util.concurrent.CopyOnWriteArrayList
 import tw.gov.taipei.core.Assurance
 import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.ClientConfig
+import tw.gov.taipei.core.DeviceInfo
 import tw.gov.taipei.core.DeviceSigner
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
@@ -44,6 +45,10 @@ class Harness(val server: TestServer, val dir: Path) {
         return Regex(""""qr"\s*:\s*"([^"]+)"""").find(reply)?.groupValues?.get(1)
             ?: throw TestFailure("no qr in the binding offer: $reply")
     }
+
+    /** Portal offer, then the phone binds to it. */
+    suspend fun bind(client: Client, userId: String, displayName: String): DeviceInfo =
+        client.bindDevice(offerBinding(userId, displayName))
 
     /** The administrator revokes a lost phone. */
     fun revoke(deviceId: String) {
