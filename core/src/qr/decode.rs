@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::binarize::{self, Bits};
 use super::gray::{self, Gray};
-use super::{DecodedCode, LumaFrame, Point, QrError, stream, text};
+use super::{DecodedCode, LumaFrame, Point, QrError, finder, stream, text};
 use crate::qr::render::EcLevel;
 
 /// Which preprocessing steps the decoder may use. The default is the tuned ladder;
@@ -202,7 +202,22 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
     read_grids(prepared.detect_grids())
 }
 
+/// Our finder-pattern detector first (cheap, and it survives blur and perspective that
+/// defeat rqrr's locator), then rqrr's own locator on what ours did not read.
 fn detect(bits: &Bits, w: usize, h: usize) -> Vec<DecodedCode> {
+    let mut out: Vec<DecodedCode> = Vec::new();
+    finder::detect(bits, w, h, |c| match read_grid(&c.grid, |_| c.corners) {
+        Some(code) => {
+            if !out.iter().any(|o| same_code(o, &code)) {
+                out.push(code);
+            }
+            true
+        }
+        None => false,
+    });
+    if !out.is_empty() {
+        return out;
+    }
     let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
     read_grids(prepared.detect_grids())
 }
@@ -210,25 +225,41 @@ fn detect(bits: &Bits, w: usize, h: usize) -> Vec<DecodedCode> {
 fn read_grids<G: rqrr::BitGrid>(grids: Vec<rqrr::Grid<G>>) -> Vec<DecodedCode> {
     let mut out: Vec<DecodedCode> = Vec::new();
     for grid in grids {
-        // A grid that fails Reed-Solomon or format checks is not a code: no guess.
-        let mut bytes = Vec::new();
-        let Ok(meta) = grid.decode_to(&mut bytes) else { continue };
-        let stream = stream::read_segments(&grid.grid, &meta, &bytes);
-        let (text, text_encoding) = text::decode_text(&bytes, stream.eci, stream.has_kanji);
-        let corners = symbol_corners(&grid.bounds, meta.version.0);
-        let code = DecodedCode {
-            text,
-            bytes,
-            corners,
-            version: meta.version.0 as u8,
-            ec_level: EcLevel::from_rqrr(meta.ecc_level),
-            text_encoding,
-        };
-        if !out.iter().any(|c| same_code(c, &code)) {
+        if let Some(code) = read_grid(&grid.grid, |v| symbol_corners(&grid.bounds, v))
+            && !out.iter().any(|c| same_code(c, &code))
+        {
             out.push(code);
         }
     }
     out
+}
+
+/// rqrr's `Grid` owns its bit grid; this lends it one.
+struct ByRef<'a, G>(&'a G);
+
+impl<G: rqrr::BitGrid> rqrr::BitGrid for ByRef<'_, G> {
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+    fn bit(&self, y: usize, x: usize) -> bool {
+        self.0.bit(y, x)
+    }
+}
+
+/// A grid that fails Reed-Solomon or format checks is not a code: no guess.
+fn read_grid<G: rqrr::BitGrid>(grid: &G, corners: impl FnOnce(usize) -> [Point; 4]) -> Option<DecodedCode> {
+    let mut bytes = Vec::new();
+    let meta = rqrr::Grid::new(ByRef(grid)).decode_to(&mut bytes).ok()?;
+    let stream = stream::read_segments(grid, &meta, &bytes);
+    let (text, text_encoding) = text::decode_text(&bytes, stream.eci, stream.has_kanji);
+    Some(DecodedCode {
+        text,
+        bytes,
+        corners: corners(meta.version.0),
+        version: meta.version.0 as u8,
+        ec_level: EcLevel::from_rqrr(meta.ecc_level),
+        text_encoding,
+    })
 }
 
 /// rqrr's bounds reach one module past the symbol on the right and bottom (it maps
@@ -263,5 +294,40 @@ fn run_contained(pass: impl FnOnce() -> Vec<DecodedCode>) -> Vec<DecodedCode> {
             tracing::debug!("QR decoder panicked on a frame; reported as no code");
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod diag {
+    use super::*;
+
+    /// Where rqrr loses the qrbench frames: grids found vs decoded (local pass, full res).
+    #[test]
+    #[ignore]
+    fn qrbench_diag() {
+        let dir = std::env::var("QRBENCH_FRAMES").unwrap();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}/manifest.json")).unwrap()).unwrap();
+        let mut names: Vec<_> = manifest.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        let (mut nogrid, mut grid_fail, mut ok) = (0, 0, 0);
+        for name in names {
+            let want = manifest[&name]["text"].as_str();
+            let Some(want) = want else { continue };
+            let img = load_luma(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap();
+            let frame = img.frame();
+            let g = Gray::from_frame(&frame, 1);
+            let bits = binarize::local(&g);
+            let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(g.w, g.h, |x, y| bits[y * g.w + x]);
+            let grids = prepared.detect_grids();
+            let n = grids.len();
+            let dec = grids.iter().filter(|gr| {
+                let mut b = Vec::new();
+                gr.decode_to(&mut b).map(|_| b == want.as_bytes()).unwrap_or(false)
+            }).count();
+            let sizes: Vec<usize> = grids.iter().map(|gr| rqrr::BitGrid::size(&gr.grid)).collect();
+            if dec > 0 { ok += 1 } else if n > 0 { grid_fail += 1; println!("{name} grids {sizes:?} want_len {}", want.len()) } else { nogrid += 1 }
+        }
+        println!("ok {ok} grid_but_fail {grid_fail} no_grid {nogrid}");
     }
 }

@@ -11,6 +11,7 @@
 
 mod binarize;
 mod decode;
+mod finder;
 mod gray;
 pub mod render;
 mod stream;

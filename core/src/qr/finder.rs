@@ -1,0 +1,318 @@
+//! Our own finder-pattern detector and sampler, for the symbols rqrr's locator loses.
+//!
+//! rqrr finds a finder pattern only when its centre and ring are separate regions of
+//! the binarised image, measures the size by counting timing-pattern modules, and drops
+//! a version 2+ symbol whose alignment pattern its region search misses: blur,
+//! perspective and small modules break each of these. This follows zxing's detector
+//! instead: 1:1:3:1:1 run ratios along rows, confirmed across the column and again along
+//! the row; three patterns of similar module size forming a near-right angle; the size
+//! from the distances between them; the alignment pattern searched by template near
+//! where the three predict it (the parallelogram estimate when none matches well); then
+//! a perspective map, one sample per module, and rqrr's decoder, whose format and
+//! Reed-Solomon checks decide. Nothing is accepted that does not decode.
+
+use super::Point;
+use super::binarize::Bits;
+
+/// Candidates kept for grouping (the strongest first); bounds the triple search.
+const MAX_GROUPING: usize = 12;
+/// Candidate finder patterns tracked at most while scanning (noise, textures).
+const MAX_CANDIDATES: usize = 64;
+/// Triples tried at most per frame.
+const MAX_TRIPLES: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+struct Finder {
+    x: f64,
+    y: f64,
+    module: f64,
+    count: u32,
+}
+
+struct Img<'a> {
+    bits: &'a Bits,
+    w: usize,
+    h: usize,
+}
+
+impl Img<'_> {
+    fn at(&self, x: isize, y: isize) -> Option<bool> {
+        (x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h).then(|| self.bits[y as usize * self.w + x as usize])
+    }
+}
+
+/// Run lengths near 1:1:3:1:1 (zxing's tolerance: half a module per run).
+fn ratio_ok(c: &[usize; 5]) -> bool {
+    let total: usize = c.iter().sum();
+    if total < 7 {
+        return false;
+    }
+    let m = total as f64 / 7.0;
+    let v = m / 2.0;
+    let d = |n: usize, k: f64| (n as f64 - k * m).abs() < k * v;
+    d(c[0], 1.0) && d(c[1], 1.0) && d(c[2], 3.0) && d(c[3], 1.0) && d(c[4], 1.0)
+}
+
+/// Runs through (cx, cy) along (dx, dy): the centre of the middle run, as an offset
+/// along the line, and the pattern's total length, if the runs fit a finder pattern.
+fn cross(img: &Img<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: usize) -> Option<(f64, usize)> {
+    let px = |t: isize| img.at(cx + t * dx, cy + t * dy);
+    if px(0) != Some(true) {
+        return None;
+    }
+    let mut c = [0usize; 5];
+    let mut t = 0isize;
+    while px(t) == Some(true) && c[2] <= max {
+        c[2] += 1;
+        t -= 1;
+    }
+    while px(t) == Some(false) && c[1] <= max {
+        c[1] += 1;
+        t -= 1;
+    }
+    while px(t) == Some(true) && c[0] <= max {
+        c[0] += 1;
+        t -= 1;
+    }
+    t = 1;
+    while px(t) == Some(true) && c[2] <= max {
+        c[2] += 1;
+        t += 1;
+    }
+    while px(t) == Some(false) && c[3] <= max {
+        c[3] += 1;
+        t += 1;
+    }
+    while px(t) == Some(true) && c[4] <= max {
+        c[4] += 1;
+        t += 1;
+    }
+    if c.iter().any(|&n| n == 0 || n > max) || !ratio_ok(&c) {
+        return None;
+    }
+    let centre = t as f64 - c[4] as f64 - c[3] as f64 - c[2] as f64 / 2.0;
+    Some((centre, c.iter().sum()))
+}
+
+fn find_candidates(img: &Img<'_>) -> Vec<Finder> {
+    let mut found: Vec<Finder> = Vec::new();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for y in 0..img.h {
+        let row = &img.bits[y * img.w..(y + 1) * img.w];
+        runs.clear();
+        let mut start = 0;
+        for x in 1..=img.w {
+            if x == img.w || row[x] != row[start] {
+                runs.push((start, x - start));
+                start = x;
+            }
+        }
+        for i in 0..runs.len().saturating_sub(4) {
+            if !row[runs[i].0] {
+                continue;
+            }
+            let c = [runs[i].1, runs[i + 1].1, runs[i + 2].1, runs[i + 3].1, runs[i + 4].1];
+            if !ratio_ok(&c) {
+                continue;
+            }
+            let total: usize = c.iter().sum();
+            let cx = runs[i + 2].0 as f64 + runs[i + 2].1 as f64 / 2.0;
+            let Some((oy, vt)) = cross(img, cx as isize, y as isize, 0, 1, total) else { continue };
+            if 5 * vt.abs_diff(total) >= 2 * total {
+                continue;
+            }
+            let cy = y as f64 + oy;
+            let Some((ox, ht)) = cross(img, cx as isize, cy as isize, 1, 0, total) else { continue };
+            let cx = cx.floor() + ox;
+            let module = (ht + vt) as f64 / 14.0;
+            if let Some(f) = found.iter_mut().find(|f| {
+                (f.x - cx).hypot(f.y - cy) <= module.max(f.module) * 1.5 && (f.module / module - 1.0).abs() < 0.5
+            }) {
+                let n = f64::from(f.count);
+                f.x = (f.x * n + cx) / (n + 1.0);
+                f.y = (f.y * n + cy) / (n + 1.0);
+                f.module = (f.module * n + module) / (n + 1.0);
+                f.count += 1;
+            } else if found.len() < MAX_CANDIDATES {
+                found.push(Finder { x: cx, y: cy, module, count: 1 });
+            }
+        }
+    }
+    found.sort_by(|a, b| b.count.cmp(&a.count));
+    if found.iter().filter(|f| f.count >= 2).count() >= 3 {
+        found.retain(|f| f.count >= 2);
+    }
+    found.truncate(MAX_GROUPING);
+    found
+}
+
+type M3 = [[f64; 3]; 3];
+
+fn square_to_quad(q: [(f64, f64); 4]) -> M3 {
+    let [(x0, y0), (x1, y1), (x2, y2), (x3, y3)] = q;
+    let (dx3, dy3) = (x0 - x1 + x2 - x3, y0 - y1 + y2 - y3);
+    let (dx1, dx2, dy1, dy2) = (x1 - x2, x3 - x2, y1 - y2, y3 - y2);
+    let den = dx1 * dy2 - dx2 * dy1;
+    let (a13, a23) = if den.abs() < 1e-12 { (0.0, 0.0) } else { ((dx3 * dy2 - dx2 * dy3) / den, (dx1 * dy3 - dx3 * dy1) / den) };
+    [[x1 - x0 + a13 * x1, x3 - x0 + a23 * x3, x0], [y1 - y0 + a13 * y1, y3 - y0 + a23 * y3, y0], [a13, a23, 1.0]]
+}
+
+fn adjugate(m: &M3) -> M3 {
+    let c = |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
+    [
+        [c(1, 1, 2, 2), -c(0, 1, 2, 2), c(0, 1, 1, 2)],
+        [-c(1, 0, 2, 2), c(0, 0, 2, 2), -c(0, 0, 1, 2)],
+        [c(1, 0, 2, 1), -c(0, 0, 2, 1), c(0, 0, 1, 1)],
+    ]
+}
+
+fn mul(a: &M3, b: &M3) -> M3 {
+    let mut r = [[0.0; 3]; 3];
+    for i in 0..3 {
+        for j in 0..3 {
+            r[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    r
+}
+
+/// The perspective map taking `src` (module coordinates) onto `dst` (pixels).
+fn quad_to_quad(src: [(f64, f64); 4], dst: [(f64, f64); 4]) -> Option<M3> {
+    let m = mul(&square_to_quad(dst), &adjugate(&square_to_quad(src)));
+    m.iter().flatten().all(|v| v.is_finite()).then_some(m)
+}
+
+fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
+    let d = m[2][0] * u + m[2][1] * v + m[2][2];
+    ((m[0][0] * u + m[0][1] * v + m[0][2]) / d, (m[1][0] * u + m[1][1] * v + m[1][2]) / d)
+}
+
+/// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`.
+fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64) -> Option<(f64, f64)> {
+    let r = (module * 4.0).ceil() as isize;
+    let (ex, ey) = (est.0.round() as isize, est.1.round() as isize);
+    let (mut best, mut sum, mut n) = (0usize, (0.0, 0.0), 0.0);
+    for y in ey - r..=ey + r {
+        for x in ex - r..=ex + r {
+            let mut score = 0;
+            for j in -2i32..=2 {
+                for i in -2i32..=2 {
+                    let want = i.abs().max(j.abs()) != 1;
+                    let sx = x as f64 + f64::from(i) * ux.0 + f64::from(j) * uy.0;
+                    let sy = y as f64 + f64::from(i) * ux.1 + f64::from(j) * uy.1;
+                    if img.at(sx.round() as isize, sy.round() as isize) == Some(want) {
+                        score += 1;
+                    }
+                }
+            }
+            if score > best {
+                (best, sum, n) = (score, (x as f64, y as f64), 1.0);
+            } else if score == best {
+                (sum, n) = ((sum.0 + x as f64, sum.1 + y as f64), n + 1.0);
+            }
+        }
+    }
+    (best >= 22).then(|| (sum.0 / n, sum.1 / n))
+}
+
+/// A sampled symbol ready for rqrr's decoder, with its corners in image pixels.
+pub(crate) struct Candidate {
+    pub grid: rqrr::SimpleGrid,
+    pub corners: [Point; 4],
+}
+
+/// Candidate symbols in the binarised image, most plausible first. `read` is called on
+/// each; a triple whose symbol `read` accepts is not tried again in other groupings.
+pub(crate) fn detect(bits: &Bits, w: usize, h: usize, mut read: impl FnMut(&Candidate) -> bool) {
+    let img = Img { bits, w, h };
+    let finders = find_candidates(&img);
+    if finders.len() < 3 {
+        return;
+    }
+    // (score, tl, tr, bl)
+    let mut triples: Vec<(f64, usize, usize, usize)> = Vec::new();
+    let n = finders.len();
+    for a in 0..n {
+        for b in a + 1..n {
+            for c in b + 1..n {
+                let p = [a, b, c];
+                let ms: Vec<f64> = p.iter().map(|&i| finders[i].module).collect();
+                let (lo, hi) = ms.iter().fold((f64::MAX, 0f64), |(l, h), &m| (l.min(m), h.max(m)));
+                if hi / lo > 1.6 {
+                    continue;
+                }
+                // The corner opposite the longest side is the top-left.
+                let d = |i: usize, j: usize| (finders[i].x - finders[j].x).hypot(finders[i].y - finders[j].y);
+                let sides = [(d(b, c), a, b, c), (d(a, c), b, a, c), (d(a, b), c, a, b)];
+                let &(_, tl, p1, p2) = sides.iter().max_by(|x, y| x.0.total_cmp(&y.0)).unwrap();
+                let (l1, l2) = (d(tl, p1), d(tl, p2));
+                let (v1, v2) = (
+                    (finders[p1].x - finders[tl].x, finders[p1].y - finders[tl].y),
+                    (finders[p2].x - finders[tl].x, finders[p2].y - finders[tl].y),
+                );
+                let cos = (v1.0 * v2.0 + v1.1 * v2.1) / (l1 * l2);
+                let ratio = l1.max(l2) / l1.min(l2);
+                let module = (ms[0] + ms[1] + ms[2]) / 3.0;
+                if cos.abs() > 0.4 || ratio > 1.6 || l1.min(l2) < 12.0 * module || l1.max(l2) > 180.0 * module {
+                    continue;
+                }
+                let (tr, bl) = if v1.0 * v2.1 - v1.1 * v2.0 > 0.0 { (p1, p2) } else { (p2, p1) };
+                triples.push((cos.abs() + (ratio - 1.0) + (hi / lo - 1.0), tl, tr, bl));
+            }
+        }
+    }
+    triples.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut used: Vec<usize> = Vec::new();
+    for &(_, tl, tr, bl) in triples.iter().take(MAX_TRIPLES) {
+        if [tl, tr, bl].iter().any(|i| used.contains(i)) {
+            continue;
+        }
+        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read) {
+            used.extend([tl, tr, bl]);
+        }
+    }
+}
+
+fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
+    let module = (tl.module + tr.module + bl.module) / 3.0;
+    let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
+    let est = ((dt / module).round() + (db / module).round()) / 2.0 + 7.0;
+    // Nearest size 17 + 4v, then its neighbours.
+    let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
+    for v in [v, v - 1, v + 1] {
+        if !(1..=40).contains(&v) {
+            continue;
+        }
+        let dim = f64::from(17 + 4 * v);
+        let span = dim - 7.0;
+        let br = (tr.x + bl.x - tl.x, tr.y + bl.y - tl.y);
+        let mut fourth = vec![((dim - 3.5, dim - 3.5), br)];
+        if v >= 2 {
+            let ux = ((tr.x - tl.x) / span, (tr.y - tl.y) / span);
+            let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
+            let k = 1.0 - 3.0 / span;
+            let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
+            if let Some(a) = find_alignment(img, est, ux, uy, module) {
+                fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
+            }
+        }
+        for (src4, dst4) in fourth {
+            let src = [(3.5, 3.5), (dim - 3.5, 3.5), src4, (3.5, dim - 3.5)];
+            let dst = [(tl.x, tl.y), (tr.x, tr.y), dst4, (bl.x, bl.y)];
+            let Some(m) = quad_to_quad(src, dst) else { continue };
+            let size = dim as usize;
+            let grid = rqrr::SimpleGrid::from_func(size, |x, y| {
+                let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
+                img.at(px.floor() as isize, py.floor() as isize).unwrap_or(false)
+            });
+            let corners = [(0.0, 0.0), (dim, 0.0), (dim, dim), (0.0, dim)].map(|(u, v)| {
+                let (x, y) = apply(&m, u, v);
+                Point { x: x as f32, y: y as f32 }
+            });
+            if read(&Candidate { grid, corners }) {
+                return true;
+            }
+        }
+    }
+    false
+}
