@@ -136,6 +136,8 @@ struct Pass {
     upscale: bool,
     threshold: Threshold,
     invert: bool,
+    /// Also run rqrr's locator when ours reads nothing.
+    rqrr: bool,
 }
 
 fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
@@ -147,7 +149,7 @@ fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     // fixed window then spans twice as many modules, which big, close codes need.
     let coarser = (o.downscale && short / (coarse * 2) >= MIN_COARSER_SIDE).then_some(coarse * 2);
     let primary = if o.local_threshold { Threshold::Local } else { Threshold::Global };
-    let pass = |shrink, threshold| Pass { shrink, upscale: false, threshold, invert: false };
+    let pass = |shrink, threshold| Pass { shrink, upscale: false, threshold, invert: false, rqrr: true };
     let mut passes = Vec::new();
     if !o.local_threshold && !o.global_threshold {
         return passes;
@@ -186,7 +188,7 @@ impl Pass {
         if self.invert {
             bits.iter_mut().for_each(|b| *b = !*b);
         }
-        let mut found = detect(&bits, img.w, img.h);
+        let mut found = detect(&bits, img.w, img.h, self.rqrr);
         for code in &mut found {
             for p in &mut code.corners {
                 p.x = (p.x + 0.5) * scale - 0.5;
@@ -204,7 +206,7 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
 
 /// Our finder-pattern detector first (cheap, and it survives blur and perspective that
 /// defeat rqrr's locator), then rqrr's own locator on what ours did not read.
-fn detect(bits: &Bits, w: usize, h: usize) -> Vec<DecodedCode> {
+fn detect(bits: &Bits, w: usize, h: usize, rqrr: bool) -> Vec<DecodedCode> {
     let mut out: Vec<DecodedCode> = Vec::new();
     finder::detect(bits, w, h, |c| match read_grid(&c.grid, |_| c.corners) {
         Some(code) => {
@@ -215,7 +217,7 @@ fn detect(bits: &Bits, w: usize, h: usize) -> Vec<DecodedCode> {
         }
         None => false,
     });
-    if !out.is_empty() {
+    if !out.is_empty() || !rqrr {
         return out;
     }
     let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);

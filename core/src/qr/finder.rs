@@ -18,6 +18,8 @@ use super::binarize::Bits;
 const MAX_GROUPING: usize = 12;
 /// Candidate finder patterns tracked at most while scanning (noise, textures).
 const MAX_CANDIDATES: usize = 64;
+/// Share of the finder and timing modules a sampling must reproduce to be decoded.
+const MIN_AGREEMENT: f64 = 0.7;
 /// Triples tried at most per frame.
 const MAX_TRIPLES: usize = 16;
 
@@ -187,24 +189,23 @@ fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
     ((m[0][0] * u + m[0][1] * v + m[0][2]) / d, (m[1][0] * u + m[1][1] * v + m[1][2]) / d)
 }
 
-/// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`.
+/// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`:
+/// positions on a grid of a third of a module, within four modules of the estimate.
 fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64) -> Option<(f64, f64)> {
     let r = (module * 4.0).ceil() as isize;
-    let (ex, ey) = (est.0.round() as isize, est.1.round() as isize);
+    let step = ((module / 3.0).floor() as usize).max(1);
+    let mut template = [(0isize, 0isize, false); 25];
+    for (k, t) in template.iter_mut().enumerate() {
+        let (i, j) = (k as i32 % 5 - 2, k as i32 / 5 - 2);
+        let dx = f64::from(i) * ux.0 + f64::from(j) * uy.0;
+        let dy = f64::from(i) * ux.1 + f64::from(j) * uy.1;
+        *t = (dx.round() as isize, dy.round() as isize, i.abs().max(j.abs()) != 1);
+    }
+    let (ex, ey) = (est.0.floor() as isize, est.1.floor() as isize);
     let (mut best, mut sum, mut n) = (0usize, (0.0, 0.0), 0.0);
-    for y in ey - r..=ey + r {
-        for x in ex - r..=ex + r {
-            let mut score = 0;
-            for j in -2i32..=2 {
-                for i in -2i32..=2 {
-                    let want = i.abs().max(j.abs()) != 1;
-                    let sx = x as f64 + f64::from(i) * ux.0 + f64::from(j) * uy.0;
-                    let sy = y as f64 + f64::from(i) * ux.1 + f64::from(j) * uy.1;
-                    if img.at(sx.round() as isize, sy.round() as isize) == Some(want) {
-                        score += 1;
-                    }
-                }
-            }
+    for y in (ey - r..=ey + r).step_by(step) {
+        for x in (ex - r..=ex + r).step_by(step) {
+            let score = template.iter().filter(|&&(dx, dy, want)| img.at(x + dx, y + dy) == Some(want)).count();
             if score > best {
                 (best, sum, n) = (score, (x as f64, y as f64), 1.0);
             } else if score == best {
@@ -212,7 +213,7 @@ fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64)
             }
         }
     }
-    (best >= 22).then(|| (sum.0 / n, sum.1 / n))
+    (best >= 22).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
 }
 
 /// A sampled symbol ready for rqrr's decoder, with its corners in image pixels.
@@ -309,10 +310,41 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
                 let (x, y) = apply(&m, u, v);
                 Point { x: x as f32, y: y as f32 }
             });
+            // Decoding a wrong sampling costs far more (Reed-Solomon syndromes of every
+            // block) than checking the fixed patterns it must show.
+            if fixed_pattern_agreement(&grid, size) < MIN_AGREEMENT {
+                continue;
+            }
             if read(&Candidate { grid, corners }) {
                 return true;
             }
         }
     }
     false
+}
+
+/// Share of the three finder patterns and the two timing patterns that the sampled
+/// grid reproduces.
+fn fixed_pattern_agreement(grid: &rqrr::SimpleGrid, size: usize) -> f64 {
+    use rqrr::BitGrid;
+    let (mut ok, mut n) = (0usize, 0usize);
+    let finder = |x: usize, y: usize| {
+        let d = x.abs_diff(3).max(y.abs_diff(3));
+        d != 2 && d != 4
+    };
+    for y in 0..7 {
+        for x in 0..7 {
+            let want = finder(x, y);
+            for (gx, gy) in [(x, y), (size - 7 + x, y), (x, size - 7 + y)] {
+                ok += usize::from(grid.bit(gy, gx) == want);
+                n += 1;
+            }
+        }
+    }
+    for i in 8..size - 8 {
+        let want = i % 2 == 0;
+        ok += usize::from(grid.bit(6, i) == want) + usize::from(grid.bit(i, 6) == want);
+        n += 2;
+    }
+    ok as f64 / n as f64
 }
