@@ -190,9 +190,9 @@ fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
 }
 
 /// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`:
-/// positions on a grid of a third of a module, within four modules of the estimate.
+/// positions on a grid of a third of a module, within five modules of the estimate.
 fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64) -> Option<(f64, f64)> {
-    let r = (module * 4.0).ceil() as isize;
+    let r = (module * 5.0).ceil() as isize;
     let step = ((module / 3.0).floor() as usize).max(1);
     let mut template = [(0isize, 0isize, false); 25];
     for (k, t) in template.iter_mut().enumerate() {
@@ -213,7 +213,7 @@ fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64)
             }
         }
     }
-    (best >= 22).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
+    (best >= 20).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
 }
 
 /// A sampled symbol ready for rqrr's decoder, with its corners in image pixels.
@@ -254,7 +254,7 @@ pub(crate) fn detect(bits: &Bits, w: usize, h: usize, mut read: impl FnMut(&Cand
                 let cos = (v1.0 * v2.0 + v1.1 * v2.1) / (l1 * l2);
                 let ratio = l1.max(l2) / l1.min(l2);
                 let module = (ms[0] + ms[1] + ms[2]) / 3.0;
-                if cos.abs() > 0.4 || ratio > 1.6 || l1.min(l2) < 12.0 * module || l1.max(l2) > 180.0 * module {
+                if cos.abs() > 0.5 || ratio > 2.0 || l1.min(l2) < 12.0 * module || l1.max(l2) > 180.0 * module {
                     continue;
                 }
                 let (tr, bl) = if v1.0 * v2.1 - v1.1 * v2.0 > 0.0 { (p1, p2) } else { (p2, p1) };
@@ -277,7 +277,9 @@ pub(crate) fn detect(bits: &Bits, w: usize, h: usize, mut read: impl FnMut(&Cand
 fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
     let module = (tl.module + tr.module + bl.module) / 3.0;
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
-    let est = ((dt / module).round() + (db / module).round()) / 2.0 + 7.0;
+    // Under perspective the module size changes along each edge: measure each edge
+    // with the modules at its two ends.
+    let est = ((2.0 * dt / (tl.module + tr.module)).round() + (2.0 * db / (tl.module + bl.module)).round()) / 2.0 + 7.0;
     // Nearest size 17 + 4v, then its neighbours.
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
     for v in [v, v - 1, v + 1] {
