@@ -5,18 +5,13 @@
 //! These calls use the admin token, which a phone never holds; they are here because
 //! the CLI is also the backend developer's tool.
 
-use std::sync::Arc;
-
+use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
 
+/// These calls go to the embedded server on loopback: the core's loopback TLS config
+/// (reqwest is built without a default provider) is all they need.
 fn http() -> Result<reqwest::Client, String> {
-    // reqwest is built without a default TLS provider; give it ring's, with no roots:
-    // these calls go to the embedded server on loopback.
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+    let tls = tls::refuse_all_config().map_err(|e| format!("TLS setup: {e}"))?;
     reqwest::Client::builder().use_preconfigured_tls(tls).build().map_err(|e| format!("HTTP client: {e}"))
 }
 
@@ -26,7 +21,7 @@ async fn admin_post<T: serde::de::DeserializeOwned>(
     path: &str,
     body: serde_json::Value,
 ) -> Result<T, String> {
-    let key = format!("portal-{}", taipei_protocol::b64::encode(ring::rand::generate::<[u8; 12]>(&ring::rand::SystemRandom::new()).map_err(|_| "no randomness")?.expose()));
+    let key = new_idempotency_key();
     let reply = http()?
         .post(format!("{base_url}{path}"))
         .header(headers::AUTHORIZATION, format!("{} {admin_token}", headers::ADMIN_SCHEME))

@@ -25,12 +25,7 @@ pub async fn start_server_at(dir: &Path, addr: Option<std::net::SocketAddr>) -> 
 
 /// A reqwest client for loopback HTTP (reqwest needs a TLS config even for http).
 pub fn http() -> reqwest::Client {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("tls versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+    let tls = taipei_core::net::tls::refuse_all_config().expect("loopback TLS config");
     reqwest::Client::builder().use_preconfigured_tls(tls).build().expect("http client")
 }
 
