@@ -11,6 +11,8 @@ pub mod binding;
 pub mod cert;
 pub mod dpop;
 pub mod ecdsa;
+pub mod login;
+pub mod meeting;
 pub mod qrpayload;
 pub mod signed;
 

@@ -22,6 +22,16 @@ pub mod actions {
     pub const REPORT_FILE: &str = "report.file";
     pub const AUTH: &str = "auth";
     pub const ADMIN_AUTH: &str = "admin.auth";
+    pub const LOGIN_START: &str = "login.start";
+    pub const LOGIN_STATUS: &str = "login.status";
+    pub const LOGIN_SCAN: &str = "login.scan";
+    pub const LOGIN_APPROVE: &str = "login.approve";
+    pub const LOGIN_DENY: &str = "login.deny";
+    pub const LOGIN_REPORT: &str = "login.report";
+    pub const LOGIN_REDEEM: &str = "login.redeem";
+    pub const MEETING_CREATE: &str = "meeting.create";
+    pub const MEETING_SIGN_IN: &str = "meeting.sign_in";
+    pub const MEETING_DISPLAY: &str = "meeting.display";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

@@ -14,11 +14,15 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod login;
+pub mod meetings;
 pub mod middleware;
 pub mod openapi;
+pub mod pages;
 mod random;
 pub mod reports;
 pub mod time;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +93,19 @@ fn route_table() -> Vec<Route> {
             "/v1/admin/devices/{device_id}/revoke",
             devices::revoke_device,
         ),
+        get("/login", pages::login_page),
+        post("/v1/login/start", login::start),
+        get("/v1/login/{rid}", login::status),
+        post("/v1/login/{rid}/redeem", login::redeem),
+        post("/v1/login/scan", login::scan),
+        post("/v1/login/decide", login::decide),
+        get("/v1/login/history", login::history),
+        get("/v1/web/session", login::web_session),
+        post("/v1/admin/meetings", meetings::create),
+        get("/v1/meetings/{mid}", meetings::info),
+        post("/v1/meetings/{mid}/sign-ins", meetings::sign_in),
+        get("/v1/meetings/{mid}/display", meetings::display),
+        get("/meetings/{mid}/display", pages::meeting_display_page),
     ]
 }
 

@@ -93,6 +93,77 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX reports_by_user ON reports(user_id, received_at_ms);
     "#,
+    // 2: QR-key login requests, browser sessions, meetings and their sign-ins.
+    r#"
+    CREATE TABLE login_requests (
+        rid              TEXT PRIMARY KEY,
+        -- Only the SHA-256 of the browser's secret: a copy of this table redeems nothing.
+        secret_hash      BLOB NOT NULL,
+        system           TEXT NOT NULL,
+        browser          TEXT NOT NULL,
+        os               TEXT NOT NULL,
+        ip               TEXT NOT NULL,
+        place            TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN
+                            ('pending', 'scanned', 'approved', 'denied', 'cancelled', 'redeemed')),
+        started_at_ms    INTEGER NOT NULL,
+        expires_at_ms    INTEGER NOT NULL,
+        fnonce           BLOB NOT NULL,
+        frame_issued_ms  INTEGER NOT NULL,
+        frame_expires_ms INTEGER NOT NULL,
+        prev_fnonce      BLOB,
+        prev_expires_ms  INTEGER,
+        device_id        TEXT REFERENCES devices(device_id),
+        user_id          TEXT REFERENCES users(user_id),
+        number           TEXT,
+        context_json     TEXT,
+        context_hash     BLOB,
+        wrong_answers    INTEGER NOT NULL DEFAULT 0,
+        scanned_at_ms    INTEGER,
+        decided_at_ms    INTEGER,
+        redeemed_at_ms   INTEGER,
+        signature        BLOB
+    );
+    CREATE INDEX login_requests_by_user ON login_requests(user_id, started_at_ms);
+    CREATE INDEX login_requests_by_age ON login_requests(started_at_ms);
+    CREATE TABLE web_sessions (
+        session_hash  BLOB PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES users(user_id),
+        system        TEXT NOT NULL,
+        rid           TEXT NOT NULL REFERENCES login_requests(rid),
+        created_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE meetings (
+        mid                TEXT PRIMARY KEY,
+        meeting_key        BLOB NOT NULL,
+        display_token_hash BLOB NOT NULL,
+        title              TEXT NOT NULL,
+        room               TEXT NOT NULL,
+        organizer          TEXT NOT NULL,
+        starts_at_ms       INTEGER NOT NULL,
+        ends_at_ms         INTEGER NOT NULL,
+        created_at_ms      INTEGER NOT NULL
+    );
+    CREATE TABLE meeting_invitees (
+        mid     TEXT NOT NULL REFERENCES meetings(mid),
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (mid, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE meeting_sign_ins (
+        id             TEXT NOT NULL UNIQUE,
+        mid            TEXT NOT NULL REFERENCES meetings(mid),
+        user_id        TEXT NOT NULL REFERENCES users(user_id),
+        device_id      TEXT NOT NULL REFERENCES devices(device_id),
+        slot           INTEGER NOT NULL,
+        time_ms        INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        late           INTEGER NOT NULL,
+        signature      BLOB NOT NULL,
+        -- One sign-in per person per meeting, enforced by the database.
+        PRIMARY KEY (mid, user_id)
+    );
+    "#,
 ];
 
 /// The schema version this code produces.

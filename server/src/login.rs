@@ -1,0 +1,607 @@
+//! QR-key login (protocol.md, "QR-key login"): the browser starts a request and holds
+//! an HttpOnly secret; the page shows rotating frames; the phone scans, sees the
+//! context, and signs its decision; the browser alone redeems an approval, once.
+//!
+//! Every step and every refusal writes an audit row. State moves only forward,
+//! `pending → scanned → approved → redeemed` (or `denied` / `cancelled`), each move
+//! a conditional UPDATE inside one transaction, so two racing approvals cannot both win.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use taipei_protocol::b64;
+use taipei_protocol::login::{
+    Decision, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
+    LoginHistoryEntry, LoginRedeemed, LoginScan, LoginStarted, LoginStatus, codes,
+};
+
+use crate::AppState;
+use crate::audit::{self, Entry, actions};
+use crate::auth::{AuthedDevice, sha256};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len, verify_signature};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::middleware::Ctx;
+use crate::random;
+use crate::time::now_ms;
+use crate::web;
+
+/// A request can be scanned for this long in all.
+pub const REQUEST_TTL_MS: i64 = 120_000;
+/// Each frame lives this long...
+pub const FRAME_TTL_MS: i64 = 30_000;
+/// ...and is replaced this long after it was issued, so the frame on screen always has
+/// a few seconds left when a phone reads it.
+const FRAME_ROTATE_MS: i64 = 25_000;
+/// After a scan, the person has this long to decide.
+const DECIDE_TTL_MS: i64 = 60_000;
+/// After approval, the browser has this long to redeem.
+const REDEEM_TTL_MS: i64 = 30_000;
+/// The third wrong number cancels the request.
+const MAX_WRONG_ANSWERS: i64 = 3;
+/// A browser session for the web system.
+const WEB_SESSION_TTL_MS: i64 = 8 * 60 * 60 * 1000;
+const POLL_MS: u32 = 1_000;
+const HISTORY_LIMIT: i64 = 50;
+
+/// The login request cookie: one per request, so two tabs do not overwrite each other.
+fn secret_cookie(rid: &str) -> String {
+    format!("tpl_{rid}")
+}
+
+/// The web system's own session cookie, set at redeem.
+pub const SESSION_COOKIE: &str = "tp_session";
+
+fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+fn gone(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::GONE, code, message)
+}
+
+fn request_unknown() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, codes::REQUEST_UNKNOWN, "no such login request")
+}
+
+/// `POST /v1/login/start` body: which web system the browser wants to enter.
+#[derive(Debug, serde::Deserialize)]
+pub struct StartLogin {
+    pub system: String,
+}
+
+/// `POST /v1/login/start` (browser, no authentication).
+pub async fn start(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: JsonBody<StartLogin>,
+) -> Result<Response, ApiError> {
+    let system = body.value.system;
+    check_len("system", &system, 1, 100)?;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (browser, os) = web::describe_user_agent(user_agent);
+    let ip = ctx.ip().unwrap_or_else(|| "unknown".into());
+    let place = web::place_of(&ip);
+    let rid = b64::encode(random::bytes::<16>()?);
+    let secret = b64::encode(random::bytes::<32>()?);
+    let fnonce = random::bytes::<16>()?;
+    let now = now_ms();
+    let expires_at_ms = now + REQUEST_TTL_MS;
+    {
+        let (rid, secret_hash) = (rid.clone(), sha256(secret.as_bytes()));
+        let entry = Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip());
+        state
+            .db
+            .write(move |tx| {
+                tx.execute("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
+                tx.execute(
+                    "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
+                     started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11)",
+                    params![rid, secret_hash.as_slice(), system, browser, os, ip, place, now,
+                            expires_at_ms, fnonce.as_slice(), (now + FRAME_TTL_MS).min(expires_at_ms)],
+                )?;
+                audit::record(tx, &entry)
+            })
+            .await?;
+    }
+    let cookie = format!(
+        "{}={secret}; Path=/v1/login/{rid}; HttpOnly; SameSite=Strict; Max-Age={}",
+        secret_cookie(&rid),
+        (REQUEST_TTL_MS + REDEEM_TTL_MS + DECIDE_TTL_MS) / 1000
+    );
+    let mut response = (
+        StatusCode::CREATED,
+        Json(LoginStarted { rid, expires_at_ms, poll_ms: POLL_MS }),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal("cookie"))?,
+    );
+    Ok(response)
+}
+
+/// The row as the handlers need it.
+#[derive(Debug, Clone)]
+struct Row {
+    secret_hash: Vec<u8>,
+    system: String,
+    state: String,
+    expires_at_ms: i64,
+    fnonce: Vec<u8>,
+    frame_issued_ms: i64,
+    frame_expires_ms: i64,
+    prev_fnonce: Option<Vec<u8>>,
+    prev_expires_ms: Option<i64>,
+    device_id: Option<String>,
+    user_id: Option<String>,
+    number: Option<String>,
+    context_json: Option<String>,
+    context_hash: Option<Vec<u8>>,
+    scanned_at_ms: Option<i64>,
+    decided_at_ms: Option<i64>,
+}
+
+fn load(conn: &Connection, rid: &str) -> Result<Option<Row>, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT secret_hash, system, state, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, \
+             prev_fnonce, prev_expires_ms, device_id, user_id, number, context_json, context_hash, \
+             scanned_at_ms, decided_at_ms FROM login_requests WHERE rid = ?1",
+            [rid],
+            |r| {
+                Ok(Row {
+                    secret_hash: r.get(0)?,
+                    system: r.get(1)?,
+                    state: r.get(2)?,
+                    expires_at_ms: r.get(3)?,
+                    fnonce: r.get(4)?,
+                    frame_issued_ms: r.get(5)?,
+                    frame_expires_ms: r.get(6)?,
+                    prev_fnonce: r.get(7)?,
+                    prev_expires_ms: r.get(8)?,
+                    device_id: r.get(9)?,
+                    user_id: r.get(10)?,
+                    number: r.get(11)?,
+                    context_json: r.get(12)?,
+                    context_hash: r.get(13)?,
+                    scanned_at_ms: r.get(14)?,
+                    decided_at_ms: r.get(15)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+impl Row {
+    /// The state as the outside sees it: a request nobody finished in time is `expired`.
+    fn visible_state(&self, now: i64) -> &str {
+        match self.state.as_str() {
+            "pending" if now > self.expires_at_ms => "expired",
+            "scanned" if now > self.decide_deadline() => "expired",
+            "approved" if now > self.redeem_deadline() => "expired",
+            other => other,
+        }
+    }
+
+    fn decide_deadline(&self) -> i64 {
+        self.scanned_at_ms.map_or(self.expires_at_ms, |s| (s + DECIDE_TTL_MS).min(self.expires_at_ms + DECIDE_TTL_MS))
+    }
+
+    fn redeem_deadline(&self) -> i64 {
+        self.decided_at_ms.unwrap_or(self.expires_at_ms) + REDEEM_TTL_MS
+    }
+
+    fn check_secret(&self, headers: &HeaderMap, rid: &str) -> Result<(), ApiError> {
+        let presented = web::cookie(headers, &secret_cookie(rid)).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, codes::SECRET_INVALID, "this browser did not start this login")
+        })?;
+        // Comparing digests, not secrets: the timing tells nothing about the secret.
+        if sha256(presented.as_bytes()).as_slice() == self.secret_hash.as_slice() {
+            Ok(())
+        } else {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::SECRET_INVALID, "this browser did not start this login"))
+        }
+    }
+}
+
+/// `GET /v1/login/{rid}` (browser, with its secret): state, the current frame (rotated
+/// when due), and once scanned the number to show.
+pub async fn status(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(rid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<LoginStatus>, ApiError> {
+    let entry = Entry::new(actions::LOGIN_STATUS, "anon").ip(ctx.ip());
+    let result = async {
+        let rid2 = rid.clone();
+        let (row, rotated) = state
+            .db
+            .write(move |tx| {
+                let row = load(tx, &rid2)?.ok_or_else(request_unknown)?;
+                row.check_secret(&headers, &rid2)?;
+                let now = now_ms();
+                let due = row.state == "pending" && now >= row.frame_issued_ms + FRAME_ROTATE_MS && now < row.expires_at_ms;
+                if !due {
+                    return Ok((row, false));
+                }
+                let fnonce = random::bytes::<16>()?;
+                tx.execute(
+                    "UPDATE login_requests SET prev_fnonce = fnonce, prev_expires_ms = frame_expires_ms, \
+                     fnonce = ?2, frame_issued_ms = ?3, frame_expires_ms = ?4 WHERE rid = ?1 AND state = 'pending'",
+                    params![rid2, fnonce.as_slice(), now, (now + FRAME_TTL_MS).min(row.expires_at_ms)],
+                )?;
+                Ok((load(tx, &rid2)?.ok_or_else(request_unknown)?, true))
+            })
+            .await?;
+        if rotated {
+            tracing::debug!("login frame rotated");
+        }
+        let now = now_ms();
+        let visible = row.visible_state(now).to_owned();
+        let (frame, frame_svg) = if visible == "pending" {
+            let frame = LoginFrame {
+                rid: decode_id(&rid)?,
+                fnonce: row.fnonce.as_slice().try_into().map_err(|_| ApiError::internal("stored nonce"))?,
+                expires_at_ms: row.frame_expires_ms,
+            }
+            .encode();
+            let svg = web::qr_svg(&frame)?;
+            (Some(frame), Some(svg))
+        } else {
+            (None, None)
+        };
+        let number = if visible == "scanned" { row.number.clone() } else { None };
+        Ok(Json(LoginStatus { rid: rid.clone(), state: visible, frame, frame_svg, number, expires_at_ms: row.expires_at_ms }))
+    }
+    .await;
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+fn decode_id(text: &str) -> Result<[u8; 16], ApiError> {
+    b64::decode(text)
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+        .ok_or_else(request_unknown)
+}
+
+/// Frame checks shared by scan: the frame names this request's current (or just
+/// replaced) frame and has not lapsed.
+fn check_frame(row: &Row, frame: &LoginFrame, now: i64) -> Result<(), ApiError> {
+    let expires = if frame.fnonce.as_slice() == row.fnonce.as_slice() {
+        row.frame_expires_ms
+    } else if row.prev_fnonce.as_deref() == Some(frame.fnonce.as_slice()) {
+        row.prev_expires_ms.unwrap_or(0)
+    } else {
+        return Err(gone(codes::FRAME_UNKNOWN, "this code was replaced by a newer one; scan the code on the screen now"));
+    };
+    if now > expires || now > row.expires_at_ms {
+        return Err(gone(codes::FRAME_EXPIRED, "this login code has expired; reload the sign-in page"));
+    }
+    Ok(())
+}
+
+/// `POST /v1/login/scan` (phone): moves the request to `scanned` for this device and
+/// returns the context to show. The same device scanning again gets the same context.
+pub async fn scan(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+    key: IdempotencyKey,
+    body: JsonBody<LoginScan>,
+) -> Result<Response, ApiError> {
+    let entry = Entry::new(actions::LOGIN_SCAN, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let frame = LoginFrame::decode(&body.value.frame).map_err(|e| ApiError::bad_request(format!("frame: {e}")));
+    let result = match frame {
+        Err(e) => Err(e),
+        Ok(frame) => {
+            let scope = device.device_id.clone();
+            let entry2 = entry.clone();
+            idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
+                let context = scan_in(tx, &device, &frame)?;
+                audit::record(tx, &entry2)?;
+                Ok(context)
+            })
+            .await
+        }
+    };
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> Result<LoginContext, ApiError> {
+    let rid = frame.rid_text();
+    let row = load(tx, &rid)?.ok_or_else(request_unknown)?;
+    let now = now_ms();
+    if row.state == "scanned" && row.device_id.as_deref() == Some(device.device_id.as_str()) && now <= row.decide_deadline() {
+        let json = row.context_json.as_deref().ok_or_else(|| ApiError::internal("scanned without context"))?;
+        return serde_json::from_str(json).map_err(|_| ApiError::internal("stored context unreadable"));
+    }
+    if row.state != "pending" {
+        return Err(conflict(codes::REQUEST_USED, "this login request was already used; reload the sign-in page"));
+    }
+    check_frame(&row, frame, now)?;
+    let (browser_ip, browser, os, place, started_at_ms): (String, String, String, String, i64) = tx.query_row(
+        "SELECT ip, browser, os, place, started_at_ms FROM login_requests WHERE rid = ?1",
+        [&rid],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )?;
+    let mut risk_flags = Vec::new();
+    if device.ip.as_deref().is_some_and(|ip| ip != browser_ip) {
+        risk_flags.push("network_differs".to_owned());
+    }
+    if !web::is_city_network(&browser_ip) {
+        risk_flags.push("outside_city_network".to_owned());
+    }
+    if now - started_at_ms > REQUEST_TTL_MS / 2 {
+        risk_flags.push("old_request".to_owned());
+    }
+    let (number, candidates) = web::number_and_candidates()?;
+    let context = LoginContext {
+        rid: rid.clone(),
+        fnonce: frame.fnonce_text(),
+        system: row.system.clone(),
+        browser,
+        os,
+        ip: browser_ip,
+        place,
+        started_at_ms,
+        risk_flags,
+        candidates,
+        expires_at_ms: (now + DECIDE_TTL_MS).min(row.expires_at_ms + DECIDE_TTL_MS),
+    };
+    let json = serde_json::to_string(&context).map_err(|_| ApiError::internal("context"))?;
+    let changed = tx.execute(
+        "UPDATE login_requests SET state = 'scanned', device_id = ?2, user_id = ?3, number = ?4, \
+         context_json = ?5, context_hash = ?6, scanned_at_ms = ?7, fnonce = ?8 WHERE rid = ?1 AND state = 'pending'",
+        params![rid, device.device_id, device.user_id, number, json, context.hash().as_slice(), now, frame.fnonce.as_slice()],
+    )?;
+    if changed != 1 {
+        return Err(conflict(codes::REQUEST_USED, "this login request was already used"));
+    }
+    Ok(context)
+}
+
+/// `POST /v1/login/decide` (phone): approve with the chosen number, or deny/report.
+pub async fn decide(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+    key: IdempotencyKey,
+    body: JsonBody<LoginDecisionRequest>,
+) -> Result<Response, ApiError> {
+    let request = body.value;
+    let action = match request.decision {
+        Decision::Approve => actions::LOGIN_APPROVE,
+        Decision::Deny => actions::LOGIN_DENY,
+        Decision::Report => actions::LOGIN_REPORT,
+    };
+    let entry = Entry::new(action, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let scope = device.device_id.clone();
+    let (entry2, device2, request2) = (entry.clone(), device.clone(), request.clone());
+    let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
+        let decided = decide_in(tx, &device2, &request2)?;
+        audit::record(tx, &entry2)?;
+        Ok(decided)
+    })
+    .await;
+    // A wrong number is judged inside the rolled-back transaction; count it in its own,
+    // so three wrong answers cancel the request even though each one was refused.
+    let result = match result {
+        Err(e) if e.code == codes::WRONG_NUMBER => Err(count_wrong_answer(&state, &request.rid, &device, request.counter).await?),
+        other => other,
+    };
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+fn decide_in(tx: &Transaction<'_>, device: &AuthedDevice, request: &LoginDecisionRequest) -> Result<LoginDecided, ApiError> {
+    let row = load(tx, &request.rid)?.ok_or_else(request_unknown)?;
+    let now = now_ms();
+    match row.state.as_str() {
+        "scanned" => {}
+        "pending" => return Err(conflict(codes::REQUEST_USED, "this login request was not scanned yet")),
+        "cancelled" => return Err(conflict(codes::CANCELLED, "this login request was cancelled")),
+        _ => return Err(conflict(codes::REQUEST_USED, "this login request was already decided")),
+    }
+    if now > row.decide_deadline() {
+        return Err(gone(codes::FRAME_EXPIRED, "too late to decide; scan the code again"));
+    }
+    if row.device_id.as_deref() != Some(device.device_id.as_str()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, codes::WRONG_DEVICE, "another device scanned this code"));
+    }
+    let rid = decode_id(&request.rid)?;
+    let fnonce = b64::decode(&request.fnonce).map_err(|e| ApiError::bad_request(format!("fnonce: {e}")))?;
+    if fnonce != row.fnonce {
+        return Err(gone(codes::FRAME_UNKNOWN, "the decision names a frame other than the one scanned"));
+    }
+    let context_hash = b64::decode(&request.context_hash).map_err(|e| ApiError::bad_request(format!("context_hash: {e}")))?;
+    let message = taipei_protocol::login::decision_message(
+        &rid,
+        &fnonce,
+        &device.device_id,
+        request.counter,
+        request.decision,
+        &request.number,
+        &context_hash,
+        request.time_ms,
+    );
+    let signature = verify_signature(&device.public_key, &message, &request.signature, "login decision")?;
+    if Some(context_hash.as_slice()) != row.context_hash.as_deref() {
+        return Err(ApiError::new(StatusCode::CONFLICT, codes::CONTEXT_MISMATCH, "the approval is for a context other than the one shown"));
+    }
+    advance_counter(tx, &device.device_id, request.counter)?;
+    let new_state = match request.decision {
+        Decision::Approve => {
+            if Some(request.number.as_str()) != row.number.as_deref() {
+                return Err(conflict(codes::WRONG_NUMBER, "that is not the number on the screen"));
+            }
+            "approved"
+        }
+        Decision::Deny | Decision::Report => "denied",
+    };
+    let changed = tx.execute(
+        "UPDATE login_requests SET state = ?2, decided_at_ms = ?3, signature = ?4 WHERE rid = ?1 AND state = 'scanned'",
+        params![request.rid, new_state, now, signature],
+    )?;
+    if changed != 1 {
+        return Err(conflict(codes::REQUEST_USED, "this login request was already decided"));
+    }
+    Ok(LoginDecided { rid: request.rid.clone(), state: new_state.into(), system: row.system })
+}
+
+/// The device counter must grow with every signed decision: a decision signed earlier
+/// (a captured one) cannot be sent again.
+fn advance_counter(tx: &Transaction<'_>, device_id: &str, counter: u64) -> Result<(), ApiError> {
+    let counter = i64::try_from(counter).map_err(|_| ApiError::bad_request("counter out of range"))?;
+    let changed = tx.execute("UPDATE devices SET counter = ?2 WHERE device_id = ?1 AND counter < ?2", params![device_id, counter])?;
+    if changed != 1 {
+        return Err(ApiError::new(StatusCode::CONFLICT, codes::COUNTER_REPLAYED, "the device counter did not increase: a replayed or stale signature"));
+    }
+    Ok(())
+}
+
+async fn count_wrong_answer(state: &AppState, rid: &str, device: &AuthedDevice, counter: u64) -> Result<ApiError, ApiError> {
+    let (rid, device_id) = (rid.to_owned(), device.device_id.clone());
+    state
+        .db
+        .write(move |tx| {
+            // The signature verified in the refused transaction; keep its counter spent.
+            let _ = advance_counter(tx, &device_id, counter);
+            let wrong: i64 = tx.query_row(
+                "UPDATE login_requests SET wrong_answers = wrong_answers + 1 WHERE rid = ?1 AND state = 'scanned' \
+                 RETURNING wrong_answers",
+                [&rid],
+                |r| r.get(0),
+            )?;
+            if wrong >= MAX_WRONG_ANSWERS {
+                tx.execute("UPDATE login_requests SET state = 'cancelled', decided_at_ms = ?2 WHERE rid = ?1", params![rid, now_ms()])?;
+                return Ok(conflict(codes::CANCELLED, "three wrong numbers: this login request is cancelled"));
+            }
+            Ok(conflict(
+                codes::WRONG_NUMBER,
+                format!("that is not the number on the screen ({} tries left)", MAX_WRONG_ANSWERS - wrong),
+            ))
+        })
+        .await
+}
+
+/// `POST /v1/login/{rid}/redeem` (browser, with its secret): once, within ~30 s of the
+/// approval. Sets the web system's session cookie.
+pub async fn redeem(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(rid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let entry = Entry::new(actions::LOGIN_REDEEM, "anon").ip(ctx.ip());
+    let ip = ctx.ip();
+    let session = b64::encode(random::bytes::<32>()?);
+    let session_hash = sha256(session.as_bytes());
+    let result = state
+        .db
+        .write(move |tx| {
+            let row = load(tx, &rid)?.ok_or_else(request_unknown)?;
+            row.check_secret(&headers, &rid)?;
+            let now = now_ms();
+            match row.visible_state(now) {
+                "approved" => {}
+                "redeemed" => return Err(conflict(codes::ALREADY_REDEEMED, "this login was already used")),
+                "expired" => return Err(gone(codes::FRAME_EXPIRED, "this login has expired; start again")),
+                _ => return Err(conflict(codes::NOT_APPROVED, "this login is not approved")),
+            }
+            let changed = tx.execute(
+                "UPDATE login_requests SET state = 'redeemed', redeemed_at_ms = ?2 WHERE rid = ?1 AND state = 'approved'",
+                params![rid, now],
+            )?;
+            if changed != 1 {
+                return Err(conflict(codes::ALREADY_REDEEMED, "this login was already used"));
+            }
+            let user_id = row.user_id.clone().ok_or_else(|| ApiError::internal("approved without a user"))?;
+            tx.execute(
+                "INSERT INTO web_sessions (session_hash, user_id, system, rid, created_at_ms, expires_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session_hash.as_slice(), user_id, row.system, rid, now, now + WEB_SESSION_TTL_MS],
+            )?;
+            let display_name: String = tx.query_row("SELECT display_name FROM users WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
+            let mut entry = Entry::new(actions::LOGIN_REDEEM, &user_id).ip(ip);
+            entry.device_id = row.device_id.clone();
+            audit::record(tx, &entry)?;
+            Ok(LoginRedeemed { user_id, display_name, system: row.system })
+        })
+        .await;
+    let redeemed = audit::unless_refused(&state.db, entry, result).await?;
+    let cookie = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", WEB_SESSION_TTL_MS / 1000);
+    let mut response = Json(redeemed).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::internal("cookie"))?);
+    Ok(response)
+}
+
+/// `GET /v1/web/session` (browser): who this browser is signed in as.
+pub async fn web_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<LoginRedeemed>, ApiError> {
+    let Some(session) = web::cookie(&headers, SESSION_COOKIE) else {
+        return Err(ApiError::unauthorized("not signed in"));
+    };
+    let hash = sha256(session.as_bytes());
+    state
+        .db
+        .read(move |conn| {
+            conn.query_row(
+                "SELECT s.user_id, u.display_name, s.system FROM web_sessions s JOIN users u ON u.user_id = s.user_id \
+                 WHERE s.session_hash = ?1 AND s.expires_at_ms > ?2",
+                params![hash.as_slice(), now_ms()],
+                |r| Ok(LoginRedeemed { user_id: r.get(0)?, display_name: r.get(1)?, system: r.get(2)? }),
+            )
+            .optional()?
+            .ok_or_else(|| ApiError::unauthorized("not signed in"))
+        })
+        .await
+        .map(Json)
+}
+
+/// `GET /v1/login/history` (phone): the person's login requests, newest first.
+pub async fn history(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<LoginHistory>, ApiError> {
+    let user_id = device.user_id;
+    let entries = state
+        .db
+        .read(move |conn| {
+            let now = now_ms();
+            let mut stmt = conn.prepare_cached(
+                "SELECT rid, system, browser, os, ip, place, state, started_at_ms, decided_at_ms, device_id, \
+                 expires_at_ms, scanned_at_ms FROM login_requests WHERE user_id = ?1 \
+                 ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![user_id, HISTORY_LIMIT], |r| {
+                let state: String = r.get(6)?;
+                let expires_at_ms: i64 = r.get(10)?;
+                let scanned_at_ms: Option<i64> = r.get(11)?;
+                let decided_at_ms: Option<i64> = r.get(8)?;
+                let lapsed = match state.as_str() {
+                    "scanned" => now > scanned_at_ms.unwrap_or(0) + DECIDE_TTL_MS,
+                    "approved" => now > decided_at_ms.unwrap_or(expires_at_ms) + REDEEM_TTL_MS,
+                    _ => false,
+                };
+                Ok(LoginHistoryEntry {
+                    rid: r.get(0)?,
+                    system: r.get(1)?,
+                    browser: r.get(2)?,
+                    os: r.get(3)?,
+                    ip: r.get(4)?,
+                    place: r.get(5)?,
+                    state: if lapsed { "expired".into() } else { state },
+                    started_at_ms: r.get(7)?,
+                    decided_at_ms,
+                    device_id: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(Json(LoginHistory { entries }))
+}
