@@ -93,18 +93,18 @@ struct Bound {
     signer: Option<Arc<dyn DeviceSigner>>,
 }
 
-struct Inner {
-    config: ClientConfig,
-    store: Arc<Store>,
-    api: Api,
+pub(crate) struct Inner {
+    pub(crate) config: ClientConfig,
+    pub(crate) store: Arc<Store>,
+    pub(crate) api: Api,
     platform_signer: Option<Arc<dyn DeviceSigner>>,
     bound: RwLock<Option<Bound>>,
     session: Session,
     sign_in_lock: tokio::sync::Mutex<()>,
     sync_lock: tokio::sync::Mutex<()>,
-    outbox: Outbox,
+    pub(crate) outbox: Outbox,
     events: EventBus,
-    kick: Arc<Notify>,
+    pub(crate) kick: Arc<Notify>,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
@@ -178,6 +178,7 @@ impl Client {
             closed: AtomicBool::new(false),
             config,
         });
+        inner.outbox.register_handler(crate::meetings::SIGN_IN_KIND, Arc::new(crate::meetings::Receipts));
         if inner.config.sync_interval_secs > 0 {
             let task = tokio::spawn(background_sync(
                 Arc::downgrade(&inner),
@@ -245,6 +246,16 @@ impl Client {
     }
 
     /// The server's clock as this phone estimates it (UTC ms).
+    /// QR-key login: scan a sign-in page's code, approve or deny, see the history.
+    pub fn login(&self) -> crate::login::Login {
+        crate::login::Login::new(Arc::clone(&self.inner))
+    }
+
+    /// Meeting sign-in: scan a room display's code, sign in with one call.
+    pub fn meetings(&self) -> crate::meetings::Meetings {
+        crate::meetings::Meetings::new(Arc::clone(&self.inner))
+    }
+
     pub fn server_now_ms(&self) -> i64 {
         self.inner.api.clock().now_ms()
     }
@@ -305,7 +316,7 @@ impl Inner {
     }
 
     /// The active device and its signer, or why there is none.
-    fn active(&self) -> Result<(DeviceInfo, Arc<dyn DeviceSigner>, PublicKey), Error> {
+    pub(crate) fn active(&self) -> Result<(DeviceInfo, Arc<dyn DeviceSigner>, PublicKey), Error> {
         self.check_open()?;
         let bound = self.bound().ok_or(IdentityError::NotBound)?;
         if bound.info.revoked {
@@ -335,7 +346,7 @@ impl Inner {
         e
     }
 
-    async fn now_ms(&self) -> Result<i64, Error> {
+    pub(crate) async fn now_ms(&self) -> Result<i64, Error> {
         if !self.api.clock().is_learned() {
             self.api.sync_clock().await?;
         }
@@ -431,7 +442,7 @@ impl Inner {
     }
 
     /// An authenticated call; signs in first when needed and once more on `invalid_token`.
-    async fn authed(&self, method: Method, path: &str, body: Option<Vec<u8>>, key: Option<String>) -> Result<Vec<u8>, Error> {
+    pub(crate) async fn authed(&self, method: Method, path: &str, body: Option<Vec<u8>>, key: Option<String>) -> Result<Vec<u8>, Error> {
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
@@ -493,13 +504,13 @@ impl Inner {
         Ok(id)
     }
 
-    async fn outbox_changed(&self) {
+    pub(crate) async fn outbox_changed(&self) {
         if let Ok(s) = self.outbox.status().await {
             self.events.emit(Event::OutboxChanged { pending: s.pending, dead: s.dead });
         }
     }
 
-    async fn sync(&self, force: bool) -> Result<SyncReport, Error> {
+    pub(crate) async fn sync(&self, force: bool) -> Result<SyncReport, Error> {
         self.check_open()?;
         let _guard = self.sync_lock.lock().await;
         self.active()?;

@@ -21,6 +21,9 @@ pub enum Error {
     Net(NetError),
     #[error(transparent)]
     Outbox(OutboxError),
+    /// QR-key login or meeting sign-in refused: the UI acts on each kind.
+    #[error(transparent)]
+    Login(crate::login::LoginError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -37,6 +40,7 @@ impl Error {
             Self::Identity(e) => e.code(),
             Self::Net(e) => e.code(),
             Self::Outbox(e) => e.code(),
+            Self::Login(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }

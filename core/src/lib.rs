@@ -9,11 +9,14 @@ pub mod identity;
 pub mod net;
 pub mod events;
 pub mod outbox;
+pub mod login;
+pub mod meetings;
 pub mod client;
 pub mod error;
 
 pub use client::{Client, ClientConfig, Platform, SessionInfo};
 pub use error::Error;
+pub use login::LoginError;
 pub use events::{Event, EventListener};
 pub use identity::{DeviceInfo, DeviceSigner, SignerError, SoftwareSigner};
 pub use net::NetError;

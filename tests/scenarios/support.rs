@@ -79,3 +79,97 @@ pub fn software_platform(dir: &Path) -> Platform {
 pub async fn open_profile(dir: &Path, server_url: &str) -> Client {
     Client::open(profile_config(dir, server_url), software_platform(dir)).await.expect("profile opens")
 }
+
+/// A browser on the sign-in page, as plain HTTP: starts a login, keeps the HttpOnly
+/// cookie, reads the state and redeems. (The headless-Chromium scenario drives the
+/// real page; this one lets scenarios and benches run without a browser.)
+#[derive(Debug)]
+pub struct LoginBrowser {
+    http: reqwest::Client,
+    base: String,
+    pub rid: String,
+    cookies: Vec<String>,
+}
+
+impl LoginBrowser {
+    pub async fn start(server_url: &str, system: &str) -> Self {
+        let http = http();
+        let reply = http
+            .post(format!("{server_url}/v1/login/start"))
+            .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
+            .json(&serde_json::json!({ "system": system }))
+            .send()
+            .await
+            .expect("login start");
+        assert_eq!(reply.status().as_u16(), 201, "login start");
+        let cookies = Self::cookies_of(&reply);
+        let started: taipei_protocol::login::LoginStarted = reply.json().await.expect("LoginStarted");
+        Self { http, base: server_url.to_owned(), rid: started.rid, cookies }
+    }
+
+    fn cookies_of(reply: &reqwest::Response) -> Vec<String> {
+        reply
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub async fn status(&self) -> taipei_protocol::login::LoginStatus {
+        self.http
+            .get(format!("{}/v1/login/{}", self.base, self.rid))
+            .header("Cookie", self.cookies.join("; "))
+            .send()
+            .await
+            .expect("login status")
+            .json()
+            .await
+            .expect("LoginStatus")
+    }
+
+    /// The QR text the page shows now.
+    pub async fn frame(&self) -> String {
+        self.status().await.frame.expect("a pending request shows a frame")
+    }
+
+    /// `(status, body)` of the redeem call; on success the browser is signed in.
+    pub async fn redeem(&mut self) -> (u16, serde_json::Value) {
+        let reply = self
+            .http
+            .post(format!("{}/v1/login/{}/redeem", self.base, self.rid))
+            .header("Cookie", self.cookies.join("; "))
+            .send()
+            .await
+            .expect("redeem");
+        self.cookies.extend(Self::cookies_of(&reply));
+        (reply.status().as_u16(), reply.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// An organizer creates a meeting running now (for an hour) through the admin API.
+pub async fn create_meeting(server: &RunningServer, title: &str, invitees: &[&str]) -> taipei_protocol::meeting::MeetingCreated {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let body = serde_json::json!({
+        "title": title, "room": "市府 8F 801", "organizer": "秘書處",
+        "starts_at_ms": now - 60_000, "ends_at_ms": now + 3_600_000, "invitees": invitees,
+    });
+    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/meetings", body).await;
+    assert_eq!(status, 201, "create meeting: {json}");
+    serde_json::from_value(json).expect("MeetingCreated")
+}
+
+/// What the room display shows now.
+pub async fn meeting_display(server_url: &str, meeting: &taipei_protocol::meeting::MeetingCreated) -> taipei_protocol::meeting::DisplayFrame {
+    http()
+        .get(format!("{server_url}/v1/meetings/{}/display", meeting.mid))
+        .header("Authorization", format!("Bearer {}", meeting.display_token))
+        .send()
+        .await
+        .expect("display")
+        .json()
+        .await
+        .expect("DisplayFrame")
+}

@@ -65,6 +65,21 @@ pub static MIGRATIONS: &[Migration] = &[
               ) STRICT;
               CREATE INDEX outbox_item_state ON outbox_item (state, seq);",
     },
+    Migration {
+        version: 4,
+        owner: "meetings",
+        sql: "CREATE TABLE meetings_sign_in (
+                  id             TEXT PRIMARY KEY,
+                  mid            TEXT NOT NULL,
+                  slot           INTEGER NOT NULL,
+                  signed_at_ms   INTEGER NOT NULL,
+                  state          TEXT NOT NULL DEFAULT 'queued'
+                                 CHECK (state IN ('queued', 'accepted', 'rejected')),
+                  late           INTEGER NOT NULL DEFAULT 0,
+                  reason         TEXT,
+                  settled_at_ms  INTEGER
+              ) STRICT;",
+    },
 ];
 
 /// The schema version this build knows.

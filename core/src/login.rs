@@ -1,0 +1,249 @@
+//! QR-key login from the phone's side: read a sign-in page's `TPL1:` code, show the
+//! server's context as is, and sign the person's decision (protocol.md).
+//!
+//! The phone never trusts the QR for more than the request id and frame nonce: what it
+//! shows comes from its own pinned server, and what it signs names the exact context
+//! shown (its hash), its device, a fresh counter value and the number picked — so an
+//! approval cannot be moved to another request, device, context or purpose.
+
+use std::sync::Arc;
+
+use taipei_protocol::b64;
+use taipei_protocol::login::{
+    Decision, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
+    LoginHistoryEntry, LoginScan, codes,
+};
+use taipei_protocol::meeting::codes as meeting_codes;
+
+use crate::client::Inner;
+use crate::error::Error;
+use crate::identity::device;
+use crate::identity::signer::sign_checked;
+use crate::net::{Method, NetError, new_idempotency_key, parse_json};
+
+/// Why a login or meeting sign-in did not happen, in the kinds a UI acts on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// Not a TaipeiON login or meeting code (a URL, another app's code, damage).
+    #[error("this is not a city sign-in code: {0}")]
+    NotCityQr(String),
+    /// The code on the screen has changed or timed out: scan it again.
+    #[error("this code has expired; scan the code on the screen again")]
+    Expired,
+    /// The number picked is not the one on the browser's screen.
+    #[error("that is not the number on the screen ({0})")]
+    WrongNumber(String),
+    /// The request was cancelled (three wrong numbers, or denied).
+    #[error("this sign-in was cancelled; start again on the computer")]
+    Cancelled,
+    /// The request was already scanned or decided (possibly by someone else).
+    #[error("this code was already used; reload the sign-in page")]
+    AlreadyUsed,
+    #[error("you are already signed in to this meeting")]
+    AlreadySignedIn,
+    #[error("sign-in for this meeting is closed")]
+    MeetingClosed,
+    /// Any other refusal by the server, with its code (forged code, not invited, ...).
+    #[error("the server refused ({code}): {message}")]
+    Refused { code: String, message: String },
+}
+
+impl LoginError {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::NotCityQr(_) => "not_city_qr",
+            Self::Expired => "qr_expired",
+            Self::WrongNumber(_) => "wrong_number",
+            Self::Cancelled => "cancelled",
+            Self::AlreadyUsed => "already_used",
+            Self::AlreadySignedIn => "already_signed_in",
+            Self::MeetingClosed => "meeting_closed",
+            Self::Refused { code, .. } => code,
+        }
+    }
+
+    /// The kind of a server refusal code, if it is one of login's or meetings'.
+    pub(crate) fn from_code(code: &str, message: &str) -> Option<Self> {
+        Some(match code {
+            codes::FRAME_EXPIRED | codes::FRAME_UNKNOWN | meeting_codes::FRAME_EXPIRED => Self::Expired,
+            codes::WRONG_NUMBER => Self::WrongNumber(message.to_owned()),
+            codes::CANCELLED => Self::Cancelled,
+            codes::REQUEST_USED => Self::AlreadyUsed,
+            meeting_codes::ALREADY_SIGNED_IN => Self::AlreadySignedIn,
+            meeting_codes::CLOSED => Self::MeetingClosed,
+            c if c.starts_with("login_") || c.starts_with("meeting_") => {
+                Self::Refused { code: c.to_owned(), message: message.to_owned() }
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Server refusals of this capability become [`LoginError`]s; the rest pass through.
+pub(crate) fn map_refusal(e: Error) -> Error {
+    if let Error::Net(NetError::Server { code, message, .. }) = &e
+        && let Some(kind) = LoginError::from_code(code, message)
+    {
+        return Error::Login(kind);
+    }
+    e
+}
+
+/// What the phone shows after a scan. Show every field as is: the server chose the
+/// words, and the approval signs exactly these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginPrompt {
+    pub request_id: String,
+    pub system: String,
+    pub browser: String,
+    pub os: String,
+    pub ip: String,
+    pub place: String,
+    pub started_at_ms: i64,
+    pub risk_flags: Vec<String>,
+    /// Offer these; the person taps the one the browser shows.
+    pub candidates: Vec<String>,
+    pub expires_at_ms: i64,
+    context: LoginContext,
+}
+
+/// How a decision ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOutcome {
+    pub request_id: String,
+    /// `approved` or `denied`.
+    pub state: String,
+    pub system: String,
+}
+
+/// The login capability of a [`crate::Client`]; cheap to make, see `Client::login`.
+pub struct Login {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Login(..)")
+    }
+}
+
+impl Login {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// Reads a scanned code and fetches what to show. Fails fast, without the network,
+    /// on a code that is not a login code or whose time (by the server clock) is up.
+    pub async fn scan(&self, qr_text: &str) -> Result<LoginPrompt, Error> {
+        let frame = LoginFrame::decode(qr_text).map_err(|e| Error::Login(LoginError::NotCityQr(e.to_string())))?;
+        self.inner.active()?;
+        if self.inner.api.clock().is_learned() && self.inner.api.clock().now_ms() > frame.expires_at_ms {
+            return Err(Error::Login(LoginError::Expired));
+        }
+        let body = serde_json::to_vec(&LoginScan { frame: qr_text.trim().to_owned() })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let reply = self
+            .inner
+            .authed(Method::Post, "/v1/login/scan", Some(body), Some(new_idempotency_key()))
+            .await
+            .map_err(map_refusal)?;
+        let context: LoginContext = parse_json(&reply, "LoginContext")?;
+        // The server must answer about the request the person scanned, nothing else.
+        if context.rid != frame.rid_text() || context.fnonce != frame.fnonce_text() {
+            return Err(Error::Net(NetError::MalformedReply("the login context names another request".into())));
+        }
+        if context.candidates.is_empty() {
+            return Err(Error::Net(NetError::MalformedReply("the login context offers no numbers".into())));
+        }
+        Ok(LoginPrompt {
+            request_id: context.rid.clone(),
+            system: context.system.clone(),
+            browser: context.browser.clone(),
+            os: context.os.clone(),
+            ip: context.ip.clone(),
+            place: context.place.clone(),
+            started_at_ms: context.started_at_ms,
+            risk_flags: context.risk_flags.clone(),
+            candidates: context.candidates.clone(),
+            expires_at_ms: context.expires_at_ms,
+            context,
+        })
+    }
+
+    /// Approves with the number the person picked.
+    pub async fn approve(&self, prompt: &LoginPrompt, number: &str) -> Result<LoginOutcome, Error> {
+        if !prompt.candidates.iter().any(|c| c == number) {
+            return Err(Error::InvalidInput(format!("{number:?} is not one of the numbers offered")));
+        }
+        self.decide(prompt, Decision::Approve, number).await
+    }
+
+    /// "Not me": cancels the request. `report` also flags it as an attack for review.
+    pub async fn deny(&self, prompt: &LoginPrompt, report: bool) -> Result<LoginOutcome, Error> {
+        self.decide(prompt, if report { Decision::Report } else { Decision::Deny }, "").await
+    }
+
+    async fn decide(&self, prompt: &LoginPrompt, decision: Decision, number: &str) -> Result<LoginOutcome, Error> {
+        let (info, signer, public) = self.inner.active()?;
+        let ctx = &prompt.context;
+        let rid = b64::decode(&ctx.rid).map_err(|e| Error::InvalidInput(format!("request id: {e}")))?;
+        let fnonce = b64::decode(&ctx.fnonce).map_err(|e| Error::InvalidInput(format!("frame nonce: {e}")))?;
+        let hash = ctx.hash();
+        let time_ms = self.inner.now_ms().await?;
+        let store = Arc::clone(&self.inner.store);
+        let number = number.to_owned();
+        let request = tokio::task::spawn_blocking(move || {
+            // The counter is spent even if the request is lost: a later decision
+            // simply uses a higher one, and the server only asks that it grows.
+            let counter = store.write(|tx| device::next_counter(tx))?;
+            let message = taipei_protocol::login::decision_message(
+                &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
+            );
+            let signature = sign_checked(signer.as_ref(), &public, &message)?;
+            Ok::<_, Error>(LoginDecisionRequest {
+                rid: b64::encode(&rid),
+                fnonce: b64::encode(&fnonce),
+                decision,
+                number,
+                counter,
+                context_hash: b64::encode(hash),
+                time_ms,
+                signature: b64::encode(signature),
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("signing task failed: {e}")))??;
+        let body = serde_json::to_vec(&request).map_err(|e| Error::Internal(e.to_string()))?;
+        let reply = self
+            .inner
+            .authed(Method::Post, "/v1/login/decide", Some(body), Some(new_idempotency_key()))
+            .await
+            .map_err(map_refusal)?;
+        let decided: LoginDecided = parse_json(&reply, "LoginDecided")?;
+        Ok(LoginOutcome { request_id: decided.rid, state: decided.state, system: decided.system })
+    }
+
+    /// The person's own login requests (from any of their devices), newest first.
+    pub async fn history(&self) -> Result<Vec<LoginHistoryEntry>, Error> {
+        let reply = self.inner.authed(Method::Get, "/v1/login/history", None, None).await?;
+        Ok(parse_json::<LoginHistory>(&reply, "LoginHistory")?.entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_codes_become_kinds_the_ui_acts_on() {
+        assert_eq!(LoginError::from_code(codes::FRAME_UNKNOWN, "m"), Some(LoginError::Expired));
+        assert_eq!(LoginError::from_code(meeting_codes::FRAME_EXPIRED, "m"), Some(LoginError::Expired));
+        assert_eq!(LoginError::from_code(codes::WRONG_NUMBER, "2 left"), Some(LoginError::WrongNumber("2 left".into())));
+        assert_eq!(LoginError::from_code(meeting_codes::CLOSED, "m"), Some(LoginError::MeetingClosed));
+        assert_eq!(LoginError::from_code(meeting_codes::FORGED_FRAME, "m").unwrap().code(), meeting_codes::FORGED_FRAME);
+        assert_eq!(LoginError::from_code("device_revoked", "m"), None);
+        let e = map_refusal(Error::Net(NetError::Server { status: 409, code: codes::CANCELLED.into(), message: "m".into() }));
+        assert_eq!(e, Error::Login(LoginError::Cancelled));
+        assert_eq!(e.code(), "cancelled");
+    }
+}

@@ -1,0 +1,182 @@
+//! Meeting sign-in from the phone's side: read a room display's `TPM1:` code, show the
+//! meeting, and sign in with one call.
+//!
+//! The signed sign-in is written to the outbox in the same transaction as this
+//! module's own row, then sent at once. Online, the call returns the server's verdict;
+//! offline, it returns `Queued` and the outbox delivers it later — the server then
+//! judges the slot by the server-clock time the phone signed (protocol.md).
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use taipei_protocol::api::Receipt;
+use taipei_protocol::b64;
+use taipei_protocol::meeting::{MeetingFrame, MeetingInfo, MeetingSignIn, sign_in_message};
+
+use crate::client::Inner;
+use crate::error::Error;
+use crate::identity::signer::sign_checked;
+use crate::login::{LoginError, map_refusal};
+use crate::net::{Method, parse_json};
+use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler};
+use crate::store::StoreError;
+
+/// The outbox kind of a meeting sign-in.
+pub const SIGN_IN_KIND: &str = "meeting_sign_in";
+
+/// How a sign-in ended for now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInOutcome {
+    /// The server accepted it. `late`: it had waited offline.
+    SignedIn { at_ms: i64, late: bool },
+    /// Not sent yet (offline, server unreachable); the outbox will deliver it.
+    Queued { reason: String },
+}
+
+/// The meeting capability of a [`crate::Client`]; see `Client::meetings`.
+pub struct Meetings {
+    inner: Arc<Inner>,
+}
+
+fn parse(qr_text: &str) -> Result<MeetingFrame, Error> {
+    MeetingFrame::decode(qr_text).map_err(|e| Error::Login(LoginError::NotCityQr(e.to_string())))
+}
+
+impl std::fmt::Debug for Meetings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Meetings(..)")
+    }
+}
+
+impl Meetings {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self { inner }
+    }
+
+    /// The meeting a scanned code belongs to, to show before the tap (needs the network).
+    pub async fn scan(&self, qr_text: &str) -> Result<MeetingInfo, Error> {
+        let frame = parse(qr_text)?;
+        let path = format!("/v1/meetings/{}", frame.mid_text());
+        let reply = self.inner.authed(Method::Get, &path, None, None).await.map_err(map_refusal)?;
+        parse_json(&reply, "MeetingInfo").map_err(Error::from)
+    }
+
+    /// Signs in with the scanned code: signed, queued durably, and sent now if possible.
+    pub async fn sign_in(&self, qr_text: &str) -> Result<SignInOutcome, Error> {
+        let frame = parse(qr_text)?;
+        let (info, signer, public) = self.inner.active()?;
+        // Offline, the last learned server offset still stamps the tap; the server
+        // judges a late arrival by this signed time.
+        let time_ms = self.inner.api.clock().now_ms();
+        let store = Arc::clone(&self.inner.store);
+        let id = tokio::task::spawn_blocking(move || {
+            let message = sign_in_message(&frame.mid, frame.slot, &frame.tag, &info.device_id, time_ms);
+            let signature = sign_checked(signer.as_ref(), &public, &message)?;
+            let body = MeetingSignIn { slot: frame.slot, tag: b64::encode(frame.tag), time_ms, signature: b64::encode(signature) };
+            let item = NewItem {
+                kind: SIGN_IN_KIND.into(),
+                method: "POST".into(),
+                path: format!("/v1/meetings/{}/sign-ins", frame.mid_text()),
+                body: serde_json::to_value(&body).map_err(|e| Error::Internal(e.to_string()))?,
+            };
+            let slot = i64::try_from(frame.slot).unwrap_or(i64::MAX);
+            Ok::<_, Error>(store.write(|tx| {
+                let id = outbox::enqueue_in(tx, &item, time_ms)?;
+                tx.execute(
+                    "INSERT INTO meetings_sign_in (id, mid, slot, signed_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, frame.mid_text(), slot, time_ms],
+                )
+                .map_err(StoreError::from)?;
+                Ok::<_, OutboxError>(id)
+            })?)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("signing task failed: {e}")))??;
+        self.inner.outbox_changed().await;
+        let sync_error = self.inner.sync(true).await.err();
+        let store = Arc::clone(&self.inner.store);
+        let id2 = id.clone();
+        let row = tokio::task::spawn_blocking(move || {
+            store.read(|c| {
+                c.query_row(
+                    "SELECT state, late, reason, settled_at_ms FROM meetings_sign_in WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?)),
+                )
+                .optional()
+                .map_err(StoreError::from)
+            })
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("read task failed: {e}")))??;
+        match row {
+            Some((state, late, _, at)) if state == "accepted" => Ok(SignInOutcome::SignedIn { at_ms: at.unwrap_or(time_ms), late }),
+            Some((state, _, reason, _)) if state == "rejected" => {
+                // The person sees the refusal now; a dead item would tell them twice.
+                if let Err(e) = self.inner.outbox.discard_dead(id2).await {
+                    tracing::warn!(code = e.code(), "could not clear the refused sign-in from the outbox");
+                }
+                self.inner.outbox_changed().await;
+                Err(rejection(reason.as_deref().unwrap_or("")))
+            }
+            _ => match sync_error {
+                // A revoked device or a broken signer is not "queued": say so.
+                Some(e @ (Error::Identity(_) | Error::Closed)) => Err(e),
+                Some(e) => Ok(SignInOutcome::Queued { reason: e.to_string() }),
+                None => Ok(SignInOutcome::Queued { reason: "waiting for earlier items to be sent".into() }),
+            },
+        }
+    }
+}
+
+/// The kind of a refusal the outbox recorded as text (`...(code, HTTP n): message`).
+fn rejection(reason: &str) -> Error {
+    const CODES: [&str; 7] = [
+        taipei_protocol::meeting::codes::ALREADY_SIGNED_IN,
+        taipei_protocol::meeting::codes::CLOSED,
+        taipei_protocol::meeting::codes::FRAME_EXPIRED,
+        taipei_protocol::meeting::codes::FORGED_FRAME,
+        taipei_protocol::meeting::codes::NOT_INVITED,
+        taipei_protocol::meeting::codes::UNKNOWN,
+        taipei_protocol::api::codes::SIGNATURE_INVALID,
+    ];
+    match CODES.iter().find(|c| reason.contains(*c)).and_then(|c| LoginError::from_code(c, reason)) {
+        Some(kind) => Error::Login(kind),
+        None => Error::Login(LoginError::Refused { code: "refused".into(), message: reason.to_owned() }),
+    }
+}
+
+/// Applies the server's verdict to this module's row, in the outbox's transaction.
+pub(crate) struct Receipts;
+
+impl ReceiptHandler for Receipts {
+    fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError> {
+        let late = receipt.reason.as_deref().is_some_and(|r| r.starts_with("late"));
+        tx.execute(
+            "UPDATE meetings_sign_in SET state = 'accepted', late = ?2, settled_at_ms = ?3 WHERE id = ?1",
+            params![item.id, late, receipt.server_time_ms],
+        )
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError> {
+        tx.execute("UPDATE meetings_sign_in SET state = 'rejected', reason = ?2 WHERE id = ?1", params![item.id, reason])
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_refusals_map_back_to_their_kind() {
+        let text = "the server refused the request (meeting_already_signed_in, HTTP 409): you are already signed in";
+        assert_eq!(rejection(text), Error::Login(LoginError::AlreadySignedIn));
+        assert_eq!(rejection("(meeting_closed, HTTP 409)"), Error::Login(LoginError::MeetingClosed));
+        assert_eq!(rejection("(meeting_forged_frame, HTTP 403)").code(), "meeting_forged_frame");
+        assert_eq!(rejection("strange").code(), "refused");
+    }
+}
