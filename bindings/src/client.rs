@@ -18,7 +18,7 @@ pub struct Client {
 
 impl Client {
     /// Runs one core call on the core's runtime with its error converted.
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
+    pub(crate) async fn call<T, F, Fut>(&self, f: F) -> Result<T, ClientError>
     where
         T: Send + 'static,
         F: FnOnce(taipei_core::Client) -> Fut,

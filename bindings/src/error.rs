@@ -31,6 +31,11 @@ pub enum ClientError {
     /// The server answered with an error reply; `code` is the protocol's code.
     #[error("server ({code}, HTTP {status}): {detail}")]
     Server { status: u16, code: String, detail: String },
+    /// QR-key login or meeting sign-in refused; `code` says how to react:
+    /// `not_city_qr`, `qr_expired`, `wrong_number`, `cancelled`, `already_used`,
+    /// `already_signed_in`, `meeting_closed`, or the server's own code.
+    #[error("login ({code}): {detail}")]
+    Login { code: String, detail: String },
     /// The durable outbox.
     #[error("outbox ({code}): {detail}")]
     Outbox { code: String, detail: String },
@@ -71,6 +76,7 @@ impl From<CoreError> for ClientError {
             CoreError::Net(NetError::Server { status, message, .. }) => Self::Server { status, code, detail: message },
             CoreError::Net(_) => Self::Network { code, detail },
             CoreError::Outbox(_) => Self::Outbox { code, detail },
+            CoreError::Login(_) => Self::Login { code, detail },
             CoreError::Closed => Self::Closed { code, detail },
             CoreError::Internal(_) => Self::Internal { code, detail },
         }

@@ -9,6 +9,7 @@ uniffi::setup_scaffolding!();
 mod client;
 mod error;
 mod logging;
+mod login;
 mod platform;
 mod runtime;
 mod types;

@@ -90,10 +90,12 @@ pub(crate) fn map_refusal(e: Error) -> Error {
 }
 
 /// What the phone shows after a scan. Show every field as is: the server chose the
-/// words, and the approval signs exactly these.
+/// words, and the approval signs the hash of exactly these (a changed field makes the
+/// server refuse the approval with `login_context_mismatch`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginPrompt {
     pub request_id: String,
+    pub frame_nonce: String,
     pub system: String,
     pub browser: String,
     pub os: String,
@@ -104,7 +106,24 @@ pub struct LoginPrompt {
     /// Offer these; the person taps the one the browser shows.
     pub candidates: Vec<String>,
     pub expires_at_ms: i64,
-    context: LoginContext,
+}
+
+impl LoginPrompt {
+    fn context(&self) -> LoginContext {
+        LoginContext {
+            rid: self.request_id.clone(),
+            fnonce: self.frame_nonce.clone(),
+            system: self.system.clone(),
+            browser: self.browser.clone(),
+            os: self.os.clone(),
+            ip: self.ip.clone(),
+            place: self.place.clone(),
+            started_at_ms: self.started_at_ms,
+            risk_flags: self.risk_flags.clone(),
+            candidates: self.candidates.clone(),
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
 }
 
 /// How a decision ended.
@@ -156,17 +175,17 @@ impl Login {
             return Err(Error::Net(NetError::MalformedReply("the login context offers no numbers".into())));
         }
         Ok(LoginPrompt {
-            request_id: context.rid.clone(),
-            system: context.system.clone(),
-            browser: context.browser.clone(),
-            os: context.os.clone(),
-            ip: context.ip.clone(),
-            place: context.place.clone(),
+            request_id: context.rid,
+            frame_nonce: context.fnonce,
+            system: context.system,
+            browser: context.browser,
+            os: context.os,
+            ip: context.ip,
+            place: context.place,
             started_at_ms: context.started_at_ms,
-            risk_flags: context.risk_flags.clone(),
-            candidates: context.candidates.clone(),
+            risk_flags: context.risk_flags,
+            candidates: context.candidates,
             expires_at_ms: context.expires_at_ms,
-            context,
         })
     }
 
@@ -185,7 +204,7 @@ impl Login {
 
     async fn decide(&self, prompt: &LoginPrompt, decision: Decision, number: &str) -> Result<LoginOutcome, Error> {
         let (info, signer, public) = self.inner.active()?;
-        let ctx = &prompt.context;
+        let ctx = prompt.context();
         let rid = b64::decode(&ctx.rid).map_err(|e| Error::InvalidInput(format!("request id: {e}")))?;
         let fnonce = b64::decode(&ctx.fnonce).map_err(|e| Error::InvalidInput(format!("frame nonce: {e}")))?;
         let hash = ctx.hash();

@@ -55,6 +55,8 @@ class Harness(val server: TestServer, val dir: Path) {
         admin("/v1/admin/devices/$deviceId/revoke", "{}")
     }
 
+    fun adminPost(path: String, body: String): String = admin(path, body)
+
     private fun admin(path: String, body: String): String {
         val request = HttpRequest.newBuilder(URI.create(server.baseUrl() + path))
             .header("Authorization", "Bearer " + server.adminToken())

@@ -1,0 +1,96 @@
+//! QR-key login and meeting sign-in on the [`Client`]: conversion only.
+
+use taipei_core::login::{LoginOutcome, LoginPrompt};
+use taipei_core::meetings::SignInOutcome;
+use taipei_core::{LoginHistoryEntry, MeetingInfo};
+
+use crate::client::Client;
+use crate::error::ClientError;
+
+/// What to show after scanning a sign-in page's code. Show it as is; pass it back
+/// unchanged to `approve_login` / `deny_login` (the approval signs its hash).
+#[uniffi::remote(Record)]
+pub struct LoginPrompt {
+    pub request_id: String,
+    pub frame_nonce: String,
+    pub system: String,
+    pub browser: String,
+    pub os: String,
+    pub ip: String,
+    pub place: String,
+    pub started_at_ms: i64,
+    pub risk_flags: Vec<String>,
+    pub candidates: Vec<String>,
+    pub expires_at_ms: i64,
+}
+
+#[uniffi::remote(Record)]
+pub struct LoginOutcome {
+    pub request_id: String,
+    pub state: String,
+    pub system: String,
+}
+
+#[uniffi::remote(Record)]
+pub struct LoginHistoryEntry {
+    pub rid: String,
+    pub system: String,
+    pub browser: String,
+    pub os: String,
+    pub ip: String,
+    pub place: String,
+    pub state: String,
+    pub started_at_ms: i64,
+    pub decided_at_ms: Option<i64>,
+    pub device_id: String,
+}
+
+#[uniffi::remote(Record)]
+pub struct MeetingInfo {
+    pub mid: String,
+    pub title: String,
+    pub room: String,
+    pub organizer: String,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub signed_in_at_ms: Option<i64>,
+}
+
+#[uniffi::remote(Enum)]
+pub enum SignInOutcome {
+    SignedIn { at_ms: i64, late: bool },
+    Queued { reason: String },
+}
+
+#[uniffi::export]
+impl Client {
+    /// Reads a scanned sign-in page code (`TPL1:`) and returns what to show.
+    pub async fn scan_login(&self, qr_text: String) -> Result<LoginPrompt, ClientError> {
+        self.call(|c| async move { c.login().scan(&qr_text).await }).await
+    }
+
+    /// Approves with the number the person tapped.
+    pub async fn approve_login(&self, prompt: LoginPrompt, number: String) -> Result<LoginOutcome, ClientError> {
+        self.call(|c| async move { c.login().approve(&prompt, &number).await }).await
+    }
+
+    /// "Not me". `report`: also flag it as an attack for review.
+    pub async fn deny_login(&self, prompt: LoginPrompt, report: bool) -> Result<LoginOutcome, ClientError> {
+        self.call(|c| async move { c.login().deny(&prompt, report).await }).await
+    }
+
+    /// The person's login requests, newest first.
+    pub async fn login_history(&self) -> Result<Vec<LoginHistoryEntry>, ClientError> {
+        self.call(|c| async move { c.login().history().await }).await
+    }
+
+    /// The meeting a scanned room code (`TPM1:`) belongs to.
+    pub async fn scan_meeting(&self, qr_text: String) -> Result<MeetingInfo, ClientError> {
+        self.call(|c| async move { c.meetings().scan(&qr_text).await }).await
+    }
+
+    /// Signs in to the meeting with one call: accepted now, or queued offline.
+    pub async fn sign_in_to_meeting(&self, qr_text: String) -> Result<SignInOutcome, ClientError> {
+        self.call(|c| async move { c.meetings().sign_in(&qr_text).await }).await
+    }
+}

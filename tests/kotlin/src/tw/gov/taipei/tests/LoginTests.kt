@@ -1,0 +1,105 @@
+package tw.gov.taipei.tests
+
+import java.net.URI
+import java.net.http.HttpClient
+import java.net.http.HttpRequest
+import java.net.http.HttpResponse
+import tw.gov.taipei.core.ClientException
+import tw.gov.taipei.core.SignInOutcome
+
+/** The browser side of a login, over plain HTTP: starts, keeps its cookie, reads the page state. */
+class PlainBrowser(private val baseUrl: String) {
+    private val http = HttpClient.newHttpClient()
+    private val cookies = mutableListOf<String>()
+    val rid: String
+
+    init {
+        val request = HttpRequest.newBuilder(URI.create("$baseUrl/v1/login/start"))
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36")
+            .POST(HttpRequest.BodyPublishers.ofString("""{"system":"公文系統"}"""))
+            .build()
+        val response = http.send(request, HttpResponse.BodyHandlers.ofString())
+        check(response.statusCode() == 201) { "login start: ${response.statusCode()} ${response.body()}" }
+        cookies += response.headers().allValues("set-cookie").map { it.substringBefore(';') }
+        rid = field(response.body(), "rid")
+    }
+
+    private fun send(method: String, path: String): HttpResponse<String> {
+        val request = HttpRequest.newBuilder(URI.create(baseUrl + path))
+            .header("Cookie", cookies.joinToString("; "))
+            .method(method, HttpRequest.BodyPublishers.noBody())
+            .build()
+        return http.send(request, HttpResponse.BodyHandlers.ofString())
+    }
+
+    fun status(): String = send("GET", "/v1/login/$rid").body()
+    fun frame(): String = field(status(), "frame")
+    fun number(): String = field(status(), "number")
+    fun state(): String = field(status(), "state")
+    fun redeem(): HttpResponse<String> = send("POST", "/v1/login/$rid/redeem")
+}
+
+private fun field(json: String, name: String): String =
+    Regex(""""$name"\s*:\s*"([^"]*)"""").find(json)?.groupValues?.get(1)
+        ?: throw TestFailure("no $name in $json")
+
+/** QR-key login and meeting sign-in through the generated bindings. */
+val loginTests = listOf(
+    test("login: scan, pick the right number after a wrong one, browser signed in") {
+        withServer { h ->
+            withClient(h.config()) { client ->
+                h.bind(client, "u-kotlin-login", "王小明")
+                val browser = PlainBrowser(h.server.baseUrl())
+                val prompt = client.scanLogin(browser.frame())
+                assertEquals("公文系統", prompt.system, "system shown")
+                assertEquals("Chrome 131", prompt.browser, "browser shown")
+                assertEquals(3, prompt.candidates.size, "candidates")
+                val number = browser.number()
+                check(number in prompt.candidates) { "the browser's number $number is among ${prompt.candidates}" }
+                val wrong = prompt.candidates.first { it != number }
+                val e = assertThrows<ClientException.Login>("wrong number") { client.approveLogin(prompt, wrong) }
+                assertEquals("wrong_number", e.code, "error code")
+                val outcome = client.approveLogin(prompt, number)
+                assertEquals("approved", outcome.state, "outcome")
+                val redeemed = browser.redeem()
+                assertEquals(200, redeemed.statusCode(), "redeem status")
+                assertEquals("王小明", field(redeemed.body(), "display_name"), "signed in as")
+                assertEquals("redeemed", client.loginHistory().first().state, "history")
+            }
+        }
+    },
+    test("login: a URL from the street is not a city code") {
+        withServer { h ->
+            withClient(h.config()) { client ->
+                h.bind(client, "u-kotlin-street", "李大華")
+                val e = assertThrows<ClientException.Login>("street QR") { client.scanLogin("https://example.com/login") }
+                assertEquals("not_city_qr", e.code, "error code")
+            }
+        }
+    },
+    test("meeting: scan, sign in once, second time already signed in") {
+        withServer { h ->
+            withClient(h.config()) { client ->
+                h.bind(client, "u-kotlin-meet", "林小美")
+                val now = System.currentTimeMillis()
+                val created = h.adminPost(
+                    "/v1/admin/meetings",
+                    """{"title":"市政會議","room":"801","organizer":"秘書處","starts_at_ms":${now - 60000},"ends_at_ms":${now + 3600000}}""",
+                )
+                val mid = field(created, "mid")
+                val display = HttpClient.newHttpClient().send(
+                    HttpRequest.newBuilder(URI.create(h.server.baseUrl() + "/v1/meetings/$mid/display"))
+                        .header("Authorization", "Bearer " + field(created, "display_token")).build(),
+                    HttpResponse.BodyHandlers.ofString(),
+                ).body()
+                val frame = field(display, "frame")
+                assertEquals("市政會議", client.scanMeeting(frame).title, "meeting title")
+                val outcome = client.signInToMeeting(frame)
+                check(outcome is SignInOutcome.SignedIn && !outcome.late) { "signed in live: $outcome" }
+                val e = assertThrows<ClientException.Login>("twice") { client.signInToMeeting(frame) }
+                assertEquals("already_signed_in", e.code, "error code")
+            }
+        }
+    },
+)
