@@ -2,7 +2,7 @@
 //! its build time.
 
 /// Flags and positional arguments of one subcommand.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Args {
     rest: Vec<String>,
 }

@@ -1,6 +1,7 @@
 //! `taipei demo`: the guided tour. It starts the reference server in-process, plays the
 //! city portal, and walks one phone through the foundation — scan the binding QR, bind
-//! the device key, sign in, file a report through the durable outbox, sync — printing
+//! the device key, sign in, file a report through the durable outbox, sync — then a
+//! QR-key login into a web system and a meeting sign-in, printing
 //! what a phone would show at each step. Everything is real: HTTP on loopback, a SQLite
 //! file in a temp folder, P-256 signatures, the QR engine decoding a rendered PNG.
 
@@ -10,7 +11,10 @@ use std::time::Instant;
 use taipei_core::qr::{self, RenderOptions};
 use taipei_core::{Client, ClientConfig, Event, EventListener, FileSecretStore, Platform};
 
+use taipei_protocol::meeting::NewMeeting;
+
 use crate::args::{Args, runtime};
+use crate::browser::{SignInPage, room_display};
 use crate::portal;
 
 /// Prints the core's events as they arrive, as the app's UI would react to them.
@@ -60,6 +64,13 @@ fn print_qr(text: &str) -> Result<(), String> {
     }
     println!("      (QR version {}, {} characters)", m.version, text.len());
     Ok(())
+}
+
+/// The phone's camera on a rendered code: PNG through the QR engine, as from a frame.
+fn scan_png(text: &str) -> Result<String, String> {
+    let png = qr::render::png(text, &RenderOptions::default()).map_err(|e| e.to_string())?;
+    let codes = qr::decode_image(&png).map_err(|e| format!("scan: {e}"))?;
+    codes.into_iter().next().map(|c| c.text).ok_or_else(|| "the scan found no code".into())
 }
 
 async fn tour(dir: &std::path::Path) -> Result<(), String> {
@@ -126,7 +137,55 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     let reports = client.reports().await.map_err(|e| e.to_string())?;
     println!("      the server holds {} report(s) from this user", reports.len());
 
-    step(8, "The phone is lost: the portal revokes it, and every session it opened ends");
+    step(8, "At a city web system's sign-in page, the browser shows a login QR (no password)");
+    let mut page = SignInPage::open(&url, "臺北市政府 公文系統 Document System").await?;
+    let shown = page.status().await?;
+    let frame = shown.frame.ok_or("the sign-in page shows no code")?;
+    println!("      the page shows this QR (it changes every 30 s):");
+    print_qr(&frame)?;
+
+    step(9, "The phone scans it and shows who is asking — from its own server, not from the QR");
+    let t_scan = Instant::now();
+    let scanned = scan_png(&frame)?;
+    let prompt = client.login().scan(&scanned).await.map_err(|e| e.to_string())?;
+    crate::login::print_prompt(&prompt);
+    let number = page.status().await?.number.ok_or("the browser shows no number after the scan")?;
+    println!("      meanwhile the browser shows the number {number} (never the person's name)");
+
+    step(10, "The person taps the number on the browser's screen; the browser is signed in");
+    let outcome = client.login().approve(&prompt, &number).await.map_err(|e| e.to_string())?;
+    let who = page.redeem().await?;
+    println!("      phone: {} · browser: signed in to {} as {} — {} from scan to signed in", outcome.state, who.system, who.display_name, ms(t_scan));
+    let history = client.login().history().await.map_err(|e| e.to_string())?;
+    println!("      the phone's login history: {} entry, last one {}", history.len(), history.first().map_or("-", |h| h.state.as_str()));
+
+    step(11, "A meeting room's display shows a QR that changes every 10 s; one tap signs in");
+    let now = client.server_now_ms();
+    let meeting = portal::create_meeting(&url, server.admin_token(), &NewMeeting {
+        title: "市政會議 City council".into(),
+        room: "市府 8F 801".into(),
+        organizer: "秘書處".into(),
+        starts_at_ms: now - 5 * 60_000,
+        ends_at_ms: now + 60 * 60_000,
+        invitees: vec!["A123456789".into()],
+    })
+    .await?;
+    let display = room_display(&url, &meeting).await?;
+    println!("      the display ({}) shows {}, roster: {} signed in", meeting.display_path, display.title, display.roster.len());
+    let t = Instant::now();
+    let scanned = scan_png(&display.frame)?;
+    let info = client.meetings().scan(&scanned).await.map_err(|e| e.to_string())?;
+    println!("      the phone shows: {} — room {}, by {}", info.title, info.room, info.organizer);
+    let signed = client.meetings().sign_in(&scanned).await.map_err(|e| e.to_string())?;
+    println!("      {signed:?} — {}", ms(t));
+    let roster = room_display(&url, &meeting).await?.roster;
+    println!("      the display's roster now: {}", roster.iter().map(|r| r.display_name.as_str()).collect::<Vec<_>>().join(", "));
+    match client.meetings().sign_in(&scanned).await {
+        Err(e) => println!("      scanning again: [{}] {e}", e.code()),
+        Ok(o) => return Err(format!("a second sign-in was accepted: {o:?}")),
+    }
+
+    step(12, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
     match client.me().await {
         Err(e) => println!("      the next call fails as the app would show it: [{}] {e}", e.code()),

@@ -4,7 +4,10 @@
 //! Each capability gets its own module and subcommand; `main` only dispatches.
 
 mod args;
+mod browser;
 mod demo;
+mod login;
+mod phone;
 mod portal;
 mod qr;
 mod server_cmd;
@@ -21,6 +24,9 @@ USAGE:
                                 run the reference backend standalone (Ctrl-C stops it)
     taipei qr decode [--json] IMAGE...   read QR codes from PNG/JPEG files
     taipei qr encode TEXT --out FILE     render a QR code (PNG or SVG); `taipei qr` for all options
+    taipei bind IMAGE|--text QR            bind this command-line phone (profile in --data DIR)
+    taipei login scan IMAGE|--text QR      answer a sign-in page's login code; `taipei login` for all
+    taipei meeting scan IMAGE|--text QR    sign in to a meeting from its room display's code
     taipei wallet conformance DIR
                                 check the certificate pipeline against EU DCC test cases
     taipei help                 show this text
@@ -39,6 +45,9 @@ fn main() -> ExitCode {
         "server" => server_cmd::run(argv),
         "wallet" => wallet::run(argv),
         "qr" => qr::run(argv),
+        "bind" => login::run_bind(argv),
+        "login" => login::run_login(argv),
+        "meeting" => login::run_meeting(argv),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

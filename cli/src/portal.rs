@@ -7,10 +7,11 @@
 
 use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
+use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 
 /// These calls go to the embedded server on loopback: the core's loopback TLS config
 /// (reqwest is built without a default provider) is all they need.
-fn http() -> Result<reqwest::Client, String> {
+pub fn http() -> Result<reqwest::Client, String> {
     let tls = tls::refuse_all_config().map_err(|e| format!("TLS setup: {e}"))?;
     reqwest::Client::builder().use_preconfigured_tls(tls).build().map_err(|e| format!("HTTP client: {e}"))
 }
@@ -30,15 +31,20 @@ async fn admin_post<T: serde::de::DeserializeOwned>(
         .send()
         .await
         .map_err(|e| format!("{path}: {e}"))?;
+    reply_json(reply, path).await
+}
+
+/// The JSON of a reply, or the server's `{code, message}` as an error line.
+pub async fn reply_json<T: serde::de::DeserializeOwned>(reply: reqwest::Response, what: &str) -> Result<T, String> {
     let status = reply.status();
-    let bytes = reply.bytes().await.map_err(|e| format!("{path}: {e}"))?;
+    let bytes = reply.bytes().await.map_err(|e| format!("{what}: {e}"))?;
     if !status.is_success() {
         return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => format!("{path}: {} ({})", e.message, e.code),
-            Err(_) => format!("{path}: HTTP {status}"),
+            Ok(e) => format!("{what}: {} ({})", e.message, e.code),
+            Err(_) => format!("{what}: HTTP {status}"),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| format!("{path}: unexpected reply: {e}"))
+    serde_json::from_slice(&bytes).map_err(|e| format!("{what}: unexpected reply: {e}"))
 }
 
 pub async fn offer_binding(base_url: &str, admin_token: &str, user_id: &str, display_name: &str) -> Result<BindingOffer, String> {
@@ -49,4 +55,10 @@ pub async fn offer_binding(base_url: &str, admin_token: &str, user_id: &str, dis
 
 pub async fn revoke_device(base_url: &str, admin_token: &str, device_id: &str) -> Result<DeviceStatus, String> {
     admin_post(base_url, admin_token, &format!("/v1/admin/devices/{device_id}/revoke"), serde_json::json!({})).await
+}
+
+/// An organizer's system schedules a meeting; the reply carries the room display's token.
+pub async fn create_meeting(base_url: &str, admin_token: &str, meeting: &NewMeeting) -> Result<MeetingCreated, String> {
+    let body = serde_json::to_value(meeting).map_err(|e| e.to_string())?;
+    admin_post(base_url, admin_token, "/v1/admin/meetings", body).await
 }
