@@ -43,7 +43,9 @@ const REDEEM_TTL_MS: i64 = 30_000;
 const MAX_WRONG_ANSWERS: i64 = 3;
 /// A browser session for the web system.
 const WEB_SESSION_TTL_MS: i64 = 8 * 60 * 60 * 1000;
-const POLL_MS: u32 = 1_000;
+// Short enough that the page follows the phone within half a second; each poll is one
+// indexed read.
+const POLL_MS: u32 = 500;
 const HISTORY_LIMIT: i64 = 50;
 
 /// The login request cookie: one per request, so two tabs do not overwrite each other.

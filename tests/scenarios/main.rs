@@ -4,3 +4,4 @@ mod foundation;
 mod outbox_crash;
 mod wallet_conformance;
 mod login;
+mod browser;

@@ -1,0 +1,96 @@
+//! QR-key login on loopback, measured (closing-note figures of the login issue):
+//!
+//! 1. latency — from the phone's scan call to the browser holding its session (scan,
+//!    the browser reads its number, approve, redeem), median and p95 of 100 logins;
+//! 2. throughput — several phones logging in at once for a few seconds: completed
+//!    scan+approve pairs per second, and the HTTP requests per second that took
+//!    (start, status, scan, decide, redeem per login; tokens are reused).
+//!
+//! Phones, browsers and server share this machine's cores, so the throughput is a
+//! floor for a server with cores of its own.
+//! Run: `cargo bench -p taipei-scenarios --bench login_load` (`-- --quick` for a short run).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use taipei_core::Client;
+use taipei_scenarios::{LoginBrowser, offer_binding, profile_config, software_platform, start_server};
+
+async fn one_login(server_url: &str, phone: &Client) -> Duration {
+    let mut browser = LoginBrowser::start(server_url, "bench system").await;
+    let frame = browser.frame().await;
+    let started = Instant::now();
+    let prompt = phone.login().scan(&frame).await.expect("scan");
+    let number = browser.status().await.number.expect("number after scan");
+    phone.login().approve(&prompt, &number).await.expect("approve");
+    let (status, _) = browser.redeem().await;
+    assert_eq!(status, 200, "redeem");
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (logins, phones, seconds) = if quick { (20, 4, 3) } else { (100, 8, 10) };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    rt.block_on(async {
+        let server = start_server(dir.path()).await;
+        let url = server.base_url();
+        let mut clients = Vec::new();
+        for i in 0..phones {
+            let pdir = dir.path().join(format!("phone{i}"));
+            let client = Client::open(profile_config(&pdir, &url), software_platform(&pdir)).await.expect("open");
+            client.bind_device(&offer_binding(&server, &format!("bench-{i}")).await).await.expect("bind");
+            client.sign_in().await.expect("sign in");
+            clients.push(Arc::new(client));
+        }
+
+        one_login(&url, &clients[0]).await; // warm-up
+        let mut times = Vec::with_capacity(logins);
+        for _ in 0..logins {
+            times.push(one_login(&url, &clients[0]).await);
+        }
+        times.sort();
+        println!(
+            "scan → signed-in browser, {logins} logins one at a time: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().expect("some").as_secs_f64() * 1e3
+        );
+
+        let done = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|client| {
+                let (client, done, url) = (Arc::clone(client), Arc::clone(&done), url.clone());
+                tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        one_login(&url, &client).await;
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("load task");
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let n = done.load(Ordering::Relaxed) as f64;
+        println!(
+            "{phones} phones at once for {seconds} s: {:.0} logins/s (scan+approve pairs), {:.0} HTTP requests/s (5 per login)",
+            n / elapsed,
+            n * 5.0 / elapsed
+        );
+        for c in clients {
+            c.close().await.expect("close");
+        }
+        server.shutdown().await;
+    });
+}
