@@ -1,8 +1,8 @@
 //! QR-key login and meeting sign-in on the [`Client`]: conversion only.
 
-use taipei_core::login::{LoginOutcome, LoginPrompt};
+use taipei_core::login::LoginOutcome;
 use taipei_core::meetings::SignInOutcome;
-use taipei_core::{LoginHistoryEntry, MeetingInfo};
+use taipei_core::{LoginContext, LoginHistoryEntry, MeetingInfo};
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -10,9 +10,9 @@ use crate::error::ClientError;
 /// What to show after scanning a sign-in page's code. Show it as is; pass it back
 /// unchanged to `approve_login` / `deny_login` (the approval signs its hash).
 #[uniffi::remote(Record)]
-pub struct LoginPrompt {
-    pub request_id: String,
-    pub frame_nonce: String,
+pub struct LoginContext {
+    pub rid: String,
+    pub fnonce: String,
     pub system: String,
     pub browser: String,
     pub os: String,
@@ -65,17 +65,17 @@ pub enum SignInOutcome {
 #[uniffi::export]
 impl Client {
     /// Reads a scanned sign-in page code (`TPL1:`) and returns what to show.
-    pub async fn scan_login(&self, qr_text: String) -> Result<LoginPrompt, ClientError> {
+    pub async fn scan_login(&self, qr_text: String) -> Result<LoginContext, ClientError> {
         self.call(|c| async move { c.login().scan(&qr_text).await }).await
     }
 
     /// Approves with the number the person tapped.
-    pub async fn approve_login(&self, prompt: LoginPrompt, number: String) -> Result<LoginOutcome, ClientError> {
+    pub async fn approve_login(&self, prompt: LoginContext, number: String) -> Result<LoginOutcome, ClientError> {
         self.call(|c| async move { c.login().approve(&prompt, &number).await }).await
     }
 
     /// "Not me". `report`: also flag it as an attack for review.
-    pub async fn deny_login(&self, prompt: LoginPrompt, report: bool) -> Result<LoginOutcome, ClientError> {
+    pub async fn deny_login(&self, prompt: LoginContext, report: bool) -> Result<LoginOutcome, ClientError> {
         self.call(|c| async move { c.login().deny(&prompt, report).await }).await
     }
 

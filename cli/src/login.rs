@@ -2,8 +2,7 @@
 //! binding code, a sign-in page's login code, or a room display's meeting code, and
 //! showing what the app would show.
 
-use taipei_core::LoginError;
-use taipei_core::login::LoginPrompt;
+use taipei_core::{LoginContext, LoginError};
 use taipei_core::meetings::SignInOutcome;
 
 use crate::args::{Args, runtime};
@@ -26,7 +25,7 @@ pub fn taipei_time(ms: i64) -> String {
 }
 
 /// The login screen of the app, as text.
-pub fn print_prompt(p: &LoginPrompt) {
+pub fn print_prompt(p: &LoginContext) {
     println!("      Log in to {} ?", p.system);
     println!("        on   {} / {}", p.browser, p.os);
     println!("        from {} ({})", p.place, p.ip);

@@ -24,5 +24,5 @@ pub use outbox::{OutboxError, OutboxItem, OutboxStatus, SyncReport};
 pub use secrets::{FileSecretStore, SecretError, SecretStore};
 pub use store::StoreError;
 pub use taipei_protocol::api::{Assurance, Me, ReportEntry};
-pub use taipei_protocol::login::LoginHistoryEntry;
+pub use taipei_protocol::login::{LoginContext, LoginHistoryEntry};
 pub use taipei_protocol::meeting::MeetingInfo;

@@ -89,43 +89,6 @@ pub(crate) fn map_refusal(e: Error) -> Error {
     e
 }
 
-/// What the phone shows after a scan. Show every field as is: the server chose the
-/// words, and the approval signs the hash of exactly these (a changed field makes the
-/// server refuse the approval with `login_context_mismatch`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginPrompt {
-    pub request_id: String,
-    pub frame_nonce: String,
-    pub system: String,
-    pub browser: String,
-    pub os: String,
-    pub ip: String,
-    pub place: String,
-    pub started_at_ms: i64,
-    pub risk_flags: Vec<String>,
-    /// Offer these; the person taps the one the browser shows.
-    pub candidates: Vec<String>,
-    pub expires_at_ms: i64,
-}
-
-impl LoginPrompt {
-    fn context(&self) -> LoginContext {
-        LoginContext {
-            rid: self.request_id.clone(),
-            fnonce: self.frame_nonce.clone(),
-            system: self.system.clone(),
-            browser: self.browser.clone(),
-            os: self.os.clone(),
-            ip: self.ip.clone(),
-            place: self.place.clone(),
-            started_at_ms: self.started_at_ms,
-            risk_flags: self.risk_flags.clone(),
-            candidates: self.candidates.clone(),
-            expires_at_ms: self.expires_at_ms,
-        }
-    }
-}
-
 /// How a decision ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginOutcome {
@@ -153,7 +116,10 @@ impl Login {
 
     /// Reads a scanned code and fetches what to show. Fails fast, without the network,
     /// on a code that is not a login code or whose time (by the server clock) is up.
-    pub async fn scan(&self, qr_text: &str) -> Result<LoginPrompt, Error> {
+    /// The context is what the phone shows: every field as is (the server chose the
+    /// words), and the approval signs its hash — a changed field makes the server refuse
+    /// the approval with `login_context_mismatch`.
+    pub async fn scan(&self, qr_text: &str) -> Result<LoginContext, Error> {
         let frame = LoginFrame::decode(qr_text).map_err(|e| Error::Login(LoginError::NotCityQr(e.to_string())))?;
         self.inner.active()?;
         if self.inner.api.clock().is_learned() && self.inner.api.clock().now_ms() > frame.expires_at_ms {
@@ -174,23 +140,11 @@ impl Login {
         if context.candidates.is_empty() {
             return Err(Error::Net(NetError::MalformedReply("the login context offers no numbers".into())));
         }
-        Ok(LoginPrompt {
-            request_id: context.rid,
-            frame_nonce: context.fnonce,
-            system: context.system,
-            browser: context.browser,
-            os: context.os,
-            ip: context.ip,
-            place: context.place,
-            started_at_ms: context.started_at_ms,
-            risk_flags: context.risk_flags,
-            candidates: context.candidates,
-            expires_at_ms: context.expires_at_ms,
-        })
+        Ok(context)
     }
 
     /// Approves with the number the person picked.
-    pub async fn approve(&self, prompt: &LoginPrompt, number: &str) -> Result<LoginOutcome, Error> {
+    pub async fn approve(&self, prompt: &LoginContext, number: &str) -> Result<LoginOutcome, Error> {
         if !prompt.candidates.iter().any(|c| c == number) {
             return Err(Error::InvalidInput(format!("{number:?} is not one of the numbers offered")));
         }
@@ -198,13 +152,13 @@ impl Login {
     }
 
     /// "Not me": cancels the request. `report` also flags it as an attack for review.
-    pub async fn deny(&self, prompt: &LoginPrompt, report: bool) -> Result<LoginOutcome, Error> {
+    pub async fn deny(&self, prompt: &LoginContext, report: bool) -> Result<LoginOutcome, Error> {
         self.decide(prompt, if report { Decision::Report } else { Decision::Deny }, "").await
     }
 
-    async fn decide(&self, prompt: &LoginPrompt, decision: Decision, number: &str) -> Result<LoginOutcome, Error> {
+    async fn decide(&self, prompt: &LoginContext, decision: Decision, number: &str) -> Result<LoginOutcome, Error> {
         let (info, signer, public) = self.inner.active()?;
-        let ctx = prompt.context();
+        let ctx = prompt;
         let rid = b64::decode(&ctx.rid).map_err(|e| Error::InvalidInput(format!("request id: {e}")))?;
         let fnonce = b64::decode(&ctx.fnonce).map_err(|e| Error::InvalidInput(format!("frame nonce: {e}")))?;
         let hash = ctx.hash();
