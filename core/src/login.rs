@@ -168,7 +168,7 @@ impl Login {
         let request = tokio::task::spawn_blocking(move || {
             // The counter is spent even if the request is lost: a later decision
             // simply uses a higher one, and the server only asks that it grows.
-            let counter = store.write(|tx| device::next_counter(tx))?;
+            let counter = store.write(device::next_counter)?;
             let message = taipei_protocol::login::decision_message(
                 &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
             );

@@ -94,13 +94,14 @@ impl LoginFrame {
                 raw.len()
             )));
         }
-        let (rid, rest) = raw.split_at(ID_LEN);
-        let (fnonce, exp) = rest.split_at(ID_LEN);
-        Ok(Self {
-            rid: rid.try_into().expect("split at ID_LEN"),
-            fnonce: fnonce.try_into().expect("split at ID_LEN"),
-            expires_at_ms: i64::from_be_bytes(exp.try_into().expect("8 bytes left")),
-        })
+        // Lengths are checked above, so the copies below are exact.
+        let mut frame = Self { rid: [0; ID_LEN], fnonce: [0; ID_LEN], expires_at_ms: 0 };
+        frame.rid.copy_from_slice(&raw[..ID_LEN]);
+        frame.fnonce.copy_from_slice(&raw[ID_LEN..2 * ID_LEN]);
+        let mut exp = [0u8; 8];
+        exp.copy_from_slice(&raw[2 * ID_LEN..]);
+        frame.expires_at_ms = i64::from_be_bytes(exp);
+        Ok(frame)
     }
 
     /// The request id as it appears in JSON and URLs.

@@ -83,13 +83,14 @@ impl MeetingFrame {
                 raw.len()
             )));
         }
-        let (mid, rest) = raw.split_at(ID_LEN);
-        let (slot, tag) = rest.split_at(8);
-        Ok(Self {
-            mid: mid.try_into().expect("split at ID_LEN"),
-            slot: u64::from_be_bytes(slot.try_into().expect("8 bytes")),
-            tag: tag.try_into().expect("TAG_LEN left"),
-        })
+        // Lengths are checked above, so the copies below are exact.
+        let mut frame = Self { mid: [0; ID_LEN], slot: 0, tag: [0; TAG_LEN] };
+        frame.mid.copy_from_slice(&raw[..ID_LEN]);
+        let mut slot = [0u8; 8];
+        slot.copy_from_slice(&raw[ID_LEN..ID_LEN + 8]);
+        frame.slot = u64::from_be_bytes(slot);
+        frame.tag.copy_from_slice(&raw[ID_LEN + 8..]);
+        Ok(frame)
     }
 
     pub fn mid_text(&self) -> String {
