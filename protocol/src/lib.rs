@@ -15,6 +15,7 @@ pub mod login;
 pub mod meeting;
 pub mod qrpayload;
 pub mod signed;
+pub mod wallet;
 
 mod error;
 

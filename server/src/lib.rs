@@ -22,6 +22,7 @@ pub mod pages;
 mod random;
 pub mod reports;
 pub mod time;
+pub mod wallet;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -106,6 +107,20 @@ fn route_table() -> Vec<Route> {
         post("/v1/meetings/{mid}/sign-ins", meetings::sign_in),
         get("/v1/meetings/{mid}/display", meetings::display),
         get("/meetings/{mid}/display", pages::meeting_display_page),
+        get("/v1/wallet/root-key", wallet::root_key),
+        get("/v1/wallet/trust-list", wallet::get_trust_list),
+        get("/v1/wallet/status-list", wallet::get_status_list),
+        get("/v1/wallet/certificates", wallet::list),
+        post("/v1/admin/wallet/certificates", wallet::issue),
+        post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke),
+        post("/v1/wallet/pickup-codes", wallet::pickup::create),
+        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke),
+        post("/v1/kiosk/pickup", wallet::pickup::redeem),
+        post("/v1/admin/wallet/contracts", wallet::contracts::create),
+        post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void),
+        get("/v1/wallet/contracts", wallet::contracts::list),
+        post("/v1/wallet/verify", wallet::verify::verify),
+        get("/verify", wallet::verify::page),
     ]
 }
 
@@ -174,6 +189,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || Db::open(&path))
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
+    wallet::init(&db).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {

@@ -72,6 +72,14 @@ impl<'a> Reader<'a> {
         Ok((tag, contents))
     }
 
+    /// Reads one element that must carry `tag`, returning its whole encoding (tag
+    /// and length included): what a signature over a `TBSCertificate` covers.
+    pub fn expect_raw(&mut self, tag: u8, what: &str) -> Result<&'a [u8], CertError> {
+        let before = self.rest;
+        self.expect(tag, what)?;
+        Ok(&before[..before.len() - self.rest.len()])
+    }
+
     /// Reads one element that must carry `tag`.
     pub fn expect(&mut self, tag: u8, what: &str) -> Result<&'a [u8], CertError> {
         match self.any()? {

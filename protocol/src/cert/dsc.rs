@@ -89,7 +89,7 @@ fn time(reader: &mut Reader<'_>) -> Result<i64, CertError> {
     }
 }
 
-fn validity(contents: &[u8]) -> Result<(i64, i64), CertError> {
+pub(super) fn validity(contents: &[u8]) -> Result<(i64, i64), CertError> {
     let mut r = Reader::new(contents);
     let not_before = time(&mut r)?;
     let not_after = time(&mut r)?;
@@ -97,7 +97,7 @@ fn validity(contents: &[u8]) -> Result<(i64, i64), CertError> {
     Ok((not_before, not_after))
 }
 
-fn public_key(spki: &[u8]) -> Result<VerifyingKey, CertError> {
+pub(super) fn public_key(spki: &[u8]) -> Result<VerifyingKey, CertError> {
     let mut spki = Reader::new(spki);
     let mut alg = Reader::new(spki.expect(der::SEQUENCE, "algorithm")?);
     let key_bits = der::bit_string_bytes(spki.expect(der::BIT_STRING, "subjectPublicKey")?)?;

@@ -39,6 +39,10 @@ pub enum CertError {
     NotYetValid { iat: i64, now: i64 },
     #[error("invalid time: {0}")]
     Time(String),
+    #[error("invalid signed list: {0}")]
+    List(String),
+    #[error("invalid X.509 certificate: {0}")]
+    X509(String),
     #[error("signing failed: {0}")]
     Signing(String),
 }

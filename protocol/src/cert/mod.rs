@@ -9,14 +9,19 @@
 //! Writing (the issuer's side) is [`CertificateBuilder`].
 
 mod cbor;
+pub mod city;
 pub mod conformance;
+pub mod contract;
 mod cose;
 mod cwt;
 pub mod dcc;
 mod der;
 mod dsc;
 mod error;
+pub mod lists;
 mod time;
+pub mod verdict;
+pub mod x509;
 
 use std::io::{Read as _, Write as _};
 
@@ -28,7 +33,7 @@ pub use cose::{Algorithm, Sign1, VerifyingKey};
 pub use cwt::{Claims, labels};
 pub use dsc::SignerCertificate;
 pub use error::CertError;
-pub use time::parse_iso8601_millis;
+pub use time::{format_rfc3339, parse_iso8601_millis};
 
 /// Largest decompressed COSE message accepted. A QR code holds under 3 KiB; the
 /// bound stops a zip bomb long before it costs memory.
@@ -74,14 +79,19 @@ pub fn base45_decode(text: &str) -> Result<Vec<u8>, CertError> {
 /// Inflates a zlib stream (checksum verified, nothing after it) of at most
 /// [`MAX_COSE_LEN`] bytes once inflated.
 pub fn inflate(bytes: &[u8]) -> Result<Vec<u8>, CertError> {
+    inflate_max(bytes, MAX_COSE_LEN)
+}
+
+/// [`inflate`] with another bound (status lists are larger than a QR code).
+pub fn inflate_max(bytes: &[u8], max: usize) -> Result<Vec<u8>, CertError> {
     let mut decoder = flate2::read::ZlibDecoder::new(bytes);
     let mut out = Vec::new();
     (&mut decoder)
-        .take(MAX_COSE_LEN as u64 + 1)
+        .take(max as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| CertError::Compression(e.to_string()))?;
-    if out.len() > MAX_COSE_LEN {
-        return Err(CertError::TooLarge { limit: MAX_COSE_LEN });
+    if out.len() > max {
+        return Err(CertError::TooLarge { limit: max });
     }
     if decoder.total_in() != bytes.len() as u64 {
         return Err(CertError::Compression("data after the end of the zlib stream".into()));
@@ -207,3 +217,6 @@ impl CertificateBuilder {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod wallet_tests;

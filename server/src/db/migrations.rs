@@ -164,6 +164,56 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (mid, user_id)
     );
     "#,
+    // 3: the certificate wallet (owner: wallet). Keys live here because a reference
+    // server has no HSM; user ids are not foreign keys, since a certificate may be
+    // issued before its holder has bound a phone.
+    r#"
+    CREATE TABLE wallet_keys (
+        name          TEXT PRIMARY KEY,
+        pkcs8         BLOB NOT NULL,
+        certificate   BLOB,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE wallet_issuers (
+        issuer        TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        kid           TEXT NOT NULL UNIQUE,
+        public_key    BLOB NOT NULL,
+        pkcs8         BLOB NOT NULL,
+        types         TEXT NOT NULL,
+        not_before_ms INTEGER NOT NULL,
+        not_after_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE wallet_certificates (
+        id            TEXT PRIMARY KEY,
+        status_index  INTEGER NOT NULL UNIQUE,
+        user_id       TEXT NOT NULL,
+        issuer        TEXT NOT NULL REFERENCES wallet_issuers(issuer),
+        cert_type     TEXT NOT NULL,
+        qr            TEXT NOT NULL,
+        issued_at_ms  INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE INDEX wallet_certificates_user ON wallet_certificates (user_id, issued_at_ms);
+    CREATE TABLE wallet_pickup_codes (
+        code_hash      BLOB PRIMARY KEY,
+        certificate_id TEXT NOT NULL REFERENCES wallet_certificates(id),
+        user_id        TEXT NOT NULL,
+        expires_at_ms  INTEGER NOT NULL,
+        used_at_ms     INTEGER,
+        revoked_at_ms  INTEGER,
+        created_at_ms  INTEGER NOT NULL
+    );
+    CREATE TABLE wallet_contracts (
+        id            TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        voided_at_ms  INTEGER,
+        void_reason   TEXT,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX wallet_contracts_user ON wallet_contracts (user_id, created_at_ms);
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -1,0 +1,232 @@
+//! The wallet's verdicts and contract checks, over every way a certificate can fail.
+
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+use super::city::{CityCertificate, mask_name, sample_diploma};
+use super::contract::{self, Contract, ContractSignature, ContractStatus};
+use super::lists::{StatusBits, TrustAnchor, TrustList, TrustedIssuer};
+use super::verdict::{Lists, VerdictKind, verify_text};
+use super::x509::{NewCertificate, issue};
+use super::{CertificateBuilder, Prefix, key_id};
+use crate::b64;
+
+const NOW_MS: i64 = 1_750_000_000_000;
+const ISSUED: i64 = 1_740_000_000;
+
+fn key() -> EcdsaKeyPair {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+}
+
+fn kid(k: &EcdsaKeyPair) -> Vec<u8> {
+    key_id(k.public_key().as_ref())
+}
+
+fn entry(k: &EcdsaKeyPair, issuer: &str, types: &[&str]) -> TrustedIssuer {
+    TrustedIssuer {
+        kid: b64::encode(kid(k)),
+        issuer: issuer.into(),
+        name: format!("{issuer} agency"),
+        public_key: b64::encode(k.public_key().as_ref()),
+        not_before_ms: 0,
+        not_after_ms: i64::MAX,
+        types: types.iter().map(|t| (*t).to_string()).collect(),
+    }
+}
+
+struct Fixture {
+    edu: EcdsaKeyPair,
+    trust: TrustList,
+    status: StatusBits,
+}
+
+fn fixture() -> Fixture {
+    let edu = key();
+    let trust = TrustList { as_of_ms: NOW_MS - 1000, issuers: vec![entry(&edu, "TPE-EDU", &["diploma"])], anchors: vec![] };
+    Fixture { edu, trust, status: StatusBits::with_len(64) }
+}
+
+impl Fixture {
+    fn verdict(&self, text: &str, now_ms: i64) -> super::verdict::Verdict {
+        verify_text(text, Lists { trust: &self.trust, status: Some((&self.status, NOW_MS - 500)) }, now_ms)
+    }
+}
+
+#[test]
+fn a_genuine_diploma_is_valid_and_shows_its_fields() {
+    let f = fixture();
+    let diploma = sample_diploma("陳小明", 3, ISSUED);
+    let text = diploma.sign(&f.edu, &kid(&f.edu)).unwrap();
+    assert!(text.starts_with("TPC1:"));
+    let v = f.verdict(&text, NOW_MS);
+    assert_eq!(v.kind, VerdictKind::Valid, "{}", v.reason);
+    assert_eq!(v.certificate.as_ref(), Some(&diploma));
+    assert_eq!(v.certificate.unwrap().holder, "陳○明");
+    assert_eq!(v.issuer_name.as_deref(), Some("TPE-EDU agency"));
+    assert!(v.reason.contains("checked against lists of"), "{}", v.reason);
+    // A diploma does not expire: still valid in fifty years.
+    assert!(f.verdict(&text, NOW_MS + 50 * 365 * 86_400_000).is_valid());
+}
+
+#[test]
+fn every_failure_has_its_own_kind() {
+    let mut f = fixture();
+    let edu_kid = kid(&f.edu);
+    let good = sample_diploma("陳小明", 5, ISSUED);
+    let text = good.sign(&f.edu, &edu_kid).unwrap();
+
+    // Forged: a stranger's key under the trusted kid.
+    let forged = good.sign(&key(), &edu_kid).unwrap();
+    assert_eq!(f.verdict(&forged, NOW_MS).kind, VerdictKind::InvalidSignature);
+    // Unknown issuer: a key the trust list does not hold.
+    let stranger = key();
+    assert_eq!(f.verdict(&good.sign(&stranger, &kid(&stranger)).unwrap(), NOW_MS).kind, VerdictKind::UnknownIssuer);
+    // A trusted key claiming another agency.
+    let other_agency = CityCertificate { issuer: "TPE-SW".into(), ..good.clone() };
+    assert_eq!(f.verdict(&other_agency.sign(&f.edu, &edu_kid).unwrap(), NOW_MS).kind, VerdictKind::UnknownIssuer);
+    // Not allowed this type.
+    let proof = CityCertificate { cert_type: "low_income".into(), ..good.clone() };
+    let v = f.verdict(&proof.sign(&f.edu, &edu_kid).unwrap(), NOW_MS);
+    assert_eq!(v.kind, VerdictKind::IssuerNotAllowedType);
+    assert!(v.reason.contains("low_income"));
+    // Expired and not yet valid.
+    let visit = CityCertificate { cert_type: "diploma".into(), expires_at: Some(ISSUED + 86_400), ..good.clone() };
+    let visit = visit.sign(&f.edu, &edu_kid).unwrap();
+    assert_eq!(f.verdict(&visit, NOW_MS).kind, VerdictKind::Expired);
+    assert_eq!(f.verdict(&visit, (ISSUED - 10) * 1000).kind, VerdictKind::NotYetValid);
+    // Tampered: one character of the base45 changed.
+    let mut chars: Vec<char> = text.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    assert!(matches!(f.verdict(&tampered, NOW_MS).kind, VerdictKind::Tampered | VerdictKind::InvalidSignature));
+    assert_eq!(f.verdict("TPC1:%%%%", NOW_MS).kind, VerdictKind::Tampered);
+    assert_eq!(f.verdict(&text[..text.len() - 3], NOW_MS).kind, VerdictKind::Tampered);
+    // Not a certificate.
+    for other in ["", "hello", "https://example.com", "TPL1:1234", "HC2:6BFOXN"] {
+        assert_eq!(f.verdict(other, NOW_MS).kind, VerdictKind::NotACertificate, "{other}");
+    }
+    // Revoked once its bit is set, whatever else holds.
+    assert!(f.verdict(&text, NOW_MS).is_valid());
+    f.status.revoke(5);
+    let v = f.verdict(&text, NOW_MS);
+    assert_eq!(v.kind, VerdictKind::Revoked);
+    assert_eq!(v.certificate.unwrap().status_index, 5);
+    // Without a status list: valid, saying revocation was not checked.
+    let v = verify_text(&text, Lists { trust: &f.trust, status: None }, NOW_MS);
+    assert!(v.is_valid() && v.reason.contains("not checked"), "{}", v.reason);
+}
+
+#[test]
+fn an_issuer_key_outside_its_window_is_not_trusted() {
+    let mut f = fixture();
+    f.trust.issuers[0].not_after_ms = (ISSUED - 1) * 1000;
+    let text = sample_diploma("林大華", 1, ISSUED).sign(&f.edu, &kid(&f.edu)).unwrap();
+    let v = f.verdict(&text, NOW_MS);
+    assert_eq!(v.kind, VerdictKind::UnknownIssuer);
+    assert!(v.reason.contains("not valid"));
+}
+
+#[test]
+fn eu_dccs_run_through_the_same_pipeline() {
+    let mut f = fixture();
+    let dsc = key();
+    let dcc = serde_json::json!({"ver": "1.3.0", "nam": {"fn": "Musterfrau", "gn": "Erika"}, "dob": "1964-08-12"});
+    let text = CertificateBuilder::new(Prefix::EuDcc).issuer("AT").issued_at(ISSUED).eu_dcc(&dcc).sign(&dsc, &kid(&dsc)).unwrap();
+    assert_eq!(f.verdict(&text, NOW_MS).kind, VerdictKind::UnknownIssuer);
+    f.trust.issuers.push(entry(&dsc, "AT", &["eu_dcc"]));
+    let v = f.verdict(&text, NOW_MS);
+    assert_eq!(v.kind, VerdictKind::Valid, "{}", v.reason);
+    assert_eq!(v.eu_dcc.unwrap()["nam"]["gn"], "Erika");
+    assert_eq!(v.format.as_deref(), Some("eu_dcc"));
+}
+
+#[test]
+fn a_diploma_stays_small_enough_for_paper() {
+    let f = fixture();
+    let text = sample_diploma("陳小明", 66_700, ISSUED).sign(&f.edu, &kid(&f.edu)).unwrap();
+    // Around 580 characters: QR version 15 at level M (alphanumeric holds up to 758).
+    assert!(text.len() < 758, "a diploma is {} characters", text.len());
+}
+
+#[test]
+fn names_are_masked_as_the_city_shows_them() {
+    assert_eq!(mask_name("陳小明"), "陳○明");
+    assert_eq!(mask_name("王明"), "王○");
+    assert_eq!(mask_name("歐陽小明"), "歐○○明");
+    assert_eq!(mask_name(""), "");
+}
+
+fn asn1_key() -> (Vec<u8>, Vec<u8>) {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    (pkcs8.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+}
+
+fn sign_contract(c: &mut Contract, pkcs8: &[u8], chain: Vec<Vec<u8>>, signer: &str, at_ms: i64) {
+    let rng = SystemRandom::new();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng).unwrap();
+    let order = c.signatures.len() as u32 + 1;
+    let msg = contract::signature_message(&c.id, &c.document_sha256, order, at_ms, signer);
+    let sig = pair.sign(&rng, &msg).unwrap();
+    c.signatures.push(ContractSignature {
+        order,
+        signed_at_ms: at_ms,
+        signer: signer.into(),
+        chain: chain.iter().map(b64::encode).collect(),
+        signature: b64::encode(sig.as_ref()),
+    });
+}
+
+#[test]
+fn contract_signatures_chain_to_the_anchor() {
+    let (ca_key, ca_pub) = asn1_key();
+    let ca_name = [("C", "TW"), ("O", "Taipei City Government"), ("CN", "Taipei Test CA")];
+    let ca = issue(&NewCertificate { serial: 1, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &ca_pub, is_ca: true }, &ca_key).unwrap();
+    let party = |cn: &str, serial: u64| {
+        let (k, p) = asn1_key();
+        let subject = [("C", "TW"), ("CN", cn)];
+        let cert = issue(&NewCertificate { serial, subject: &subject, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &p, is_ca: false }, &ca_key).unwrap();
+        (k, cert)
+    };
+    let (agency_key, agency_cert) = party("臺北市政府資訊局", 0x1001);
+    let (vendor_key, vendor_cert) = party("大同資訊", 0x1002);
+    let mut c = Contract { id: "C1".into(), title: "系統維護契約".into(), document_sha256: "ab".repeat(32), signatures: vec![], voided_at_ms: None, void_reason: None };
+    sign_contract(&mut c, &agency_key, vec![agency_cert.clone()], "臺北市政府資訊局", NOW_MS);
+    sign_contract(&mut c, &vendor_key, vec![vendor_cert], "大同資訊", NOW_MS + 60_000);
+    let anchors = vec![ca.clone()];
+    let view = contract::check(&c, &anchors);
+    assert_eq!(view.status, ContractStatus::Valid, "{:?}", view.signatures);
+    assert_eq!(view.signatures[1].subject_dn, "C=TW, CN=大同資訊");
+    assert_eq!(view.signatures[1].issuer_dn, "C=TW, O=Taipei City Government, CN=Taipei Test CA");
+    assert_eq!(view.signatures[0].serial, "1001");
+
+    // Another document under the same signatures.
+    let mut changed = c.clone();
+    changed.document_sha256 = "cd".repeat(32);
+    assert_eq!(contract::check(&changed, &anchors).status, ContractStatus::Invalid);
+    // A signer whose certificate comes from a CA the city does not trust.
+    let (rogue_ca_key, rogue_ca_pub) = asn1_key();
+    let rogue = issue(&NewCertificate { serial: 9, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &rogue_ca_pub, is_ca: true }, &rogue_ca_key).unwrap();
+    let view = contract::check(&c, &[rogue]);
+    assert_eq!(view.status, ContractStatus::Invalid);
+    assert!(view.signatures[0].problem.as_deref().unwrap().contains("trust anchor"));
+    // No anchors at all, and a chain of garbage.
+    assert_eq!(contract::check(&c, &[]).status, ContractStatus::Invalid);
+    let mut garbage = c.clone();
+    garbage.signatures[0].chain = vec![b64::encode([0x30, 0x03, 1, 2, 3])];
+    assert_eq!(contract::check(&garbage, &anchors).status, ContractStatus::Invalid);
+    // Voided wins over everything and keeps the history.
+    let mut voided = c;
+    voided.voided_at_ms = Some(NOW_MS + 120_000);
+    voided.void_reason = Some("廠商解約".into());
+    let view = contract::check(&voided, &anchors);
+    assert_eq!(view.status, ContractStatus::Voided);
+    assert_eq!(view.signatures.len(), 2);
+    // The anchors travel in the trust list.
+    let list = TrustList { as_of_ms: 0, issuers: vec![], anchors: vec![TrustAnchor { name: "CA".into(), certificate: b64::encode(&ca) }] };
+    assert_eq!(list.anchor_certificates(), anchors);
+}

@@ -1,0 +1,128 @@
+//! Contracts with multi-party signatures. The reference server plays every party: for
+//! each one it makes a P-256 key and a certificate from its test CA (the trust list's
+//! anchor), and signs in order. A city deployment receives these signatures from the
+//! agencies' and vendors' own signing tools; the stored shape is the same.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+use rusqlite::params;
+use taipei_protocol::b64;
+use taipei_protocol::cert::contract::{Contract, ContractSignature, signature_message};
+use taipei_protocol::cert::x509::{self, NewCertificate as NewX509};
+use taipei_protocol::wallet::{Contracts, NewContract, VoidContract, codes};
+
+use super::{CA, CA_NAME, actions, new_pkcs8, stored_key};
+use crate::AppState;
+use crate::audit::{self, Entry};
+use crate::auth::{Admin, AuthedDevice};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len};
+use crate::random;
+use crate::time::now_ms;
+
+const MAX_PARTIES: usize = 10;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Signs as `party`, with a fresh key certified by the test CA.
+fn sign_as(contract: &Contract, party: &str, order: u32, at_ms: i64, ca_key: &[u8]) -> Result<ContractSignature, ApiError> {
+    let rng = SystemRandom::new();
+    let pkcs8 = new_pkcs8()?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng).map_err(|_| ApiError::internal("party key"))?;
+    let subject = [("C", "TW"), ("O", party), ("CN", party)];
+    let serial = u64::from_be_bytes(random::bytes::<8>()?) >> 1;
+    let at_s = at_ms / 1000;
+    let cert = x509::issue(
+        &NewX509 { serial, subject: &subject, issuer: &CA_NAME, not_before: at_s - 86_400, not_after: at_s + 2 * 365 * 86_400, public_key: pair.public_key().as_ref(), is_ca: false },
+        ca_key,
+    )
+    .map_err(internal)?;
+    let message = signature_message(&contract.id, &contract.document_sha256, order, at_ms, party);
+    let signature = pair.sign(&rng, &message).map_err(|_| ApiError::internal("signing failed"))?;
+    Ok(ContractSignature { order, signed_at_ms: at_ms, signer: party.to_owned(), chain: vec![b64::encode(cert)], signature: b64::encode(signature.as_ref()) })
+}
+
+/// `POST /v1/admin/wallet/contracts`.
+pub async fn create(State(state): State<AppState>, admin: Admin, body: JsonBody<NewContract>) -> Result<(StatusCode, Json<Contract>), ApiError> {
+    let n = body.value;
+    check_len("user_id", &n.user_id, 1, 128)?;
+    check_len("title", &n.title, 1, 200)?;
+    if n.document_sha256.len() != 64 || !n.document_sha256.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(ApiError::bad_request("document_sha256 must be 64 lowercase hex digits"));
+    }
+    if n.parties.is_empty() || n.parties.len() > MAX_PARTIES {
+        return Err(ApiError::bad_request(format!("1 to {MAX_PARTIES} parties")));
+    }
+    for p in &n.parties {
+        check_len("parties[]", p, 1, 100)?;
+    }
+    let entry = Entry::new(actions::CONTRACT_CREATE, "admin").ip(admin.ip);
+    state
+        .db
+        .write(move |tx| {
+            let ca_key = stored_key(tx, CA)?.0;
+            let mut contract = Contract { id: random::id()?, title: n.title, document_sha256: n.document_sha256, signatures: vec![], voided_at_ms: None, void_reason: None };
+            let start = now_ms();
+            for (i, party) in n.parties.iter().enumerate() {
+                let order = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                let signature = sign_as(&contract, party, order, start + i64::from(order) * 1000, &ca_key)?;
+                contract.signatures.push(signature);
+            }
+            let body = serde_json::to_string(&contract).map_err(internal)?;
+            tx.execute(
+                "INSERT INTO wallet_contracts (id, user_id, body, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![contract.id, n.user_id, body, start],
+            )?;
+            audit::record(tx, &entry)?;
+            Ok((StatusCode::CREATED, Json(contract)))
+        })
+        .await
+}
+
+/// `POST /v1/admin/wallet/contracts/{id}/void`.
+pub async fn void(State(state): State<AppState>, admin: Admin, Path(id): Path<String>, body: JsonBody<VoidContract>) -> Result<StatusCode, ApiError> {
+    let reason = body.value.reason;
+    check_len("reason", &reason, 1, 500)?;
+    let entry = Entry::new(actions::CONTRACT_VOID, "admin").ip(admin.ip);
+    state
+        .db
+        .write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE wallet_contracts SET voided_at_ms = COALESCE(voided_at_ms, ?2), void_reason = COALESCE(void_reason, ?3) WHERE id = ?1",
+                params![id, now_ms(), reason],
+            )?;
+            if changed == 0 {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_CONTRACT, "no such contract"));
+            }
+            audit::record(tx, &entry)?;
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
+}
+
+/// `GET /v1/wallet/contracts` (phone): the person's contracts with their signatures;
+/// the phone checks them against the trust list's anchors itself.
+pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<Contracts>, ApiError> {
+    state
+        .db
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT body, voided_at_ms, void_reason FROM wallet_contracts WHERE user_id = ?1 ORDER BY created_at_ms, id")?;
+            let rows = stmt
+                .query_map([&device.user_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let contracts = rows
+                .into_iter()
+                .map(|(body, voided_at_ms, void_reason)| {
+                    let contract: Contract = serde_json::from_str(&body).map_err(internal)?;
+                    Ok(Contract { voided_at_ms, void_reason, ..contract })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok(Json(Contracts { contracts }))
+        })
+        .await
+}

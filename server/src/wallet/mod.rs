@@ -1,0 +1,254 @@
+//! The certificate wallet's server side (issue #6): the city root key, issuer keys,
+//! issuance per type, the signed trust and status lists, revocation; pickup codes
+//! (`pickup`), contracts with multi-party signatures (`contracts`) and the public
+//! verifier page (`verify`).
+//!
+//! Keys are made on first start and kept in the database: a reference server has no
+//! HSM. A city deployment keeps the root key offline and signs lists with it on a
+//! schedule; the wire format does not change.
+
+pub mod contracts;
+pub mod pickup;
+pub mod verify;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use rusqlite::{Connection, OptionalExtension, params};
+use taipei_protocol::b64;
+use taipei_protocol::cert::city::{CityCertificate, mask_name};
+use taipei_protocol::cert::key_id;
+use taipei_protocol::cert::lists::{
+    STATUS_LIST_TAG, SignedList, StatusBits, TRUST_LIST_TAG, TrustAnchor, TrustList, TrustedIssuer,
+};
+use taipei_protocol::cert::x509::{self, NewCertificate as NewX509};
+use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey, WalletEntries, WalletEntry, codes};
+
+use crate::AppState;
+use crate::audit::{self, Entry};
+use crate::auth::{Admin, AuthedDevice};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::random;
+use crate::time::now_ms;
+
+/// Audit actions of the wallet.
+pub mod actions {
+    pub const ISSUE: &str = "wallet.issue";
+    pub const REVOKE: &str = "wallet.revoke";
+    pub const PICKUP_CREATE: &str = "wallet.pickup.create";
+    pub const PICKUP_REVOKE: &str = "wallet.pickup.revoke";
+    pub const PICKUP_REDEEM: &str = "wallet.pickup.redeem";
+    pub const CONTRACT_CREATE: &str = "wallet.contract.create";
+    pub const CONTRACT_VOID: &str = "wallet.contract.void";
+}
+
+/// The city's agencies a fresh reference server trusts, with the types each may issue.
+const DEFAULT_ISSUERS: [(&str, &str, &[&str]); 3] = [
+    ("TPE-EDU", "臺北市政府教育局 Department of Education", &["diploma", "award"]),
+    ("TPE-SW", "臺北市政府社會局 Department of Social Welfare", &["low_income"]),
+    ("TPE-CUL", "臺北市政府文化局 Department of Cultural Affairs", &["event_visit", "award"]),
+];
+/// Issuer keys are valid ten years from creation.
+const ISSUER_KEY_LIFETIME_MS: i64 = 10 * 365 * 86_400_000;
+const ROOT: &str = "root";
+const CA: &str = "ca";
+pub const CA_NAME: [(&str, &str); 3] = [("C", "TW"), ("O", "Taipei City Government"), ("CN", "Taipei City Test CA")];
+
+fn new_pkcs8() -> Result<Vec<u8>, ApiError> {
+    EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .map(|d| d.as_ref().to_vec())
+        .map_err(|_| ApiError::internal("key generation failed"))
+}
+
+/// A P-256 key pair from stored PKCS #8, for COSE and list signatures (`r‖s`).
+pub(crate) fn fixed_pair(pkcs8: &[u8]) -> Result<EcdsaKeyPair, ApiError> {
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
+        .map_err(|_| ApiError::internal("a stored wallet key is unreadable"))
+}
+
+pub(crate) fn stored_key(conn: &Connection, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+    conn.query_row("SELECT pkcs8, certificate FROM wallet_keys WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| ApiError::internal(format!("wallet key {name} is missing")))
+}
+
+/// Makes the root key, the test CA and the default issuers on a fresh database.
+pub async fn init(db: &Db) -> Result<(), ApiError> {
+    db.write(|tx| {
+        let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM wallet_keys WHERE name = ?1)", [ROOT], |r| r.get(0))?;
+        if exists {
+            return Ok(());
+        }
+        let now = now_ms();
+        tx.execute("INSERT INTO wallet_keys (name, pkcs8, created_at_ms) VALUES (?1, ?2, ?3)", params![ROOT, new_pkcs8()?, now])?;
+        let ca_key = new_pkcs8()?;
+        let ca_public = fixed_pair(&ca_key)?.public_key().as_ref().to_vec();
+        let now_s = now / 1000;
+        let ca_cert = x509::issue(
+            &NewX509 { serial: 1, subject: &CA_NAME, issuer: &CA_NAME, not_before: now_s - 86_400, not_after: now_s + 20 * 365 * 86_400, public_key: &ca_public, is_ca: true },
+            &ca_key,
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        tx.execute("INSERT INTO wallet_keys (name, pkcs8, certificate, created_at_ms) VALUES (?1, ?2, ?3, ?4)", params![CA, ca_key, ca_cert, now])?;
+        for (issuer, name, types) in DEFAULT_ISSUERS {
+            let pkcs8 = new_pkcs8()?;
+            let public = fixed_pair(&pkcs8)?.public_key().as_ref().to_vec();
+            let types = serde_json::to_string(types).map_err(|e| ApiError::internal(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO wallet_issuers (issuer, name, kid, public_key, pkcs8, types, not_before_ms, not_after_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![issuer, name, b64::encode(key_id(&public)), public, pkcs8, types, now - 86_400_000, now + ISSUER_KEY_LIFETIME_MS],
+            )?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `GET /v1/wallet/root-key`.
+pub async fn root_key(State(state): State<AppState>) -> Result<Json<RootKey>, ApiError> {
+    state
+        .db
+        .read(|conn| {
+            let pair = fixed_pair(&stored_key(conn, ROOT)?.0)?;
+            Ok(Json(RootKey { public_key: b64::encode(pair.public_key().as_ref()) }))
+        })
+        .await
+}
+
+pub(crate) fn trust_list(conn: &Connection) -> Result<TrustList, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT kid, issuer, name, public_key, not_before_ms, not_after_ms, types FROM wallet_issuers ORDER BY issuer")?;
+    let issuers = stmt
+        .query_map([], |r| {
+            let types: String = r.get(6)?;
+            Ok(TrustedIssuer {
+                kid: r.get(0)?,
+                issuer: r.get(1)?,
+                name: r.get(2)?,
+                public_key: b64::encode(r.get::<_, Vec<u8>>(3)?),
+                not_before_ms: r.get(4)?,
+                not_after_ms: r.get(5)?,
+                types: serde_json::from_str(&types).unwrap_or_default(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let ca = stored_key(conn, CA)?.1.unwrap_or_default();
+    let anchors = vec![TrustAnchor { name: "Taipei City Test CA".into(), certificate: b64::encode(ca) }];
+    Ok(TrustList { as_of_ms: now_ms(), issuers, anchors })
+}
+
+pub(crate) fn status_bits(conn: &Connection) -> Result<StatusBits, ApiError> {
+    let count: i64 = conn.query_row("SELECT COALESCE(MAX(status_index) + 1, 0) FROM wallet_certificates", [], |r| r.get(0))?;
+    let mut bits = StatusBits::with_len(u64::try_from(count).unwrap_or(0));
+    let mut stmt = conn.prepare_cached("SELECT status_index FROM wallet_certificates WHERE revoked_at_ms IS NOT NULL")?;
+    for index in stmt.query_map([], |r| r.get::<_, i64>(0))? {
+        bits.revoke(u64::try_from(index?).unwrap_or(u64::MAX));
+    }
+    Ok(bits)
+}
+
+fn signed<T: serde::Serialize>(conn: &Connection, tag: &str, list: &T) -> Result<SignedList, ApiError> {
+    let root = fixed_pair(&stored_key(conn, ROOT)?.0)?;
+    SignedList::sign(tag, list, &root).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// `GET /v1/wallet/trust-list`: public; the phone checks the root signature.
+pub async fn get_trust_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
+    state.db.read(|conn| Ok(Json(signed(conn, TRUST_LIST_TAG, &trust_list(conn)?)?))).await
+}
+
+/// `GET /v1/wallet/status-list`: public; one bit per certificate ever issued.
+pub async fn get_status_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
+    state.db.read(|conn| Ok(Json(signed(conn, STATUS_LIST_TAG, &status_bits(conn)?.to_list(now_ms()))?))).await
+}
+
+/// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate.
+pub async fn issue(
+    State(state): State<AppState>,
+    admin: Admin,
+    key: IdempotencyKey,
+    body: JsonBody<NewCertificate>,
+) -> Result<Response, ApiError> {
+    let n = body.value;
+    check_len("user_id", &n.user_id, 1, 128)?;
+    check_len("holder_name", &n.holder_name, 1, 100)?;
+    check_len("cert_type", &n.cert_type, 1, 64)?;
+    let entry = Entry::new(actions::ISSUE, "admin").ip(admin.ip);
+    let entry2 = entry.clone();
+    let result = idempotency::once(&state.db, "admin".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
+        let (pkcs8, public, types): (Vec<u8>, Vec<u8>, String) = tx
+            .query_row("SELECT pkcs8, public_key, types FROM wallet_issuers WHERE issuer = ?1", [&n.issuer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_ISSUER, format!("no issuer {}", n.issuer)))?;
+        let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
+        if !types.contains(&n.cert_type) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, codes::TYPE_NOT_ALLOWED, format!("{} may not issue {} certificates", n.issuer, n.cert_type)));
+        }
+        let now = now_ms();
+        let index: i64 = tx.query_row("SELECT COALESCE(MAX(status_index) + 1, 0) FROM wallet_certificates", [], |r| r.get(0))?;
+        let cert = CityCertificate {
+            issuer: n.issuer.clone(),
+            holder: mask_name(&n.holder_name),
+            cert_type: n.cert_type.clone(),
+            title: n.title,
+            fields: n.fields,
+            issued_at: now / 1000,
+            expires_at: n.expires_at_ms.map(|ms| ms.div_euclid(1000)),
+            status_index: u64::try_from(index).unwrap_or(0),
+            document_sha256: n.document_sha256,
+        };
+        let qr = cert.sign(&fixed_pair(&pkcs8)?, &key_id(&public)).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let id = random::id()?;
+        tx.execute(
+            "INSERT INTO wallet_certificates (id, status_index, user_id, issuer, cert_type, qr, issued_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![id, index, n.user_id, n.issuer, n.cert_type, qr, now],
+        )?;
+        audit::record(tx, &entry2)?;
+        Ok(IssuedCertificate { id, status_index: cert.status_index, qr })
+    })
+    .await;
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+fn unknown_certificate() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE, "no such certificate")
+}
+
+/// `POST /v1/admin/wallet/certificates/{id}/revoke`: sets its bit in the status list.
+/// Revoking twice is harmless; the first time stands.
+pub async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let entry = Entry::new(actions::REVOKE, "admin").ip(admin.ip);
+    let entry2 = entry.clone();
+    let result = state
+        .db
+        .write(move |tx| {
+            let changed = tx.execute("UPDATE wallet_certificates SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE id = ?1", params![id, now_ms()])?;
+            if changed == 0 {
+                return Err(unknown_certificate());
+            }
+            audit::record(tx, &entry2)
+        })
+        .await;
+    audit::unless_refused(&state.db, entry, result).await.map(|()| StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/wallet/certificates` (phone): every certificate issued to this person,
+/// revoked ones included (the phone shows them as revoked through the status list).
+pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<WalletEntries>, ApiError> {
+    state
+        .db
+        .read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT id, qr, issued_at_ms FROM wallet_certificates WHERE user_id = ?1 ORDER BY issued_at_ms, id")?;
+            let certificates = stmt
+                .query_map([&device.user_id], |r| Ok(WalletEntry { id: r.get(0)?, qr: r.get(1)?, issued_at_ms: r.get(2)? }))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Json(WalletEntries { certificates }))
+        })
+        .await
+}

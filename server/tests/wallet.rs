@@ -1,0 +1,226 @@
+//! The wallet endpoints over real HTTP on loopback: issuance, signed lists,
+//! revocation, pickup codes, contracts, the verifier.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, error_of, random_id};
+use reqwest::{Method, StatusCode};
+use taipei_protocol::api::headers;
+use taipei_protocol::b64;
+use taipei_protocol::cert::contract::{self, ContractStatus};
+use taipei_protocol::cert::lists::{STATUS_LIST_TAG, SignedList, StatusBits, StatusList, TRUST_LIST_TAG, TrustList};
+use taipei_protocol::cert::verdict::{Lists, Verdict, VerdictKind, verify_text};
+use taipei_protocol::ecdsa::PublicKey;
+use taipei_protocol::wallet::{
+    Contract, Contracts, Field, IssuedCertificate, NewCertificate, NewContract, NewPickupCode, PickedUp, PickupCode,
+    RedeemPickup, RootKey, Text, VerifyRequest, WalletEntries, codes,
+};
+
+fn diploma(user: &str) -> NewCertificate {
+    NewCertificate {
+        user_id: user.into(),
+        issuer: "TPE-EDU".into(),
+        cert_type: "diploma".into(),
+        holder_name: "陳小明".into(),
+        title: Text::new("高級中等學校畢業證書", "Senior High School Diploma"),
+        fields: vec![Field { label: Text::new("學校", "School"), value: "臺北市立建國高級中學".into() }],
+        expires_at_ms: None,
+        document_sha256: None,
+    }
+}
+
+async fn admin_post(t: &TestServer, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+    t.http
+        .post(t.url(path))
+        .bearer_auth(t.server.admin_token())
+        .header(headers::IDEMPOTENCY_KEY, random_id())
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn issue(t: &TestServer, body: &NewCertificate) -> IssuedCertificate {
+    let response = admin_post(t, "/v1/admin/wallet/certificates", body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
+}
+
+async fn get<T: serde::de::DeserializeOwned>(t: &TestServer, path: &str) -> T {
+    t.http.get(t.url(path)).send().await.unwrap().json().await.unwrap()
+}
+
+async fn lists(t: &TestServer) -> (TrustList, StatusBits, i64) {
+    let root: RootKey = get(t, "/v1/wallet/root-key").await;
+    let root = PublicKey::from_sec1(&b64::decode(&root.public_key).unwrap()).unwrap();
+    let trust: SignedList = get(t, "/v1/wallet/trust-list").await;
+    let status: SignedList = get(t, "/v1/wallet/status-list").await;
+    let trust: TrustList = trust.open(TRUST_LIST_TAG, &root).unwrap();
+    let status: StatusList = status.open(STATUS_LIST_TAG, &root).unwrap();
+    (trust, StatusBits::from_list(&status).unwrap(), status.as_of_ms)
+}
+
+async fn verdict(t: &TestServer, qr: &str) -> Verdict {
+    let (trust, bits, at) = lists(t).await;
+    verify_text(qr, Lists { trust: &trust, status: Some((&bits, at)) }, common::now_s() * 1000)
+}
+
+#[tokio::test]
+async fn issued_certificates_verify_offline_until_revoked() {
+    let t = TestServer::start().await;
+    let issued = issue(&t, &diploma("u-chen")).await;
+    assert!(issued.qr.starts_with("TPC1:"));
+    let v = verdict(&t, &issued.qr).await;
+    assert_eq!(v.kind, VerdictKind::Valid, "{}", v.reason);
+    let cert = v.certificate.unwrap();
+    assert_eq!(cert.holder, "陳○明");
+    assert_eq!(cert.issuer, "TPE-EDU");
+    assert_eq!(cert.expires_at, None);
+
+    let revoke = t
+        .http
+        .post(t.url(&format!("/v1/admin/wallet/certificates/{}/revoke", issued.id)))
+        .bearer_auth(t.server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    assert_eq!(verdict(&t, &issued.qr).await.kind, VerdictKind::Revoked);
+    // The second certificate has its own bit: still valid.
+    let other = issue(&t, &diploma("u-chen")).await;
+    assert_eq!(other.status_index, issued.status_index + 1);
+    assert_eq!(verdict(&t, &other.qr).await.kind, VerdictKind::Valid);
+
+    let unknown = t
+        .http
+        .post(t.url("/v1/admin/wallet/certificates/nope/revoke"))
+        .bearer_auth(t.server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(unknown).await, (StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE.into()));
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'wallet.revoke' AND outcome = 'ok'"), 1);
+}
+
+#[tokio::test]
+async fn issuance_keeps_to_the_trust_list() {
+    let t = TestServer::start().await;
+    let mut wrong_type = diploma("u-x");
+    wrong_type.issuer = "TPE-SW".into();
+    let response = admin_post(&t, "/v1/admin/wallet/certificates", &wrong_type).await;
+    assert_eq!(error_of(response).await, (StatusCode::FORBIDDEN, codes::TYPE_NOT_ALLOWED.into()));
+    let mut unknown = diploma("u-x");
+    unknown.issuer = "TPE-NOPE".into();
+    let response = admin_post(&t, "/v1/admin/wallet/certificates", &unknown).await;
+    assert_eq!(error_of(response).await, (StatusCode::NOT_FOUND, codes::UNKNOWN_ISSUER.into()));
+    let no_admin = t.post_json("/v1/admin/wallet/certificates", &diploma("u-x"), Some("k")).await;
+    assert_eq!(no_admin.status(), StatusCode::UNAUTHORIZED);
+    // Types per issuer as the trust list states them.
+    let (trust, _, _) = lists(&t).await;
+    let sw = trust.issuers.iter().find(|i| i.issuer == "TPE-SW").unwrap();
+    assert_eq!(sw.types, vec!["low_income".to_string()]);
+    assert_eq!(trust.anchors.len(), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM wallet_certificates"), 0);
+}
+
+#[tokio::test]
+async fn the_phone_lists_its_own_certificates_only() {
+    let t = TestServer::start().await;
+    let session = t.session("u-lin").await;
+    let mine = issue(&t, &diploma("u-lin")).await;
+    issue(&t, &diploma("u-someone-else")).await;
+    let entries: WalletEntries = t.authed(&session, Method::GET, "/v1/wallet/certificates").send().await.unwrap().json().await.unwrap();
+    assert_eq!(entries.certificates.len(), 1);
+    assert_eq!(entries.certificates[0].id, mine.id);
+    assert_eq!(entries.certificates[0].qr, mine.qr);
+}
+
+#[tokio::test]
+async fn pickup_codes_work_once_and_the_owner_can_revoke_them() {
+    let t = TestServer::start().await;
+    let session = t.session("u-wang").await;
+    let cert = issue(&t, &diploma("u-wang")).await;
+    let create = |ttl: Option<u32>, id: String| {
+        t.authed(&session, Method::POST, "/v1/wallet/pickup-codes")
+            .header(headers::IDEMPOTENCY_KEY, random_id())
+            .json(&NewPickupCode { certificate_id: id, ttl_secs: ttl })
+    };
+    let code: PickupCode = create(None, cert.id.clone()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(code.code.len(), 10);
+    assert!(code.code.bytes().all(|b| b.is_ascii_digit()));
+    let redeem = |c: &str| t.http.post(t.url("/v1/kiosk/pickup")).json(&RedeemPickup { code: c.into() }).send();
+    let picked: PickedUp = redeem(&code.code).await.unwrap().json().await.unwrap();
+    assert_eq!(picked.qr, cert.qr);
+    assert_eq!(error_of(redeem(&code.code).await.unwrap()).await, (StatusCode::NOT_FOUND, codes::PICKUP_INVALID.into()));
+
+    let second: PickupCode = create(Some(60), cert.id.clone()).send().await.unwrap().json().await.unwrap();
+    let revoke = t.authed(&session, Method::POST, &format!("/v1/wallet/pickup-codes/{}/revoke", second.code)).send().await.unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    assert_eq!(error_of(redeem(&second.code).await.unwrap()).await.1, codes::PICKUP_INVALID);
+
+    // Expired: aged in the database rather than waited for.
+    let third: PickupCode = create(Some(60), cert.id.clone()).send().await.unwrap().json().await.unwrap();
+    t.db().execute("UPDATE wallet_pickup_codes SET expires_at_ms = 1 WHERE used_at_ms IS NULL AND revoked_at_ms IS NULL", []).unwrap();
+    assert_eq!(error_of(redeem(&third.code).await.unwrap()).await.1, codes::PICKUP_INVALID);
+
+    // Someone else's certificate, and a too-long lifetime.
+    let other = issue(&t, &diploma("u-other")).await;
+    assert_eq!(error_of(create(None, other.id).send().await.unwrap()).await.1, codes::UNKNOWN_CERTIFICATE);
+    assert_eq!(create(Some(999_999), cert.id).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(t.count("SELECT COUNT(*) FROM wallet_pickup_codes WHERE code_hash = CAST(code_hash AS BLOB) AND length(code_hash) = 32"), 3);
+}
+
+#[tokio::test]
+async fn contracts_carry_verifiable_signatures_and_can_be_voided() {
+    let t = TestServer::start().await;
+    let session = t.session("u-vendor").await;
+    let new = NewContract {
+        user_id: "u-vendor".into(),
+        title: "資訊系統維護契約".into(),
+        document_sha256: "0f".repeat(32),
+        parties: vec!["臺北市政府資訊局".into(), "大同資訊股份有限公司".into()],
+    };
+    let response = t.http.post(t.url("/v1/admin/wallet/contracts")).bearer_auth(t.server.admin_token()).json(&new).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Contract = response.json().await.unwrap();
+    let (trust, _, _) = lists(&t).await;
+    let view = contract::check(&created, &trust.anchor_certificates());
+    assert_eq!(view.status, ContractStatus::Valid, "{:?}", view.signatures);
+    assert_eq!(view.signatures[1].subject_dn, "C=TW, O=大同資訊股份有限公司, CN=大同資訊股份有限公司");
+    assert!(view.signatures[0].issuer_dn.contains("Taipei City Test CA"));
+
+    let void = t
+        .http
+        .post(t.url(&format!("/v1/admin/wallet/contracts/{}/void", created.id)))
+        .bearer_auth(t.server.admin_token())
+        .json(&serde_json::json!({"reason": "廠商解約"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(void.status(), StatusCode::NO_CONTENT);
+    let listed: Contracts = t.authed(&session, Method::GET, "/v1/wallet/contracts").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed.contracts.len(), 1);
+    assert_eq!(listed.contracts[0].void_reason.as_deref(), Some("廠商解約"));
+    assert_eq!(contract::check(&listed.contracts[0], &trust.anchor_certificates()).status, ContractStatus::Voided);
+}
+
+#[tokio::test]
+async fn the_verifier_page_and_its_endpoint_judge_pasted_text() {
+    let t = TestServer::start().await;
+    let page = t.http.get(t.url("/verify")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("/v1/wallet/verify"));
+    let cert = issue(&t, &diploma("u-a")).await;
+    let check = |qr: String| t.http.post(t.url("/v1/wallet/verify")).json(&VerifyRequest { qr }).send();
+    let v: Verdict = check(cert.qr.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(v.kind, VerdictKind::Valid);
+    assert_eq!(v.issuer_name.as_deref(), Some("臺北市政府教育局 Department of Education"));
+    let v: Verdict = check("hello".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(v.kind, VerdictKind::NotACertificate);
+    let last = if cert.qr.ends_with('A') { "B" } else { "A" };
+    let v: Verdict = check(format!("{}{last}", &cert.qr[..cert.qr.len() - 1])).await.unwrap().json().await.unwrap();
+    assert_ne!(v.kind, VerdictKind::Valid);
+    assert_eq!(check("x".repeat(10_000)).await.unwrap().status(), StatusCode::BAD_REQUEST);
+}
