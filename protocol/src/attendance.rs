@@ -49,17 +49,9 @@ pub fn week_monday(day: i64) -> i64 {
     day - (day + 3).rem_euclid(7)
 }
 
-/// `YYYY-MM-DD` of a day number (proleptic Gregorian; H. Hinnant's civil_from_days).
+/// `YYYY-MM-DD` of a day number (days since 1970-01-01).
 pub fn date_text(day: i64) -> String {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::cert::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -272,6 +264,49 @@ pub struct DayReport {
     pub flags: Vec<String>,
 }
 
+/// One punch as a day's summary needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayPunch {
+    pub kind: PunchKind,
+    pub time_ms: i64,
+    pub manual: bool,
+    pub late: bool,
+}
+
+/// First in, last out, hours and flags of one working day — the one definition the
+/// server's report and the phone's history both use.
+pub fn summarize_day(day: i64, punches: &[DayPunch]) -> DayReport {
+    let first_in_ms = punches.iter().filter(|p| p.kind == PunchKind::In).map(|p| p.time_ms).min();
+    let last_out_ms = punches.iter().filter(|p| p.kind == PunchKind::Out).map(|p| p.time_ms).max();
+    let mut flags = Vec::new();
+    if punches.iter().any(|p| p.manual) {
+        flags.push("manual".to_owned());
+    }
+    if punches.iter().any(|p| p.late) {
+        flags.push("late".to_owned());
+    }
+    let worked_ms = match (first_in_ms, last_out_ms) {
+        (Some(i), Some(o)) if o > i => o - i,
+        (Some(_), _) => {
+            flags.push("no_out".to_owned());
+            0
+        }
+        (None, Some(_)) => {
+            flags.push("no_in".to_owned());
+            0
+        }
+        (None, None) => 0,
+    };
+    DayReport {
+        date: date_text(day),
+        first_in_ms,
+        last_out_ms,
+        worked_ms,
+        punches: u32::try_from(punches.len()).unwrap_or(u32::MAX),
+        flags,
+    }
+}
+
 /// `GET /v1/attendance/week?at_ms=` (phone) and the admin report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeekReport {
@@ -303,6 +338,18 @@ mod tests {
         assert_eq!(date_text(0), "1970-01-01");
         assert_eq!(date_text(week_monday(0)), "1969-12-29");
         assert_eq!(date_text(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn a_day_is_first_in_to_last_out() {
+        let p = |kind, time_ms| DayPunch { kind, time_ms, manual: false, late: false };
+        let day = summarize_day(0, &[p(PunchKind::Out, 50), p(PunchKind::In, 10), p(PunchKind::In, 20), p(PunchKind::Out, 90)]);
+        assert_eq!((day.first_in_ms, day.last_out_ms, day.worked_ms, day.punches), (Some(10), Some(90), 80, 4));
+        assert!(day.flags.is_empty());
+        let only_in = summarize_day(0, &[DayPunch { manual: true, ..p(PunchKind::In, 10) }]);
+        assert_eq!(only_in.flags, vec!["manual", "no_out"]);
+        assert_eq!(summarize_day(0, &[p(PunchKind::Out, 10)]).flags, vec!["no_in"]);
+        assert_eq!(summarize_day(0, &[]).date, "1970-01-01");
     }
 
     #[test]
