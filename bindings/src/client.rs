@@ -13,7 +13,7 @@ use crate::types::ClientConfig;
 
 #[derive(Debug, uniffi::Object)]
 pub struct Client {
-    core: taipei_core::Client,
+    pub(crate) core: taipei_core::Client,
 }
 
 impl Client {

@@ -36,6 +36,10 @@ pub enum ClientError {
     /// `already_signed_in`, `meeting_closed`, or the server's own code.
     #[error("login ({code}): {detail}")]
     Login { code: String, detail: String },
+    /// Beacon attendance: `beacon_truncated`, `beacon_not_a_beacon`, ... (an unreadable
+    /// advert), `attendance_no_office`, `attendance_needs_reason`.
+    #[error("attendance ({code}): {detail}")]
+    Attendance { code: String, detail: String },
     /// The durable outbox.
     #[error("outbox ({code}): {detail}")]
     Outbox { code: String, detail: String },
@@ -77,6 +81,7 @@ impl From<CoreError> for ClientError {
             CoreError::Net(_) => Self::Network { code, detail },
             CoreError::Outbox(_) => Self::Outbox { code, detail },
             CoreError::Login(_) => Self::Login { code, detail },
+            CoreError::Attendance(_) => Self::Attendance { code, detail },
             CoreError::Closed => Self::Closed { code, detail },
             CoreError::Internal(_) => Self::Internal { code, detail },
         }

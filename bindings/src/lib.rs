@@ -6,6 +6,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod attendance;
 mod client;
 mod error;
 mod logging;

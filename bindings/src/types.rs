@@ -123,4 +123,6 @@ pub enum Event {
     DeviceRevoked { device_id: String },
     SessionStarted { expires_at_ms: i64 },
     SessionEnded { reason: String },
+    PunchRecorded { punch_id: String, kind: String, time_ms: i64, manual: bool },
+    PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
 }

@@ -1,7 +1,7 @@
 //! `taipei demo`: the guided tour. It starts the reference server in-process, plays the
 //! city portal, and walks one phone through the foundation — scan the binding QR, bind
 //! the device key, sign in, file a report through the durable outbox, sync — then a
-//! QR-key login into a web system and a meeting sign-in, printing
+//! QR-key login into a web system, a meeting sign-in and a beacon clock-in/out, printing
 //! what a phone would show at each step. Everything is real: HTTP on loopback, a SQLite
 //! file in a temp folder, P-256 signatures, the QR engine decoding a rendered PNG.
 
@@ -11,6 +11,7 @@ use std::time::Instant;
 use taipei_core::qr::{self, RenderOptions};
 use taipei_core::{Client, ClientConfig, Event, EventListener, FileSecretStore, Platform};
 
+use taipei_protocol::attendance::{Level, NewBeacon, NewOffice, PresenceParams};
 use taipei_protocol::meeting::NewMeeting;
 
 use crate::args::{Args, runtime};
@@ -185,7 +186,10 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
         Ok(o) => return Err(format!("a second sign-in was accepted: {o:?}")),
     }
 
-    step(12, "The phone is lost: the portal revokes it, and every session it opened ends");
+    step(12, "Walking into the office clocks in; walking out clocks out (BLE beacon, rotating EID)");
+    attendance_tour(&client, &url, server.admin_token()).await?;
+
+    step(13, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
     match client.me().await {
         Err(e) => println!("      the next call fails as the app would show it: [{}] {e}", e.code()),
@@ -195,5 +199,38 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     client.close().await.map_err(|e| e.to_string())?;
     server.shutdown().await;
     println!("\nDemo finished: every step above ran against the real reference server.");
+    Ok(())
+}
+
+/// HR registers an office with an Eddystone-EID beacon (the key stays on the server);
+/// the phone fetches the EIDs of the next hours and walks in and out.
+async fn attendance_tour(client: &Client, url: &str, admin_token: &str) -> Result<(), String> {
+    let office = NewOffice {
+        office_id: "taipei-city-hall-8f".into(),
+        name: "市府 8F".into(),
+        level: Level::Eid,
+        presence: PresenceParams::default(),
+        min_interval_ms: 60_000,
+        day_start_min: 0,
+        networks: Vec::new(),
+        geofence: None,
+    };
+    // The identity key of Eddystone-EID's published test vector; epoch: an hour ago.
+    let beacon = NewBeacon::Eid {
+        identity_key: "0102030405060708090a111213141516".into(),
+        rotation_exponent: 10,
+        epoch_ms: client.server_now_ms() - 3_600_000,
+    };
+    portal::create_office(url, admin_token, &office, &beacon).await?;
+    let config = client.attendance().load_office(&office.office_id).await.map_err(|e| e.to_string())?;
+    println!("      the phone holds {} EIDs valid for the next hours (no key), office level: {:?}", config.eids.len(), config.level);
+    for walk in [crate::attendance::Walk::In, crate::attendance::Walk::Out] {
+        let t = Instant::now();
+        let punches = crate::attendance::simulate_walk(client, walk).await.map_err(|e| e.to_string())?;
+        println!("      walked {walk:?}: {} punch(es) recorded offline-first — {}", punches.len(), ms(t));
+        crate::attendance::sync_and_show(client, &punches).await.map_err(|e| e.to_string())?;
+    }
+    let week = client.attendance().week(client.server_now_ms()).await.map_err(|e| e.to_string())?;
+    crate::attendance::print_week(&week);
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Each capability gets its own module and subcommand; `main` only dispatches.
 
 mod args;
+mod attendance;
 mod browser;
 mod demo;
 mod login;
@@ -27,6 +28,7 @@ USAGE:
     taipei bind IMAGE|--text QR            bind this command-line phone (profile in --data DIR)
     taipei login scan IMAGE|--text QR      answer a sign-in page's login code; `taipei login` for all
     taipei meeting scan IMAGE|--text QR    sign in to a meeting from its room display's code
+    taipei attendance simulate|manual|week|scan   beacon attendance; `taipei attendance` for all
     taipei wallet conformance DIR
                                 check the certificate pipeline against EU DCC test cases
     taipei help                 show this text
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         "bind" => login::run_bind(argv),
         "login" => login::run_login(argv),
         "meeting" => login::run_meeting(argv),
+        "attendance" => attendance::run(argv),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -7,6 +7,7 @@
 
 use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
+use taipei_protocol::attendance::{NewBeacon, NewOffice};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 
 /// These calls go to the embedded server on loopback: the core's loopback TLS config
@@ -61,4 +62,14 @@ pub async fn revoke_device(base_url: &str, admin_token: &str, device_id: &str) -
 pub async fn create_meeting(base_url: &str, admin_token: &str, meeting: &NewMeeting) -> Result<MeetingCreated, String> {
     let body = serde_json::to_value(meeting).map_err(|e| e.to_string())?;
     admin_post(base_url, admin_token, "/v1/admin/meetings", body).await
+}
+
+/// HR's system sets up an office and its rules, then registers a beacon of it.
+pub async fn create_office(base_url: &str, admin_token: &str, office: &NewOffice, beacon: &NewBeacon) -> Result<(), String> {
+    let body = serde_json::to_value(office).map_err(|e| e.to_string())?;
+    let _: NewOffice = admin_post(base_url, admin_token, "/v1/admin/offices", body).await?;
+    let body = serde_json::to_value(beacon).map_err(|e| e.to_string())?;
+    let path = format!("/v1/admin/offices/{}/beacons", office.office_id);
+    let _: serde_json::Value = admin_post(base_url, admin_token, &path, body).await?;
+    Ok(())
 }

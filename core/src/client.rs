@@ -104,6 +104,7 @@ pub(crate) struct Inner {
     sync_lock: tokio::sync::Mutex<()>,
     pub(crate) outbox: Outbox,
     events: EventBus,
+    pub(crate) attendance: crate::attendance::Shared,
     pub(crate) kick: Arc<Notify>,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -172,6 +173,7 @@ impl Client {
             sync_lock: tokio::sync::Mutex::new(()),
             outbox,
             events: EventBus::new(platform.listener),
+            attendance: crate::attendance::Shared::default(),
             kick: Arc::new(Notify::new()),
             stop,
             background: Mutex::new(None),
@@ -179,6 +181,7 @@ impl Client {
             config,
         });
         inner.outbox.register_handler(crate::meetings::SIGN_IN_KIND, Arc::new(crate::meetings::Receipts));
+        inner.outbox.register_handler(crate::attendance::PUNCH_KIND, Arc::new(crate::attendance::Receipts));
         if inner.config.sync_interval_secs > 0 {
             let task = tokio::spawn(background_sync(
                 Arc::downgrade(&inner),
@@ -254,6 +257,11 @@ impl Client {
     /// Meeting sign-in: scan a room display's code, sign in with one call.
     pub fn meetings(&self) -> crate::meetings::Meetings {
         crate::meetings::Meetings::new(Arc::clone(&self.inner))
+    }
+
+    /// Beacon attendance: sightings in, punches out, the week's history.
+    pub fn attendance(&self) -> crate::attendance::Attendance {
+        crate::attendance::Attendance::new(Arc::clone(&self.inner))
     }
 
     pub fn server_now_ms(&self) -> i64 {
@@ -504,6 +512,10 @@ impl Inner {
         Ok(id)
     }
 
+    pub(crate) fn emit(&self, event: Event) {
+        self.events.emit(event);
+    }
+
     pub(crate) async fn outbox_changed(&self) {
         if let Ok(s) = self.outbox.status().await {
             self.events.emit(Event::OutboxChanged { pending: s.pending, dead: s.dead });
@@ -517,6 +529,8 @@ impl Inner {
         self.events.emit(Event::SyncStarted);
         let clock = || self.api.clock().now_ms();
         let result = self.outbox.sync(&Deliver(self), &clock, force).await;
+        // Whatever settled before an error is told now.
+        crate::attendance::announce(self).await;
         let (report, stopped_by) = match result {
             Ok(o) => (o.report, o.stopped_by),
             Err(e) => {

@@ -18,6 +18,10 @@ pub enum Event {
     DeviceRevoked { device_id: String },
     SessionStarted { expires_at_ms: i64 },
     SessionEnded { reason: String },
+    /// A clock-in or clock-out was recorded on the phone (queued for the server).
+    PunchRecorded { punch_id: String, kind: String, time_ms: i64, manual: bool },
+    /// The server's verdict on a punch; `reason` says why when it was rejected.
+    PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
 }
 
 pub trait EventListener: Send + Sync {

@@ -11,6 +11,7 @@ pub mod events;
 pub mod outbox;
 pub mod login;
 pub mod meetings;
+pub mod attendance;
 pub mod client;
 pub mod error;
 
@@ -26,3 +27,4 @@ pub use store::StoreError;
 pub use taipei_protocol::api::{Assurance, Me, ReportEntry};
 pub use taipei_protocol::login::{LoginContext, LoginHistoryEntry};
 pub use taipei_protocol::meeting::MeetingInfo;
+pub use taipei_protocol::attendance::{DayReport, Location, OfficeConfig, PunchKind};

@@ -6,7 +6,9 @@
 //! the two can never drift. No I/O happens here.
 
 pub mod api;
+pub mod attendance;
 pub mod b64;
+pub mod beacon;
 pub mod binding;
 pub mod cert;
 pub mod dpop;

@@ -32,6 +32,10 @@ pub mod actions {
     pub const MEETING_CREATE: &str = "meeting.create";
     pub const MEETING_SIGN_IN: &str = "meeting.sign_in";
     pub const MEETING_DISPLAY: &str = "meeting.display";
+    pub const ATTENDANCE_OFFICE: &str = "attendance.office";
+    pub const ATTENDANCE_BEACON: &str = "attendance.beacon";
+    pub const ATTENDANCE_PUNCH: &str = "attendance.punch";
+    pub const ATTENDANCE_REPORT: &str = "attendance.report";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

@@ -6,6 +6,7 @@
 //! Embedded use (tests, the CLI demo): [`start`] on the current tokio runtime;
 //! a standalone process: [`run_standalone`].
 
+pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -121,6 +122,13 @@ fn route_table() -> Vec<Route> {
         get("/v1/wallet/contracts", wallet::contracts::list),
         post("/v1/wallet/verify", wallet::verify::verify),
         get("/verify", wallet::verify::page),
+        post("/v1/admin/offices", attendance::put_office),
+        post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon),
+        get("/v1/attendance/offices/{office_id}", attendance::office_config),
+        post("/v1/attendance/punches", attendance::punch),
+        get("/v1/attendance/week", attendance::my_week),
+        get("/v1/admin/attendance/{user_id}/week", attendance::admin_week),
+        get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html),
     ]
 }
 

@@ -5,3 +5,5 @@ mod outbox_crash;
 mod wallet_conformance;
 mod login;
 mod browser;
+mod attendance;
+mod attendance_crash;

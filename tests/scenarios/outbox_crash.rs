@@ -3,23 +3,11 @@
 //! the parent delivers everything, and the server holds every report exactly once.
 
 use std::collections::HashSet;
-use std::process::Stdio;
-use std::time::Duration;
 
-use taipei_scenarios::{offer_binding, open_profile, start_server};
-use std::io::Read as _;
+use taipei_scenarios::{kill_children, offer_binding, open_profile, start_server};
 
 const RUNS: u32 = 20;
 const PER_RUN: u32 = 4;
-
-/// A random delay from the OS's randomness (no rand crate in the workspace).
-fn random_delay_ms(max: u64) -> u64 {
-    let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .expect("urandom");
-    u64::from_le_bytes(b) % max
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_sync_every_report_arrives_exactly_once() {
@@ -36,27 +24,7 @@ async fn killed_mid_sync_every_report_arrives_exactly_once() {
     // serving on the runtime meanwhile.
     let (data_dir, child_url) = (dir.path().to_owned(), url.clone());
     let (queued, killed) = tokio::task::spawn_blocking(move || {
-        let mut queued = HashSet::new();
-        let mut killed = 0;
-        for run in 0..RUNS {
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_outbox-child"))
-                .args([data_dir.to_str().unwrap(), &child_url, &run.to_string(), &PER_RUN.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("child starts");
-            let mut stdout = child.stdout.take().unwrap();
-            std::thread::sleep(Duration::from_millis(random_delay_ms(70)));
-            if child.try_wait().unwrap().is_none() {
-                killed += 1;
-            }
-            child.kill().ok(); // SIGKILL
-            child.wait().unwrap();
-            let mut out = String::new();
-            stdout.read_to_string(&mut out).unwrap();
-            queued.extend(out.lines().filter_map(|l| l.strip_prefix("queued ")).map(str::to_owned));
-        }
-        (queued, killed)
+        kill_children(env!("CARGO_BIN_EXE_outbox-child"), &data_dir, &child_url, RUNS, PER_RUN, 70)
     })
     .await
     .unwrap();

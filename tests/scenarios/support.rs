@@ -173,3 +173,55 @@ pub async fn meeting_display(server_url: &str, meeting: &taipei_protocol::meetin
         .await
         .expect("DisplayFrame")
 }
+
+/// `GET` an admin endpoint with the admin bearer token; the reply's JSON.
+pub async fn admin_get(server: &RunningServer, path: &str) -> serde_json::Value {
+    http()
+        .get(format!("{}{path}", server.base_url()))
+        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .send()
+        .await
+        .expect("admin call")
+        .json()
+        .await
+        .expect("admin reply JSON")
+}
+
+/// A random delay from the OS's randomness (no rand crate in the workspace).
+fn random_delay_ms(max: u64) -> u64 {
+    let mut b = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .expect("urandom");
+    u64::from_le_bytes(b) % max
+}
+
+/// The crash scenarios' loop: runs the child binary `exe` (`<dir> <url> <run> <count>`)
+/// `runs` times, SIGKILLs each after a random delay under `max_delay_ms`, and collects
+/// what the children printed as `queued <id>` (printed only once committed). Blocking:
+/// call it from `spawn_blocking` so the in-process server keeps serving. Returns the
+/// ids and how many children were killed before they finished.
+pub fn kill_children(exe: &str, dir: &Path, url: &str, runs: u32, per_run: u32, max_delay_ms: u64) -> (std::collections::HashSet<String>, u32) {
+    use std::io::Read as _;
+    let mut queued = std::collections::HashSet::new();
+    let mut killed = 0;
+    for run in 0..runs {
+        let mut child = std::process::Command::new(exe)
+            .args([dir.to_str().expect("utf-8 temp dir"), url, &run.to_string(), &per_run.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("child starts");
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        std::thread::sleep(std::time::Duration::from_millis(random_delay_ms(max_delay_ms)));
+        if child.try_wait().expect("child state").is_none() {
+            killed += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().expect("child reaped");
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).expect("child output");
+        queued.extend(out.lines().filter_map(|l| l.strip_prefix("queued ")).map(str::to_owned));
+    }
+    (queued, killed)
+}

@@ -80,6 +80,32 @@ pub static MIGRATIONS: &[Migration] = &[
                   settled_at_ms  INTEGER
               ) STRICT;",
     },
+    Migration {
+        version: 5,
+        owner: "attendance",
+        sql: "CREATE TABLE attendance_punch (
+                  punch_id       TEXT PRIMARY KEY,
+                  outbox_id      TEXT NOT NULL UNIQUE,
+                  office_id      TEXT NOT NULL,
+                  kind           TEXT NOT NULL CHECK (kind IN ('in', 'out')),
+                  time_ms        INTEGER NOT NULL,
+                  workday        INTEGER NOT NULL,
+                  manual_reason  TEXT,
+                  state          TEXT NOT NULL DEFAULT 'queued'
+                                 CHECK (state IN ('queued', 'accepted', 'rejected')),
+                  reason         TEXT,
+                  late           INTEGER NOT NULL DEFAULT 0,
+                  -- 0 once settled until the person was told (an event after the commit).
+                  announced      INTEGER NOT NULL DEFAULT 1
+              ) STRICT;
+              CREATE INDEX attendance_punch_day ON attendance_punch (workday, time_ms);
+              CREATE INDEX attendance_punch_unannounced ON attendance_punch (announced) WHERE announced = 0;
+              CREATE TABLE attendance_office (
+                  slot           INTEGER PRIMARY KEY CHECK (slot = 1),
+                  office_id      TEXT NOT NULL,
+                  config         TEXT NOT NULL
+              ) STRICT;",
+    },
 ];
 
 /// The schema version this build knows.

@@ -214,6 +214,46 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX wallet_contracts_user ON wallet_contracts (user_id, created_at_ms);
     "#,
+    // 4: attendance — offices, their beacons (static ids, EID identity keys), punches.
+    r#"
+    CREATE TABLE attendance_offices (
+        office_id     TEXT PRIMARY KEY,
+        -- The office's rules as the admin sent them (protocol::attendance::NewOffice).
+        rules         TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE attendance_beacons (
+        id                INTEGER PRIMARY KEY,
+        office_id         TEXT NOT NULL REFERENCES attendance_offices(office_id),
+        -- Static beacons: the advert's id. EID beacons: key, exponent, epoch instead.
+        beacon_id         TEXT,
+        identity_key      BLOB,
+        rotation_exponent INTEGER,
+        epoch_ms          INTEGER,
+        CHECK ((beacon_id IS NULL) <> (identity_key IS NULL)),
+        UNIQUE (office_id, beacon_id),
+        UNIQUE (office_id, identity_key)
+    );
+    CREATE TABLE attendance_punches (
+        id             TEXT PRIMARY KEY,
+        punch_id       TEXT NOT NULL,
+        user_id        TEXT NOT NULL REFERENCES users(user_id),
+        device_id      TEXT NOT NULL REFERENCES devices(device_id),
+        office_id      TEXT NOT NULL REFERENCES attendance_offices(office_id),
+        kind           TEXT NOT NULL CHECK (kind IN ('in', 'out')),
+        time_ms        INTEGER NOT NULL,
+        workday        INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        manual         INTEGER NOT NULL,
+        manual_reason  TEXT,
+        late           INTEGER NOT NULL,
+        evidence       TEXT NOT NULL,
+        -- A signature is accepted once: a copy sent again is a replay.
+        signature      BLOB NOT NULL UNIQUE,
+        UNIQUE (device_id, punch_id)
+    );
+    CREATE INDEX attendance_punches_by_user_day ON attendance_punches(user_id, workday, time_ms);
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -1,0 +1,224 @@
+//! `taipei attendance`: beacon attendance from the command-line phone — simulated walks
+//! through generated advert streams, a real BLE scan (feature `ble`), manual punches and
+//! the week's history from the phone's store.
+
+use taipei_core::attendance::{PunchRecord, WeekView, simulate};
+use taipei_core::{Client, PunchKind};
+
+use crate::args::{Args, runtime};
+use crate::login::taipei_time;
+use crate::phone::Phone;
+
+pub const USAGE: &str = "\
+    taipei attendance simulate --office ID --walk in|out [--server URL] [--data DIR]
+                                walk into / out of the office (generated advert stream); syncs
+    taipei attendance manual --office ID --kind in|out --reason TEXT
+                                a punch without a beacon, flagged for review; syncs
+    taipei attendance week [--at-ms MS]  the week's punches from the phone's store (offline)
+    taipei attendance scan --office ID [--seconds N]
+                                scan real BLE adverts with btleplug (built with --features ble)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    In,
+    Out,
+}
+
+/// Feeds a generated walk to the phone as a scanner would; returns the punches it made.
+/// Walking out starts at the desk, so a fresh process knows the person was inside.
+pub async fn simulate_walk(client: &Client, walk: Walk) -> Result<Vec<PunchRecord>, taipei_core::Error> {
+    let attendance = client.attendance();
+    let config = attendance.office().await?.ok_or(taipei_core::Error::Attendance(taipei_core::attendance::AttendanceError::NoOffice))?;
+    let advert = simulate::office_advert(&config, client.server_now_ms())
+        .ok_or_else(|| taipei_core::Error::InvalidInput(format!("office {} has no beacon to simulate", config.office_id)))?;
+    // Sighting times are the phone's own running clock; only differences matter.
+    let start = taipei_core::net::clock::local_now_ms();
+    let mut stream = simulate::walk_in(&advert, start, 60);
+    if walk == Walk::Out {
+        stream.extend(simulate::walk_out(&advert, start + 60_000, 30));
+    }
+    let mut punches = Vec::new();
+    let last = stream.last().map_or(start, |s| s.at_ms);
+    for sighting in stream {
+        punches.extend(attendance.sighting(sighting).await?);
+    }
+    if walk == Walk::Out {
+        punches.extend(attendance.tick(last + config.presence.exit_timeout_ms).await?);
+    }
+    Ok(punches)
+}
+
+pub fn print_punch(p: &PunchRecord) {
+    let manual = p.manual_reason.as_deref().map(|r| format!(" (manual: {r})")).unwrap_or_default();
+    let reason = p.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default();
+    println!("      {:<3} {}  {:<8}{manual}{reason}", p.kind.as_str(), taipei_time(p.time_ms), p.state);
+}
+
+pub fn print_week(week: &WeekView) {
+    println!("      week of {} — {:.1} h", week.week_of, week.worked_ms as f64 / 3_600_000.0);
+    for d in week.days.iter().filter(|d| !d.punches.is_empty()) {
+        let t = |ms: Option<i64>| ms.map_or_else(|| "--:--:--".to_owned(), taipei_time);
+        println!(
+            "      {}  in {}  out {}  {:>5.2} h  [{}] {}",
+            d.summary.date,
+            t(d.summary.first_in_ms),
+            t(d.summary.last_out_ms),
+            d.summary.worked_ms as f64 / 3_600_000.0,
+            d.sync,
+            d.summary.flags.join(",")
+        );
+        for p in &d.punches {
+            print!("  ");
+            print_punch(p);
+        }
+    }
+}
+
+/// Sends what is queued and shows each punch's verdict.
+pub async fn sync_and_show(client: &Client, punches: &[PunchRecord]) -> Result<(), taipei_core::Error> {
+    if let Err(e) = client.sync().await {
+        println!("      not sent yet ({}): kept on the phone", e.code());
+    }
+    for p in punches {
+        if let Some(now) = client.attendance().punch(&p.punch_id).await? {
+            print_punch(&now);
+        }
+    }
+    Ok(())
+}
+
+fn kind_of(text: &str) -> Result<PunchKind, String> {
+    PunchKind::parse(text).ok_or_else(|| format!("--kind is `in` or `out`, not {text}"))
+}
+
+pub fn run(argv: Vec<String>) -> Result<(), String> {
+    let mut argv = argv.into_iter();
+    let sub = argv.next();
+    let mut args = Args::new(argv.collect());
+    let phone = Phone::from_args(&mut args)?;
+    let office = args.value("--office")?;
+    match sub.as_deref() {
+        Some("simulate") => {
+            let walk = match args.value("--walk")?.as_deref() {
+                Some("in") => Walk::In,
+                Some("out") => Walk::Out,
+                _ => return Err(format!("usage:\n{USAGE}")),
+            };
+            let office = office.ok_or("--office ID is required")?;
+            no_more(args)?;
+            with_client(&phone, |client| async move {
+                client.attendance().load_office(&office).await?;
+                let punches = simulate_walk(&client, walk).await?;
+                if punches.is_empty() {
+                    println!("      no punch: the rules recorded nothing for this walk (first in, last out, minimum interval)");
+                }
+                sync_and_show(&client, &punches).await
+            })
+        }
+        Some("manual") => {
+            let kind = kind_of(&args.value("--kind")?.ok_or("--kind in|out is required")?)?;
+            let reason = args.value("--reason")?.ok_or("--reason TEXT is required")?;
+            no_more(args)?;
+            with_client(&phone, |client| async move {
+                if let Some(office) = office {
+                    client.attendance().load_office(&office).await?;
+                }
+                let punch = client.attendance().manual_punch(kind, &reason).await?;
+                sync_and_show(&client, &[punch]).await
+            })
+        }
+        Some("week") => {
+            let at = args.value("--at-ms")?.map(|v| v.parse::<i64>().map_err(|e| format!("--at-ms: {e}"))).transpose()?;
+            no_more(args)?;
+            with_client(&phone, |client| async move {
+                let at = at.unwrap_or_else(|| client.server_now_ms());
+                print_week(&client.attendance().week(at).await?);
+                Ok(())
+            })
+        }
+        Some("scan") => {
+            let seconds = args.value("--seconds")?.map(|v| v.parse::<u64>().map_err(|e| format!("--seconds: {e}"))).transpose()?;
+            let office = office.ok_or("--office ID is required")?;
+            no_more(args)?;
+            scan(&phone, office, seconds.unwrap_or(60))
+        }
+        _ => Err(format!("usage:\n{USAGE}")),
+    }
+}
+
+fn no_more(args: Args) -> Result<(), String> {
+    args.positional()?.first().map_or(Ok(()), |x| Err(format!("unexpected argument {x}")))
+}
+
+fn with_client<F, Fut>(phone: &Phone, f: F) -> Result<(), String>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<(), taipei_core::Error>>,
+{
+    runtime()?.block_on(async {
+        let client = phone.open().await?;
+        let result = f(client.clone()).await;
+        client.close().await.map_err(|e| e.to_string())?;
+        result.map_err(|e| format!("[{}] {e}", e.code()))
+    })
+}
+
+#[cfg(not(feature = "ble"))]
+fn scan(_phone: &Phone, _office: String, _seconds: u64) -> Result<(), String> {
+    Err("this taipei was built without BLE; rebuild with `cargo build -p taipei-cli --features ble`".into())
+}
+
+/// Real adverts from the machine's radio through btleplug (BlueZ over D-Bus on Linux).
+#[cfg(feature = "ble")]
+fn scan(phone: &Phone, office: String, seconds: u64) -> Result<(), String> {
+    use btleplug::api::{Central as _, CentralEvent, Manager as _, Peripheral as _, ScanFilter};
+    use futures::StreamExt as _;
+    use taipei_core::attendance::{AdvertData, Sighting};
+
+    with_client(phone, |client| async move {
+        let ble = |e: btleplug::Error| taipei_core::Error::Config(format!("BLE: {e}"));
+        client.attendance().load_office(&office).await?;
+        let manager = btleplug::platform::Manager::new().await.map_err(ble)?;
+        let adapter = manager.adapters().await.map_err(ble)?.into_iter().next().ok_or_else(|| taipei_core::Error::Config("no Bluetooth adapter".into()))?;
+        let mut events = adapter.events().await.map_err(ble)?;
+        adapter.start_scan(ScanFilter::default()).await.map_err(ble)?;
+        println!("      scanning for {seconds} s…");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let mut punches = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.next()).await {
+            let (id, data) = match event {
+                CentralEvent::ManufacturerDataAdvertisement { id, manufacturer_data } => {
+                    (id, manufacturer_data.into_iter().map(|(company, data)| AdvertData::Manufacturer { company, data }).collect::<Vec<_>>())
+                }
+                CentralEvent::ServiceDataAdvertisement { id, service_data } => {
+                    // 16-bit UUIDs sit in the Bluetooth base UUID: 0000xxxx-0000-1000-8000-00805f9b34fb.
+                    const BASE_LOW: u128 = 0x0000_1000_8000_0080_5f9b_34fb;
+                    let data = service_data
+                        .into_iter()
+                        .filter(|(uuid, _)| uuid.as_u128() & ((1 << 96) - 1) == BASE_LOW)
+                        .filter_map(|(uuid, data)| u16::try_from(uuid.as_u128() >> 96).ok().map(|uuid16| AdvertData::Service { uuid16, data }))
+                        .collect();
+                    (id, data)
+                }
+                _ => continue,
+            };
+            let rssi = match adapter.peripheral(&id).await {
+                Ok(p) => p.properties().await.ok().flatten().and_then(|props| props.rssi).unwrap_or(-100),
+                Err(_) => continue,
+            };
+            for d in data {
+                let sighting = Sighting { data: d, rssi, at_ms: taipei_core::net::clock::local_now_ms() };
+                match client.attendance().sighting(sighting).await {
+                    Ok(Some(p)) => {
+                        print_punch(&p);
+                        punches.push(p);
+                    }
+                    Ok(None) | Err(taipei_core::Error::Attendance(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        adapter.stop_scan().await.map_err(ble)?;
+        sync_and_show(&client, &punches).await
+    })
+}

@@ -1,0 +1,231 @@
+//! The rules a punch must pass, as a pure function of the office, its beacons, the
+//! punch and the server clock — so each rule is testable without HTTP or SQLite.
+
+use taipei_protocol::attendance::{Level, NewOffice, Punch, codes};
+
+use super::eid::EidBeacon;
+
+/// A signed time ahead of the server clock by more than this is refused.
+pub const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
+/// `synced_at + elapsed` and the signed time may differ by this much (the phone's
+/// clock-offset estimate and its monotonic clock both drift a little).
+pub const MAX_DRIFT_MS: i64 = 5 * 60 * 1000;
+/// Punches older than this are refused: a week covers a long absence from the network.
+pub const MAX_AGE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Arriving later than this after its time marks a punch `late` (it waited offline).
+pub const LATE_AFTER_MS: i64 = 10 * 60 * 1000;
+const MAX_REASON_CHARS: usize = 500;
+
+/// An office with what is registered for it.
+#[derive(Debug, Clone)]
+pub struct Office {
+    pub rules: NewOffice,
+    pub static_ids: Vec<String>,
+    pub eid_beacons: Vec<EidBeacon>,
+}
+
+/// A refusal: the receipt's code and the words the person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { code, message: message.into() }
+}
+
+/// What an accepted punch is marked with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    pub late: bool,
+    pub flags: Vec<&'static str>,
+}
+
+fn minutes(ms: i64) -> i64 {
+    ms.abs() / 60_000
+}
+
+/// Time: against the server clock, and against the phone's own monotonic account.
+fn check_time(p: &Punch, now: i64) -> Result<(), Refusal> {
+    if p.time_ms > now + MAX_AHEAD_MS || p.synced_at_ms > now + MAX_AHEAD_MS {
+        return Err(refuse(
+            codes::CLOCK_SKEW,
+            format!("the punch time is {} min ahead of the server clock; the phone's clock is wrong", minutes(p.time_ms - now)),
+        ));
+    }
+    if p.elapsed_since_sync_ms < 0 || (p.synced_at_ms.saturating_add(p.elapsed_since_sync_ms) - p.time_ms).abs() > MAX_DRIFT_MS {
+        return Err(refuse(codes::CLOCK_SKEW, "the punch time does not match the phone's running time since its last clock sync"));
+    }
+    if now - p.time_ms > MAX_AGE_MS {
+        return Err(refuse(codes::TOO_OLD, format!("the punch is {} days old; punches are accepted for 7 days", (now - p.time_ms) / 86_400_000)));
+    }
+    Ok(())
+}
+
+/// Within `radius` of the geofence centre (equirectangular approximation: exact enough
+/// at office scale).
+fn inside(office: &NewOffice, p: &Punch) -> bool {
+    let (Some(fence), Some(loc)) = (&office.geofence, &p.evidence.location) else { return false };
+    let lat = (fence.lat_e7 as f64) * 1e-7_f64.to_radians();
+    let dy = (loc.lat_e7 - fence.lat_e7) as f64 * 1e-7 * 111_320.0;
+    let dx = (loc.lon_e7 - fence.lon_e7) as f64 * 1e-7 * 111_320.0 * lat.cos();
+    (dx * dx + dy * dy).sqrt() <= f64::from(fence.radius_m) + f64::from(loc.accuracy_m.min(100))
+}
+
+/// Evidence against the office's anti-spoofing level.
+fn check_evidence(office: &Office, p: &Punch) -> Result<Vec<&'static str>, Refusal> {
+    if let Some(reason) = &p.manual_reason {
+        let n = reason.trim().chars().count();
+        if n == 0 || n > MAX_REASON_CHARS {
+            return Err(refuse(codes::EVIDENCE, format!("a manual punch needs a reason of 1 to {MAX_REASON_CHARS} characters")));
+        }
+        // No beacon to check: accepted and flagged for HR to review.
+        return Ok(vec!["manual"]);
+    }
+    let ev = &p.evidence;
+    let static_ok = ev.beacon_ids.iter().any(|id| office.static_ids.contains(id));
+    let eid_ok = ev.eids.iter().any(|eid| office.eid_beacons.iter().any(|b| b.shows(eid, p.time_ms)));
+    if !ev.eids.is_empty() && !eid_ok && !static_ok {
+        return Err(refuse(codes::EID_INVALID, "the beacon identifier seen is not this office's at the punch time (an old or copied EID)"));
+    }
+    match office.rules.level {
+        Level::Static if static_ok || eid_ok => Ok(Vec::new()),
+        Level::Static => Err(refuse(codes::EVIDENCE, "none of this office's beacons was seen")),
+        Level::Eid if eid_ok => Ok(Vec::new()),
+        Level::Eid if !ev.eids.is_empty() => {
+            Err(refuse(codes::EID_INVALID, "the beacon identifier seen is not this office's at the punch time (an old or copied EID)"))
+        }
+        Level::Eid => Err(refuse(codes::EVIDENCE, "this office needs its rotating (EID) beacon; a fixed beacon id can be copied")),
+        Level::BeaconPlus if !(static_ok || eid_ok) => Err(refuse(codes::EVIDENCE, "none of this office's beacons was seen")),
+        Level::BeaconPlus => {
+            let network_ok = ev.network.as_ref().is_some_and(|n| office.rules.networks.contains(n));
+            if network_ok || inside(&office.rules, p) {
+                Ok(Vec::new())
+            } else {
+                Err(refuse(codes::EVIDENCE, "this office needs the office network or a location inside the office with the beacon"))
+            }
+        }
+    }
+}
+
+/// Judges `p` at server time `now`; `previous_ms` is the time of this person's
+/// accepted punch nearest to it at this office, if any.
+pub fn judge(office: &Office, p: &Punch, now: i64, previous_ms: Option<i64>) -> Result<Verdict, Refusal> {
+    check_time(p, now)?;
+    let mut flags = check_evidence(office, p)?;
+    if previous_ms.is_some_and(|prev| (p.time_ms - prev).abs() < office.rules.min_interval_ms) {
+        return Err(refuse(codes::TOO_SOON, "another punch was recorded moments before this one"));
+    }
+    let late = now - p.time_ms > LATE_AFTER_MS;
+    if late {
+        flags.push("late");
+    }
+    Ok(Verdict { late, flags })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taipei_protocol::attendance::{Evidence, Location, PresenceParams, PunchKind, Geofence};
+
+    const NOW: i64 = 1_796_054_400_000;
+
+    fn office(level: Level) -> Office {
+        Office {
+            rules: NewOffice {
+                office_id: "o".into(),
+                name: "n".into(),
+                level,
+                presence: PresenceParams::default(),
+                min_interval_ms: 60_000,
+                day_start_min: 0,
+                networks: vec!["TPE-GOV".into()],
+                geofence: Some(Geofence { lat_e7: 250_375_000, lon_e7: 1_215_637_000, radius_m: 100 }),
+            },
+            static_ids: vec!["ibeacon:a:1:1".into()],
+            eid_beacons: vec![EidBeacon { identity_key: [7; 16], k: 10, epoch_ms: NOW - 200_000_000 }],
+        }
+    }
+
+    fn punch(evidence: Evidence) -> Punch {
+        Punch {
+            punch_id: "p".into(),
+            office_id: "o".into(),
+            kind: PunchKind::In,
+            time_ms: NOW,
+            synced_at_ms: NOW - 1_000,
+            elapsed_since_sync_ms: 1_000,
+            manual_reason: None,
+            evidence,
+            signature: String::new(),
+        }
+    }
+
+    fn with_ids(ids: &[&str], eids: &[String]) -> Evidence {
+        Evidence { beacon_ids: ids.iter().map(|s| s.to_string()).collect(), eids: eids.to_vec(), ..Evidence::default() }
+    }
+
+    #[test]
+    fn levels_decide_what_evidence_counts() {
+        let o1 = office(Level::Static);
+        let o2 = office(Level::Eid);
+        let o3 = office(Level::BeaconPlus);
+        let current = o2.eid_beacons[0].window_at(NOW).unwrap().eid;
+        let stat = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        assert!(judge(&o1, &stat, NOW, None).is_ok());
+        assert_eq!(judge(&o2, &stat, NOW, None).unwrap_err().code, codes::EVIDENCE);
+        assert!(judge(&o2, &punch(with_ids(&[], &[current.clone()])), NOW, None).is_ok());
+        assert_eq!(judge(&o1, &punch(with_ids(&["ibeacon:b:1:1"], &[])), NOW, None).unwrap_err().code, codes::EVIDENCE);
+        assert_eq!(judge(&o3, &stat, NOW, None).unwrap_err().code, codes::EVIDENCE);
+        let mut with_net = stat.clone();
+        with_net.evidence.network = Some("TPE-GOV".into());
+        assert!(judge(&o3, &with_net, NOW, None).is_ok());
+        let mut near = stat.clone();
+        near.evidence.location = Some(Location { lat_e7: 250_375_500, lon_e7: 1_215_637_000, accuracy_m: 10 });
+        assert!(judge(&o3, &near, NOW, None).is_ok());
+        near.evidence.location = Some(Location { lat_e7: 250_475_000, lon_e7: 1_215_637_000, accuracy_m: 10 });
+        assert_eq!(judge(&o3, &near, NOW, None).unwrap_err().code, codes::EVIDENCE);
+    }
+
+    #[test]
+    fn yesterdays_eid_and_bad_clocks_are_refused() {
+        let o2 = office(Level::Eid);
+        let yesterday = o2.eid_beacons[0].window_at(NOW - 86_400_000).unwrap().eid;
+        assert_eq!(judge(&o2, &punch(with_ids(&[], &[yesterday])), NOW, None).unwrap_err().code, codes::EID_INVALID);
+
+        let mut ahead = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        ahead.time_ms = NOW + 86_400_000;
+        ahead.synced_at_ms = ahead.time_ms;
+        ahead.elapsed_since_sync_ms = 0;
+        assert_eq!(judge(&office(Level::Static), &ahead, NOW, None).unwrap_err().code, codes::CLOCK_SKEW);
+        let mut inconsistent = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        inconsistent.time_ms = NOW - 86_400_000;
+        assert_eq!(judge(&office(Level::Static), &inconsistent, NOW, None).unwrap_err().code, codes::CLOCK_SKEW);
+        // Offline for a day, consistent: accepted, late.
+        let mut offline = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        offline.time_ms = NOW - 86_400_000;
+        offline.synced_at_ms = NOW - 90_000_000;
+        offline.elapsed_since_sync_ms = 3_600_000;
+        let v = judge(&office(Level::Static), &offline, NOW, None).unwrap();
+        assert!(v.late && v.flags.contains(&"late"));
+        offline.time_ms = NOW - 8 * 86_400_000;
+        offline.synced_at_ms = offline.time_ms;
+        offline.elapsed_since_sync_ms = 0;
+        assert_eq!(judge(&office(Level::Static), &offline, NOW, None).unwrap_err().code, codes::TOO_OLD);
+    }
+
+    #[test]
+    fn manual_punches_need_a_reason_and_punches_need_spacing() {
+        let o2 = office(Level::Eid);
+        let mut manual = punch(Evidence::default());
+        manual.manual_reason = Some("beacon battery flat".into());
+        assert_eq!(judge(&o2, &manual, NOW, None).unwrap().flags, vec!["manual"]);
+        manual.manual_reason = Some("  ".into());
+        assert_eq!(judge(&o2, &manual, NOW, None).unwrap_err().code, codes::EVIDENCE);
+        let stat = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        let o1 = office(Level::Static);
+        assert_eq!(judge(&o1, &stat, NOW, Some(NOW - 30_000)).unwrap_err().code, codes::TOO_SOON);
+        assert!(judge(&o1, &stat, NOW, Some(NOW - 61_000)).is_ok());
+    }
+}

@@ -1,0 +1,326 @@
+//! Beacon attendance (issue 5): the office and beacon registry, the rules per office,
+//! EID resolution, punch intake with receipts, and the weekly report.
+//!
+//! A punch is judged inside the idempotency transaction, and the verdict — accepted
+//! or rejected with a code and words for the person — is the stored reply: a retry
+//! after a lost reply gets the same receipt, and the audit row commits with it.
+//! Refusals that are not about the punch's evidence (bad signature, unknown office,
+//! malformed JSON) stay ordinary error replies.
+
+pub mod eid;
+pub mod judge;
+pub mod report;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+use taipei_protocol::api::Receipt;
+use taipei_protocol::attendance::{
+    EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
+};
+
+use crate::AppState;
+use crate::audit::{self, Entry, actions};
+use crate::auth::{Admin, AuthedDevice};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len, verify_signature};
+use crate::idempotency::{self, IdempotencyKey};
+use crate::random;
+use crate::time::now_ms;
+use eid::EidBeacon;
+use judge::Office;
+
+/// Phones get the EIDs of this long ahead, so they can judge offline through a working day.
+const EID_HORIZON_MS: i64 = 12 * 60 * 60 * 1000;
+const MAX_EVIDENCE_ITEMS: usize = 32;
+
+fn unknown_office() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_OFFICE, "no such office")
+}
+
+fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
+    let rules: String = conn
+        .query_row("SELECT rules FROM attendance_offices WHERE office_id = ?1", [office_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(unknown_office)?;
+    let rules: NewOffice =
+        serde_json::from_str(&rules).map_err(|e| ApiError::internal(format!("stored office rules: {e}")))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT beacon_id, identity_key, rotation_exponent, epoch_ms FROM attendance_beacons WHERE office_id = ?1 ORDER BY id",
+    )?;
+    let mut office = Office { rules, static_ids: Vec::new(), eid_beacons: Vec::new() };
+    let rows = stmt.query_map([office_id], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?, r.get::<_, Option<u8>>(2)?, r.get::<_, Option<i64>>(3)?))
+    })?;
+    for row in rows {
+        match row? {
+            (Some(id), ..) => office.static_ids.push(id),
+            (None, Some(key), Some(k), Some(epoch_ms)) => {
+                let identity_key = <[u8; 16]>::try_from(key.as_slice())
+                    .map_err(|_| ApiError::internal("stored identity key is not 16 bytes"))?;
+                office.eid_beacons.push(EidBeacon { identity_key, k, epoch_ms });
+            }
+            _ => return Err(ApiError::internal("an attendance beacon row is neither static nor EID")),
+        }
+    }
+    Ok(office)
+}
+
+fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// `POST /v1/admin/offices`: creates or replaces an office's rules.
+pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
+    let office = body.value;
+    check_len("office_id", &office.office_id, 1, 64)?;
+    check_len("name", &office.name, 1, 200)?;
+    let p = &office.presence;
+    if !(1..=100).contains(&p.smoothing_pct) || p.dwell_ms < 0 || p.exit_timeout_ms <= 0 || office.min_interval_ms < 0 || office.day_start_min >= 24 * 60 {
+        return Err(ApiError::bad_request("presence: smoothing_pct 1-100, dwell_ms >= 0, exit_timeout_ms > 0; min_interval_ms >= 0; day_start_min < 1440"));
+    }
+    let rules = serde_json::to_string(&office).map_err(|e| ApiError::internal(e.to_string()))?;
+    let stored = office.clone();
+    state
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO attendance_offices (office_id, rules, created_at_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (office_id) DO UPDATE SET rules = excluded.rules",
+                params![stored.office_id, rules, now_ms()],
+            )?;
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_OFFICE, "admin").ip(admin.ip))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(office)))
+}
+
+/// `POST /v1/admin/offices/{office_id}/beacons`: registers a static id or an EID beacon.
+pub async fn add_beacon(
+    State(state): State<AppState>,
+    admin: Admin,
+    office_id: Result<Path<String>, PathRejection>,
+    body: JsonBody<NewBeacon>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let office_id = path_of(office_id)?;
+    let beacon = body.value;
+    let (beacon_id, key, k, epoch) = match &beacon {
+        NewBeacon::Static { beacon_id } => {
+            check_len("beacon_id", beacon_id, 3, 200)?;
+            (Some(beacon_id.clone()), None, None, None)
+        }
+        NewBeacon::Eid { identity_key, rotation_exponent, epoch_ms } => {
+            let key = unhex16(identity_key).ok_or_else(|| ApiError::bad_request("identity_key must be 32 hex digits"))?;
+            if *rotation_exponent > eid::MAX_ROTATION_EXPONENT {
+                return Err(ApiError::bad_request("rotation_exponent must be 0 to 15 (Eddystone-EID)"));
+            }
+            (None, Some(key.to_vec()), Some(*rotation_exponent), Some(*epoch_ms))
+        }
+    };
+    state
+        .db
+        .write(move |tx| {
+            load_office(tx, &office_id)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![office_id, beacon_id, key, k, epoch],
+            )?;
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, "admin").ip(admin.ip))?;
+            // The identity key is not echoed: it stays in this table.
+            Ok(serde_json::json!({ "office_id": office_id, "kind": if beacon_id.is_some() { "static" } else { "eid" } }))
+        })
+        .await
+        .map(|reply| (StatusCode::CREATED, Json(reply)))
+}
+
+fn unhex16(text: &str) -> Option<[u8; 16]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `GET /v1/attendance/offices/{office_id}` (phone): rules, beacon ids, and the EIDs
+/// valid from the previous window to the horizon — never a key.
+pub async fn office_config(
+    State(state): State<AppState>,
+    _device: AuthedDevice,
+    office_id: Result<Path<String>, PathRejection>,
+) -> Result<Json<OfficeConfig>, ApiError> {
+    let office_id = path_of(office_id)?;
+    state
+        .db
+        .read(move |conn| {
+            let office = load_office(conn, &office_id)?;
+            let now = now_ms();
+            let mut eids: Vec<EidWindow> = office
+                .eid_beacons
+                .iter()
+                .flat_map(|b| b.windows(now - (1_i64 << b.k) * 1000, now + EID_HORIZON_MS))
+                .collect();
+            eids.sort_by_key(|w| w.valid_from_ms);
+            let r = office.rules;
+            Ok(Json(OfficeConfig {
+                office_id: r.office_id,
+                name: r.name,
+                level: r.level,
+                presence: r.presence,
+                min_interval_ms: r.min_interval_ms,
+                day_start_min: r.day_start_min,
+                beacons: office.static_ids,
+                eids,
+                networks: r.networks,
+                geofence: r.geofence,
+                server_time_ms: now,
+                refresh_before_ms: now + EID_HORIZON_MS / 2,
+            }))
+        })
+        .await
+}
+
+fn check_shape(p: &Punch) -> Result<(), ApiError> {
+    check_len("punch_id", &p.punch_id, 1, 64)?;
+    check_len("office_id", &p.office_id, 1, 64)?;
+    let ev = &p.evidence;
+    if ev.beacon_ids.len() > MAX_EVIDENCE_ITEMS || ev.eids.len() > MAX_EVIDENCE_ITEMS {
+        return Err(ApiError::bad_request(format!("at most {MAX_EVIDENCE_ITEMS} beacon ids and EIDs")));
+    }
+    for id in ev.beacon_ids.iter().chain(&ev.eids) {
+        check_len("evidence id", id, 1, 200)?;
+    }
+    Ok(())
+}
+
+/// `POST /v1/attendance/punches` (phone, through its outbox): a signed punch in, a
+/// receipt out.
+pub async fn punch(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+    key: IdempotencyKey,
+    body: JsonBody<Punch>,
+) -> Result<Response, ApiError> {
+    let entry = Entry::new(actions::ATTENDANCE_PUNCH, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let checked = check_shape(&body.value).and_then(|()| {
+        let message = punch_message(&device.device_id, &body.value);
+        verify_signature(&device.public_key, &message, &body.value.signature, "punch")
+    });
+    let signature = match checked {
+        Ok(s) => s,
+        Err(e) => return audit::unless_refused(&state.db, entry, Err(e)).await,
+    };
+    let p = body.value;
+    let scope = device.device_id.clone();
+    let entry2 = entry.clone();
+    let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
+        let office = load_office(tx, &p.office_id)?;
+        let now = now_ms();
+        let id = random::id()?;
+        let reject = |code: &'static str, message: &str| -> Result<Receipt, ApiError> {
+            let mut e = entry2.clone();
+            e.outcome = code.to_owned();
+            audit::record(tx, &e)?;
+            Ok(Receipt { id: id.clone(), server_time_ms: now, status: "rejected".into(), reason: Some(refusal_reason(code, message)) })
+        };
+        let replayed: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM attendance_punches WHERE signature = ?1 OR (device_id = ?2 AND punch_id = ?3))",
+            params![signature, device.device_id, p.punch_id],
+            |r| r.get(0),
+        )?;
+        if replayed {
+            return reject(codes::REPLAYED, "this punch was already received; a copy is not a new punch");
+        }
+        let previous: Option<i64> = tx
+            .query_row(
+                "SELECT time_ms FROM attendance_punches WHERE user_id = ?1 AND office_id = ?2 AND kind = ?3 \
+                 ORDER BY abs(time_ms - ?4) LIMIT 1",
+                params![device.user_id, p.office_id, p.kind.as_str(), p.time_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let verdict = match judge::judge(&office, &p, now, previous) {
+            Ok(v) => v,
+            Err(r) => return reject(r.code, &r.message),
+        };
+        let evidence = serde_json::to_string(&p.evidence).map_err(|e| ApiError::internal(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO attendance_punches (id, punch_id, user_id, device_id, office_id, kind, time_ms, workday, \
+             received_at_ms, manual, manual_reason, late, evidence, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![id, p.punch_id, device.user_id, device.device_id, p.office_id, p.kind.as_str(), p.time_ms,
+                    workday(p.time_ms, office.rules.day_start_min), now, p.manual_reason.is_some(), p.manual_reason,
+                    verdict.late, evidence, signature],
+        )?;
+        audit::record(tx, &entry2)?;
+        let reason = (!verdict.flags.is_empty()).then(|| verdict.flags.join(","));
+        Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason })
+    })
+    .await;
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WeekQuery {
+    /// Any time in the week wanted; now when absent.
+    pub at_ms: Option<i64>,
+}
+
+fn at_of(q: Result<Query<WeekQuery>, QueryRejection>) -> Result<i64, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(q.at_ms.unwrap_or_else(now_ms))
+}
+
+/// `GET /v1/attendance/week` (phone): the person's own week as the server has it.
+pub async fn my_week(
+    State(state): State<AppState>,
+    device: AuthedDevice,
+    q: Result<Query<WeekQuery>, QueryRejection>,
+) -> Result<Json<WeekReport>, ApiError> {
+    let at = at_of(q)?;
+    state.db.read(move |conn| report::week(conn, &device.user_id, at)).await.map(Json)
+}
+
+async fn user_week(state: &AppState, admin: Admin, user_id: String, at: i64) -> Result<WeekReport, ApiError> {
+    let entry = Entry::new(actions::ATTENDANCE_REPORT, "admin").ip(admin.ip);
+    state
+        .db
+        .write(move |tx| {
+            let week = report::week(tx, &user_id, at)?;
+            audit::record(tx, &entry)?;
+            Ok(week)
+        })
+        .await
+}
+
+/// `GET /v1/admin/attendance/{user_id}/week` (HR): a person's week, JSON.
+pub async fn admin_week(
+    State(state): State<AppState>,
+    admin: Admin,
+    user_id: Result<Path<String>, PathRejection>,
+    q: Result<Query<WeekQuery>, QueryRejection>,
+) -> Result<Json<WeekReport>, ApiError> {
+    let (user_id, at) = (path_of(user_id)?, at_of(q)?);
+    user_week(&state, admin, user_id, at).await.map(Json)
+}
+
+/// `GET /v1/admin/attendance/{user_id}/week.html` (HR): the same week as a page.
+pub async fn admin_week_html(
+    State(state): State<AppState>,
+    admin: Admin,
+    user_id: Result<Path<String>, PathRejection>,
+    q: Result<Query<WeekQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (user_id, at) = (path_of(user_id)?, at_of(q)?);
+    let week = user_week(&state, admin, user_id, at).await?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], report::html(&week)).into_response())
+}

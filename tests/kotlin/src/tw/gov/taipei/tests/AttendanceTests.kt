@@ -1,0 +1,57 @@
+package tw.gov.taipei.tests
+
+import tw.gov.taipei.core.ClientException
+import tw.gov.taipei.core.Event
+import tw.gov.taipei.core.PunchKind
+
+private const val UUID = "e2c56db5-dffb-48d2-b060-d0f5a71096e0"
+
+/** The advertising data an iBeacon sends (flags, then Apple's manufacturer data), as Android's ScanRecord.getBytes() gives it. */
+private fun iBeaconAdvert(major: Int, minor: Int): ByteArray {
+    val uuid = UUID.replace("-", "").chunked(2).map { it.toInt(16).toByte() }
+    val head = listOf(0x02, 0x01, 0x06, 0x1a, 0xff, 0x4c, 0x00, 0x02, 0x15).map { it.toByte() }
+    val tail = listOf(major shr 8, major and 0xff, minor shr 8, minor and 0xff, 0xc5).map { it.toByte() }
+    return (head + uuid + tail).toByteArray()
+}
+
+/** Beacon attendance through the generated bindings: sightings from Kotlin, a punch event, the week. */
+val attendanceTests = listOf(
+    test("attendance: sightings fed from Kotlin clock in, the event arrives, the week shows it synced") {
+        withServer { h ->
+            h.adminPost("/v1/admin/offices", """{"office_id":"annex","name":"市府 annex","level":"static"}""")
+            h.adminPost("/v1/admin/offices/annex/beacons", """{"kind":"static","beacon_id":"ibeacon:$UUID:1:2"}""")
+            val listener = RecordingListener()
+            withClient(h.config(), listener = listener) { client ->
+                h.bind(client, "u-kotlin-att", "林小華")
+                val office = client.attendanceLoadOffice("annex")
+                assertEquals("static", office.level, "office level")
+                assertEquals(1u, office.beacons, "beacons")
+
+                // Unreadable bytes are a typed error, not a crash.
+                val e = assertThrows<ClientException.Attendance>("truncated advert") {
+                    client.attendanceSighting(iBeaconAdvert(1, 2).copyOf(20), -60, 0)
+                }
+                assertEquals("beacon_truncated", e.code, "error code")
+
+                // A phone at the desk: one advert a second for 20 s.
+                val punches = (0 until 20).mapNotNull { i -> client.attendanceSighting(iBeaconAdvert(1, 2), -60, i * 1000L) }
+                assertEquals(1, punches.size, "one clock-in")
+                assertEquals(PunchKind.IN, punches[0].kind, "kind")
+                assertEquals("queued", punches[0].state, "state before sync")
+                // Another office's beacon changes nothing.
+                check(client.attendanceSighting(iBeaconAdvert(9, 9), -50, 21_000L) == null) { "a foreign beacon punched" }
+
+                assertEquals(1u, client.sync().sent, "sent by sync")
+                val week = client.attendanceWeek(punches[0].timeMs)
+                val day = week.days.single { it.punches.isNotEmpty() }
+                assertEquals("synced", day.sync, "day sync state")
+                assertEquals(punches[0].timeMs, day.summary.firstInMs, "first in")
+                assertEquals("accepted", day.punches[0].state, "punch state")
+                check("no_out" in day.summary.flags) { "flags: ${day.summary.flags}" }
+            }
+            val events = listener.events.toList()
+            check(events.any { it is Event.PunchRecorded && it.kind == "in" && !it.manual }) { "no PunchRecorded in $events" }
+            check(events.any { it is Event.PunchSettled && it.accepted }) { "no accepted PunchSettled in $events" }
+        }
+    },
+)
