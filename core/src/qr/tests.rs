@@ -192,3 +192,63 @@ fn bad_frames_and_images_are_typed_errors() {
     bomb.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0, 0]);
     assert_eq!(decode_image(&bomb).unwrap_err().code(), "qr.image_unreadable");
 }
+
+fn code_of(result: Result<Vec<DecodedCode>, QrError>) -> Result<usize, &'static str> {
+    result.map(|codes| codes.len()).map_err(|e| e.code())
+}
+
+#[test]
+fn frame_geometry_at_and_past_the_limits() {
+    let buf = vec![90u8; 16_384 * 2];
+    // Exactly the longest side allowed, both ways: valid frames, no code.
+    must_be_empty(&buf, 16_384, 2);
+    must_be_empty(&buf, 2, 16_384);
+    let frame = |data: &[u8], width, height, stride| decode_luma(&LumaFrame { data, width, height, stride });
+    assert_eq!(code_of(frame(&buf, 16_385, 1, 16_385)), Err("qr.frame_too_large"));
+    // Both sides allowed, the area not: refused before the (absent) pixels are read.
+    assert_eq!(code_of(frame(&buf, 8_193, 8_193, 8_193)), Err("qr.frame_too_large"));
+    assert_eq!(code_of(frame(&buf, 0, 10, 10)), Err("qr.invalid_frame"));
+    assert_eq!(code_of(frame(&buf, 10, 0, 10)), Err("qr.invalid_frame"));
+    assert_eq!(code_of(frame(&buf, 100, 10, 99)), Err("qr.invalid_frame"));
+    // A padded frame whose last row carries no padding is complete; one byte less is not.
+    let (w, h, stride) = (100u32, 50u32, 128u32);
+    let exact = (stride * (h - 1) + w) as usize;
+    assert_eq!(code_of(frame(&buf[..exact], w, h, stride)), Ok(0));
+    assert_eq!(code_of(frame(&buf[..exact - 1], w, h, stride)), Err("qr.invalid_frame"));
+    // Noise in one-pixel lines: nothing to find, nothing to break.
+    must_be_empty(&noise(4096, 11), 4096, 1);
+    must_be_empty(&noise(4096, 12), 1, 4096);
+}
+
+/// Every prefix of a valid encoded image is an unreadable image or, where the decoder
+/// fills the missing part, a frame that yields the true text or none: never a panic,
+/// never a wrong text.
+fn truncations_are_safe(encoded: &[u8], text: &str) {
+    let whole = decode_image(encoded).unwrap();
+    assert_eq!(whole.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), vec![text]);
+    let mut unreadable = 0;
+    for cut in (0..encoded.len()).step_by(encoded.len() / 40 + 1) {
+        match decode_image(&encoded[..cut]) {
+            Err(e) => {
+                assert_eq!(e.code(), "qr.image_unreadable", "cut at {cut}");
+                unreadable += 1;
+            }
+            Ok(codes) => assert!(codes.iter().all(|c| c.text == text), "cut at {cut}: {codes:?}"),
+        }
+    }
+    assert!(unreadable > 0, "no prefix was refused");
+}
+
+#[test]
+fn truncated_png_and_jpeg_are_refused_or_read_truly() {
+    let text = "TPC1:TRUNCATED-IMAGE-TEST";
+    let png = render::png(text, &RenderOptions { module_px: 4, ..Default::default() }).unwrap();
+    truncations_are_safe(&png, text);
+
+    let luma = load_luma(&png).unwrap();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode(&luma.data, luma.width, luma.height, image::ExtendedColorType::L8)
+        .unwrap();
+    truncations_are_safe(&jpeg, text);
+}
