@@ -96,7 +96,10 @@ pub(crate) fn take_unannounced(tx: &Transaction<'_>) -> Result<Vec<(PunchRecord,
         "SELECT {COLUMNS}, outbox_id FROM attendance_punch WHERE announced = 0 ORDER BY time_ms, rowid"
     ))?;
     let rows = stmt.query_map([], |r| Ok((record(r)?, r.get::<_, String>(9)?)))?.collect::<Result<Vec<_>, _>>()?;
-    tx.execute("UPDATE attendance_punch SET announced = 1 WHERE announced = 0", [])?;
+    // Every sync passes here; most find nothing and write nothing.
+    if !rows.is_empty() {
+        tx.execute("UPDATE attendance_punch SET announced = 1 WHERE announced = 0", [])?;
+    }
     Ok(rows)
 }
 

@@ -199,6 +199,9 @@ fn check_shape(p: &Punch) -> Result<(), ApiError> {
     for id in ev.beacon_ids.iter().chain(&ev.eids) {
         check_len("evidence id", id, 1, 200)?;
     }
+    if let Some(network) = &ev.network {
+        check_len("network", network, 1, 64)?;
+    }
     Ok(())
 }
 
