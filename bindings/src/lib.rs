@@ -11,6 +11,7 @@ mod error;
 mod logging;
 mod login;
 mod platform;
+mod qr;
 mod runtime;
 mod types;
 
