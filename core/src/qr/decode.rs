@@ -241,7 +241,7 @@ impl Pass {
             bits
         };
         let mut found = match self.locator {
-            Locator::Finder => detect_finder(bits, w, h),
+            Locator::Finder => detect_finder(bits, w, h, if self.upscale { 2 } else { 1 }),
             Locator::Rqrr => {
                 let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
                 read_grids(prepared.detect_grids())
@@ -264,9 +264,9 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
 }
 
 /// Our finder-pattern detector: every symbol it samples that decodes.
-fn detect_finder(bits: &Bits, w: usize, h: usize) -> Vec<DecodedCode> {
+fn detect_finder(bits: &Bits, w: usize, h: usize, row_step: usize) -> Vec<DecodedCode> {
     let mut out: Vec<DecodedCode> = Vec::new();
-    finder::detect(bits, w, h, |c| match read_grid(&c.grid, |_| c.corners) {
+    finder::detect(bits, w, h, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
         Some(code) => {
             if !out.iter().any(|o| same_code(o, &code)) {
                 out.push(code);

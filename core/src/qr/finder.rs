@@ -103,10 +103,10 @@ fn cross(img: &Img<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: usize) 
     Some((centre, c.iter().sum()))
 }
 
-fn find_candidates(img: &Img<'_>) -> Vec<Finder> {
+fn find_candidates(img: &Img<'_>, row_step: usize) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
     let mut runs: Vec<(usize, usize)> = Vec::new();
-    for y in 0..img.h {
+    for y in (0..img.h).step_by(row_step.max(1)) {
         let row = &img.bits[y * img.w..(y + 1) * img.w];
         runs.clear();
         let mut start = 0;
@@ -231,9 +231,11 @@ pub(crate) struct Candidate {
 
 /// Candidate symbols in the binarised image, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
-pub(crate) fn detect(bits: &Bits, w: usize, h: usize, mut read: impl FnMut(&Candidate) -> bool) {
+/// Rows are scanned every `row_step`: a view enlarged 2x has every module at least
+/// two pixels tall, so every second row still crosses each finder centre.
+pub(crate) fn detect(bits: &Bits, w: usize, h: usize, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
     let img = Img { bits, w, h };
-    let finders = find_candidates(&img);
+    let finders = find_candidates(&img, row_step);
     if finders.len() < 3 {
         return;
     }
