@@ -135,3 +135,44 @@ impl From<SecretError> for PlatformError {
         Self::Failed { detail: e.0 }
     }
 }
+
+/// What the QR functions (`decode_luma`, `decode_image`, `render_*`) refuse. `code` is
+/// the core's stable code: `qr.invalid_frame`, `qr.frame_too_large`,
+/// `qr.image_unreadable`, `qr.render_failed`, or `panic` for a bug of ours. A frame that
+/// simply holds no code is not an error but an empty list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum QrError {
+    /// The frame's size, stride and buffer length do not fit together, or it is
+    /// larger than the engine looks at.
+    #[error("invalid frame ({code}): {detail}")]
+    InvalidFrame { code: String, detail: String },
+    /// Encoded bytes that are not a readable PNG or JPEG.
+    #[error("unreadable image ({code}): {detail}")]
+    ImageUnreadable { code: String, detail: String },
+    /// The text does not fit in a code at that level, or the layout is out of range.
+    #[error("render failed ({code}): {detail}")]
+    RenderFailed { code: String, detail: String },
+    /// A bug in the library (a caught panic). Report it.
+    #[error("internal ({code}): {detail}")]
+    Internal { code: String, detail: String },
+}
+
+impl QrError {
+    pub(crate) fn from_panic(payload: Box<dyn Any + Send>) -> Self {
+        let text = crate::runtime::panic_text(payload.as_ref());
+        tracing::error!(panic = %text, "a panic was caught in the QR engine");
+        Self::Internal { code: "panic".to_owned(), detail: format!("the QR engine hit a bug (panic: {text})") }
+    }
+}
+
+impl From<taipei_core::qr::QrError> for QrError {
+    fn from(e: taipei_core::qr::QrError) -> Self {
+        use taipei_core::qr::QrError as Core;
+        let (code, detail) = (e.code().to_owned(), e.to_string());
+        match e {
+            Core::InvalidFrame(_) | Core::FrameTooLarge { .. } => Self::InvalidFrame { code, detail },
+            Core::Image(_) => Self::ImageUnreadable { code, detail },
+            Core::Render(_) => Self::RenderFailed { code, detail },
+        }
+    }
+}

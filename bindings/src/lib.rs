@@ -12,6 +12,7 @@ mod error;
 mod logging;
 mod login;
 mod platform;
+mod qr;
 mod runtime;
 mod types;
 

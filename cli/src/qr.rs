@@ -11,7 +11,7 @@ pub const USAGE: &str = "\
                                 read every QR code in PNG/JPEG files; --json prints
                                 {\"path\",\"texts\",\"us\"} per image (us: decode time,
                                 file loading excluded). STEP: downscale, local, global,
-                                upscale, inverted (for measuring each step)
+                                upscale, inverted, rqrr (for measuring each step)
     taipei qr encode TEXT --out FILE.png|FILE.svg [--ec L|M|Q|H] [--quiet-zone N] [--module-px N]
                                 render TEXT as a QR code";
 
@@ -36,6 +36,7 @@ fn decode_options(without: Option<String>, plain: bool) -> Result<DecodeOptions,
             "global" => &mut o.global_threshold,
             "upscale" => &mut o.upscale,
             "inverted" => &mut o.inverted,
+            "rqrr" => &mut o.rqrr_locator,
             other => return Err(format!("unknown step `{other}`")),
         };
         *switch = false;

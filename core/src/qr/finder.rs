@@ -22,6 +22,11 @@ const MAX_CANDIDATES: usize = 64;
 const MIN_AGREEMENT: f64 = 0.7;
 /// Triples tried at most per frame.
 const MAX_TRIPLES: usize = 16;
+/// A sampling matching less of its fixed patterns than this has the wrong size or
+/// position altogether; re-sampling it by its alignment patterns would not save it.
+const MIN_REFINE_AGREEMENT: f64 = 0.55;
+/// How far, in modules, an alignment pattern is searched from its predicted place.
+const ALIGNMENT_REACH: f64 = 3.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Finder {
@@ -43,7 +48,7 @@ impl Img<'_> {
     }
 }
 
-/// Run lengths near 1:1:3:1:1 (zxing's tolerance: half a module per run).
+/// Run lengths near 1:1:3:1:1 (zxing's tolerance: half a module per run, plus a pixel).
 fn ratio_ok(c: &[usize; 5]) -> bool {
     let total: usize = c.iter().sum();
     if total < 7 {
@@ -51,7 +56,9 @@ fn ratio_ok(c: &[usize; 5]) -> bool {
     }
     let m = total as f64 / 7.0;
     let v = m / 2.0;
-    let d = |n: usize, k: f64| (n as f64 - k * m).abs() < k * v;
+    // Plus one pixel: at under 3 px per module, runs are whole pixels and blur moves
+    // each edge by up to one, which alone breaks a half-module tolerance.
+    let d = |n: usize, k: f64| (n as f64 - k * m).abs() < k * v + 0.5;
     d(c[0], 1.0) && d(c[1], 1.0) && d(c[2], 3.0) && d(c[3], 1.0) && d(c[4], 1.0)
 }
 
@@ -96,10 +103,10 @@ fn cross(img: &Img<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: usize) 
     Some((centre, c.iter().sum()))
 }
 
-fn find_candidates(img: &Img<'_>) -> Vec<Finder> {
+fn find_candidates(img: &Img<'_>, row_step: usize) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
     let mut runs: Vec<(usize, usize)> = Vec::new();
-    for y in 0..img.h {
+    for y in (0..img.h).step_by(row_step.max(1)) {
         let row = &img.bits[y * img.w..(y + 1) * img.w];
         runs.clear();
         let mut start = 0;
@@ -190,9 +197,9 @@ fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
 }
 
 /// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`:
-/// positions on a grid of a third of a module, within five modules of the estimate.
-fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64) -> Option<(f64, f64)> {
-    let r = (module * 5.0).ceil() as isize;
+/// positions on a grid of a third of a module, within `reach` modules of the estimate.
+fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64, reach: f64) -> Option<(f64, f64)> {
+    let r = (module * reach).ceil() as isize;
     let step = ((module / 3.0).floor() as usize).max(1);
     let mut template = [(0isize, 0isize, false); 25];
     for (k, t) in template.iter_mut().enumerate() {
@@ -224,9 +231,11 @@ pub(crate) struct Candidate {
 
 /// Candidate symbols in the binarised image, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
-pub(crate) fn detect(bits: &Bits, w: usize, h: usize, mut read: impl FnMut(&Candidate) -> bool) {
+/// Rows are scanned every `row_step`: a view enlarged 2x has every module at least
+/// two pixels tall, so every second row still crosses each finder centre.
+pub(crate) fn detect(bits: &Bits, w: usize, h: usize, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
     let img = Img { bits, w, h };
-    let finders = find_candidates(&img);
+    let finders = find_candidates(&img, row_step);
     if finders.len() < 3 {
         return;
     }
@@ -282,6 +291,8 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
     let est = ((2.0 * dt / (tl.module + tr.module)).round() + (2.0 * db / (tl.module + bl.module)).round()) / 2.0 + 7.0;
     // Nearest size 17 + 4v, then its neighbours.
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
+    // (agreement, map, version) of the best sampling that did not read.
+    let mut best: Option<(f64, M3, usize)> = None;
     for v in [v, v - 1, v + 1] {
         if !(1..=40).contains(&v) {
             continue;
@@ -295,7 +306,7 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
             let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
             let k = 1.0 - 3.0 / span;
             let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
-            if let Some(a) = find_alignment(img, est, ux, uy, module) {
+            if let Some(a) = find_alignment(img, est, ux, uy, module, 5.0) {
                 fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
             }
         }
@@ -304,25 +315,112 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
             let dst = [(tl.x, tl.y), (tr.x, tr.y), dst4, (bl.x, bl.y)];
             let Some(m) = quad_to_quad(src, dst) else { continue };
             let size = dim as usize;
-            let grid = rqrr::SimpleGrid::from_func(size, |x, y| {
-                let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
-                img.at(px.floor() as isize, py.floor() as isize).unwrap_or(false)
-            });
-            let corners = [(0.0, 0.0), (dim, 0.0), (dim, dim), (0.0, dim)].map(|(u, v)| {
-                let (x, y) = apply(&m, u, v);
-                Point { x: x as f32, y: y as f32 }
-            });
+            let grid = sample(img, size, |x, y| apply(&m, x, y));
+            let agreement = fixed_pattern_agreement(&grid, size);
+            if best.as_ref().is_none_or(|b| agreement > b.0) {
+                best = Some((agreement, m, v as usize));
+            }
             // Decoding a wrong sampling costs far more (Reed-Solomon syndromes of every
             // block) than checking the fixed patterns it must show.
-            if fixed_pattern_agreement(&grid, size) < MIN_AGREEMENT {
-                continue;
-            }
-            if read(&Candidate { grid, corners }) {
+            if agreement >= MIN_AGREEMENT && read(&Candidate { grid, corners: symbol_corners(&m, dim) }) {
                 return true;
             }
         }
     }
+    // Versions 7 and up carry a lattice of alignment patterns. One map from four
+    // points drifts by modules across a large symbol under perspective or a bent page;
+    // pinned to every alignment pattern found, each cell gets its own map. Tried once,
+    // on the sampling whose fixed patterns matched best.
+    if let Some((agreement, m, v)) = best
+        && v >= 7
+        && agreement >= MIN_REFINE_AGREEMENT
+        && let Some(grid) = sample_by_alignment(img, &m, v)
+    {
+        let size = 17 + 4 * v;
+        if fixed_pattern_agreement(&grid, size) >= MIN_AGREEMENT
+            && read(&Candidate { grid, corners: symbol_corners(&m, size as f64) })
+        {
+            return true;
+        }
+    }
     false
+}
+
+fn sample(img: &Img<'_>, size: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> rqrr::SimpleGrid {
+    rqrr::SimpleGrid::from_func(size, |x, y| {
+        let (px, py) = map(x as f64 + 0.5, y as f64 + 0.5);
+        img.at(px.floor() as isize, py.floor() as isize).unwrap_or(false)
+    })
+}
+
+fn symbol_corners(m: &M3, dim: f64) -> [Point; 4] {
+    [(0.0, 0.0), (dim, 0.0), (dim, dim), (0.0, dim)].map(|(u, v)| {
+        let (x, y) = apply(m, u, v);
+        Point { x: x as f32, y: y as f32 }
+    })
+}
+
+/// Centres of the alignment-pattern rows and columns of a version, in module
+/// coordinates (ISO/IEC 18004 Annex E; the first is the timing pattern's 6).
+fn alignment_centres(version: usize) -> Vec<f64> {
+    if version < 2 {
+        return Vec::new();
+    }
+    let n = version / 7 + 2;
+    let last = 4 * version + 10;
+    let step = if version == 32 { 26 } else { (version * 4 + n * 2 + 1) / (n * 2 - 2) * 2 };
+    let mut p: Vec<f64> = (0..n - 1).map(|i| (last - i * step) as f64 + 0.5).collect();
+    p.push(6.5);
+    p.reverse();
+    p
+}
+
+/// Samples a version 7+ symbol cell by cell between its alignment patterns. Each
+/// pattern is searched near where `m` puts it, corrected by the drift its already
+/// found neighbours showed (so the search follows a perspective that `m` misjudges);
+/// a pattern not found stays where `m` and that drift put it.
+fn sample_by_alignment(img: &Img<'_>, m: &M3, version: usize) -> Option<rqrr::SimpleGrid> {
+    let c = alignment_centres(version);
+    let k = c.len();
+    let mut pts = vec![(0.0, 0.0); k * k];
+    let mut drift: Vec<Option<(f64, f64)>> = vec![None; k * k];
+    for j in 0..k {
+        for i in 0..k {
+            let base = apply(m, c[i], c[j]);
+            let near: Vec<(f64, f64)> = [(i.wrapping_sub(1), j), (i, j.wrapping_sub(1)), (i.wrapping_sub(1), j.wrapping_sub(1)), (i + 1, j.wrapping_sub(1))]
+                .iter()
+                .filter(|&&(a, b)| a < k && b < k)
+                .filter_map(|&(a, b)| drift[b * k + a])
+                .collect();
+            let n = near.len().max(1) as f64;
+            let (dx, dy) = near.iter().fold((0.0, 0.0), |(x, y), d| (x + d.0 / n, y + d.1 / n));
+            let est = (base.0 + dx, base.1 + dy);
+            pts[j * k + i] = est;
+            // The three corners under the finder patterns hold no alignment pattern.
+            if (i == 0 && j == 0) || (i == k - 1 && j == 0) || (i == 0 && j == k - 1) {
+                continue;
+            }
+            let (px, py) = apply(m, c[i] + 1.0, c[j]);
+            let (qx, qy) = apply(m, c[i], c[j] + 1.0);
+            let (ux, uy) = ((px - base.0, py - base.1), (qx - base.0, qy - base.1));
+            let module = (ux.0.hypot(ux.1) + uy.0.hypot(uy.1)) / 2.0;
+            if let Some(found) = find_alignment(img, est, ux, uy, module, ALIGNMENT_REACH) {
+                pts[j * k + i] = found;
+                drift[j * k + i] = Some((found.0 - base.0, found.1 - base.1));
+            }
+        }
+    }
+    let mut maps = Vec::with_capacity((k - 1) * (k - 1));
+    for cj in 0..k - 1 {
+        for ci in 0..k - 1 {
+            let src = [(c[ci], c[cj]), (c[ci + 1], c[cj]), (c[ci + 1], c[cj + 1]), (c[ci], c[cj + 1])];
+            let dst = [pts[cj * k + ci], pts[cj * k + ci + 1], pts[(cj + 1) * k + ci + 1], pts[(cj + 1) * k + ci]];
+            maps.push(quad_to_quad(src, dst)?);
+        }
+    }
+    // Modules outside the outer patterns belong to the outer cells.
+    let cell = |u: f64| c[1..k - 1].iter().take_while(|&&p| p <= u).count();
+    Some(sample(img, 17 + 4 * version, |x, y| apply(&maps[cell(y) * (k - 1) + cell(x)], x, y)))
 }
 
 /// Share of the three finder patterns and the two timing patterns that the sampled

@@ -14,6 +14,7 @@ mod decode;
 mod finder;
 mod gray;
 pub mod render;
+mod rs;
 mod stream;
 mod text;
 #[cfg(test)]

@@ -2,16 +2,15 @@
 //!
 //! rqrr writes the payload bytes but drops ECI designators and does not say whether a
 //! segment was kanji mode, and the text decoder needs both. rqrr has no API for the
-//! corrected codewords, so this reads the symbol's data modules again (positions
-//! learnt by watching which modules rqrr itself reads, so no function-pattern map is
-//! duplicated here), unmasks them, de-interleaves the blocks (the layout comes from the
-//! qrcode crate's tables) and parses the segments. Without error correction this
-//! stream may differ from the true one, so its answer is used only when re-parsing it
-//! reproduces rqrr's corrected bytes exactly; otherwise the text decoder guesses.
-
-use std::cell::RefCell;
+//! corrected codewords, so this reads the symbol's data codewords again (`rs::blocks`,
+//! the reading the Reed–Solomon pre-check uses) and parses the segments. Without error
+//! correction this stream may differ from the true one, so its answer is used only
+//! when re-parsing it reproduces rqrr's corrected bytes exactly; otherwise the text
+//! decoder guesses.
 
 use rqrr::{BitGrid, MetaData};
+
+use super::rs;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct StreamInfo {
@@ -20,36 +19,13 @@ pub(crate) struct StreamInfo {
     pub has_kanji: bool,
 }
 
-/// Records every module rqrr reads.
-struct Recorder<'a, G: ?Sized> {
-    inner: &'a G,
-    mirrored: bool,
-    reads: RefCell<Vec<(usize, usize)>>,
-}
-
-impl<G: BitGrid + ?Sized> BitGrid for Recorder<'_, G> {
-    fn size(&self) -> usize {
-        self.inner.size()
-    }
-    fn bit(&self, y: usize, x: usize) -> bool {
-        let (y, x) = if self.mirrored { (x, y) } else { (y, x) };
-        self.reads.borrow_mut().push((y, x));
-        self.inner.bit(y, x)
-    }
-}
-
 pub(crate) fn read_segments<G: BitGrid>(grid: &G, meta: &MetaData, corrected: &[u8]) -> StreamInfo {
     // rqrr retries a failed symbol mirrored; try both the same way.
-    for mirrored in [false, true] {
-        let Some(data) = data_codewords(grid, meta, mirrored) else { continue };
-        if let Some(info) = parse(&data, meta.version.0, corrected) {
-            return info;
-        }
-    }
-    StreamInfo::default()
+    let data = [data_codewords(grid, meta), data_codewords(&rs::Mirrored(grid), meta)];
+    data.iter().flatten().find_map(|d| parse(d, meta.version.0, corrected)).unwrap_or_default()
 }
 
-fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
+pub(crate) fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
     match mask {
         0 => (y + x) % 2 == 0,
         1 => y % 2 == 0,
@@ -62,33 +38,11 @@ fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
     }
 }
 
-/// The uncorrected data codewords in logical order.
-fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData, mirrored: bool) -> Option<Vec<u8>> {
-    let recorder = Recorder { inner: grid, mirrored, reads: RefCell::new(Vec::new()) };
-    let recorded = rqrr::Grid::new(recorder);
-    let (_, raw) = recorded.get_raw_data().ok()?;
-    let reads = recorded.grid.reads.into_inner();
-    // The data modules are the last `raw.len` reads, after the format bits.
-    let positions = reads.get(reads.len().checked_sub(raw.len)?..)?;
-    let mut codewords = vec![0u8; raw.len / 8];
-    for (i, &(y, x)) in positions.iter().enumerate().take(codewords.len() * 8) {
-        let bit = grid.bit(y, x) ^ mask_bit(meta.mask, y, x);
-        codewords[i / 8] |= u8::from(bit) << (7 - i % 8);
-    }
-    let version = qrcode::Version::Normal(i16::try_from(meta.version.0).ok()?);
-    let ec = crate::qr::EcLevel::from_rqrr(meta.ecc_level).to_qrcode();
-    let data_len = qrcode::bits::Bits::new(version).max_len(ec).ok()? / 8;
-    // Where each logical data codeword sits in the interleaved stream: interleave the
-    // indices themselves (low and high bytes separately, since indices exceed 255).
-    let lo: Vec<u8> = (0..data_len).map(|i| i as u8).collect();
-    let hi: Vec<u8> = (0..data_len).map(|i| (i >> 8) as u8).collect();
-    let (lo, _) = qrcode::ec::construct_codewords(&lo, version, ec).ok()?;
-    let (hi, _) = qrcode::ec::construct_codewords(&hi, version, ec).ok()?;
-    let mut data = vec![0u8; data_len];
-    for (pos, (&l, &h)) in lo.iter().zip(&hi).enumerate() {
-        *data.get_mut(usize::from(l) | usize::from(h) << 8)? = *codewords.get(pos)?;
-    }
-    Some(data)
+/// The uncorrected data codewords in logical order: the data part of each block.
+fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData) -> Option<Vec<u8>> {
+    let ec = crate::qr::EcLevel::from_rqrr(meta.ecc_level);
+    let (lay, blocks) = rs::blocks(grid, meta.version.0, ec, meta.mask)?;
+    Some(blocks.iter().flat_map(|b| &b[..b.len() - lay.ec]).copied().collect())
 }
 
 struct BitReader<'a> {

@@ -1,0 +1,99 @@
+//! The QR engine (`taipei_core::qr`) for the apps' camera and display code: conversion
+//! only.
+//!
+//! These are plain synchronous functions, not `Client` methods: decoding needs no
+//! profile or network, and the camera's analyzer thread (CameraX `ImageAnalysis`,
+//! AVCapture's sample-buffer queue) calls them once per frame and waits for the answer.
+//! A panic is caught here and reported as `QrError::Internal`, never unwinding into
+//! the JVM or Swift.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use taipei_core::qr::{self, EcLevel, LumaFrame, RenderOptions, render};
+
+use crate::error::QrError;
+
+/// Error-correction level of a code.
+#[uniffi::remote(Enum)]
+pub enum EcLevel {
+    L,
+    M,
+    Q,
+    H,
+}
+
+/// A point in the coordinates of the frame that was passed in.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct QrPoint {
+    pub x: f32,
+    pub y: f32,
+}
+
+/// One code found in a frame.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QrCode {
+    /// The payload as text (UTF-8, the code's ECI charset, or Big5 / Shift_JIS /
+    /// ISO-8859-1 as fallbacks).
+    pub text: String,
+    /// The payload bytes exactly as the code carries them.
+    pub bytes: Vec<u8>,
+    /// Four corners: top-left, top-right, bottom-right, bottom-left of the symbol as
+    /// printed, in frame pixels.
+    pub corners: Vec<QrPoint>,
+    /// QR version, 1..=40.
+    pub version: u8,
+    pub ec_level: EcLevel,
+}
+
+impl From<qr::DecodedCode> for QrCode {
+    fn from(c: qr::DecodedCode) -> Self {
+        Self {
+            text: c.text,
+            bytes: c.bytes,
+            corners: c.corners.iter().map(|p| QrPoint { x: p.x, y: p.y }).collect(),
+            version: c.version,
+            ec_level: c.ec_level,
+        }
+    }
+}
+
+/// Decodes every QR code in a luminance (Y) plane: Android `ImageProxy.planes[0]` or
+/// iOS `CVPixelBuffer` plane 0. `stride` is the plane's row stride in bytes (at least
+/// `width`); the last row may omit its padding. A frame without a code is an empty
+/// list; only a malformed frame is an error.
+#[uniffi::export]
+pub fn decode_luma(data: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<Vec<QrCode>, QrError> {
+    contained(|| qr::decode_luma(&LumaFrame { data: &data, width, height, stride }))
+}
+
+/// Decodes every QR code in an encoded PNG or JPEG image.
+#[uniffi::export]
+pub fn decode_image(encoded: Vec<u8>) -> Result<Vec<QrCode>, QrError> {
+    contained(|| qr::decode_image(&encoded))
+}
+
+/// The code for `text` as an SVG document (one unit per module).
+#[uniffi::export]
+pub fn render_svg(text: String, ec_level: EcLevel, quiet_zone: u32) -> Result<String, QrError> {
+    let options = RenderOptions { ec_level, quiet_zone, ..RenderOptions::default() };
+    guard(|| render::svg(&text, &options))
+}
+
+/// The code for `text` as an 8-bit grey PNG, `module_px` pixels per module.
+#[uniffi::export]
+pub fn render_png(text: String, ec_level: EcLevel, quiet_zone: u32, module_px: u32) -> Result<Vec<u8>, QrError> {
+    guard(|| render::png(&text, &RenderOptions { ec_level, quiet_zone, module_px }))
+}
+
+fn contained(f: impl FnOnce() -> Result<Vec<qr::DecodedCode>, qr::QrError>) -> Result<Vec<QrCode>, QrError> {
+    guard(|| f().map(|codes| codes.into_iter().map(QrCode::from).collect()))
+}
+
+/// The core already contains its decoder's panics; this is the last line, for a bug
+/// of our own.
+fn guard<T>(f: impl FnOnce() -> Result<T, qr::QrError>) -> Result<T, QrError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(QrError::from),
+        Err(payload) => Err(QrError::from_panic(payload)),
+    }
+}

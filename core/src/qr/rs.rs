@@ -1,0 +1,333 @@
+//! A cheap verdict on a sampled grid before rqrr decodes it: can every Reed–Solomon
+//! block be corrected?
+//!
+//! The finder detector samples many candidate grids per frame (several versions, two
+//! fourth-corner estimates, several triples) and almost all of them are wrong. rqrr's
+//! decoder spends a lot on each wrong one: it computes every syndrome with a
+//! `pow` per term, runs Berlekamp–Massey and a Chien search with 64-term polynomials,
+//! and then tries the whole grid again mirrored. Here the same question is answered
+//! with log/exp tables on all blocks: syndromes, Berlekamp–Massey, and a root count
+//! (a block is correctable exactly when its error locator of degree L ≤ npar/2 has L
+//! distinct roots at positions inside the block). Only grids that pass go to rqrr,
+//! which still does the real decoding; this check only throws work away, so it
+//! cannot create a false read.
+
+use std::sync::OnceLock;
+
+use rqrr::BitGrid;
+
+use super::render::EcLevel;
+use super::stream::mask_bit;
+
+const fn gf_tables() -> ([u8; 512], [u8; 256]) {
+    // GF(256) with QR's polynomial x^8 + x^4 + x^3 + x^2 + 1; α = 2.
+    let (mut exp, mut log) = ([0u8; 512], [0u8; 256]);
+    let mut x: u16 = 1;
+    let mut i = 0;
+    while i < 255 {
+        exp[i] = x as u8;
+        log[x as usize] = i as u8;
+        x <<= 1;
+        if x & 0x100 != 0 {
+            x ^= 0x11d;
+        }
+        i += 1;
+    }
+    // Doubled so that exp[log a + log b] needs no reduction.
+    while i < 512 {
+        exp[i] = exp[i - 255];
+        i += 1;
+    }
+    (exp, log)
+}
+
+static GF: ([u8; 512], [u8; 256]) = gf_tables();
+
+fn mul(a: u8, b: u8) -> u8 {
+    if a == 0 || b == 0 { 0 } else { GF.0[usize::from(GF.1[usize::from(a)]) + usize::from(GF.1[usize::from(b)])] }
+}
+
+fn div(a: u8, b: u8) -> u8 {
+    // Callers never divide by zero (b is a non-zero discrepancy).
+    if a == 0 || b == 0 { 0 } else { GF.0[usize::from(GF.1[usize::from(a)]) + 255 - usize::from(GF.1[usize::from(b)])] }
+}
+
+/// Whether a block (data then EC codewords, highest degree first) with `npar` EC
+/// codewords is a codeword or within reach of one.
+pub(crate) fn block_correctable(block: &[u8], npar: usize) -> bool {
+    const MAX_NPAR: usize = 32;
+    if npar == 0 || npar > MAX_NPAR || block.len() <= npar || block.len() > 255 {
+        return false;
+    }
+    let mut s = [0u8; MAX_NPAR];
+    for (i, si) in s.iter_mut().enumerate().take(npar) {
+        let a = GF.0[i];
+        *si = block.iter().fold(0u8, |acc, &c| mul(acc, a) ^ c);
+    }
+    if s[..npar].iter().all(|&v| v == 0) {
+        return true;
+    }
+    // Berlekamp–Massey: the shortest LFSR (error locator) generating the syndromes.
+    let (mut c, mut b) = ([0u8; MAX_NPAR + 2], [0u8; MAX_NPAR + 2]);
+    c[0] = 1;
+    b[0] = 1;
+    let (mut l, mut m, mut bb) = (0usize, 1usize, 1u8);
+    for n in 0..npar {
+        let d = (1..=l).fold(s[n], |d, i| d ^ mul(c[i], s[n - i]));
+        if d == 0 {
+            m += 1;
+            continue;
+        }
+        let coef = div(d, bb);
+        let prev = c;
+        for i in 0..c.len() - m {
+            c[i + m] ^= mul(coef, b[i]);
+        }
+        if 2 * l <= n {
+            l = n + 1 - l;
+            b = prev;
+            bb = d;
+            m = 1;
+        } else {
+            m += 1;
+        }
+    }
+    if 2 * l > npar {
+        return false;
+    }
+    // Chien search over the block's positions: an error at degree j is a root α^-j.
+    let roots = (0..block.len())
+        .filter(|&j| {
+            let x = GF.0[(255 - j % 255) % 255];
+            let mut acc = 0u8;
+            for &ci in c[..=l].iter().rev() {
+                acc = mul(acc, x) ^ ci;
+            }
+            acc == 0
+        })
+        .count();
+    roots == l
+}
+
+/// Format bits: the nearest of the 32 valid words within distance 3 (the BCH code's
+/// reach), as (EC bits, mask).
+fn correct_format(word: u16) -> Option<(u16, u16)> {
+    (0u16..32).find_map(|d| {
+        let mut rem = d << 10;
+        for bit in (10..15).rev() {
+            if rem & (1 << bit) != 0 {
+                rem ^= 0x537 << (bit - 10);
+            }
+        }
+        let code = (d << 10) | rem;
+        ((code ^ word).count_ones() <= 3).then_some((d >> 3, d & 7))
+    })
+}
+
+/// Reads the format the way rqrr does: the copy around the top-left finder, else the
+/// split copy along the other two.
+fn read_format(g: &impl BitGrid) -> Option<(u16, u16)> {
+    const XS: [usize; 15] = [8, 8, 8, 8, 8, 8, 8, 8, 7, 5, 4, 3, 2, 1, 0];
+    const YS: [usize; 15] = [0, 1, 2, 3, 4, 5, 7, 8, 8, 8, 8, 8, 8, 8, 8];
+    let size = g.size();
+    let main = (0..15).rev().fold(0u16, |f, i| (f << 1) | u16::from(g.bit(YS[i], XS[i])));
+    correct_format(main ^ 0x5412).or_else(|| {
+        let side = (0..7).fold(0u16, |f, i| (f << 1) | u16::from(g.bit(size - 1 - i, 8)));
+        let side = (0..8).fold(side, |f, i| (f << 1) | u16::from(g.bit(8, size - 8 + i)));
+        correct_format(side ^ 0x5412)
+    })
+}
+
+/// Data module positions (row, column) in reading order, per version.
+fn data_positions(version: usize) -> &'static [(u8, u8)] {
+    static CACHE: [OnceLock<Vec<(u8, u8)>>; 41] = [const { OnceLock::new() }; 41];
+    CACHE[version].get_or_init(|| {
+        let size = 17 + 4 * version;
+        let v = qrcode::Version::Normal(version as i16);
+        // qrcode's map of function patterns leaves out the version information (two
+        // 6x3 blocks beside the top-right and bottom-left finders from version 7).
+        let version_info = |y: usize, x: usize| version >= 7 && ((y < 6 && x + 11 >= size && x + 8 < size) || (x < 6 && y + 11 >= size && y + 8 < size));
+        let free = |y: usize, x: usize| !qrcode::canvas::is_functional(v, size as i16, x as i16, y as i16) && !version_info(y, x);
+        let mut out = Vec::new();
+        // Two-column zigzag from the bottom right, skipping the vertical timing column.
+        let mut right = size - 1;
+        let mut upward = true;
+        loop {
+            for step in 0..size {
+                let y = if upward { size - 1 - step } else { step };
+                for x in [right, right - 1] {
+                    if free(y, x) {
+                        out.push((y as u8, x as u8));
+                    }
+                }
+            }
+            upward = !upward;
+            if right < 3 {
+                break;
+            }
+            right -= 2;
+            if right == 6 {
+                right = 5;
+            }
+        }
+        out
+    })
+}
+
+/// Block structure of a (version, EC level): `(blocks, data codewords of the short
+/// blocks, short blocks, EC codewords per block, data codewords in all)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    blocks: usize,
+    short_data: usize,
+    short_blocks: usize,
+    pub ec: usize,
+    data: usize,
+}
+
+fn layout(version: usize, ec: EcLevel) -> Option<Layout> {
+    static CACHE: [OnceLock<Option<Layout>>; 41 * 4] = [const { OnceLock::new() }; 41 * 4];
+    *CACHE[version * 4 + ec as usize].get_or_init(|| {
+        let v = qrcode::Version::Normal(i16::try_from(version).ok()?);
+        let ecq = ec.to_qrcode();
+        let data = qrcode::bits::Bits::new(v).max_len(ecq).ok()? / 8;
+        // Interleave the indices themselves (low and high bytes apart, as indices pass
+        // 255): the second entry is where block 1 starts, and block 0's second
+        // codeword comes right after the first codeword of every block.
+        let lo: Vec<u8> = (0..data).map(|i| i as u8).collect();
+        let hi: Vec<u8> = (0..data).map(|i| (i >> 8) as u8).collect();
+        let (il, ec_all) = qrcode::ec::construct_codewords(&lo, v, ecq).ok()?;
+        let (ih, _) = qrcode::ec::construct_codewords(&hi, v, ecq).ok()?;
+        let index: Vec<usize> = il.iter().zip(&ih).map(|(&l, &h)| usize::from(l) | usize::from(h) << 8).collect();
+        let (blocks, short_data) = match index.get(1) {
+            Some(&1) | None => (1, data),
+            Some(&first_of_block_1) => (index.iter().position(|&i| i == 1)?, first_of_block_1),
+        };
+        let long_blocks = data.checked_sub(blocks * short_data)?;
+        Some(Layout { blocks, short_data, short_blocks: blocks.checked_sub(long_blocks)?, ec: ec_all.len() / blocks, data })
+    })
+}
+
+/// rqrr's decoder reads a grid as is and, failing that, mirrored.
+pub(crate) struct Mirrored<'a, G>(pub &'a G);
+
+impl<G: BitGrid> BitGrid for Mirrored<'_, G> {
+    fn size(&self) -> usize {
+        self.0.size()
+    }
+    fn bit(&self, y: usize, x: usize) -> bool {
+        self.0.bit(x, y)
+    }
+}
+
+/// Whether rqrr could decode this grid, read as is or mirrored.
+pub(crate) fn plausible<G: BitGrid>(grid: &G) -> bool {
+    plausible_one(grid) || plausible_one(&Mirrored(grid))
+}
+
+fn plausible_one<G: BitGrid>(g: &G) -> bool {
+    let size = g.size();
+    if size < 21 || size > 177 || (size - 17) % 4 != 0 {
+        return false;
+    }
+    let Some((ec_bits, mask)) = read_format(g) else { return false };
+    let Some((lay, blocks)) = blocks(g, (size - 17) / 4, EcLevel::from_rqrr(ec_bits), mask) else { return false };
+    blocks.iter().all(|b| block_correctable(b, lay.ec))
+}
+
+/// The symbol's Reed–Solomon blocks as sampled (uncorrected), each its data
+/// codewords then its EC codewords, in block order, for a given version and format.
+pub(crate) fn blocks<G: BitGrid>(g: &G, version: usize, ec: EcLevel, mask: u16) -> Option<(Layout, Vec<Vec<u8>>)> {
+    if g.size() != 17 + 4 * version {
+        return None;
+    }
+    let lay = layout(version, ec)?;
+    let positions = data_positions(version);
+    let total = lay.data + lay.ec * lay.blocks;
+    if positions.len() < total * 8 {
+        return None;
+    }
+    let mut stream = vec![0u8; total];
+    for (i, &(y, x)) in positions.iter().take(total * 8).enumerate() {
+        let (y, x) = (usize::from(y), usize::from(x));
+        let bit = g.bit(y, x) ^ mask_bit(mask, y, x);
+        stream[i / 8] |= u8::from(bit) << (7 - i % 8);
+    }
+    // De-interleave: data column j holds codeword j of every block (the long blocks'
+    // extra codeword comes after the common columns), then EC column k likewise.
+    let blocks = (0..lay.blocks)
+        .map(|b| {
+            let mut block = Vec::with_capacity(lay.short_data + 1 + lay.ec);
+            block.extend((0..lay.short_data).map(|j| stream[j * lay.blocks + b]));
+            if b >= lay.short_blocks {
+                block.push(stream[lay.short_data * lay.blocks + b - lay.short_blocks]);
+            }
+            block.extend((0..lay.ec).map(|k| stream[lay.data + k * lay.blocks + b]));
+            block
+        })
+        .collect();
+    Some((lay, blocks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qr::render::{self, RenderOptions};
+
+    fn grid_of(text: &str, ec_level: EcLevel, flip: impl Fn(usize, usize) -> bool) -> rqrr::SimpleGrid {
+        let m = render::matrix(text, &RenderOptions { ec_level, quiet_zone: 0, module_px: 1 }).unwrap();
+        rqrr::SimpleGrid::from_func(m.width as usize, |x, y| m.is_dark(x as u32, y as u32) ^ flip(x, y))
+    }
+
+    #[test]
+    fn clean_codes_of_every_shape_pass_and_rqrr_agrees() {
+        // Single block, short+long blocks, version info, many blocks.
+        for (len, ec) in [(10, EcLevel::M), (100, EcLevel::Q), (300, EcLevel::L), (900, EcLevel::H), (2000, EcLevel::M)] {
+            let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            let g = grid_of(&text, ec, |_, _| false);
+            assert!(plausible(&g), "{len} {ec:?}");
+            assert!(rqrr::Grid::new(g).decode().is_ok());
+        }
+    }
+
+    #[test]
+    fn damage_within_reach_passes_and_beyond_it_fails() {
+        let text = "TPL1:0123456789012345678901234567890123456789";
+        // A few modules wrong in the data area: still correctable.
+        let few = grid_of(text, EcLevel::Q, |x, y| (x, y) == (20, 20) || (x, y) == (15, 24));
+        assert!(plausible(&few));
+        // A quarter of all modules flipped at random: no code.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = std::collections::HashSet::new();
+        for _ in 0..300 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            noise.insert(((seed % 29) as usize, ((seed >> 8) % 29) as usize));
+        }
+        let many = grid_of(text, EcLevel::Q, |x, y| x > 8 && y > 8 && noise.contains(&(x, y)));
+        assert!(!plausible(&many));
+        assert!(rqrr::Grid::new(many).decode().is_err());
+    }
+
+    #[test]
+    fn mirrored_codes_pass() {
+        let g = grid_of("mirror", EcLevel::M, |_, _| false);
+        assert!(plausible(&Mirrored(&g)));
+    }
+
+    #[test]
+    fn block_check_matches_the_error_budget() {
+        // RS over a known codeword: data then EC from qrcode's encoder.
+        let data: Vec<u8> = (0..20).collect();
+        let ec = qrcode::ec::create_error_correction_code(&data, 10);
+        let mut block = [data, ec].concat();
+        assert!(block_correctable(&block, 10));
+        for (k, pos) in [3, 9, 17, 22, 28].iter().enumerate() {
+            block[*pos] ^= 0x5a;
+            assert!(block_correctable(&block, 10), "{} errors", k + 1);
+        }
+        block[1] ^= 0x33;
+        assert!(!block_correctable(&block, 10), "6 errors exceed 10 EC codewords");
+    }
+}
