@@ -24,6 +24,9 @@ pub enum Error {
     /// QR-key login or meeting sign-in refused: the UI acts on each kind.
     #[error(transparent)]
     Login(crate::login::LoginError),
+    /// Certificate wallet: no lists yet, unknown item, wrong backup passphrase, …
+    #[error(transparent)]
+    Wallet(crate::wallet::WalletError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -41,6 +44,7 @@ impl Error {
             Self::Net(e) => e.code(),
             Self::Outbox(e) => e.code(),
             Self::Login(e) => e.code(),
+            Self::Wallet(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod outbox;
 pub mod login;
 pub mod meetings;
+pub mod wallet;
 pub mod client;
 pub mod error;
 

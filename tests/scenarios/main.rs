@@ -3,5 +3,6 @@
 mod foundation;
 mod outbox_crash;
 mod wallet_conformance;
+mod wallet;
 mod login;
 mod browser;
