@@ -13,6 +13,7 @@ mod login;
 mod platform;
 mod runtime;
 mod types;
+mod wallet;
 
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
