@@ -40,6 +40,11 @@ pub enum ClientError {
     /// advert), `attendance_no_office`, `attendance_needs_reason`.
     #[error("attendance ({code}): {detail}")]
     Attendance { code: String, detail: String },
+    /// The certificate wallet: `wallet_no_lists` (sync once online), `wallet_no_root_key`,
+    /// `wallet_unknown_item`, `wallet_wrong_passphrase`, `wallet_bad_backup`,
+    /// `wallet_not_a_city_certificate`, `wallet_no_code`, or a server's `wallet_…` code.
+    #[error("wallet ({code}): {detail}")]
+    Wallet { code: String, detail: String },
     /// The durable outbox.
     #[error("outbox ({code}): {detail}")]
     Outbox { code: String, detail: String },
@@ -82,6 +87,7 @@ impl From<CoreError> for ClientError {
             CoreError::Outbox(_) => Self::Outbox { code, detail },
             CoreError::Login(_) => Self::Login { code, detail },
             CoreError::Attendance(_) => Self::Attendance { code, detail },
+            CoreError::Wallet(_) => Self::Wallet { code, detail },
             CoreError::Closed => Self::Closed { code, detail },
             CoreError::Internal(_) => Self::Internal { code, detail },
         }

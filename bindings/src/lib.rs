@@ -15,6 +15,7 @@ mod platform;
 mod qr;
 mod runtime;
 mod types;
+mod wallet;
 
 #[cfg(feature = "test-hooks")]
 mod test_hooks;

@@ -24,6 +24,9 @@ pub struct ClientConfig {
     pub spki_pins: Vec<String>,
     #[uniffi(default = 60)]
     pub sync_interval_secs: u64,
+    /// The city root key (base64url SEC1 P-256) for the wallet's signed lists.
+    #[uniffi(default = None)]
+    pub wallet_root_key: Option<String>,
 }
 
 impl From<ClientConfig> for taipei_core::ClientConfig {
@@ -32,6 +35,7 @@ impl From<ClientConfig> for taipei_core::ClientConfig {
         config.root_certs_pem = c.root_certs_pem;
         config.spki_pins = c.spki_pins;
         config.sync_interval_secs = c.sync_interval_secs;
+        config.wallet_root_key = c.wallet_root_key;
         config
     }
 }

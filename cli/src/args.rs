@@ -36,6 +36,12 @@ impl Args {
         }
     }
 
+    /// Takes the first positional argument (a subcommand), if any.
+    pub fn positional_first(&mut self) -> Option<String> {
+        let i = self.rest.iter().position(|a| !a.starts_with("--"))?;
+        Some(self.rest.remove(i))
+    }
+
     /// The positional arguments left; an unknown flag among them is an error.
     pub fn positional(self) -> Result<Vec<String>, String> {
         if let Some(flag) = self.rest.iter().find(|a| a.starts_with("--")) {

@@ -1,7 +1,8 @@
 //! `taipei demo`: the guided tour. It starts the reference server in-process, plays the
 //! city portal, and walks one phone through the foundation — scan the binding QR, bind
 //! the device key, sign in, file a report through the durable outbox, sync — then a
-//! QR-key login into a web system, a meeting sign-in and a beacon clock-in/out, printing
+//! QR-key login into a web system, a meeting sign-in, a beacon clock-in/out and a diploma
+//! in the certificate wallet (issued, shown, verified from its QR picture, revoked), printing
 //! what a phone would show at each step. Everything is real: HTTP on loopback, a SQLite
 //! file in a temp folder, P-256 signatures, the QR engine decoding a rendered PNG.
 
@@ -74,6 +75,45 @@ fn scan_png(text: &str) -> Result<String, String> {
     codes.into_iter().next().map(|c| c.text).ok_or_else(|| "the scan found no code".into())
 }
 
+async fn wallet_tour(client: &Client, url: &str, admin_token: &str) -> Result<(), String> {
+    use taipei_protocol::cert::city::{Field, Text};
+    let diploma = taipei_protocol::wallet::NewCertificate {
+        user_id: "A123456789".into(),
+        issuer: "TPE-EDU".into(),
+        cert_type: "diploma".into(),
+        holder_name: "陳小明".into(),
+        title: Text::new("高級中等學校畢業證書", "Senior High School Diploma"),
+        fields: vec![
+            Field { label: Text::new("學校", "School"), value: "臺北市立建國高級中學".into() },
+            Field { label: Text::new("畢業日期", "Graduated"), value: "2024-06-15".into() },
+        ],
+        expires_at_ms: None,
+        document_sha256: None,
+    };
+    let issued = portal::issue_certificate(url, admin_token, &diploma).await?;
+    let wallet = client.wallet();
+    let t = Instant::now();
+    let synced = wallet.sync().await.map_err(|e| e.to_string())?;
+    println!("      the wallet synced: {} new certificate(s), signed lists as of {} — {}", synced.added, crate::wallet::when(synced.trust_list_as_of_ms), ms(t));
+    let card = wallet.show(&issued.id).await.map_err(|e| e.to_string())?;
+    crate::wallet::print_item(&card.item);
+    print_qr(&card.item.qr)?;
+    let png = wallet.qr_png(&issued.id, 8).await.map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;
+    println!("      a verifier scans the printed QR (PNG through the QR engine, then verify) — {}", ms(t));
+    crate::wallet::print_verdict(&verdict);
+    portal::revoke_certificate(url, admin_token, &issued.id).await?;
+    println!("      the school revokes the diploma; the verifier's next list refresh sees it:");
+    wallet.sync().await.map_err(|e| e.to_string())?;
+    let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;
+    crate::wallet::print_verdict(&verdict);
+    if verdict.kind != taipei_core::wallet::VerdictKind::Revoked {
+        return Err(format!("a revoked diploma verified as {}", verdict.kind.code()));
+    }
+    Ok(())
+}
+
 async fn tour(dir: &std::path::Path) -> Result<(), String> {
     println!("Taipei City app core — demo (all local: loopback HTTP, files in {})", dir.display());
 
@@ -99,6 +139,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     step(4, "The app opens its profile (one SQLite file, sealed secrets)");
     let mut config = ClientConfig::new(dir.join("phone"), "demo", &url, "demo phone (CLI)");
     config.sync_interval_secs = 0;
+    config.wallet_root_key = Some(portal::root_key(&url).await?);
     let platform = Platform {
         signer: None,
         secret_store: Arc::new(FileSecretStore::new(dir.join("phone-secrets")).map_err(|e| e.to_string())?),
@@ -189,7 +230,10 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     step(12, "Walking into the office clocks in; walking out clocks out (BLE beacon, rotating EID)");
     attendance_tour(&client, &url, server.admin_token()).await?;
 
-    step(13, "The phone is lost: the portal revokes it, and every session it opened ends");
+    step(13, "The Department of Education issues a diploma into the wallet; anyone can verify its QR offline");
+    wallet_tour(&client, &url, server.admin_token()).await?;
+
+    step(14, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
     match client.me().await {
         Err(e) => println!("      the next call fails as the app would show it: [{}] {e}", e.code()),

@@ -29,8 +29,8 @@ USAGE:
     taipei login scan IMAGE|--text QR      answer a sign-in page's login code; `taipei login` for all
     taipei meeting scan IMAGE|--text QR    sign in to a meeting from its room display's code
     taipei attendance simulate|manual|week|scan   beacon attendance; `taipei attendance` for all
-    taipei wallet conformance DIR
-                                check the certificate pipeline against EU DCC test cases
+    taipei wallet list|show|verify IMAGE|--text QR|sync|conformance DIR
+                                the certificate wallet; `taipei wallet` for all commands
     taipei help                 show this text
 
 Set RUST_LOG=debug for more detail.";

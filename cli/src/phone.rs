@@ -18,6 +18,8 @@ use crate::args::Args;
 pub struct Phone {
     data: PathBuf,
     server: String,
+    /// The city root key for the wallet (`--root-key`, `$TAIPEI_ROOT_KEY`).
+    root_key: Option<String>,
 }
 
 impl Phone {
@@ -30,13 +32,15 @@ impl Phone {
             .value("--server")?
             .or_else(|| std::env::var("TAIPEI_SERVER").ok())
             .unwrap_or_else(|| "http://127.0.0.1:8787".into());
-        Ok(Self { data: data.into(), server })
+        let root_key = args.value("--root-key")?.or_else(|| std::env::var("TAIPEI_ROOT_KEY").ok());
+        Ok(Self { data: data.into(), server, root_key })
     }
 
     pub async fn open(&self) -> Result<Client, String> {
         let mut config = ClientConfig::new(self.data.join("profiles"), "cli", &self.server, "command-line phone");
         // A one-shot command: it syncs what it queues itself, no background task.
         config.sync_interval_secs = 0;
+        config.wallet_root_key.clone_from(&self.root_key);
         let secrets = FileSecretStore::new(self.data.join("secrets")).map_err(|e| format!("secret store: {e}"))?;
         let platform = Platform { signer: None, secret_store: Arc::new(secrets), listener: None };
         Client::open(config, platform).await.map_err(|e| format!("cannot open the phone profile: {e}"))

@@ -9,6 +9,7 @@ use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
 use taipei_protocol::attendance::{NewBeacon, NewOffice};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
+use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey};
 
 /// These calls go to the embedded server on loopback: the core's loopback TLS config
 /// (reqwest is built without a default provider) is all they need.
@@ -45,7 +46,9 @@ pub async fn reply_json<T: serde::de::DeserializeOwned>(reply: reqwest::Response
             Err(_) => format!("{what}: HTTP {status}"),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| format!("{what}: unexpected reply: {e}"))
+    // A 204 has no body: read it as JSON null, which `()` accepts.
+    let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+    serde_json::from_slice(bytes).map_err(|e| format!("{what}: unexpected reply: {e}"))
 }
 
 pub async fn offer_binding(base_url: &str, admin_token: &str, user_id: &str, display_name: &str) -> Result<BindingOffer, String> {
@@ -72,4 +75,21 @@ pub async fn create_office(base_url: &str, admin_token: &str, office: &NewOffice
     let path = format!("/v1/admin/offices/{}/beacons", office.office_id);
     let _: serde_json::Value = admin_post(base_url, admin_token, &path, body).await?;
     Ok(())
+}
+
+/// An agency's system issues a certificate to a person's wallet.
+pub async fn issue_certificate(base_url: &str, admin_token: &str, certificate: &NewCertificate) -> Result<IssuedCertificate, String> {
+    let body = serde_json::to_value(certificate).map_err(|e| e.to_string())?;
+    admin_post(base_url, admin_token, "/v1/admin/wallet/certificates", body).await
+}
+
+pub async fn revoke_certificate(base_url: &str, admin_token: &str, id: &str) -> Result<(), String> {
+    admin_post(base_url, admin_token, &format!("/v1/admin/wallet/certificates/{id}/revoke"), serde_json::json!({})).await
+}
+
+/// The city root key, as an app build is configured with it (the demo's server makes
+/// its own at first start; a real app ships the city's key, never fetches it).
+pub async fn root_key(base_url: &str) -> Result<String, String> {
+    let reply = http()?.get(format!("{base_url}/v1/wallet/root-key")).send().await.map_err(|e| format!("root key: {e}"))?;
+    Ok(reply_json::<RootKey>(reply, "root key").await?.public_key)
 }

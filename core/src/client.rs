@@ -45,6 +45,10 @@ pub struct ClientConfig {
     pub device_name: String,
     /// Background sync period; 0 turns background sync off (explicit `sync()` only).
     pub sync_interval_secs: u64,
+    /// The city root public key (base64url SEC1 P-256) the wallet checks the signed
+    /// trust and status lists with; shipped in the app build. `None`: the wallet can
+    /// show stored certificates but not sync or verify.
+    pub wallet_root_key: Option<String>,
 }
 
 impl ClientConfig {
@@ -57,6 +61,7 @@ impl ClientConfig {
             spki_pins: Vec::new(),
             device_name: device_name.to_owned(),
             sync_interval_secs: 60,
+            wallet_root_key: None,
         }
     }
 }
@@ -262,6 +267,11 @@ impl Client {
     /// Beacon attendance: sightings in, punches out, the week's history.
     pub fn attendance(&self) -> crate::attendance::Attendance {
         crate::attendance::Attendance::new(Arc::clone(&self.inner))
+    }
+
+    /// Certificate wallet: receive, keep sealed, list, show, verify, back up.
+    pub fn wallet(&self) -> crate::wallet::Wallet {
+        crate::wallet::Wallet::new(Arc::clone(&self.inner))
     }
 
     pub fn server_now_ms(&self) -> i64 {

@@ -27,6 +27,9 @@ pub enum Error {
     /// Beacon attendance: an unreadable advert, no office configured, ...
     #[error(transparent)]
     Attendance(crate::attendance::AttendanceError),
+    /// Certificate wallet: no lists yet, unknown item, wrong backup passphrase, …
+    #[error(transparent)]
+    Wallet(crate::wallet::WalletError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -45,6 +48,7 @@ impl Error {
             Self::Outbox(e) => e.code(),
             Self::Login(e) => e.code(),
             Self::Attendance(e) => e.code(),
+            Self::Wallet(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod login;
 pub mod meetings;
 pub mod attendance;
+pub mod wallet;
 pub mod client;
 pub mod error;
 

@@ -6,23 +6,24 @@ use axum::extract::Path;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
-/// `GET /login`: the sign-in page. `?system=` names the web system (default below).
-pub async fn login_page() -> Response {
+/// A page as every browser-facing page is served: never cached, never framed.
+pub fn page(html: &'static str) -> Response {
     (
         [(header::CACHE_CONTROL, "no-store"), (header::X_FRAME_OPTIONS, "DENY")],
-        Html(LOGIN_HTML),
+        Html(html),
     )
         .into_response()
+}
+
+/// `GET /login`: the sign-in page. `?system=` names the web system (default below).
+pub async fn login_page() -> Response {
+    page(LOGIN_HTML)
 }
 
 /// `GET /meetings/{mid}/display`: the room display; its token is in the URL fragment
 /// (never sent to the server in the URL, so never in a log line).
 pub async fn meeting_display_page(Path(_mid): Path<String>) -> Response {
-    (
-        [(header::CACHE_CONTROL, "no-store"), (header::X_FRAME_OPTIONS, "DENY")],
-        Html(DISPLAY_HTML),
-    )
-        .into_response()
+    page(DISPLAY_HTML)
 }
 
 const LOGIN_HTML: &str = r#"<!doctype html>

@@ -3,6 +3,7 @@
 mod foundation;
 mod outbox_crash;
 mod wallet_conformance;
+mod wallet;
 mod login;
 mod browser;
 mod attendance;

@@ -106,6 +106,33 @@ pub static MIGRATIONS: &[Migration] = &[
                   config         TEXT NOT NULL
               ) STRICT;",
     },
+    Migration {
+        version: 6,
+        owner: "wallet",
+        sql: "CREATE TABLE wallet_item (
+                  id             TEXT PRIMARY KEY,
+                  body           BLOB NOT NULL,
+                  type_tag       BLOB NOT NULL,
+                  issuer_tag     BLOB NOT NULL,
+                  issued_at_ms   INTEGER NOT NULL,
+                  received_at_ms INTEGER NOT NULL
+              ) STRICT;
+              CREATE INDEX wallet_item_issued ON wallet_item (issued_at_ms);
+              CREATE INDEX wallet_item_type ON wallet_item (type_tag, issued_at_ms);
+              CREATE TABLE wallet_secret (
+                  slot    INTEGER PRIMARY KEY CHECK (slot = 1),
+                  tag_key BLOB NOT NULL
+              ) STRICT;
+              CREATE TABLE wallet_list (
+                  kind     TEXT PRIMARY KEY CHECK (kind IN ('trust', 'status')),
+                  payload  TEXT NOT NULL,
+                  as_of_ms INTEGER NOT NULL
+              ) STRICT;
+              CREATE TABLE wallet_contract (
+                  id   TEXT PRIMARY KEY,
+                  body BLOB NOT NULL
+              ) STRICT;",
+    },
 ];
 
 /// The schema version this build knows.

@@ -12,6 +12,9 @@ pub const OID: u8 = 0x06;
 pub const BOOLEAN: u8 = 0x01;
 pub const UTC_TIME: u8 = 0x17;
 pub const GENERALIZED_TIME: u8 = 0x18;
+/// Context tags of TBSCertificate: `version [0] EXPLICIT`, `extensions [3] EXPLICIT`.
+pub const TAG_VERSION: u8 = 0xa0;
+pub const TAG_EXTENSIONS: u8 = 0xa3;
 
 fn err(what: impl Into<String>) -> CertError {
     CertError::BadSignerCertificate(what.into())

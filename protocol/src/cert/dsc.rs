@@ -5,7 +5,7 @@
 //! strict DER reader in `der` rather than a full X.509 library.
 
 use super::cose::VerifyingKey;
-use super::der::{self, Reader};
+use super::der::{self, Reader, TAG_EXTENSIONS, TAG_VERSION};
 use super::time::parse_asn1_time;
 use super::CertError;
 
@@ -14,9 +14,6 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 const OID_EXT_KEY_USAGE: &str = "2.5.29.37";
-/// Context tag of the `extensions` field of TBSCertificate (`[3] EXPLICIT`).
-const TAG_EXTENSIONS: u8 = 0xa3;
-const TAG_VERSION: u8 = 0xa0;
 const TAG_ISSUER_UID: u8 = 0x81;
 const TAG_SUBJECT_UID: u8 = 0x82;
 

@@ -162,7 +162,7 @@ fn judge(text: &str, lists: Lists<'_>, now_ms: i64, v: &mut Verdict) -> (Verdict
     if let Some(problem) = issuer_mismatch(entry, claims.iss.as_deref(), claims.iat, prefix) {
         return (K::UnknownIssuer, problem);
     }
-    if !entry.types.iter().any(|t| *t == cert_type) {
+    if !entry.types.contains(&cert_type) {
         return (K::IssuerNotAllowedType, format!("{} may not issue {cert_type} certificates", entry.name));
     }
     if let (Some(c), Some((bits, _))) = (&city, lists.status)

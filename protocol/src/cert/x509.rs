@@ -9,14 +9,12 @@
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, UnparsedPublicKey};
 
-use super::der::{self, Reader};
+use super::der::{self, Reader, TAG_EXTENSIONS, TAG_VERSION};
 use super::dsc;
 use super::{CertError, VerifyingKey, format_rfc3339};
 
 const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
-const TAG_VERSION: u8 = 0xa0;
-const TAG_EXTENSIONS: u8 = 0xa3;
 const UTF8_STRING: u8 = 0x0c;
 const PRINTABLE_STRING: u8 = 0x13;
 const IA5_STRING: u8 = 0x16;

@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use taipei_protocol::cert::verdict::{Lists, Verdict, verify_text};
 use taipei_protocol::wallet::VerifyRequest;
 
@@ -37,7 +36,7 @@ pub async fn verify(State(state): State<AppState>, body: JsonBody<VerifyRequest>
 
 /// `GET /verify`: the page.
 pub async fn page() -> Response {
-    ([(header::CACHE_CONTROL, "no-store"), (header::X_FRAME_OPTIONS, "DENY")], Html(VERIFY_HTML)).into_response()
+    crate::pages::page(VERIFY_HTML)
 }
 
 const VERIFY_HTML: &str = r#"<!doctype html>

@@ -1,0 +1,99 @@
+//! The wallet's network side: the signed lists (public), the person's certificates
+//! and contracts (authenticated), pickup codes.
+
+use taipei_protocol::cert::lists::{STATUS_LIST_TAG, SignedList, StatusBits, StatusList, TRUST_LIST_TAG, TrustList};
+use taipei_protocol::wallet::{Contracts, NewPickupCode, PickupCode, WalletEntries};
+
+use super::{WalletError, root_key, storage};
+use crate::client::Inner;
+use crate::error::Error;
+use crate::net::{self, Method, NetError, Request, parse_json};
+
+
+/// What a wallet sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Certificates new in the wallet.
+    pub added: u32,
+    /// Certificates the server sent that are not city certificates (kept out).
+    pub refused: u32,
+    /// Certificates the server holds for this person.
+    pub total: u32,
+    pub contracts: u32,
+    pub trust_list_as_of_ms: i64,
+    pub status_list_as_of_ms: i64,
+}
+
+/// A wallet refusal from the server keeps its code; anything else stays as it was.
+fn refusal(e: Error) -> Error {
+    match &e {
+        Error::Net(NetError::Server { code, message, .. }) if code.starts_with("wallet_") => {
+            WalletError::Refused { code: code.clone(), message: message.clone() }.into()
+        }
+        _ => e,
+    }
+}
+
+async fn public_get(inner: &Inner, path: &'static str) -> Result<SignedList, Error> {
+    let body = inner.api.send(|| async { Ok::<_, NetError>(Request::new(Method::Get, path)) }).await?;
+    Ok(parse_json(&body, "SignedList")?)
+}
+
+pub async fn sync(inner: &Inner) -> Result<SyncReport, Error> {
+    let root = root_key(inner)?;
+    let trust = public_get(inner, "/v1/wallet/trust-list").await?;
+    let status = public_get(inner, "/v1/wallet/status-list").await?;
+    let bad = |e: taipei_protocol::cert::CertError| Error::from(WalletError::BadLists(e.to_string()));
+    let trust: TrustList = trust.open(TRUST_LIST_TAG, &root).map_err(bad)?;
+    let status: StatusList = status.open(STATUS_LIST_TAG, &root).map_err(bad)?;
+    StatusBits::from_list(&status).map_err(bad)?;
+    let entries: WalletEntries = parse_json(&inner.authed(Method::Get, "/v1/wallet/certificates", None, None).await?, "WalletEntries")?;
+    let contracts: Contracts = parse_json(&inner.authed(Method::Get, "/v1/wallet/contracts", None, None).await?, "Contracts")?;
+    let now = inner.api.clock().now_ms();
+    let (trust_as_of, status_as_of) = (trust.as_of_ms, status.as_of_ms);
+    let total = u32::try_from(entries.certificates.len()).unwrap_or(u32::MAX);
+    let contract_count = u32::try_from(contracts.contracts.len()).unwrap_or(u32::MAX);
+    let (added, refused) = inner
+        .store
+        .call(move |store| {
+            store.write(|tx| {
+                storage::save_lists(tx, &trust, &status)?;
+                let (mut added, mut refused) = (0u32, 0u32);
+                for entry in &entries.certificates {
+                    match storage::insert_in(tx, store.key(), Some(&entry.id), &entry.qr, now) {
+                        Ok((_, new)) => added += u32::from(new),
+                        Err(Error::Wallet(WalletError::NotACityCertificate(why))) => {
+                            tracing::warn!(id = %entry.id, %why, "the server sent a certificate that does not decode");
+                            refused += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                for contract in &contracts.contracts {
+                    storage::save_contract(tx, store.key(), contract)?;
+                }
+                Ok::<_, Error>((added, refused))
+            })
+        })
+        .await?;
+    Ok(SyncReport { added, refused, total, contracts: contract_count, trust_list_as_of_ms: trust_as_of, status_list_as_of_ms: status_as_of })
+}
+
+pub async fn pickup_code(inner: &Inner, id: &str, ttl_secs: Option<u32>) -> Result<PickupCode, Error> {
+    let body = serde_json::to_vec(&NewPickupCode { certificate_id: id.to_owned(), ttl_secs }).map_err(|e| Error::Internal(e.to_string()))?;
+    let reply = inner
+        .authed(Method::Post, "/v1/wallet/pickup-codes", Some(body), Some(net::new_idempotency_key()))
+        .await
+        .map_err(refusal)?;
+    Ok(parse_json(&reply, "PickupCode")?)
+}
+
+pub async fn revoke_pickup_code(inner: &Inner, code: &str) -> Result<(), Error> {
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) || code.len() > 32 {
+        return Err(Error::InvalidInput("a pickup code is digits".into()));
+    }
+    let path = format!("/v1/wallet/pickup-codes/{code}/revoke");
+    inner.authed(Method::Post, &path, None, Some(net::new_idempotency_key())).await.map_err(refusal)?;
+    Ok(())
+}
+
