@@ -169,7 +169,8 @@ impl Images<'_> {
             img = img.upscale2();
         }
         self.grays.push(((shrink, upscale), img));
-        &self.grays.last().expect("just pushed").1
+        let last = self.grays.len() - 1;
+        &self.grays[last].1
     }
 
     /// Binarised view; `true` is dark (before any inversion).

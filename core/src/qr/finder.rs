@@ -147,7 +147,7 @@ fn find_candidates(img: &Img<'_>, row_step: usize) -> Vec<Finder> {
             }
         }
     }
-    found.sort_by(|a, b| b.count.cmp(&a.count));
+    found.sort_by_key(|f| std::cmp::Reverse(f.count));
     if found.iter().filter(|f| f.count >= 2).count() >= 3 {
         found.retain(|f| f.count >= 2);
     }
@@ -254,7 +254,7 @@ pub(crate) fn detect(bits: &Bits, w: usize, h: usize, row_step: usize, mut read:
                 // The corner opposite the longest side is the top-left.
                 let d = |i: usize, j: usize| (finders[i].x - finders[j].x).hypot(finders[i].y - finders[j].y);
                 let sides = [(d(b, c), a, b, c), (d(a, c), b, a, c), (d(a, b), c, a, b)];
-                let &(_, tl, p1, p2) = sides.iter().max_by(|x, y| x.0.total_cmp(&y.0)).unwrap();
+                let Some(&(_, tl, p1, p2)) = sides.iter().max_by(|x, y| x.0.total_cmp(&y.0)) else { continue };
                 let (l1, l2) = (d(tl, p1), d(tl, p2));
                 let (v1, v2) = (
                     (finders[p1].x - finders[tl].x, finders[p1].y - finders[tl].y),
@@ -397,7 +397,7 @@ fn sample_by_alignment(img: &Img<'_>, m: &M3, version: usize) -> Option<rqrr::Si
             let est = (base.0 + dx, base.1 + dy);
             pts[j * k + i] = est;
             // The three corners under the finder patterns hold no alignment pattern.
-            if (i == 0 && j == 0) || (i == k - 1 && j == 0) || (i == 0 && j == k - 1) {
+            if (i == 0 || j == 0) && (i + j == 0 || i + j == k - 1) {
                 continue;
             }
             let (px, py) = apply(m, c[i] + 1.0, c[j]);

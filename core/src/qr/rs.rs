@@ -227,7 +227,7 @@ pub(crate) fn plausible<G: BitGrid>(grid: &G) -> bool {
 
 fn plausible_one<G: BitGrid>(g: &G) -> bool {
     let size = g.size();
-    if size < 21 || size > 177 || (size - 17) % 4 != 0 {
+    if !(21..=177).contains(&size) || !(size - 17).is_multiple_of(4) {
         return false;
     }
     let Some((ec_bits, mask)) = read_format(g) else { return false };
