@@ -147,17 +147,21 @@ impl Wallet {
     /// Verifies the certificate in a picture (PNG/JPEG), through the QR engine.
     pub async fn verify_image(&self, encoded: &[u8]) -> Result<Verdict, Error> {
         let bytes = encoded.to_vec();
-        let codes = tokio::task::spawn_blocking(move || qr::decode_image(&bytes))
-            .await
-            .map_err(|e| Error::Internal(format!("decode task failed: {e}")))?
-            .map_err(|e| WalletError::Qr(e.to_string()))?;
-        self.verify_codes(codes.into_iter().map(|c| c.text).collect()).await
+        self.verify_decoded(move || qr::decode_image(&bytes)).await
     }
 
     /// Verifies the certificate in a camera frame (a luminance plane).
     pub async fn verify_frame(&self, data: &[u8], width: u32, height: u32, stride: u32) -> Result<Verdict, Error> {
         let data = data.to_vec();
-        let codes = tokio::task::spawn_blocking(move || qr::decode_luma(&LumaFrame { data: &data, width, height, stride }))
+        self.verify_decoded(move || qr::decode_luma(&LumaFrame { data: &data, width, height, stride })).await
+    }
+
+    /// Runs a QR decode off the async threads (it is CPU work), then verifies what it read.
+    async fn verify_decoded<F>(&self, decode: F) -> Result<Verdict, Error>
+    where
+        F: FnOnce() -> Result<Vec<qr::DecodedCode>, qr::QrError> + Send + 'static,
+    {
+        let codes = tokio::task::spawn_blocking(decode)
             .await
             .map_err(|e| Error::Internal(format!("decode task failed: {e}")))?
             .map_err(|e| WalletError::Qr(e.to_string()))?;
