@@ -18,6 +18,7 @@ pub mod rules;
 pub mod simulate;
 mod store;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -137,6 +138,9 @@ struct Live {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     live: Mutex<Option<Live>>,
+    /// The store has been asked once for a saved office. Without this, a phone with no
+    /// office yet would read SQLite for every advert it hears (many a second).
+    store_read: AtomicBool,
 }
 
 impl Shared {
@@ -212,11 +216,13 @@ impl Attendance {
     }
 
     async fn ensure_live(&self) -> Result<(), Error> {
-        if self.inner.attendance.lock().is_some() {
+        let shared = &self.inner.attendance;
+        if shared.store_read.load(Ordering::Acquire) || shared.lock().is_some() {
             return Ok(());
         }
         let store = Arc::clone(&self.inner.store);
         let saved = blocking(move || Ok(store.read(store::load_office)?)).await?;
+        shared.store_read.store(true, Ordering::Release);
         let mut live = self.inner.attendance.lock();
         if live.is_none()
             && let Some(config) = saved
