@@ -13,33 +13,61 @@ use super::gray::Gray;
 const BLOCK: usize = 8;
 /// Contrast below which a block is treated as flat (zxing's MIN_DYNAMIC_RANGE).
 const MIN_RANGE: u32 = 24;
-/// Below this size blocks do not tile the frame well; fall back to one global level.
-const MIN_LOCAL_SIDE: usize = BLOCK * 5;
 
 /// Black-and-white image: `true` is dark.
 pub(crate) type Bits = Vec<bool>;
 
-pub(crate) fn local(img: &Gray) -> Bits {
-    let (w, h) = (img.w, img.h);
-    if w < MIN_LOCAL_SIDE || h < MIN_LOCAL_SIDE {
-        return global(img);
+/// The local threshold of every 8x8 block: a pixel at or below its block's level is dark.
+/// The sampler reads it too, to judge bilinear grey samples between pixels.
+#[derive(Debug, Clone)]
+pub(crate) struct Thresholds {
+    /// log2 of the block side in pixels (blocks are powers of two so that finding a
+    /// pixel's block is a shift: the detector asks for every pixel).
+    pub shift: u32,
+    /// Blocks across and down.
+    pub bw: usize,
+    pub bh: usize,
+    pub level: Vec<u8>,
+}
+
+impl Thresholds {
+    /// One level for the whole image.
+    pub fn uniform(level: u8) -> Self {
+        Self { shift: usize::BITS - 1, bw: 1, bh: 1, level: vec![level] }
     }
-    let (bw, bh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+
+    /// The threshold of the block holding pixel (x, y) (clamped to the image).
+    #[inline]
+    pub fn at_pixel(&self, x: usize, y: usize) -> u8 {
+        let bx = (x >> self.shift).min(self.bw - 1);
+        let by = (y >> self.shift).min(self.bh - 1);
+        self.level[by * self.bw + bx]
+    }
+}
+
+pub(crate) fn local(img: &Gray) -> Bits {
+    match thresholds::<BLOCK>(img) {
+        Some(t) => apply(img, &t),
+        None => global(img),
+    }
+}
+
+/// zxing's hybrid thresholds; `None` when the image is too small to tile in blocks.
+pub(crate) fn thresholds<const B: usize>(img: &Gray) -> Option<Thresholds> {
+    const { assert!(B.is_power_of_two()) };
+    let block = B;
+    let (w, h) = (img.w, img.h);
+    if w < block * 5 || h < block * 5 {
+        return None;
+    }
+    let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
+    let stats = block_stats::<B>(img, bw, bh);
     let mut level = vec![0u32; bw * bh];
     for by in 0..bh {
-        let y0 = (by * BLOCK).min(h - BLOCK);
         for bx in 0..bw {
-            let x0 = (bx * BLOCK).min(w - BLOCK);
-            let (mut sum, mut min, mut max) = (0u32, 255u32, 0u32);
-            for y in y0..y0 + BLOCK {
-                for &v in &img.px[y * w + x0..y * w + x0 + BLOCK] {
-                    let v = u32::from(v);
-                    sum += v;
-                    min = min.min(v);
-                    max = max.max(v);
-                }
-            }
-            let mut avg = sum / (BLOCK * BLOCK) as u32;
+            let (sum, min, max) = stats[by * bw + bx];
+            let (min, max) = (u32::from(min), u32::from(max));
+            let mut avg = sum / (block * block) as u32;
             if max - min <= MIN_RANGE {
                 // A flat block: background, so its level sits just below its darkest
                 // pixel (zxing uses half the minimum, which drags the 5x5 mean of
@@ -61,26 +89,83 @@ pub(crate) fn local(img: &Gray) -> Bits {
             level[by * bw + bx] = avg;
         }
     }
-    let mut out = vec![false; w * h];
+    // Each block's threshold: the mean level of the 5x5 blocks around it (shifted
+    // inwards at the frame's edges), from a summed-area table.
+    let mut sat = vec![0u32; (bw + 1) * (bh + 1)];
     for by in 0..bh {
-        let y0 = (by * BLOCK).min(h - BLOCK);
-        let cy = by.clamp(2, bh.saturating_sub(3).max(2));
+        let mut row = 0u32;
         for bx in 0..bw {
-            let x0 = (bx * BLOCK).min(w - BLOCK);
+            row += level[by * bw + bx];
+            sat[(by + 1) * (bw + 1) + bx + 1] = sat[by * (bw + 1) + bx + 1] + row;
+        }
+    }
+    let mut out = vec![0u8; bw * bh];
+    for by in 0..bh {
+        let cy = by.clamp(2, bh.saturating_sub(3).max(2));
+        let (y0, y1) = (cy.saturating_sub(2), (cy + 3).min(bh));
+        for bx in 0..bw {
             let cx = bx.clamp(2, bw.saturating_sub(3).max(2));
-            let (mut sum, mut n) = (0u32, 0u32);
-            for ny in cy.saturating_sub(2)..(cy + 3).min(bh) {
-                for nx in cx.saturating_sub(2)..(cx + 3).min(bw) {
-                    sum += level[ny * bw + nx];
-                    n += 1;
-                }
+            let (x0, x1) = (cx.saturating_sub(2), (cx + 3).min(bw));
+            let sum = sat[y1 * (bw + 1) + x1] + sat[y0 * (bw + 1) + x0] - sat[y0 * (bw + 1) + x1] - sat[y1 * (bw + 1) + x0];
+            let n = ((y1 - y0) * (x1 - x0)) as u32;
+            out[by * bw + bx] = (sum / n.max(1)).min(255) as u8;
+        }
+    }
+    Some(Thresholds { shift: block.trailing_zeros(), bw, bh, level: out })
+}
+
+/// Sum, minimum and maximum of each block; the last block of a row or column is
+/// shifted inwards to lie wholly in the image. Columns are folded first (B rows at a
+/// time, element by element, which the compiler vectorises), then each B-wide chunk.
+fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> Vec<(u32, u8, u8)> {
+    let (w, h) = (img.w, img.h);
+    let mut out = Vec::with_capacity(bw * bh);
+    let (mut sum, mut min, mut max) = (vec![0u16; w], vec![0u8; w], vec![0u8; w]);
+    for by in 0..bh {
+        let y0 = (by * B).min(h - B);
+        sum.fill(0);
+        min.fill(255);
+        max.fill(0);
+        for row in img.px[y0 * w..(y0 + B) * w].chunks_exact(w) {
+            for (((&v, s), lo), hi) in row.iter().zip(&mut sum).zip(&mut min).zip(&mut max) {
+                *s += u16::from(v);
+                *lo = (*lo).min(v);
+                *hi = (*hi).max(v);
             }
-            let threshold = sum / n.max(1);
-            for y in y0..y0 + BLOCK {
-                let row = y * w;
-                for x in x0..x0 + BLOCK {
-                    out[row + x] = u32::from(img.px[row + x]) <= threshold;
-                }
+        }
+        for bx in 0..bw {
+            let x0 = (bx * B).min(w - B);
+            let s: u32 = sum[x0..x0 + B].iter().map(|&v| u32::from(v)).sum();
+            let lo = min[x0..x0 + B].iter().fold(255u8, |a, &v| a.min(v));
+            let hi = max[x0..x0 + B].iter().fold(0u8, |a, &v| a.max(v));
+            out.push((s, lo, hi));
+        }
+    }
+    out
+}
+
+/// Binarises a view for rqrr's region search; `true` is dark (light when inverted).
+pub(crate) fn apply_view(img: &Gray, t: &Thresholds, invert: bool) -> Bits {
+    let mut bits = apply(img, t);
+    if invert {
+        bits.iter_mut().for_each(|b| *b = !*b);
+    }
+    bits
+}
+
+/// Binarises with per-block thresholds.
+pub(crate) fn apply(img: &Gray, t: &Thresholds) -> Bits {
+    let (w, h) = (img.w, img.h);
+    let mut out = vec![false; w * h];
+    for y in 0..h {
+        let by = (y >> t.shift).min(t.bh - 1);
+        let block = 1usize << t.shift.min(usize::BITS / 2);
+        let levels = &t.level[by * t.bw..(by + 1) * t.bw];
+        let src = &img.px[y * w..(y + 1) * w];
+        let dst = &mut out[y * w..(y + 1) * w];
+        for ((s, d), &level) in src.chunks(block).zip(dst.chunks_mut(block)).zip(levels) {
+            for (v, o) in s.iter().zip(d) {
+                *o = *v <= level;
             }
         }
     }
@@ -90,6 +175,11 @@ pub(crate) fn local(img: &Gray) -> Bits {
 pub(crate) fn global(img: &Gray) -> Bits {
     let t = otsu(&img.px);
     img.px.iter().map(|&v| v <= t).collect()
+}
+
+/// Otsu's level as thresholds.
+pub(crate) fn global_thresholds(img: &Gray) -> Thresholds {
+    Thresholds::uniform(otsu(&img.px))
 }
 
 /// Otsu's method: the level that best separates the histogram into two classes.

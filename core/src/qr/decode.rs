@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::binarize::{self, Bits};
+use super::binarize::{self, Bits, Thresholds};
 use super::gray::{self, Gray};
 use super::{DecodedCode, LumaFrame, Point, QrError, finder, rs, stream, text};
 use crate::qr::render::EcLevel;
@@ -107,7 +107,7 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
         let img = Gray::from_frame(frame, 1);
         return Ok(run_contained(|| plain_pass(&img)));
     }
-    let mut images = Images { frame, grays: Vec::new(), bits: Vec::new() };
+    let mut images = Images { frame, grays: Vec::new(), thresholds: Vec::new() };
     for pass in ladder(frame, options) {
         let found = run_contained(|| pass.run(&mut images));
         if !found.is_empty() {
@@ -130,6 +130,8 @@ const UPSCALE_MAX_SIDE: usize = 1280;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Threshold {
     Local,
+    /// Local with 4x4 blocks.
+    LocalFine,
     Global,
 }
 
@@ -152,44 +154,45 @@ struct Pass {
     locator: Locator,
 }
 
-/// The grey and binarised views the passes share, each computed once per frame.
+/// The grey views and thresholds the passes share, each computed once per frame.
 struct Images<'a> {
     frame: &'a LumaFrame<'a>,
     grays: Vec<((usize, bool), Gray)>,
-    bits: Vec<((usize, bool, Threshold), Bits)>,
+    thresholds: Vec<((usize, bool, Threshold), Thresholds)>,
 }
 
 impl Images<'_> {
-    fn gray(&mut self, shrink: usize, upscale: bool) -> &Gray {
+    fn gray_index(&mut self, shrink: usize, upscale: bool) -> usize {
         if let Some(i) = self.grays.iter().position(|(k, _)| *k == (shrink, upscale)) {
-            return &self.grays[i].1;
+            return i;
         }
         let mut img = Gray::from_frame(self.frame, shrink);
         if upscale {
             img = img.upscale2();
         }
         self.grays.push(((shrink, upscale), img));
-        let last = self.grays.len() - 1;
-        &self.grays[last].1
+        self.grays.len() - 1
     }
 
-    /// Binarised view; `true` is dark (before any inversion).
-    fn bits(&mut self, shrink: usize, upscale: bool, threshold: Threshold) -> (&Bits, usize, usize) {
+    /// A grey view and its thresholds.
+    fn view(&mut self, shrink: usize, upscale: bool, threshold: Threshold) -> (&Gray, &Thresholds) {
+        let g = self.gray_index(shrink, upscale);
         let key = (shrink, upscale, threshold);
-        let i = match self.bits.iter().position(|(k, _)| *k == key) {
+        let t = match self.thresholds.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                let img = self.gray(shrink, upscale);
-                let bits = match threshold {
-                    Threshold::Local => binarize::local(img),
-                    Threshold::Global => binarize::global(img),
+                let img = &self.grays[g].1;
+                let t = match threshold {
+                    Threshold::Local => binarize::thresholds::<8>(img),
+                    Threshold::LocalFine => binarize::thresholds::<4>(img),
+                    Threshold::Global => None,
                 };
-                self.bits.push((key, bits));
-                self.bits.len() - 1
+                let t = t.unwrap_or_else(|| binarize::global_thresholds(img));
+                self.thresholds.push((key, t));
+                self.thresholds.len() - 1
             }
         };
-        let img = self.grays.iter().find(|(k, _)| *k == (shrink, upscale)).map(|(_, g)| (g.w, g.h)).unwrap_or((0, 0));
-        (&self.bits[i].1, img.0, img.1)
+        (&self.grays[g].1, &self.thresholds[t].1)
     }
 }
 
@@ -233,17 +236,13 @@ fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
 
 impl Pass {
     fn run(&self, images: &mut Images<'_>) -> Vec<DecodedCode> {
-        let (bits, w, h) = images.bits(self.shrink, self.upscale, self.threshold);
-        let inverted: Bits;
-        let bits = if self.invert {
-            inverted = bits.iter().map(|b| !b).collect();
-            &inverted
-        } else {
-            bits
-        };
+        let (gray, thresholds) = images.view(self.shrink, self.upscale, self.threshold);
+        let view = finder::View { gray, thresholds, invert: self.invert };
         let mut found = match self.locator {
-            Locator::Finder => detect_finder(bits, w, h, if self.upscale { 2 } else { 1 }),
+            Locator::Finder => detect_finder(view, if self.upscale { 2 } else { 1 }),
             Locator::Rqrr => {
+                let (w, h) = (gray.w, gray.h);
+                let bits: Bits = binarize::apply_view(gray, thresholds, self.invert);
                 let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
                 read_grids(prepared.detect_grids())
             }
@@ -265,9 +264,9 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
 }
 
 /// Our finder-pattern detector: every symbol it samples that decodes.
-fn detect_finder(bits: &Bits, w: usize, h: usize, row_step: usize) -> Vec<DecodedCode> {
+fn detect_finder(view: finder::View<'_>, row_step: usize) -> Vec<DecodedCode> {
     let mut out: Vec<DecodedCode> = Vec::new();
-    finder::detect(bits, w, h, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
+    finder::detect(view, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
         Some(code) => {
             if !out.iter().any(|o| same_code(o, &code)) {
                 out.push(code);
@@ -369,6 +368,42 @@ mod diag {
     /// -p taipei-core --lib qr::decode::diag -- --ignored --nocapture`.
     #[test]
     #[ignore]
+    fn qrbench_one() {
+        let path = std::env::var("QRFRAME").expect("QRFRAME");
+        let img = load_luma(&std::fs::read(path).unwrap()).unwrap();
+        let frame = img.frame();
+        let base = Pass { shrink: 1, upscale: false, threshold: Threshold::Local, invert: false, locator: Locator::Finder };
+        let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+        for pass in [Pass { threshold: Threshold::LocalFine, ..base }, Pass { upscale: true, ..base }] {
+            eprintln!("{pass:?}");
+            let found = pass.run(&mut images);
+            eprintln!(" -> {}", found.len());
+        }
+    }
+
+    /// One pass over every frame, for profiling.
+    #[test]
+    #[ignore]
+    fn qrbench_one_pass() {
+        let dir = std::env::var("QRBENCH_FRAMES").expect("QRBENCH_FRAMES");
+        let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("1280x720")).collect();
+        names.sort();
+        let imgs: Vec<_> = names.iter().map(|n| load_luma(&std::fs::read(n).unwrap()).unwrap()).collect();
+        let base = Pass { shrink: 1, upscale: false, threshold: Threshold::LocalFine, invert: false, locator: Locator::Finder };
+        let t = std::time::Instant::now();
+        let mut reads = 0;
+        for _ in 0..3 {
+            for img in &imgs {
+                let frame = img.frame();
+                let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+                reads += usize::from(!base.run(&mut images).is_empty());
+            }
+        }
+        println!("reads {} ms/frame {:.2}", reads / 3, t.elapsed().as_secs_f64() * 1000.0 / (3 * imgs.len()) as f64);
+    }
+
+    #[test]
+    #[ignore]
     fn qrbench_passes() {
         let dir = std::env::var("QRBENCH_FRAMES").expect("QRBENCH_FRAMES");
         let manifest: serde_json::Value =
@@ -398,9 +433,11 @@ mod diag {
             }
             ladder.push(Pass { upscale: true, ..base });
             ladder.push(Pass { upscale: true, locator: Locator::Rqrr, ..base });
+            ladder.push(Pass { threshold: Threshold::LocalFine, ..base });
+            ladder.push(Pass { threshold: Threshold::LocalFine, shrink: 2, ..base });
             ladder.push(Pass { invert: true, ..base });
             ladder.push(Pass { invert: true, shrink: 2, ..base });
-            let mut images = Images { frame: &frame, grays: Vec::new(), bits: Vec::new() };
+            let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
             let mut row = Vec::new();
             for pass in ladder {
                 let i = passes.iter().position(|p| *p == pass).unwrap_or_else(|| {
@@ -415,7 +452,7 @@ mod diag {
                 wrong[i] += found.iter().filter(|c| Some(c.text.as_str()) != want).count();
                 row.push((i, want.is_some_and(|w| found.iter().any(|c| c.text == w))));
             }
-            let mut r = vec![false; 16];
+            let mut r = vec![false; 32];
             for (i, ok) in row {
                 r[i] = ok;
             }

@@ -12,7 +12,8 @@
 //! Reed-Solomon checks decide. Nothing is accepted that does not decode.
 
 use super::Point;
-use super::binarize::Bits;
+use super::binarize::Thresholds;
+use super::gray::Gray;
 
 /// Candidates kept for grouping (the strongest first); bounds the triple search.
 const MAX_GROUPING: usize = 12;
@@ -36,104 +37,198 @@ struct Finder {
     count: u32,
 }
 
-struct Img<'a> {
-    bits: &'a Bits,
-    w: usize,
-    h: usize,
+/// What the detector looks at: a grey image judged pixel by pixel against its
+/// thresholds (one level for the whole frame, or one per block), optionally for
+/// light-on-dark codes. No binarised copy is made: edges are placed between pixels
+/// where the grey level crosses the threshold, which measures runs and centres to a
+/// fraction of a pixel, as codes at under 3 px per module need.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub gray: &'a Gray,
+    pub thresholds: &'a Thresholds,
+    /// Light-on-dark: pixels above the threshold are the dark modules.
+    pub invert: bool,
 }
 
-impl Img<'_> {
+impl View<'_> {
+    /// How far a pixel lies on the light side of its threshold: dark when `<= 0`.
+    #[inline]
+    fn level(&self, x: usize, y: usize) -> i32 {
+        let v = i32::from(self.gray.px[y * self.gray.w + x]);
+        let t = i32::from(self.thresholds.at_pixel(x, y));
+        if self.invert { t + 1 - v } else { v - t }
+    }
+
+    /// Every pixel's level along row `y`.
+    fn row_levels(&self, y: usize, out: &mut [i32]) {
+        let t = self.thresholds;
+        let w = self.gray.w;
+        let row = &self.gray.px[y * w..(y + 1) * w];
+        let levels = &t.level[(y >> t.shift).min(t.bh - 1) * t.bw..][..t.bw];
+        // Blocks of 2^shift pixels; the last block's level also covers any remainder.
+        let block = if t.bw == 1 { w } else { 1usize << t.shift };
+        let (sign, bias) = if self.invert { (-1, 1) } else { (1, 0) };
+        for (bx, (src, dst)) in row.chunks(block).zip(out.chunks_mut(block)).enumerate() {
+            let t = i32::from(levels[bx.min(t.bw - 1)]);
+            for (&v, o) in src.iter().zip(dst) {
+                *o = sign * (i32::from(v) - t) + bias;
+            }
+        }
+    }
+
     fn at(&self, x: isize, y: isize) -> Option<bool> {
-        (x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h).then(|| self.bits[y as usize * self.w + x as usize])
+        (x >= 0 && y >= 0 && (x as usize) < self.gray.w && (y as usize) < self.gray.h).then(|| self.level(x as usize, y as usize) <= 0)
+    }
+
+    /// The module whose centre maps to (x, y): the grey level there is interpolated
+    /// between the four nearest pixels and judged by the local threshold. At under 3 px
+    /// per module a centre often falls between pixels, and the nearest pixel then
+    /// belongs as much to the neighbouring module.
+    fn module(&self, x: f64, y: f64) -> bool {
+        let (w, h) = (self.gray.w, self.gray.h);
+        if !(x >= 0.0 && y >= 0.0 && x < w as f64 && y < h as f64) {
+            return false;
+        }
+        let (fx, fy) = ((x - 0.5).max(0.0), (y - 0.5).max(0.0));
+        let (x0, y0) = ((fx as usize).min(w - 1), (fy as usize).min(h - 1));
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (ax, ay) = (fx - x0 as f64, fy - y0 as f64);
+        let p = |x: usize, y: usize| f64::from(self.gray.px[y * w + x]);
+        let top = p(x0, y0) * (1.0 - ax) + p(x1, y0) * ax;
+        let bottom = p(x0, y1) * (1.0 - ax) + p(x1, y1) * ax;
+        let v = top * (1.0 - ay) + bottom * ay;
+        let t = f64::from(self.thresholds.at_pixel(x as usize, y as usize));
+        if self.invert { v > t } else { v <= t }
     }
 }
 
-/// Run lengths near 1:1:3:1:1 (zxing's tolerance: half a module per run, plus a pixel).
-fn ratio_ok(c: &[usize; 5]) -> bool {
-    let total: usize = c.iter().sum();
-    if total < 7 {
+/// Where between two neighbouring pixels (levels `a` then `b`, of opposite sides)
+/// the grey crosses the threshold: 0 at the first pixel's centre, 1 at the second's.
+#[inline]
+fn crossing(a: i32, b: i32) -> f64 {
+    // `a <= 0 < b` or `b <= 0 < a`: the denominator is never zero.
+    let t = (f64::from(a) - 0.5) / f64::from(a - b);
+    t.clamp(0.0, 1.0)
+}
+
+/// Run lengths near 1:1:3:1:1 (zxing's tolerance: half a module per run, plus half a
+/// pixel for the edges that blur and sampling move).
+fn ratio_ok(c: &[f64; 5]) -> bool {
+    let total: f64 = c.iter().sum();
+    if total < 7.0 {
         return false;
     }
-    let m = total as f64 / 7.0;
+    let m = total / 7.0;
     let v = m / 2.0;
-    // Plus one pixel: at under 3 px per module, runs are whole pixels and blur moves
-    // each edge by up to one, which alone breaks a half-module tolerance.
-    let d = |n: usize, k: f64| (n as f64 - k * m).abs() < k * v + 0.5;
+    let d = |n: f64, k: f64| (n - k * m).abs() < k * v + 0.5;
     d(c[0], 1.0) && d(c[1], 1.0) && d(c[2], 3.0) && d(c[3], 1.0) && d(c[4], 1.0)
 }
 
-/// Runs through (cx, cy) along (dx, dy): the centre of the middle run, as an offset
-/// along the line, and the pattern's total length, if the runs fit a finder pattern.
-fn cross(img: &Img<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: usize) -> Option<(f64, usize)> {
-    let px = |t: isize| img.at(cx + t * dx, cy + t * dy);
-    if px(0) != Some(true) {
+/// The five runs through pixel (cx, cy) along (dx, dy), if that pixel is dark and the
+/// runs fit a finder pattern: the middle run's centre as an offset along the line, and
+/// the pattern's total length. Each side is walked at most `max` pixels; beyond the
+/// frame counts as light.
+fn cross(img: &View<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: f64) -> Option<(f64, f64)> {
+    let (w, h) = (img.gray.w as isize, img.gray.h as isize);
+    let level = |t: isize| {
+        let (x, y) = (cx + t * dx, cy + t * dy);
+        (x >= 0 && y >= 0 && x < w && y < h).then(|| img.level(x as usize, y as usize))
+    };
+    if level(0)? > 0 {
         return None;
     }
-    let mut c = [0usize; 5];
-    let mut t = 0isize;
-    while px(t) == Some(true) && c[2] <= max {
-        c[2] += 1;
-        t -= 1;
-    }
-    while px(t) == Some(false) && c[1] <= max {
-        c[1] += 1;
-        t -= 1;
-    }
-    while px(t) == Some(true) && c[0] <= max {
-        c[0] += 1;
-        t -= 1;
-    }
-    t = 1;
-    while px(t) == Some(true) && c[2] <= max {
-        c[2] += 1;
-        t += 1;
-    }
-    while px(t) == Some(false) && c[3] <= max {
-        c[3] += 1;
-        t += 1;
-    }
-    while px(t) == Some(true) && c[4] <= max {
-        c[4] += 1;
-        t += 1;
-    }
-    if c.iter().any(|&n| n == 0 || n > max) || !ratio_ok(&c) {
-        return None;
-    }
-    let centre = t as f64 - c[4] as f64 - c[3] as f64 - c[2] as f64 / 2.0;
-    Some((centre, c.iter().sum()))
-}
-
-fn find_candidates(img: &Img<'_>, row_step: usize) -> Vec<Finder> {
-    let mut found: Vec<Finder> = Vec::new();
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    for y in (0..img.h).step_by(row_step.max(1)) {
-        let row = &img.bits[y * img.w..(y + 1) * img.w];
-        runs.clear();
-        let mut start = 0;
-        for x in 1..=img.w {
-            if x == img.w || row[x] != row[start] {
-                runs.push((start, x - start));
-                start = x;
+    let limit = max.ceil() as isize + 1;
+    // Three edges on each side, as offsets from the start pixel.
+    let edges = |step: isize| -> Option<[f64; 3]> {
+        let mut out = [0.0; 3];
+        let (mut t, mut prev) = (0isize, level(0)?);
+        for (k, edge) in out.iter_mut().enumerate() {
+            loop {
+                if t.abs() > limit {
+                    return None;
+                }
+                let Some(next) = level(t + step) else {
+                    // Off the frame: light. An inner edge there means no pattern.
+                    if k < 2 || prev > 0 {
+                        return None;
+                    }
+                    *edge = t as f64 + 0.5 * step as f64;
+                    break;
+                };
+                t += step;
+                if (next <= 0) != (prev <= 0) {
+                    *edge = (t - step) as f64 + crossing(prev, next) * step as f64;
+                    prev = next;
+                    break;
+                }
+                prev = next;
             }
         }
-        for i in 0..runs.len().saturating_sub(4) {
-            if !row[runs[i].0] {
-                continue;
+        Some(out)
+    };
+    let n = edges(-1)?;
+    let p = edges(1)?;
+    let c = [n[1] - n[2], n[0] - n[1], p[0] - n[0], p[1] - p[0], p[2] - p[1]];
+    if !ratio_ok(&c) {
+        return None;
+    }
+    Some(((n[0] + p[0]) / 2.0, p[2] - n[2]))
+}
+
+fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
+    let (w, h) = (img.gray.w, img.gray.h);
+    let mut found: Vec<Finder> = Vec::new();
+    // Edge positions along the row (pixel-centre coordinates) and whether the run
+    // after each edge is dark; the row's ends count as edges.
+    let mut edges: Vec<f64> = Vec::new();
+    let mut levels: Vec<i32> = vec![0; w];
+    for y in (0..h).step_by(row_step.max(1)) {
+        img.row_levels(y, &mut levels);
+        edges.clear();
+        edges.push(-0.5);
+        let first_dark = levels[0] <= 0;
+        // Dark pixels as bits, 64 to a word; a word's changes from pixel to pixel are
+        // found with shifts and visited with trailing_zeros, so flat stretches (most of
+        // a frame) cost a few instructions per 64 pixels.
+        let mut carry = u64::from(first_dark);
+        for (i, chunk) in levels.chunks(64).enumerate() {
+            let dark = chunk.iter().enumerate().fold(0u64, |m, (j, &l)| m | (u64::from(l <= 0) << j));
+            let mut changes = (dark ^ ((dark << 1) | carry)) & (u64::MAX >> (64 - chunk.len()));
+            carry = dark >> (chunk.len() - 1);
+            while changes != 0 {
+                let x = i * 64 + changes.trailing_zeros() as usize;
+                edges.push((x - 1) as f64 + crossing(levels[x - 1], levels[x]));
+                changes &= changes - 1;
             }
-            let c = [runs[i].1, runs[i + 1].1, runs[i + 2].1, runs[i + 3].1, runs[i + 4].1];
+        }
+        edges.push(w as f64 - 0.5);
+        // Run i lies between edges i and i+1; it is dark when i is even and the row
+        // starts dark, or odd and it starts light.
+        let runs = edges.len() - 1;
+        let start = usize::from(!first_dark);
+        for i in (start..runs.saturating_sub(4)).step_by(2) {
+            let c = [
+                edges[i + 1] - edges[i],
+                edges[i + 2] - edges[i + 1],
+                edges[i + 3] - edges[i + 2],
+                edges[i + 4] - edges[i + 3],
+                edges[i + 5] - edges[i + 4],
+            ];
             if !ratio_ok(&c) {
                 continue;
             }
-            let total: usize = c.iter().sum();
-            let cx = runs[i + 2].0 as f64 + runs[i + 2].1 as f64 / 2.0;
-            let Some((oy, vt)) = cross(img, cx as isize, y as isize, 0, 1, total) else { continue };
-            if 5 * vt.abs_diff(total) >= 2 * total {
+            let total: f64 = c.iter().sum();
+            let cx = (edges[i + 2] + edges[i + 3]) / 2.0;
+            let px = (cx + 0.5).floor().clamp(0.0, (w - 1) as f64) as isize;
+            let Some((oy, vt)) = cross(img, px, y as isize, 0, 1, total) else { continue };
+            if 5.0 * (vt - total).abs() >= 2.0 * total {
                 continue;
             }
             let cy = y as f64 + oy;
-            let Some((ox, ht)) = cross(img, cx as isize, cy as isize, 1, 0, total) else { continue };
-            let cx = cx.floor() + ox;
-            let module = (ht + vt) as f64 / 14.0;
+            let py = (cy + 0.5).floor().clamp(0.0, (h - 1) as f64) as isize;
+            let Some((ox, ht)) = cross(img, px, py, 1, 0, total) else { continue };
+            let cx = px as f64 + ox;
+            let module = (ht + vt) / 14.0;
             if let Some(f) = found.iter_mut().find(|f| {
                 (f.x - cx).hypot(f.y - cy) <= module.max(f.module) * 1.5 && (f.module / module - 1.0).abs() < 0.5
             }) {
@@ -142,8 +237,17 @@ fn find_candidates(img: &Img<'_>, row_step: usize) -> Vec<Finder> {
                 f.y = (f.y * n + cy) / (n + 1.0);
                 f.module = (f.module * n + module) / (n + 1.0);
                 f.count += 1;
-            } else if found.len() < MAX_CANDIDATES {
-                found.push(Finder { x: cx, y: cy, module, count: 1 });
+            } else {
+                if found.len() >= MAX_CANDIDATES {
+                    // Textures make many one-row matches. One that the scan has left
+                    // behind (its centre rows above) will never be confirmed by
+                    // another row: make room by dropping those, so that the
+                    // patterns further down the frame are still seen.
+                    found.retain(|f| f.count > 1 || f.y + 2.0 * f.module >= y as f64);
+                }
+                if found.len() < MAX_CANDIDATES {
+                    found.push(Finder { x: cx, y: cy, module, count: 1 });
+                }
             }
         }
     }
@@ -198,7 +302,7 @@ fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
 
 /// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`:
 /// positions on a grid of a third of a module, within `reach` modules of the estimate.
-fn find_alignment(img: &Img<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64, reach: f64) -> Option<(f64, f64)> {
+fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64, reach: f64) -> Option<(f64, f64)> {
     let r = (module * reach).ceil() as isize;
     let step = ((module / 3.0).floor() as usize).max(1);
     let mut template = [(0isize, 0isize, false); 25];
@@ -233,8 +337,8 @@ pub(crate) struct Candidate {
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
 /// Rows are scanned every `row_step`: a view enlarged 2x has every module at least
 /// two pixels tall, so every second row still crosses each finder centre.
-pub(crate) fn detect(bits: &Bits, w: usize, h: usize, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
-    let img = Img { bits, w, h };
+pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
+    let img = view;
     let finders = find_candidates(&img, row_step);
     if finders.len() < 3 {
         return;
@@ -283,7 +387,7 @@ pub(crate) fn detect(bits: &Bits, w: usize, h: usize, row_step: usize, mut read:
     }
 }
 
-fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
+fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
     let module = (tl.module + tr.module + bl.module) / 3.0;
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
     // Under perspective the module size changes along each edge: measure each edge
@@ -315,15 +419,20 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
             let dst = [(tl.x, tl.y), (tr.x, tr.y), dst4, (bl.x, bl.y)];
             let Some(m) = quad_to_quad(src, dst) else { continue };
             let size = dim as usize;
-            let grid = sample(img, size, |x, y| apply(&m, x, y));
-            let agreement = fixed_pattern_agreement(&grid, size);
+            // Most samplings tried are wrong: their fixed patterns (a few hundred
+            // modules) show it before the whole symbol is sampled and decoded.
+            let agreement = fixed_pattern_agreement(size, |y, x| {
+                let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
+                img.module(px, py)
+            });
             if best.as_ref().is_none_or(|b| agreement > b.0) {
                 best = Some((agreement, m, v as usize));
             }
-            // Decoding a wrong sampling costs far more (Reed-Solomon syndromes of every
-            // block) than checking the fixed patterns it must show.
-            if agreement >= MIN_AGREEMENT && read(&Candidate { grid, corners: symbol_corners(&m, dim) }) {
-                return true;
+            if agreement >= MIN_AGREEMENT {
+                let grid = sample(img, size, |x, y| apply(&m, x, y));
+                if read(&Candidate { grid, corners: symbol_corners(&m, dim) }) {
+                    return true;
+                }
             }
         }
     }
@@ -337,7 +446,7 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
         && let Some(grid) = sample_by_alignment(img, &m, v)
     {
         let size = 17 + 4 * v;
-        if fixed_pattern_agreement(&grid, size) >= MIN_AGREEMENT
+        if fixed_pattern_agreement(size, |y, x| rqrr::BitGrid::bit(&grid, y, x)) >= MIN_AGREEMENT
             && read(&Candidate { grid, corners: symbol_corners(&m, size as f64) })
         {
             return true;
@@ -346,10 +455,10 @@ fn try_triple(img: &Img<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut i
     false
 }
 
-fn sample(img: &Img<'_>, size: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> rqrr::SimpleGrid {
+fn sample(img: &View<'_>, size: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> rqrr::SimpleGrid {
     rqrr::SimpleGrid::from_func(size, |x, y| {
         let (px, py) = map(x as f64 + 0.5, y as f64 + 0.5);
-        img.at(px.floor() as isize, py.floor() as isize).unwrap_or(false)
+        img.module(px, py)
     })
 }
 
@@ -379,7 +488,7 @@ fn alignment_centres(version: usize) -> Vec<f64> {
 /// pattern is searched near where `m` puts it, corrected by the drift its already
 /// found neighbours showed (so the search follows a perspective that `m` misjudges);
 /// a pattern not found stays where `m` and that drift put it.
-fn sample_by_alignment(img: &Img<'_>, m: &M3, version: usize) -> Option<rqrr::SimpleGrid> {
+fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize) -> Option<rqrr::SimpleGrid> {
     let c = alignment_centres(version);
     let k = c.len();
     let mut pts = vec![(0.0, 0.0); k * k];
@@ -425,8 +534,7 @@ fn sample_by_alignment(img: &Img<'_>, m: &M3, version: usize) -> Option<rqrr::Si
 
 /// Share of the three finder patterns and the two timing patterns that the sampled
 /// grid reproduces.
-fn fixed_pattern_agreement(grid: &rqrr::SimpleGrid, size: usize) -> f64 {
-    use rqrr::BitGrid;
+fn fixed_pattern_agreement(size: usize, bit: impl Fn(usize, usize) -> bool) -> f64 {
     let (mut ok, mut n) = (0usize, 0usize);
     let finder = |x: usize, y: usize| {
         let d = x.abs_diff(3).max(y.abs_diff(3));
@@ -436,14 +544,14 @@ fn fixed_pattern_agreement(grid: &rqrr::SimpleGrid, size: usize) -> f64 {
         for x in 0..7 {
             let want = finder(x, y);
             for (gx, gy) in [(x, y), (size - 7 + x, y), (x, size - 7 + y)] {
-                ok += usize::from(grid.bit(gy, gx) == want);
+                ok += usize::from(bit(gy, gx) == want);
                 n += 1;
             }
         }
     }
     for i in 8..size - 8 {
         let want = i % 2 == 0;
-        ok += usize::from(grid.bit(6, i) == want) + usize::from(grid.bit(i, 6) == want);
+        ok += usize::from(bit(6, i) == want) + usize::from(bit(i, 6) == want);
         n += 2;
     }
     ok as f64 / n as f64
