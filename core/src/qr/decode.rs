@@ -8,7 +8,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::binarize::{self, Bits, Thresholds};
 use super::gray::{self, Gray};
 use super::{DecodedCode, LumaFrame, Point, QrError, finder, rs, stream, text};
-use crate::qr::render::EcLevel;
 
 /// Which preprocessing steps the decoder may use. The default is the tuned ladder;
 /// switching steps off exists to measure what each one earns.
@@ -290,35 +289,17 @@ fn read_grids<G: rqrr::BitGrid>(grids: Vec<rqrr::Grid<G>>) -> Vec<DecodedCode> {
     out
 }
 
-/// rqrr's `Grid` owns its bit grid; this lends it one.
-struct ByRef<'a, G>(&'a G);
-
-impl<G: rqrr::BitGrid> rqrr::BitGrid for ByRef<'_, G> {
-    fn size(&self) -> usize {
-        self.0.size()
-    }
-    fn bit(&self, y: usize, x: usize) -> bool {
-        self.0.bit(y, x)
-    }
-}
-
-/// A grid that fails Reed-Solomon or format checks is not a code: no guess.
+/// A grid that fails Reed-Solomon, format or segment checks is not a code: no guess.
 fn read_grid<G: rqrr::BitGrid>(grid: &G, corners: impl FnOnce(usize) -> [Point; 4]) -> Option<DecodedCode> {
-    // Most grids offered are wrong samplings; our table-driven check turns them away
-    // in microseconds where rqrr's decoder (twice: as is and mirrored) takes far longer.
-    if !rs::plausible(grid) {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    let meta = rqrr::Grid::new(ByRef(grid)).decode_to(&mut bytes).ok()?;
-    let stream = stream::read_segments(grid, &meta, &bytes);
+    let symbol = rs::correct(grid)?;
+    let (bytes, stream) = stream::parse(&symbol.data, symbol.version)?;
     let (text, text_encoding) = text::decode_text(&bytes, stream.eci, stream.has_kanji);
     Some(DecodedCode {
         text,
         bytes,
-        corners: corners(meta.version.0),
-        version: meta.version.0 as u8,
-        ec_level: EcLevel::from_rqrr(meta.ecc_level),
+        corners: corners(symbol.version),
+        version: symbol.version as u8,
+        ec_level: symbol.ec,
         text_encoding,
     })
 }

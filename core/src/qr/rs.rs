@@ -54,16 +54,35 @@ fn div(a: u8, b: u8) -> u8 {
 
 /// Whether a block (data then EC codewords, highest degree first) with `npar` EC
 /// codewords is a codeword or within reach of one.
+#[cfg(test)]
 pub(crate) fn block_correctable(block: &[u8], npar: usize) -> bool {
+    correct_block(&mut block.to_vec(), npar, npar / 2)
+}
+
+/// Corrects a block in place (data then EC codewords, highest degree first) with
+/// `npar` EC codewords, fixing at most `max_errors` codewords. `false` (block left as
+/// it may be) when the errors are beyond that reach.
+///
+/// Syndromes S_i = r(α^i), i < npar (QR's generator has roots α^0..α^(npar-1));
+/// Berlekamp–Massey gives the error locator Λ; a Chien search over the block's
+/// positions finds its roots, each α^-j for an error at degree j; Forney's formula
+/// (first root α^0) gives each magnitude X·Ω(X⁻¹)/Λ'(X⁻¹). The syndromes are checked
+/// again after the fix: a decoder that miscorrects is worse than one that gives up.
+pub(crate) fn correct_block(block: &mut [u8], npar: usize, max_errors: usize) -> bool {
     const MAX_NPAR: usize = 32;
-    if npar == 0 || npar > MAX_NPAR || block.len() <= npar || block.len() > 255 {
+    let n = block.len();
+    if npar == 0 || npar > MAX_NPAR || n <= npar || n > 255 {
         return false;
     }
-    let mut s = [0u8; MAX_NPAR];
-    for (i, si) in s.iter_mut().enumerate().take(npar) {
-        let a = GF.0[i];
-        *si = block.iter().fold(0u8, |acc, &c| mul(acc, a) ^ c);
-    }
+    let syndromes = |block: &[u8]| {
+        let mut s = [0u8; MAX_NPAR];
+        for (i, si) in s.iter_mut().enumerate().take(npar) {
+            let a = GF.0[i];
+            *si = block.iter().fold(0u8, |acc, &c| mul(acc, a) ^ c);
+        }
+        s
+    };
+    let s = syndromes(block);
     if s[..npar].iter().all(|&v| v == 0) {
         return true;
     }
@@ -72,8 +91,8 @@ pub(crate) fn block_correctable(block: &[u8], npar: usize) -> bool {
     c[0] = 1;
     b[0] = 1;
     let (mut l, mut m, mut bb) = (0usize, 1usize, 1u8);
-    for n in 0..npar {
-        let d = (1..=l).fold(s[n], |d, i| d ^ mul(c[i], s[n - i]));
+    for k in 0..npar {
+        let d = (1..=l).fold(s[k], |d, i| d ^ mul(c[i], s[k - i]));
         if d == 0 {
             m += 1;
             continue;
@@ -83,8 +102,8 @@ pub(crate) fn block_correctable(block: &[u8], npar: usize) -> bool {
         for i in 0..c.len() - m {
             c[i + m] ^= mul(coef, b[i]);
         }
-        if 2 * l <= n {
-            l = n + 1 - l;
+        if 2 * l <= k {
+            l = k + 1 - l;
             b = prev;
             bb = d;
             m = 1;
@@ -92,21 +111,37 @@ pub(crate) fn block_correctable(block: &[u8], npar: usize) -> bool {
             m += 1;
         }
     }
-    if 2 * l > npar {
+    if l == 0 || 2 * l > npar || l > max_errors {
         return false;
     }
-    // Chien search over the block's positions: an error at degree j is a root α^-j.
-    let roots = (0..block.len())
-        .filter(|&j| {
-            let x = GF.0[(255 - j % 255) % 255];
-            let mut acc = 0u8;
-            for &ci in c[..=l].iter().rev() {
-                acc = mul(acc, x) ^ ci;
-            }
-            acc == 0
-        })
-        .count();
-    roots == l
+    let eval = |poly: &[u8], x: u8| poly.iter().rev().fold(0u8, |acc, &ci| mul(acc, x) ^ ci);
+    // Ω(x) = S(x)·Λ(x) mod x^npar.
+    let mut omega = [0u8; MAX_NPAR];
+    for i in 0..npar {
+        for j in 0..=l.min(i) {
+            omega[i] ^= mul(s[i - j], c[j]);
+        }
+    }
+    // Λ'(x): the formal derivative keeps the odd terms, each one degree down.
+    let mut deriv = [0u8; MAX_NPAR + 2];
+    for i in (1..=l).step_by(2) {
+        deriv[i - 1] = c[i];
+    }
+    let mut found = 0;
+    for j in 0..n {
+        let x_inv = GF.0[(255 - j % 255) % 255];
+        if eval(&c[..=l], x_inv) != 0 {
+            continue;
+        }
+        let denom = eval(&deriv[..l], x_inv);
+        if denom == 0 {
+            return false;
+        }
+        let magnitude = mul(GF.0[j % 255], div(eval(&omega[..npar], x_inv), denom));
+        block[n - 1 - j] ^= magnitude;
+        found += 1;
+    }
+    found == l && syndromes(block)[..npar].iter().all(|&v| v == 0)
 }
 
 /// Format bits: the nearest of the 32 valid words within distance 3 (the BCH code's
@@ -208,7 +243,7 @@ fn layout(version: usize, ec: EcLevel) -> Option<Layout> {
     })
 }
 
-/// rqrr's decoder reads a grid as is and, failing that, mirrored.
+/// A grid read transposed.
 pub(crate) struct Mirrored<'a, G>(pub &'a G);
 
 impl<G: BitGrid> BitGrid for Mirrored<'_, G> {
@@ -220,19 +255,55 @@ impl<G: BitGrid> BitGrid for Mirrored<'_, G> {
     }
 }
 
-/// Whether rqrr could decode this grid, read as is or mirrored.
-pub(crate) fn plausible<G: BitGrid>(grid: &G) -> bool {
-    plausible_one(grid) || plausible_one(&Mirrored(grid))
+/// A symbol's corrected data codewords and what its format and size said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Corrected {
+    pub version: usize,
+    pub ec: EcLevel,
+    pub mask: u16,
+    /// The data codewords of every block, in logical order, after correction.
+    pub data: Vec<u8>,
 }
 
-fn plausible_one<G: BitGrid>(g: &G) -> bool {
+/// Reads and corrects a sampled symbol, as is or else mirrored (a code seen from
+/// behind glass, or a transposed sampling).
+pub(crate) fn correct<G: BitGrid>(grid: &G) -> Option<Corrected> {
+    correct_one(grid).or_else(|| correct_one(&Mirrored(grid)))
+}
+
+fn correct_one<G: BitGrid>(g: &G) -> Option<Corrected> {
     let size = g.size();
     if !(21..=177).contains(&size) || !(size - 17).is_multiple_of(4) {
-        return false;
+        return None;
     }
-    let Some((ec_bits, mask)) = read_format(g) else { return false };
-    let Some((lay, blocks)) = blocks(g, (size - 17) / 4, EcLevel::from_rqrr(ec_bits), mask) else { return false };
-    blocks.iter().all(|b| block_correctable(b, lay.ec))
+    let version = (size - 17) / 4;
+    let (ec_bits, mask) = read_format(g)?;
+    let ec = EcLevel::from_rqrr(ec_bits);
+    let (lay, mut blocks) = blocks(g, version, ec, mask)?;
+    let max_errors = (lay.ec - misdecode_guard(version, ec)) / 2;
+    let mut data = Vec::with_capacity(lay.data);
+    for block in &mut blocks {
+        if !correct_block(block, lay.ec, max_errors) {
+            return None;
+        }
+    }
+    // Logical order: every block's data codewords, block after block.
+    for block in &blocks {
+        data.extend_from_slice(&block[..block.len() - lay.ec]);
+    }
+    Some(Corrected { version, ec, mask, data })
+}
+
+/// EC codewords ISO/IEC 18004 (table 9, "p") keeps back from correction in the
+/// smallest symbols, where using all of them would too often turn noise into a
+/// "valid" code.
+fn misdecode_guard(version: usize, ec: EcLevel) -> usize {
+    match (version, ec) {
+        (1, EcLevel::L) => 3,
+        (1, EcLevel::M) | (2, EcLevel::L) => 2,
+        (1, EcLevel::Q) | (1, EcLevel::H) | (3, EcLevel::L) => 1,
+        _ => 0,
+    }
 }
 
 /// The symbol's Reed–Solomon blocks as sampled (uncorrected), each its data
@@ -285,8 +356,11 @@ mod tests {
         for (len, ec) in [(10, EcLevel::M), (100, EcLevel::Q), (300, EcLevel::L), (900, EcLevel::H), (2000, EcLevel::M)] {
             let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
             let g = grid_of(&text, ec, |_, _| false);
-            assert!(plausible(&g), "{len} {ec:?}");
-            assert!(rqrr::Grid::new(g).decode().is_ok());
+            let ours = correct(&g).expect("clean code reads");
+            let mut theirs = Vec::new();
+            let meta = rqrr::Grid::new(g).decode_to(&mut theirs).unwrap();
+            assert_eq!((ours.version, ours.ec, ours.mask), (meta.version.0, EcLevel::from_rqrr(meta.ecc_level), meta.mask), "{len} {ec:?}");
+            assert_eq!(crate::qr::stream::parse(&ours.data, ours.version).unwrap().0, theirs);
         }
     }
 
@@ -294,8 +368,9 @@ mod tests {
     fn damage_within_reach_passes_and_beyond_it_fails() {
         let text = "TPL1:0123456789012345678901234567890123456789";
         // A few modules wrong in the data area: still correctable.
+        let clean = correct(&grid_of(text, EcLevel::Q, |_, _| false)).unwrap();
         let few = grid_of(text, EcLevel::Q, |x, y| (x, y) == (20, 20) || (x, y) == (15, 24));
-        assert!(plausible(&few));
+        assert_eq!(correct(&few), Some(clean));
         // A quarter of all modules flipped at random: no code.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut noise = std::collections::HashSet::new();
@@ -306,14 +381,15 @@ mod tests {
             noise.insert(((seed % 29) as usize, ((seed >> 8) % 29) as usize));
         }
         let many = grid_of(text, EcLevel::Q, |x, y| x > 8 && y > 8 && noise.contains(&(x, y)));
-        assert!(!plausible(&many));
+        assert_eq!(correct(&many), None);
         assert!(rqrr::Grid::new(many).decode().is_err());
     }
 
     #[test]
     fn mirrored_codes_pass() {
         let g = grid_of("mirror", EcLevel::M, |_, _| false);
-        assert!(plausible(&Mirrored(&g)));
+        assert_eq!(correct(&Mirrored(&g)), correct(&g));
+        assert!(correct(&g).is_some());
     }
 
     #[test]
@@ -329,5 +405,35 @@ mod tests {
         }
         block[1] ^= 0x33;
         assert!(!block_correctable(&block, 10), "6 errors exceed 10 EC codewords");
+    }
+
+    #[test]
+    fn correction_restores_the_codeword_exactly() {
+        let data: Vec<u8> = (0..40).map(|i| (i * 37 + 11) as u8).collect();
+        let ec = qrcode::ec::create_error_correction_code(&data, 16);
+        let good = [data, ec].concat();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for errors in 0..=8 {
+            for _ in 0..50 {
+                let mut block = good.clone();
+                let mut hit = std::collections::HashSet::new();
+                while hit.len() < errors {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let pos = (seed % good.len() as u64) as usize;
+                    if hit.insert(pos) {
+                        block[pos] ^= ((seed >> 16) as u8).max(1);
+                    }
+                }
+                assert!(correct_block(&mut block, 16, 8), "{errors} errors");
+                assert_eq!(block, good, "{errors} errors");
+            }
+        }
+        // Within the code's reach but over the caller's limit: refused.
+        let mut block = good.clone();
+        block[0] ^= 1;
+        block[5] ^= 1;
+        assert!(!correct_block(&mut block, 16, 1));
     }
 }

@@ -1,28 +1,15 @@
-//! What rqrr throws away: the segment structure of a decoded code.
+//! The data segments of a corrected symbol: payload bytes, and what the text decoder
+//! needs to know besides (the first ECI designator, whether kanji mode was used).
 //!
-//! rqrr writes the payload bytes but drops ECI designators and does not say whether a
-//! segment was kanji mode, and the text decoder needs both. rqrr has no API for the
-//! corrected codewords, so this reads the symbol's data codewords again (`rs::blocks`,
-//! the reading the Reed–Solomon pre-check uses) and parses the segments. Without error
-//! correction this stream may differ from the true one, so its answer is used only
-//! when re-parsing it reproduces rqrr's corrected bytes exactly; otherwise the text
-//! decoder guesses.
-
-use rqrr::{BitGrid, MetaData};
-
-use super::rs;
+//! Parsing is strict: a mode indicator QR does not define, a count running past the
+//! data, or a digit or character value out of its range makes the whole symbol
+//! unreadable rather than a guess.
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct StreamInfo {
     /// The first ECI designator in the stream.
     pub eci: Option<u32>,
     pub has_kanji: bool,
-}
-
-pub(crate) fn read_segments<G: BitGrid>(grid: &G, meta: &MetaData, corrected: &[u8]) -> StreamInfo {
-    // rqrr retries a failed symbol mirrored; try both the same way.
-    let data = [data_codewords(grid, meta), data_codewords(&rs::Mirrored(grid), meta)];
-    data.iter().flatten().find_map(|d| parse(d, meta.version.0, corrected)).unwrap_or_default()
 }
 
 pub(crate) fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
@@ -36,13 +23,6 @@ pub(crate) fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
         6 => ((y * x) % 2 + (y * x) % 3) % 2 == 0,
         _ => ((y * x) % 3 + (y + x) % 2) % 2 == 0,
     }
-}
-
-/// The uncorrected data codewords in logical order: the data part of each block.
-fn data_codewords<G: BitGrid>(grid: &G, meta: &MetaData) -> Option<Vec<u8>> {
-    let ec = crate::qr::EcLevel::from_rqrr(meta.ecc_level);
-    let (lay, blocks) = rs::blocks(grid, meta.version.0, ec, meta.mask)?;
-    Some(blocks.iter().flat_map(|b| &b[..b.len() - lay.ec]).copied().collect())
 }
 
 struct BitReader<'a> {
@@ -70,15 +50,15 @@ impl BitReader<'_> {
 
 const ALPHANUMERIC: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 
-/// Parses the segments the way rqrr does; `None` unless the output equals `expected`.
-fn parse(data: &[u8], version: usize, expected: &[u8]) -> Option<StreamInfo> {
+/// Parses the segments of a symbol's data codewords into its payload bytes.
+pub(crate) fn parse(data: &[u8], version: usize) -> Option<(Vec<u8>, StreamInfo)> {
     let size_class = match version {
         0..=9 => 0,
         10..=26 => 1,
         _ => 2,
     };
     let mut r = BitReader { data, pos: 0 };
-    let mut out = Vec::with_capacity(expected.len());
+    let mut out = Vec::with_capacity(data.len());
     let mut info = StreamInfo::default();
     while r.remaining() >= 4 {
         match r.take(4)? {
@@ -88,6 +68,9 @@ fn parse(data: &[u8], version: usize, expected: &[u8]) -> Option<StreamInfo> {
                 while count > 0 {
                     let digits = count.min(3);
                     let v = r.take([0, 4, 7, 10][digits])?;
+                    if v >= [1, 10, 100, 1000][digits] {
+                        return None;
+                    }
                     out.extend(format!("{v:0digits$}").bytes());
                     count -= digits;
                 }
@@ -97,6 +80,9 @@ fn parse(data: &[u8], version: usize, expected: &[u8]) -> Option<StreamInfo> {
                 while count > 0 {
                     let chars = count.min(2);
                     let v = r.take([0, 6, 11][chars])? as usize;
+                    if v >= [1, 45, 45 * 45][chars] {
+                        return None;
+                    }
                     if chars == 2 {
                         out.push(*ALPHANUMERIC.get(v / 45)?);
                     }
@@ -131,10 +117,20 @@ fn parse(data: &[u8], version: usize, expected: &[u8]) -> Option<StreamInfo> {
                 };
                 info.eci.get_or_insert(eci);
             }
+            // Structured append (symbol index, count and parity): the payload is this
+            // symbol's part as it stands.
+            3 => {
+                r.take(16)?;
+            }
+            // FNC1 (GS1 or an application's indicator): no payload of its own.
+            5 => {}
+            9 => {
+                r.take(8)?;
+            }
             _ => return None,
         }
     }
-    (out == expected).then_some(info)
+    Some((out, info))
 }
 
 #[cfg(test)]
@@ -155,9 +151,28 @@ mod tests {
             bits.push('0');
         }
         let data: Vec<u8> = bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()).collect();
-        let info = parse(&data, 1, &[0xA4, 0x40, 0x93, 0x5F]).unwrap();
+        let (bytes, info) = parse(&data, 1).unwrap();
+        assert_eq!(bytes, [0xA4, 0x40, 0x93, 0x5F]);
         assert_eq!(info, StreamInfo { eci: Some(28), has_kanji: true });
-        // Any disagreement with the corrected bytes means the answer is not trusted.
-        assert!(parse(&data, 1, &[0xA4, 0x41, 0x93, 0x5F]).is_none());
+    }
+
+    #[test]
+    fn out_of_range_values_and_unknown_modes_are_refused() {
+        let pack = |bits: &str| -> Vec<u8> {
+            let mut bits = bits.to_string();
+            while bits.len() % 8 != 0 {
+                bits.push('0');
+            }
+            bits.as_bytes().chunks(8).map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 2).unwrap()).collect()
+        };
+        // Numeric, 3 digits "999" is fine; 1000+ in 10 bits is not a digit triple.
+        assert_eq!(parse(&pack(&format!("0001{:010b}{:010b}0000", 3, 999)), 1).unwrap().0, b"999");
+        assert!(parse(&pack(&format!("0001{:010b}{:010b}0000", 3, 1000)), 1).is_none());
+        // Alphanumeric pair value 45*45 is past the table.
+        assert!(parse(&pack(&format!("0010{:09b}{:011b}0000", 2, 2025)), 1).is_none());
+        // Mode 6 does not exist.
+        assert!(parse(&pack("0110000000000000"), 1).is_none());
+        // A count running past the data.
+        assert!(parse(&pack(&format!("0100{:08b}0100000100000000", 9)), 1).is_none());
     }
 }
