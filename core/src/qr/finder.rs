@@ -59,23 +59,6 @@ impl View<'_> {
         if self.invert { t + 1 - v } else { v - t }
     }
 
-    /// Every pixel's level along row `y`.
-    fn row_levels(&self, y: usize, out: &mut [i32]) {
-        let t = self.thresholds;
-        let w = self.gray.w;
-        let row = &self.gray.px[y * w..(y + 1) * w];
-        let levels = &t.level[(y >> t.shift).min(t.bh - 1) * t.bw..][..t.bw];
-        // Blocks of 2^shift pixels; the last block's level also covers any remainder.
-        let block = if t.bw == 1 { w } else { 1usize << t.shift };
-        let (sign, bias) = if self.invert { (-1, 1) } else { (1, 0) };
-        for (bx, (src, dst)) in row.chunks(block).zip(out.chunks_mut(block)).enumerate() {
-            let t = i32::from(levels[bx.min(t.bw - 1)]);
-            for (&v, o) in src.iter().zip(dst) {
-                *o = sign * (i32::from(v) - t) + bias;
-            }
-        }
-    }
-
     fn at(&self, x: isize, y: isize) -> Option<bool> {
         (x >= 0 && y >= 0 && (x as usize) < self.gray.w && (y as usize) < self.gray.h).then(|| self.level(x as usize, y as usize) <= 0)
     }
@@ -175,29 +158,70 @@ fn cross(img: &View<'_>, cx: isize, cy: isize, dx: isize, dy: isize, max: f64) -
     Some(((n[0] + p[0]) / 2.0, p[2] - n[2]))
 }
 
+/// Bit j set when pixel j is at or below its threshold (up to 64 pixels).
+#[inline]
+fn dark_bits(px: &[u8], th: &[u8]) -> u64 {
+    if let (Ok(px), Ok(th)) = (<&[u8; 64]>::try_from(px), <&[u8; 64]>::try_from(th)) {
+        // Compare byte against byte (vectorised), then gather each 8 bytes' low bits
+        // into one byte with a multiply.
+        let mut flags = [0u8; 64];
+        for ((f, &p), &t) in flags.iter_mut().zip(px).zip(th) {
+            *f = u8::from(p <= t);
+        }
+        let mut m = 0u64;
+        for (k, eight) in flags.chunks_exact(8).enumerate() {
+            let x = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+            m |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+        }
+        return m;
+    }
+    px.iter().zip(th).enumerate().fold(0u64, |m, (j, (&p, &t))| m | (u64::from(p <= t) << j))
+}
+
 fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
     let (w, h) = (img.gray.w, img.gray.h);
     let mut found: Vec<Finder> = Vec::new();
     // Edge positions along the row (pixel-centre coordinates) and whether the run
     // after each edge is dark; the row's ends count as edges.
     let mut edges: Vec<f64> = Vec::new();
-    let mut levels: Vec<i32> = vec![0; w];
+    let mut thresholds: Vec<u8> = vec![0; w];
+    let mut threshold_row = usize::MAX;
     for y in (0..h).step_by(row_step.max(1)) {
-        img.row_levels(y, &mut levels);
+        let t = img.thresholds;
+        let block_row = (y >> t.shift).min(t.bh - 1);
+        if block_row != threshold_row {
+            // Each pixel's threshold along the row, so that the comparison below is
+            // byte against byte (vectorised).
+            threshold_row = block_row;
+            let levels = &t.level[block_row * t.bw..][..t.bw];
+            let block = if t.bw == 1 { w } else { 1usize << t.shift };
+            for (bx, dst) in thresholds.chunks_mut(block).enumerate() {
+                dst.fill(levels[bx.min(t.bw - 1)]);
+            }
+        }
+        let row = &img.gray.px[y * w..(y + 1) * w];
+        let level = |x: usize| {
+            let d = i32::from(row[x]) - i32::from(thresholds[x]);
+            if img.invert { 1 - d } else { d }
+        };
         edges.clear();
         edges.push(-0.5);
-        let first_dark = levels[0] <= 0;
+        let first_dark = level(0) <= 0;
         // Dark pixels as bits, 64 to a word; a word's changes from pixel to pixel are
         // found with shifts and visited with trailing_zeros, so flat stretches (most of
         // a frame) cost a few instructions per 64 pixels.
         let mut carry = u64::from(first_dark);
-        for (i, chunk) in levels.chunks(64).enumerate() {
-            let dark = chunk.iter().enumerate().fold(0u64, |m, (j, &l)| m | (u64::from(l <= 0) << j));
-            let mut changes = (dark ^ ((dark << 1) | carry)) & (u64::MAX >> (64 - chunk.len()));
-            carry = dark >> (chunk.len() - 1);
+        for (i, (px, th)) in row.chunks(64).zip(thresholds.chunks(64)).enumerate() {
+            let n = px.len();
+            let mut dark = dark_bits(px, th);
+            if img.invert {
+                dark = !dark & (u64::MAX >> (64 - n));
+            }
+            let mut changes = (dark ^ ((dark << 1) | carry)) & (u64::MAX >> (64 - n));
+            carry = dark >> (n - 1);
             while changes != 0 {
                 let x = i * 64 + changes.trailing_zeros() as usize;
-                edges.push((x - 1) as f64 + crossing(levels[x - 1], levels[x]));
+                edges.push((x - 1) as f64 + crossing(level(x - 1), level(x)));
                 changes &= changes - 1;
             }
         }
