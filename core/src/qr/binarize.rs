@@ -46,14 +46,14 @@ impl Thresholds {
 }
 
 pub(crate) fn local(img: &Gray) -> Bits {
-    match thresholds::<BLOCK>(img) {
+    match thresholds::<BLOCK>(img, 2) {
         Some(t) => apply(img, &t),
         None => global(img),
     }
 }
 
 /// zxing's hybrid thresholds; `None` when the image is too small to tile in blocks.
-pub(crate) fn thresholds<const B: usize>(img: &Gray) -> Option<Thresholds> {
+pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Thresholds> {
     const { assert!(B.is_power_of_two()) };
     let block = B;
     let (w, h) = (img.w, img.h);
@@ -101,11 +101,11 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray) -> Option<Thresholds> {
     }
     let mut out = vec![0u8; bw * bh];
     for by in 0..bh {
-        let cy = by.clamp(2, bh.saturating_sub(3).max(2));
-        let (y0, y1) = (cy.saturating_sub(2), (cy + 3).min(bh));
+        let cy = by.clamp(radius, bh.saturating_sub(radius + 1).max(radius));
+        let (y0, y1) = (cy.saturating_sub(radius), (cy + radius + 1).min(bh));
         for bx in 0..bw {
-            let cx = bx.clamp(2, bw.saturating_sub(3).max(2));
-            let (x0, x1) = (cx.saturating_sub(2), (cx + 3).min(bw));
+            let cx = bx.clamp(radius, bw.saturating_sub(radius + 1).max(radius));
+            let (x0, x1) = (cx.saturating_sub(radius), (cx + radius + 1).min(bw));
             let sum = sat[y1 * (bw + 1) + x1] + sat[y0 * (bw + 1) + x0] - sat[y0 * (bw + 1) + x1] - sat[y1 * (bw + 1) + x0];
             let n = ((y1 - y0) * (x1 - x0)) as u32;
             out[by * bw + bx] = (sum / n.max(1)).min(255) as u8;

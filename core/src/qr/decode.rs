@@ -13,8 +13,8 @@ use super::{DecodedCode, LumaFrame, Point, QrError, finder, rs, stream, text};
 /// switching steps off exists to measure what each one earns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Look at large frames at reduced resolution first. Off by default: on the
-    /// qrbench frames it cost more 1280x720 reads (59 vs 65 of 134) than it saved time.
+    /// Also look at the frame at half resolution, where a big, close code's modules
+    /// are small enough for the thresholds' windows.
     pub downscale: bool,
     /// zxing-style local thresholding (uneven light, glare).
     pub local_threshold: bool,
@@ -35,7 +35,7 @@ pub struct DecodeOptions {
 impl Default for DecodeOptions {
     fn default() -> Self {
         Self {
-            downscale: false,
+            downscale: true,
             local_threshold: true,
             global_threshold: true,
             upscale: true,
@@ -116,11 +116,9 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
     Ok(Vec::new())
 }
 
-/// Longest side, in pixels, of the first (cheap) look at a frame when downscaling.
-const COARSE_SIDE: usize = 800;
 /// Longest side of the finest pass: bounds the work on photos from big sensors.
 const FINE_SIDE: usize = 2048;
-/// Shortest side, in pixels, worth a look at half the coarse resolution.
+/// Shortest side, in pixels, worth a look at half resolution.
 const MIN_COARSER_SIDE: usize = 160;
 /// Frames up to this side are also tried enlarged 2x (1280x720 included: on qrbench
 /// the enlarged view reads the most codes of any single pass at both frame sizes).
@@ -128,9 +126,15 @@ const UPSCALE_MAX_SIDE: usize = 1280;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Threshold {
-    Local,
-    /// Local with 4x4 blocks.
-    LocalFine,
+    /// Local, 2x2-pixel blocks, each judged by the 7x7 blocks around it (a 14-pixel
+    /// window): a few modules of a small code, so light that changes across the code
+    /// (a gradient, a glare spot) moves the threshold with it.
+    Fine,
+    /// Local, 4x4 blocks, 5x5 around (20 pixels).
+    Medium,
+    /// Local, 8x8 blocks, 5x5 around (40 pixels): zxing's hybrid binariser.
+    Coarse,
+    /// One Otsu level for the whole view.
     Global,
 }
 
@@ -182,8 +186,9 @@ impl Images<'_> {
             None => {
                 let img = &self.grays[g].1;
                 let t = match threshold {
-                    Threshold::Local => binarize::thresholds::<8>(img),
-                    Threshold::LocalFine => binarize::thresholds::<4>(img),
+                    Threshold::Fine => binarize::thresholds::<2>(img, 3),
+                    Threshold::Medium => binarize::thresholds::<4>(img, 2),
+                    Threshold::Coarse => binarize::thresholds::<8>(img, 2),
                     Threshold::Global => None,
                 };
                 let t = t.unwrap_or_else(|| binarize::global_thresholds(img));
@@ -198,37 +203,39 @@ impl Images<'_> {
 fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     let side = frame.width.max(frame.height) as usize;
     let short = frame.width.min(frame.height) as usize;
-    let fine = side.div_ceil(FINE_SIDE).max(1);
-    let coarse = if o.downscale { ((side + COARSE_SIDE / 2) / COARSE_SIDE).max(fine) } else { fine };
-    // Half the coarse resolution: a quarter of the pixels, and the local threshold's
-    // fixed window then spans twice as many modules, which big, close codes need.
-    let coarser = (o.downscale && short / (coarse * 2) >= MIN_COARSER_SIDE).then_some(coarse * 2);
-    let primary = if o.local_threshold { Threshold::Local } else { Threshold::Global };
-    let pass = |shrink, threshold, locator| Pass { shrink, upscale: false, threshold, invert: false, locator };
+    // Frames from big sensors are looked at no finer than FINE_SIDE.
+    let full = side.div_ceil(FINE_SIDE).max(1);
     let mut passes = Vec::new();
-    if !o.local_threshold && !o.global_threshold {
-        return passes;
+    let view = |shrink, threshold| Pass { shrink, upscale: false, threshold, invert: false, locator: Locator::Finder };
+    let primary = match (o.local_threshold, o.global_threshold) {
+        (true, _) => Threshold::Fine,
+        (false, true) => Threshold::Global,
+        (false, false) => return passes,
+    };
+    // Order by reads per unit of time on qrbench (README): the fine local threshold
+    // reads most codes alone and cheaply; the 2x enlargements rescue codes at under
+    // ~2.5 px per module; then the other thresholds, a half-resolution look for big
+    // close codes, light-on-dark, and rqrr's region-based locator last.
+    passes.push(view(full, primary));
+    if o.upscale && o.local_threshold && side / full <= UPSCALE_MAX_SIDE {
+        for threshold in [Threshold::Medium, Threshold::Fine, Threshold::Coarse] {
+            passes.push(Pass { upscale: true, ..view(full, threshold) });
+        }
     }
-    // Order by reads per unit of time on qrbench (README): the primary view, then
-    // the 2x enlargement (the finder's run-length test and the one-sample-per-module
-    // sampler need ~3 px per module, and phone frames often give codes less), then
-    // the other threshold, light-on-dark, and rqrr's locator last.
-    passes.push(pass(coarse, primary, Locator::Finder));
-    passes.extend(coarser.map(|c| pass(c, primary, Locator::Finder)));
-    if coarse != fine {
-        passes.push(pass(fine, primary, Locator::Finder));
-    }
-    if o.upscale && side / fine <= UPSCALE_MAX_SIDE {
-        passes.push(Pass { upscale: true, ..pass(fine, primary, Locator::Finder) });
+    if o.local_threshold {
+        passes.push(view(full, Threshold::Medium));
     }
     if o.local_threshold && o.global_threshold {
-        passes.push(pass(coarse, Threshold::Global, Locator::Finder));
+        passes.push(view(full, Threshold::Global));
+    }
+    if o.downscale && short / (full * 2) >= MIN_COARSER_SIDE {
+        passes.push(view(full * 2, if o.local_threshold { Threshold::Coarse } else { primary }));
     }
     if o.inverted {
-        passes.push(Pass { invert: true, ..pass(coarse, primary, Locator::Finder) });
+        passes.push(Pass { invert: true, ..view(full, primary) });
     }
     if o.rqrr_locator {
-        passes.push(pass(coarse, primary, Locator::Rqrr));
+        passes.push(Pass { locator: Locator::Rqrr, ..view(full, if o.local_threshold { Threshold::Coarse } else { primary }) });
     }
     passes
 }
@@ -347,21 +354,6 @@ mod diag {
     /// (no early return): reads, reads no other pass makes, wrong texts, time. Run with
     /// `QRBENCH_FRAMES=target/qrbench-frames/seed1-n150 cargo test --profile bench
     /// -p taipei-core --lib qr::decode::diag -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn qrbench_one() {
-        let path = std::env::var("QRFRAME").expect("QRFRAME");
-        let img = load_luma(&std::fs::read(path).unwrap()).unwrap();
-        let frame = img.frame();
-        let base = Pass { shrink: 1, upscale: false, threshold: Threshold::Local, invert: false, locator: Locator::Finder };
-        let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
-        for pass in [Pass { threshold: Threshold::LocalFine, ..base }, Pass { upscale: true, ..base }] {
-            eprintln!("{pass:?}");
-            let found = pass.run(&mut images);
-            eprintln!(" -> {}", found.len());
-        }
-    }
-
     /// One pass over every frame, for profiling.
     #[test]
     #[ignore]
@@ -370,7 +362,7 @@ mod diag {
         let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("1280x720")).collect();
         names.sort();
         let imgs: Vec<_> = names.iter().map(|n| load_luma(&std::fs::read(n).unwrap()).unwrap()).collect();
-        let base = Pass { shrink: 1, upscale: false, threshold: Threshold::LocalFine, invert: false, locator: Locator::Finder };
+        let base = Pass { shrink: 1, upscale: false, threshold: Threshold::Fine, invert: false, locator: Locator::Finder };
         let t = std::time::Instant::now();
         let mut reads = 0;
         for _ in 0..3 {
@@ -403,21 +395,14 @@ mod diag {
             let want = manifest[name]["text"].as_str();
             let img = load_luma(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap();
             let frame = img.frame();
-            let base = Pass { shrink: 1, upscale: false, threshold: Threshold::Local, invert: false, locator: Locator::Finder };
-            let mut ladder = Vec::new();
-            for shrink in [1, 2] {
-                for threshold in [Threshold::Local, Threshold::Global] {
-                    for locator in [Locator::Finder, Locator::Rqrr] {
-                        ladder.push(Pass { shrink, threshold, locator, ..base });
-                    }
-                }
-            }
-            ladder.push(Pass { upscale: true, ..base });
-            ladder.push(Pass { upscale: true, locator: Locator::Rqrr, ..base });
-            ladder.push(Pass { threshold: Threshold::LocalFine, ..base });
-            ladder.push(Pass { threshold: Threshold::LocalFine, shrink: 2, ..base });
-            ladder.push(Pass { invert: true, ..base });
-            ladder.push(Pass { invert: true, shrink: 2, ..base });
+            // The default ladder, then passes left out of it, to see what they would add.
+            let mut ladder = ladder(&frame, &DecodeOptions::default());
+            let base = Pass { shrink: 1, upscale: false, threshold: Threshold::Fine, invert: false, locator: Locator::Finder };
+            ladder.extend([
+                Pass { threshold: Threshold::Coarse, ..base },
+                Pass { locator: Locator::Rqrr, ..base },
+                Pass { invert: true, threshold: Threshold::Coarse, ..base },
+            ]);
             let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
             let mut row = Vec::new();
             for pass in ladder {
@@ -433,7 +418,7 @@ mod diag {
                 wrong[i] += found.iter().filter(|c| Some(c.text.as_str()) != want).count();
                 row.push((i, want.is_some_and(|w| found.iter().any(|c| c.text == w))));
             }
-            let mut r = vec![false; 32];
+            let mut r = vec![false; 64];
             for (i, ok) in row {
                 r[i] = ok;
             }
@@ -445,6 +430,8 @@ mod diag {
             }
         }
         for (i, p) in passes.iter().enumerate() {
+            let new = reads.iter().filter(|r| r[i] && !r[..i].iter().any(|&x| x)).count();
+            print!("new {new:3} ");
             let n = reads.iter().filter(|r| r[i]).count();
             let only = reads.iter().filter(|r| r[i] && r.iter().filter(|&&x| x).count() == 1).count();
             println!("{p:?}: reads {n} only {only} wrong {} ms {}", wrong[i], micros[i] / 1000);
