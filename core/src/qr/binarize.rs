@@ -54,31 +54,33 @@ pub(crate) fn local(img: &Gray) -> Bits {
 
 /// zxing's hybrid thresholds; `None` when the image is too small to tile in blocks.
 pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Thresholds> {
-    const { assert!(B.is_power_of_two()) };
-    let block = B;
+    const { assert!(B.is_power_of_two() && B <= 16) };
     let (w, h) = (img.w, img.h);
-    if w < block * 5 || h < block * 5 {
+    let span = 2 * radius + 1;
+    // The window of blocks must fit: it is shifted inwards at the edges, never cut.
+    if w < B * span || h < B * span {
         return None;
     }
-    let (bw, bh) = (w.div_ceil(block), h.div_ceil(block));
-    let stats = block_stats::<B>(img, bw, bh);
-    let mut level = vec![0u32; bw * bh];
+    let (bw, bh) = (w.div_ceil(B), h.div_ceil(B));
+    let (sums, mins, maxs) = block_stats::<B>(img, bw, bh);
+    let mut level = vec![0u8; bw * bh];
     for by in 0..bh {
         for bx in 0..bw {
-            let (sum, min, max) = stats[by * bw + bx];
-            let (min, max) = (u32::from(min), u32::from(max));
-            let mut avg = sum / (block * block) as u32;
+            let i = by * bw + bx;
+            let (min, max) = (u32::from(mins[i]), u32::from(maxs[i]));
+            // B*B is a power of two: a shift.
+            let mut avg = u32::from(sums[i]) / (B * B) as u32;
             if max - min <= MIN_RANGE {
                 // A flat block: background, so its level sits just below its darkest
-                // pixel (zxing uses half the minimum, which drags the 5x5 mean of
-                // nearby edge blocks down and loses dark modules of low contrast),
-                // unless its already-computed neighbours say it lies inside a darker
-                // area, such as the centre of a large module.
+                // pixel (zxing uses half the minimum, which drags the mean of nearby
+                // edge blocks down and loses dark modules of low contrast), unless its
+                // already-computed neighbours say it lies inside a darker area, such
+                // as the centre of a large module.
                 avg = min.saturating_sub(MIN_RANGE / 2);
-                let up = (by > 0).then(|| level[(by - 1) * bw + bx]);
-                let left = (bx > 0).then(|| level[by * bw + bx - 1]);
+                let up = (by > 0).then(|| u32::from(level[i - bw]));
+                let left = (bx > 0).then(|| u32::from(level[i - 1]));
                 let neighbours = match (up, left) {
-                    (Some(u), Some(l)) => Some((u + 2 * l + level[(by - 1) * bw + bx - 1]) / 4),
+                    (Some(u), Some(l)) => Some((u + 2 * l + u32::from(level[i - bw - 1])) / 4),
                     (Some(n), None) | (None, Some(n)) => Some(n),
                     (None, None) => None,
                 };
@@ -86,40 +88,53 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
                     avg = n;
                 }
             }
-            level[by * bw + bx] = avg;
+            level[i] = avg as u8;
         }
     }
-    // Each block's threshold: the mean level of the 5x5 blocks around it (shifted
-    // inwards at the frame's edges), from a summed-area table.
-    let mut sat = vec![0u32; (bw + 1) * (bh + 1)];
-    for by in 0..bh {
-        let mut row = 0u32;
-        for bx in 0..bw {
-            row += level[by * bw + bx];
-            sat[(by + 1) * (bw + 1) + bx + 1] = sat[by * (bw + 1) + bx + 1] + row;
+    // Each block's threshold: the mean level of the span x span blocks around it
+    // (shifted inwards at the frame's edges, so always span² of them). Rows first,
+    // then columns; the division by the constant count is a multiply.
+    let start = |i: usize, n: usize| i.saturating_sub(radius).min(n - span);
+    let mut across = vec![0u16; bw * bh];
+    let mut prefix = vec![0u16; bw + 1];
+    for (src, dst) in level.chunks_exact(bw).zip(across.chunks_exact_mut(bw)) {
+        // Running sums along the row, wrapping: a window's sum (at most 255 * 15) is
+        // still the exact difference of two of them modulo 2^16.
+        let mut acc = 0u16;
+        for (p, &v) in prefix[1..].iter_mut().zip(src) {
+            acc = acc.wrapping_add(u16::from(v));
+            *p = acc;
+        }
+        for (bx, d) in dst.iter_mut().enumerate() {
+            let x0 = start(bx, bw);
+            *d = prefix[x0 + span].wrapping_sub(prefix[x0]);
         }
     }
+    let count = (span * span) as u64;
+    let reciprocal = (1u64 << 32).div_ceil(count);
     let mut out = vec![0u8; bw * bh];
+    let mut column = vec![0u32; bw];
     for by in 0..bh {
-        let cy = by.clamp(radius, bh.saturating_sub(radius + 1).max(radius));
-        let (y0, y1) = (cy.saturating_sub(radius), (cy + radius + 1).min(bh));
-        for bx in 0..bw {
-            let cx = bx.clamp(radius, bw.saturating_sub(radius + 1).max(radius));
-            let (x0, x1) = (cx.saturating_sub(radius), (cx + radius + 1).min(bw));
-            let sum = sat[y1 * (bw + 1) + x1] + sat[y0 * (bw + 1) + x0] - sat[y0 * (bw + 1) + x1] - sat[y1 * (bw + 1) + x0];
-            let n = ((y1 - y0) * (x1 - x0)) as u32;
-            out[by * bw + bx] = (sum / n.max(1)).min(255) as u8;
+        let y0 = start(by, bh);
+        column.fill(0);
+        for row in across[y0 * bw..(y0 + span) * bw].chunks_exact(bw) {
+            for (c, &v) in column.iter_mut().zip(row) {
+                *c += u32::from(v);
+            }
+        }
+        for (o, &c) in out[by * bw..(by + 1) * bw].iter_mut().zip(&column) {
+            *o = ((u64::from(c) * reciprocal) >> 32).min(255) as u8;
         }
     }
-    Some(Thresholds { shift: block.trailing_zeros(), bw, bh, level: out })
+    Some(Thresholds { shift: B.trailing_zeros(), bw, bh, level: out })
 }
 
 /// Sum, minimum and maximum of each block; the last block of a row or column is
 /// shifted inwards to lie wholly in the image. Columns are folded first (B rows at a
 /// time, element by element, which the compiler vectorises), then each B-wide chunk.
-fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> Vec<(u32, u8, u8)> {
+fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> (Vec<u16>, Vec<u8>, Vec<u8>) {
     let (w, h) = (img.w, img.h);
-    let mut out = Vec::with_capacity(bw * bh);
+    let (mut sums, mut mins, mut maxs) = (Vec::with_capacity(bw * bh), Vec::with_capacity(bw * bh), Vec::with_capacity(bw * bh));
     let (mut sum, mut min, mut max) = (vec![0u16; w], vec![0u8; w], vec![0u8; w]);
     for by in 0..bh {
         let y0 = (by * B).min(h - B);
@@ -133,15 +148,17 @@ fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> Vec<(u32, u8
                 *hi = (*hi).max(v);
             }
         }
-        for bx in 0..bw {
-            let x0 = (bx * B).min(w - B);
-            let s: u32 = sum[x0..x0 + B].iter().map(|&v| u32::from(v)).sum();
-            let lo = min[x0..x0 + B].iter().fold(255u8, |a, &v| a.min(v));
-            let hi = max[x0..x0 + B].iter().fold(0u8, |a, &v| a.max(v));
-            out.push((s, lo, hi));
+        let full = w / B;
+        sums.extend(sum.as_chunks::<B>().0.iter().map(|c| c.iter().sum::<u16>()));
+        mins.extend(min.as_chunks::<B>().0.iter().map(|c| c.iter().fold(255u8, |a, &v| a.min(v))));
+        maxs.extend(max.as_chunks::<B>().0.iter().map(|c| c.iter().fold(0u8, |a, &v| a.max(v))));
+        if full < bw {
+            sums.push(sum[w - B..].iter().sum::<u16>());
+            mins.push(min[w - B..].iter().fold(255u8, |a, &v| a.min(v)));
+            maxs.push(max[w - B..].iter().fold(0u8, |a, &v| a.max(v)));
         }
     }
-    out
+    (sums, mins, maxs)
 }
 
 /// Binarises a view for rqrr's region search; `true` is dark (light when inverted).

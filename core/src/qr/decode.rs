@@ -373,6 +373,12 @@ mod diag {
             }
         }
         println!("reads {} ms/frame {:.2}", reads / 3, t.elapsed().as_secs_f64() * 1000.0 / (3 * imgs.len()) as f64);
+        let t = std::time::Instant::now();
+        for img in &imgs {
+            let g = Gray::from_frame(&img.frame(), 1);
+            std::hint::black_box(binarize::thresholds::<2>(&g, 3));
+        }
+        println!("gray + thresholds ms/frame {:.2}", t.elapsed().as_secs_f64() * 1000.0 / imgs.len() as f64);
     }
 
     #[test]

@@ -340,7 +340,22 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
     let (mut best, mut sum, mut n) = (0usize, (0.0, 0.0), 0.0);
     for y in (ey - r..=ey + r).step_by(step) {
         for x in (ex - r..=ex + r).step_by(step) {
-            let score = template.iter().filter(|&&(dx, dy, want)| img.at(x + dx, y + dy) == Some(want)).count();
+            // Stop counting once this position cannot reach the best (or the
+            // acceptance bar): most positions fail within a few modules.
+            let allowed = 25 - best.max(20);
+            let mut misses = 0;
+            for &(dx, dy, want) in &template {
+                if img.at(x + dx, y + dy) != Some(want) {
+                    misses += 1;
+                    if misses > allowed {
+                        break;
+                    }
+                }
+            }
+            if misses > allowed {
+                continue;
+            }
+            let score = 25 - misses;
             if score > best {
                 (best, sum, n) = (score, (x as f64, y as f64), 1.0);
             } else if score == best {
