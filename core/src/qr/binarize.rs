@@ -55,6 +55,7 @@ pub(crate) fn local(img: &Gray) -> Bits {
 /// zxing's hybrid thresholds; `None` when the image is too small to tile in blocks.
 pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Thresholds> {
     const { assert!(B.is_power_of_two() && B <= 16) };
+    debug_assert!(radius <= 7);
     let (w, h) = (img.w, img.h);
     let span = 2 * radius + 1;
     // The window of blocks must fit: it is shifted inwards at the edges, never cut.
@@ -63,32 +64,38 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
     }
     let (bw, bh) = (w.div_ceil(B), h.div_ceil(B));
     let (sums, mins, maxs) = block_stats::<B>(img, bw, bh);
+    // A block's level is its mean, unless the block is flat (no edge in it): then
+    // it is background, and its level sits just below its darkest pixel (zxing uses
+    // half the minimum, which drags the mean of nearby edge blocks down and loses dark
+    // modules of low contrast), unless its already-computed neighbours (up, left,
+    // up-left) say it lies inside a darker area, such as the centre of a large
+    // module. That carries the paper's level into dark areas from above and left.
     let mut level = vec![0u8; bw * bh];
+    let shift = 2 * B.trailing_zeros();
     for by in 0..bh {
+        let (done, rest) = level.split_at_mut(by * bw);
+        let up = if by > 0 { &done[(by - 1) * bw..] } else { &[][..] };
+        let row = &mut rest[..bw];
+        let (sums, mins, maxs) = (&sums[by * bw..][..bw], &mins[by * bw..][..bw], &maxs[by * bw..][..bw]);
+        let mut left = 0u32;
         for bx in 0..bw {
-            let i = by * bw + bx;
-            let (min, max) = (u32::from(mins[i]), u32::from(maxs[i]));
-            // B*B is a power of two: a shift.
-            let mut avg = u32::from(sums[i]) / (B * B) as u32;
-            if max - min <= MIN_RANGE {
-                // A flat block: background, so its level sits just below its darkest
-                // pixel (zxing uses half the minimum, which drags the mean of nearby
-                // edge blocks down and loses dark modules of low contrast), unless its
-                // already-computed neighbours say it lies inside a darker area, such
-                // as the centre of a large module.
-                avg = min.saturating_sub(MIN_RANGE / 2);
-                let up = (by > 0).then(|| u32::from(level[i - bw]));
-                let left = (bx > 0).then(|| u32::from(level[i - 1]));
-                let neighbours = match (up, left) {
-                    (Some(u), Some(l)) => Some((u + 2 * l + u32::from(level[i - bw - 1])) / 4),
-                    (Some(n), None) | (None, Some(n)) => Some(n),
-                    (None, None) => None,
+            let (min, max) = (u32::from(mins[bx]), u32::from(maxs[bx]));
+            let value = if max - min > MIN_RANGE {
+                u32::from(sums[bx]) >> shift
+            } else {
+                let neighbours = match (by > 0, bx > 0) {
+                    (true, true) => Some((u32::from(up[bx]) + 2 * left + u32::from(up[bx - 1])) / 4),
+                    (true, false) => Some(u32::from(up[bx])),
+                    (false, true) => Some(left),
+                    (false, false) => None,
                 };
-                if let Some(n) = neighbours.filter(|&n| min < n) {
-                    avg = n;
+                match neighbours {
+                    Some(n) if min < n => n,
+                    _ => min.saturating_sub(MIN_RANGE / 2),
                 }
-            }
-            level[i] = avg as u8;
+            };
+            row[bx] = value as u8;
+            left = value;
         }
     }
     // Each block's threshold: the mean level of the span x span blocks around it
@@ -110,8 +117,9 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
             *d = prefix[x0 + span].wrapping_sub(prefix[x0]);
         }
     }
-    let count = (span * span) as u64;
-    let reciprocal = (1u64 << 32).div_ceil(count);
+    // span² <= 225 blocks of at most 255: the sum fits 16 bits, the product 32.
+    let count = (span * span) as u32;
+    let reciprocal = (1u32 << 16).div_ceil(count);
     let mut out = vec![0u8; bw * bh];
     let mut column = vec![0u32; bw];
     for by in 0..bh {
@@ -123,7 +131,7 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
             }
         }
         for (o, &c) in out[by * bw..(by + 1) * bw].iter_mut().zip(&column) {
-            *o = ((u64::from(c) * reciprocal) >> 32).min(255) as u8;
+            *o = ((c * reciprocal) >> 16).min(255) as u8;
         }
     }
     Some(Thresholds { shift: B.trailing_zeros(), bw, bh, level: out })
