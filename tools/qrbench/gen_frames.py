@@ -11,7 +11,7 @@ The codes are drawn by zxing-cpp's writer, so the encoder under test (ours) is n
 the one making the test data. Output: PNG frames + manifest.json {file: expected text
 or null}. Deterministic for a given --seed.
 
-usage: python gen_frames.py OUTDIR [--count N] [--seed S]
+usage: python gen_frames.py OUTDIR [--count N] [--seed S] [--sizes WxH,...]
 """
 
 import argparse
@@ -188,21 +188,23 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--count", type=int, default=150, help="frames per size")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sizes", default="640x480,1280x720", help="frame sizes, e.g. 4032x3024 for phone photos")
     args = ap.parse_args()
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     os.makedirs(args.out, exist_ok=True)
     rng = random.Random(args.seed)
     manifest = {}
-    for (w, h) in [(640, 480), (1280, 720)]:
+    for (w, h) in sizes:
         for i in range(args.count):
             name = f"{w}x{h}_{i:04d}.png"
             frame = background(rng, w, h)
             distractors(rng, frame)
             if rng.random() < 0.15:
-                kind, text = "none", None
+                kind, text, module = "none", None, None
                 box = ((w / 2, h / 2), min(w, h) / 2)
             else:
                 kind, text, ec = payload(rng)
-                frame, corners, _ = place_code(rng, frame, text, ec, w, h)
+                frame, corners, module = place_code(rng, frame, text, ec, w, h)
                 cx = sum(c[0] for c in corners) / 4
                 cy = sum(c[1] for c in corners) / 4
                 box = ((cx, cy), math.dist(corners[0], corners[1]))
@@ -211,7 +213,8 @@ def main():
                 img = Image.fromarray(255 - np.asarray(img))
                 kind += "-inverted"
             img.save(os.path.join(args.out, name))
-            manifest[name] = {"text": text, "kind": kind, "size": f"{w}x{h}"}
+            manifest[name] = {"text": text, "kind": kind, "size": f"{w}x{h}",
+                              "module_px": None if module is None else round(module, 2)}
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=0)
     print(f"{len(manifest)} frames in {args.out}")

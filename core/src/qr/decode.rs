@@ -227,6 +227,12 @@ fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
             passes.push(Pass { upscale: true, ..view(full, threshold) });
         }
     }
+    // A frame from a big sensor was first looked at reduced; a far code's modules may
+    // not survive that, so look again at up to twice the resolution.
+    let finer = side.div_ceil(2 * FINE_SIDE).max(1);
+    if finer < full {
+        passes.push(view(finer, primary));
+    }
     if o.local_threshold {
         passes.push(view(full, Threshold::Medium));
     }
@@ -241,6 +247,9 @@ fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     }
     if o.rqrr_locator {
         passes.push(Pass { locator: Locator::Rqrr, ..view(full, if o.local_threshold { Threshold::Coarse } else { primary }) });
+        if finer < full {
+            passes.push(Pass { locator: Locator::Rqrr, ..view(finer, primary) });
+        }
     }
     passes
 }
