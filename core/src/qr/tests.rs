@@ -252,3 +252,92 @@ fn truncated_png_and_jpeg_are_refused_or_read_truly() {
         .unwrap();
     truncations_are_safe(&jpeg, text);
 }
+
+/// Only the first pass of the ladder: the full-resolution view with the fine local
+/// threshold and our finder detector.
+fn first_pass_only() -> DecodeOptions {
+    DecodeOptions {
+        downscale: false,
+        local_threshold: true,
+        global_threshold: false,
+        upscale: false,
+        inverted: false,
+        rqrr_locator: false,
+        plain_rqrr: false,
+    }
+}
+
+/// `m` drawn at a fractional `module` size from (`ox`, `oy`), each pixel the mean of
+/// 4x4 samples (as a sensor averages light), then blurred with a 3x3 box.
+fn smooth_frame(m: &render::QrMatrix, module: f64, ox: f64, oy: f64, w: usize, h: usize) -> Vec<u8> {
+    let value = |x: f64, y: f64| {
+        let (mx, my) = ((x - ox) / module, (y - oy) / module);
+        if mx >= 0.0 && my >= 0.0 && (mx as u32) < m.width && (my as u32) < m.width && m.is_dark(mx as u32, my as u32) {
+            40.0
+        } else {
+            210.0
+        }
+    };
+    let sharp: Vec<f64> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            (0..16).map(|k| value(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0
+        })
+        .collect();
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            let mut sum = 0.0;
+            for (dx, dy) in (0..9).map(|k| (k % 3, k / 3)) {
+                sum += sharp[(y + dy).saturating_sub(1).min(h - 1) * w + (x + dx).saturating_sub(1).min(w - 1)];
+            }
+            (sum / 9.0) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn small_blurred_code_reads_at_full_resolution() {
+    // 2.6 px per module, blurred: module centres fall anywhere between pixels, and
+    // the light ring of each finder pattern is barely lighter than its threshold.
+    // Sub-pixel edges and bilinear sampling read it without the 2x view; at 2.3 px
+    // it takes the whole ladder.
+    let text = "TPC1:ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let m = render::matrix(text, &RenderOptions { quiet_zone: 4, ..RenderOptions::default() }).unwrap();
+    let (w, h) = (320usize, 240usize);
+    let texts = |module: f64, options: &DecodeOptions| {
+        let data = smooth_frame(&m, module, 70.4, 41.7, w, h);
+        let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+        decode_luma_with(&frame, options).unwrap().into_iter().map(|c| c.text).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(2.6, &first_pass_only()), [text]);
+    assert_eq!(texts(2.3, &first_pass_only()), Vec::<String>::new());
+    assert_eq!(texts(2.3, &DecodeOptions::default()), [text]);
+}
+
+#[test]
+fn finder_like_texture_above_a_code_does_not_hide_it() {
+    // Hundreds of tiny finder-like targets above the code, each crossed by only one
+    // scanned row: the detector must not fill its candidate list with them and then
+    // stop looking before it reaches the code.
+    let text = "TPL1:0123456789";
+    let m = render::matrix(text, &RenderOptions::default()).unwrap();
+    let (w, h) = (640usize, 480usize);
+    let (mut data, stride) = frame_with(&m, 5, 200, 200, w, h);
+    let stride = stride as usize;
+    for row in 0..8 {
+        for col in 0..50 {
+            let (x0, y0) = (4 + col * 12, 2 + row * 20);
+            for dy in 0..9 {
+                for dx in 0..9 {
+                    // 1-px modules: a 7x7 target in a 1-px light margin.
+                    let ring = dx.min(dy).min(8 - dx).min(8 - dy);
+                    data[(y0 + dy) * stride + x0 + dx] = if ring == 0 || ring == 2 { 230 } else { 20 };
+                }
+            }
+        }
+    }
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: stride as u32 };
+    let found = decode_luma_with(&frame, &first_pass_only()).unwrap();
+    assert_eq!(found.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), [text]);
+}
