@@ -1,7 +1,8 @@
 //! The decode ladder: cheap passes first, dearer ones only when the cheap ones found
-//! nothing. Each pass is binarisation at some resolution, then rqrr's finder search,
-//! grid fitting and Reed-Solomon decoding. Which steps are here, and in this order, was
-//! decided by measurement (tools/qrbench, numbers in README.md).
+//! nothing. Each pass is a view of the frame (resolution, threshold, polarity) and a
+//! locator (our finder detector, or rqrr's region search); every grid located is
+//! corrected and parsed by `rs` and `stream`. Which steps are here, and in this order,
+//! was decided by measurement (tools/qrbench, numbers in README.md).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

@@ -1,15 +1,16 @@
-//! Our own finder-pattern detector and sampler, for the symbols rqrr's locator loses.
+//! Our own finder-pattern detector and sampler, the engine's main locator.
 //!
 //! rqrr finds a finder pattern only when its centre and ring are separate regions of
 //! the binarised image, measures the size by counting timing-pattern modules, and drops
 //! a version 2+ symbol whose alignment pattern its region search misses: blur,
 //! perspective and small modules break each of these. This follows zxing's detector
-//! instead: 1:1:3:1:1 run ratios along rows, confirmed across the column and again along
-//! the row; three patterns of similar module size forming a near-right angle; the size
-//! from the distances between them; the alignment pattern searched by template near
-//! where the three predict it (the parallelogram estimate when none matches well); then
-//! a perspective map, one sample per module, and rqrr's decoder, whose format and
-//! Reed-Solomon checks decide. Nothing is accepted that does not decode.
+//! instead, on the grey image with edges placed between pixels: 1:1:3:1:1 run ratios
+//! along rows, confirmed across the column and again along the row; three patterns of
+//! similar module size forming a near-right angle; the size from the distances between
+//! them; the alignment pattern searched by template near where the three predict it
+//! (the parallelogram estimate when none matches well); then a perspective map, one
+//! bilinear grey sample per module, and `rs::correct`, whose format and Reed–Solomon
+//! checks decide. Nothing is accepted that does not decode.
 
 use super::Point;
 use super::binarize::Thresholds;
@@ -366,16 +367,15 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
     (best >= 20).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
 }
 
-/// A sampled symbol ready for rqrr's decoder, with its corners in image pixels.
+/// A sampled symbol ready for correction, with its corners in image pixels.
 pub(crate) struct Candidate {
     pub grid: rqrr::SimpleGrid,
     pub corners: [Point; 4],
 }
 
-/// Candidate symbols in the binarised image, most plausible first. `read` is called on
+/// Candidate symbols in the view, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
-/// Rows are scanned every `row_step`: a view enlarged 2x has every module at least
-/// two pixels tall, so every second row still crosses each finder centre.
+/// Rows are scanned every `row_step` (see `FINDER_ROW_STEP`).
 pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
     let img = view;
     let finders = find_candidates(&img, row_step);

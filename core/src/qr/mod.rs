@@ -1,9 +1,10 @@
 //! QR engine: read codes from camera frames, render codes (issue 3).
 //!
-//! Decoding wraps rqrr (pure Rust) with the preprocessing it lacks: our own
-//! binarisation (rqrr's row-average threshold loses codes under uneven light),
-//! resolution changes, and a ladder of retries in cost order. Every call into rqrr is
-//! contained: a panic there is reported as "no code", and the work per frame is bounded
+//! Decoding is our own from the grey frame to the text: local thresholds, a finder
+//! detector measuring edges to a fraction of a pixel, bilinear sampling, Reed–Solomon
+//! correction and segment parsing, in a ladder of retries in cost order. rqrr (pure
+//! Rust) remains as a second locator for what the finder detector misses. Every pass
+//! is contained: a panic is reported as "no code", and the work per frame is bounded
 //! by capping the working resolution and the number of passes. See README.md.
 //!
 //! Payload codecs (base10, base45, prefixes) live in `taipei_protocol::qrpayload`:

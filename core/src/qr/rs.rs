@@ -1,16 +1,14 @@
-//! A cheap verdict on a sampled grid before rqrr decodes it: can every Reed–Solomon
-//! block be corrected?
+//! From a sampled grid to corrected data codewords: format, module order, unmasking,
+//! de-interleaving and Reed–Solomon correction.
 //!
-//! The finder detector samples many candidate grids per frame (several versions, two
-//! fourth-corner estimates, several triples) and almost all of them are wrong. rqrr's
-//! decoder spends a lot on each wrong one: it computes every syndrome with a
-//! `pow` per term, runs Berlekamp–Massey and a Chien search with 64-term polynomials,
-//! and then tries the whole grid again mirrored. Here the same question is answered
-//! with log/exp tables on all blocks: syndromes, Berlekamp–Massey, and a root count
-//! (a block is correctable exactly when its error locator of degree L ≤ npar/2 has L
-//! distinct roots at positions inside the block). Only grids that pass go to rqrr,
-//! which still does the real decoding; this check only throws work away, so it
-//! cannot create a false read.
+//! The locators offer many candidate grids per frame (several versions, two
+//! fourth-corner estimates, several triples) and almost all of them are wrong, so this
+//! is built to say no quickly: GF(256) log/exp tables, every block checked, the first
+//! uncorrectable block ends the grid. (rqrr's decoder, used before, computed every
+//! syndrome term with a `pow` and cost ~2 ms per large symbol read.) A correction is
+//! accepted only when the error locator of degree L has exactly L roots inside the
+//! block, L stays within the misdecode guard, and the syndromes of the corrected block
+//! are all zero.
 
 use std::sync::OnceLock;
 
