@@ -1,16 +1,17 @@
-//! Turning grey into black and white, the step that decides most scans.
+//! Where grey turns into black and white, the step that decides most scans.
 //!
-//! `local` follows zxing's hybrid binariser: the threshold of each 8x8 block is the
-//! mean of the 5x5 blocks around it, so a gradient of light or a glare patch moves the
-//! threshold with it. Blocks with almost no contrast take their neighbours' level (or
-//! count as background) instead of amplifying sensor noise into speckle, which would
-//! both hide finder patterns and flood rqrr's region search with tiny blobs.
-//! `global` is Otsu's threshold over the whole frame: better for large modules where a
-//! block can lie wholly inside one dark module.
+//! `thresholds` follows zxing's hybrid binariser, at any power-of-two block size and
+//! window: the threshold of each block is the mean level of the blocks around it, so a
+//! gradient of light or a glare patch moves the threshold with it. Blocks with almost
+//! no contrast take their neighbours' level (or count as background) instead of
+//! amplifying sensor noise into speckle, which would both hide finder patterns and
+//! flood rqrr's region search with tiny blobs. `global_thresholds` is Otsu's level over
+//! the whole frame: better for large modules where a window can lie wholly inside one
+//! dark module. The detector reads the thresholds directly; `apply_view` makes a
+//! black-and-white copy only for rqrr's locator.
 
 use super::gray::Gray;
 
-const BLOCK: usize = 8;
 /// Contrast below which a block is treated as flat (zxing's MIN_DYNAMIC_RANGE).
 const MIN_RANGE: u32 = 24;
 
@@ -42,13 +43,6 @@ impl Thresholds {
         let bx = (x >> self.shift).min(self.bw - 1);
         let by = (y >> self.shift).min(self.bh - 1);
         self.level[by * self.bw + bx]
-    }
-}
-
-pub(crate) fn local(img: &Gray) -> Bits {
-    match thresholds::<BLOCK>(img, 2) {
-        Some(t) => apply(img, &t),
-        None => global(img),
     }
 }
 
@@ -197,11 +191,6 @@ pub(crate) fn apply(img: &Gray, t: &Thresholds) -> Bits {
     out
 }
 
-pub(crate) fn global(img: &Gray) -> Bits {
-    let t = otsu(&img.px);
-    img.px.iter().map(|&v| v <= t).collect()
-}
-
 /// Otsu's level as thresholds.
 pub(crate) fn global_thresholds(img: &Gray) -> Thresholds {
     Thresholds::uniform(otsu(&img.px))
@@ -238,6 +227,17 @@ mod tests {
 
     fn gray(w: usize, h: usize, f: impl Fn(usize, usize) -> u8) -> Gray {
         Gray { w, h, px: (0..h).flat_map(|y| (0..w).map(move |x| (x, y))).map(|(x, y)| f(x, y)).collect() }
+    }
+
+    fn local(img: &Gray) -> Bits {
+        match thresholds::<8>(img, 2) {
+            Some(t) => apply(img, &t),
+            None => global(img),
+        }
+    }
+
+    fn global(img: &Gray) -> Bits {
+        apply(img, &global_thresholds(img))
     }
 
     #[test]
