@@ -461,3 +461,18 @@ mod diag {
         println!("missed: {missed:?}");
     }
 }
+#[cfg(test)]
+mod diag_one {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn qrbench_frame() {
+        let img = load_luma(&std::fs::read(std::env::var("QRFRAME").unwrap()).unwrap()).unwrap();
+        let frame = img.frame();
+        let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+        for pass in ladder(&frame, &DecodeOptions::default()) {
+            eprintln!("{pass:?}");
+            eprintln!(" -> {}", pass.run(&mut images).len());
+        }
+    }
+}

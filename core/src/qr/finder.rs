@@ -427,11 +427,16 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
 }
 
 fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
-    let module = (tl.module + tr.module + bl.module) / 3.0;
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
+    // The finders' sizes were measured along rows and columns; a symbol turned by θ
+    // shows them 1/cos θ longer there (θ folded into ±45°). The symbol's axes give θ.
+    let (ax, ay) = (((tr.x - tl.x) / dt).abs(), ((tr.y - tl.y) / dt).abs());
+    let (bx, by) = (((bl.x - tl.x) / db).abs(), ((bl.y - tl.y) / db).abs());
+    let slant = (ax.max(ay) + bx.max(by)) / 2.0;
+    let module = (tl.module + tr.module + bl.module) / 3.0 * slant;
     // Under perspective the module size changes along each edge: measure each edge
     // with the modules at its two ends.
-    let est = ((2.0 * dt / (tl.module + tr.module)).round() + (2.0 * db / (tl.module + bl.module)).round()) / 2.0 + 7.0;
+    let est = ((2.0 * dt / ((tl.module + tr.module) * slant)).round() + (2.0 * db / ((tl.module + bl.module) * slant)).round()) / 2.0 + 7.0;
     // Nearest size 17 + 4v, then its neighbours.
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
     // (agreement, map, version) of the best sampling that did not read.
@@ -484,6 +489,7 @@ fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut 
         && agreement >= MIN_REFINE_AGREEMENT
         && let Some(grid) = sample_by_alignment(img, &m, v)
     {
+
         let size = 17 + 4 * v;
         if fixed_pattern_agreement(size, |y, x| rqrr::BitGrid::bit(&grid, y, x)) >= MIN_AGREEMENT
             && read(&Candidate { grid, corners: symbol_corners(&m, size as f64) })
