@@ -17,12 +17,12 @@ use super::binarize::Thresholds;
 use super::gray::Gray;
 
 /// Candidates kept for grouping (the strongest first); bounds the triple search.
-const MAX_GROUPING: usize = 12;
+const MAX_GROUPING: usize = 48;
 /// Candidate finder patterns tracked at most while scanning (noise, textures).
-const MAX_CANDIDATES: usize = 64;
+const MAX_CANDIDATES: usize = 128;
 /// Share of the finder and timing modules a sampling must reproduce to be decoded.
 const MIN_AGREEMENT: f64 = 0.7;
-/// Triples tried at most per frame.
+/// Triples that may fail per frame (at least; more when there are many candidates).
 const MAX_TRIPLES: usize = 16;
 /// A sampling matching less of its fixed patterns than this has the wrong size or
 /// position altogether; re-sampling it by its alignment patterns would not save it.
@@ -416,12 +416,21 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     }
     triples.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut used: Vec<usize> = Vec::new();
-    for &(_, tl, tr, bl) in triples.iter().take(MAX_TRIPLES) {
+    // A sheet of codes offers three finders per code and many more triples that
+    // look just as square across codes: the budget is for failures, and grows with
+    // the candidates, so that every code on the sheet is reached.
+    let mut failures = MAX_TRIPLES.max(2 * n);
+    for &(_, tl, tr, bl) in &triples {
         if [tl, tr, bl].iter().any(|i| used.contains(i)) {
             continue;
         }
         if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read) {
             used.extend([tl, tr, bl]);
+        } else {
+            failures -= 1;
+            if failures == 0 {
+                break;
+            }
         }
     }
 }

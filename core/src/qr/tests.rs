@@ -341,3 +341,29 @@ fn finder_like_texture_above_a_code_does_not_hide_it() {
     let found = decode_luma_with(&frame, &first_pass_only()).unwrap();
     assert_eq!(found.iter().map(|c| c.text.as_str()).collect::<Vec<_>>(), [text]);
 }
+
+#[test]
+fn every_code_on_a_sheet_of_codes_is_returned() {
+    // Twelve codes in a grid, as on a printed sheet of meeting-room or asset labels:
+    // three finders each, and many cross-code triples that look just as square.
+    let (w, h) = (1280usize, 720usize);
+    let mut data = vec![200u8; w * h];
+    let mut texts = Vec::new();
+    for row in 0..3 {
+        for col in 0..4 {
+            let text = format!("TPL1:{row}{col}0123456789");
+            let m = render::matrix(&text, &RenderOptions::default()).unwrap();
+            let (ox, oy) = (30 + col * 300, 20 + row * 235);
+            for y in 0..m.width as usize * 5 {
+                for x in 0..m.width as usize * 5 {
+                    data[(oy + y) * w + ox + x] = if m.is_dark((x / 5) as u32, (y / 5) as u32) { 25 } else { 225 };
+                }
+            }
+            texts.push(text);
+        }
+    }
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+    let mut found: Vec<String> = decode_luma(&frame).unwrap().into_iter().map(|c| c.text).collect();
+    found.sort();
+    assert_eq!(found, texts);
+}
