@@ -7,7 +7,7 @@
 //! amplifying sensor noise into speckle, which would both hide finder patterns and
 //! flood rqrr's region search with tiny blobs. `global_thresholds` is Otsu's level over
 //! the whole frame: better for large modules where a window can lie wholly inside one
-//! dark module. The detector reads the thresholds directly; `apply_view` makes a
+//! dark module. The detector reads the thresholds directly; `apply` makes a
 //! black-and-white copy only for rqrr's locator.
 
 use super::gray::Gray;
@@ -35,6 +35,24 @@ impl Thresholds {
     /// One level for the whole image.
     pub fn uniform(level: u8) -> Self {
         Self { shift: usize::BITS - 1, bw: 1, bh: 1, level: vec![level] }
+    }
+
+    /// The row of blocks holding pixel row `y`.
+    #[inline]
+    pub fn block_row(&self, y: usize) -> usize {
+        (y >> self.shift).min(self.bh - 1)
+    }
+
+    /// Each pixel's threshold along the pixel rows of `block_row`, so that pixels and
+    /// thresholds compare byte against byte (vectorised).
+    pub fn fill_row(&self, block_row: usize, out: &mut [u8]) {
+        let levels = &self.level[block_row * self.bw..][..self.bw];
+        // One level covers the row when uniform; the last block also covers any
+        // remainder past whole blocks.
+        let block = if self.bw == 1 { out.len().max(1) } else { 1usize << self.shift };
+        for (bx, dst) in out.chunks_mut(block).enumerate() {
+            dst.fill(levels[bx.min(self.bw - 1)]);
+        }
     }
 
     /// The threshold of the block holding pixel (x, y) (clamped to the image).
@@ -164,28 +182,18 @@ fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> (Vec<u16>, V
 }
 
 /// Binarises a view for rqrr's region search; `true` is dark (light when inverted).
-pub(crate) fn apply_view(img: &Gray, t: &Thresholds, invert: bool) -> Bits {
-    let mut bits = apply(img, t);
-    if invert {
-        bits.iter_mut().for_each(|b| *b = !*b);
-    }
-    bits
-}
-
-/// Binarises with per-block thresholds.
-pub(crate) fn apply(img: &Gray, t: &Thresholds) -> Bits {
-    let (w, h) = (img.w, img.h);
-    let mut out = vec![false; w * h];
-    for y in 0..h {
-        let by = (y >> t.shift).min(t.bh - 1);
-        let block = 1usize << t.shift.min(usize::BITS / 2);
-        let levels = &t.level[by * t.bw..(by + 1) * t.bw];
-        let src = &img.px[y * w..(y + 1) * w];
-        let dst = &mut out[y * w..(y + 1) * w];
-        for ((s, d), &level) in src.chunks(block).zip(dst.chunks_mut(block)).zip(levels) {
-            for (v, o) in s.iter().zip(d) {
-                *o = *v <= level;
-            }
+pub(crate) fn apply(img: &Gray, t: &Thresholds, invert: bool) -> Bits {
+    let w = img.w;
+    let mut out = vec![false; w * img.h];
+    let mut row_levels = vec![0u8; w];
+    let mut filled = usize::MAX;
+    for (y, (src, dst)) in img.px.chunks_exact(w).zip(out.chunks_exact_mut(w)).enumerate() {
+        if t.block_row(y) != filled {
+            filled = t.block_row(y);
+            t.fill_row(filled, &mut row_levels);
+        }
+        for ((&v, &level), o) in src.iter().zip(&row_levels).zip(dst) {
+            *o = (v <= level) != invert;
         }
     }
     out
@@ -231,13 +239,13 @@ mod tests {
 
     fn local(img: &Gray) -> Bits {
         match thresholds::<8>(img, 2) {
-            Some(t) => apply(img, &t),
+            Some(t) => apply(img, &t, false),
             None => global(img),
         }
     }
 
     fn global(img: &Gray) -> Bits {
-        apply(img, &global_thresholds(img))
+        apply(img, &global_thresholds(img), false)
     }
 
     #[test]

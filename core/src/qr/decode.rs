@@ -263,7 +263,7 @@ impl Pass {
             Locator::Finder => detect_finder(view, FINDER_ROW_STEP),
             Locator::Rqrr => {
                 let (w, h) = (gray.w, gray.h);
-                let bits: Bits = binarize::apply_view(gray, thresholds, self.invert);
+                let bits: Bits = binarize::apply(gray, thresholds, self.invert);
                 let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
                 read_grids(prepared.detect_grids())
             }
@@ -460,19 +460,16 @@ mod diag {
         println!("read by any: {} of {}", reads.iter().filter(|r| r.iter().any(|&x| x)).count(), reads.len());
         println!("missed: {missed:?}");
     }
-}
-#[cfg(test)]
-mod diag_one {
-    use super::*;
+
+    /// The ladder on one frame, pass by pass (`QRFRAME=path`).
     #[test]
     #[ignore]
     fn qrbench_frame() {
-        let img = load_luma(&std::fs::read(std::env::var("QRFRAME").unwrap()).unwrap()).unwrap();
+        let img = load_luma(&std::fs::read(std::env::var("QRFRAME").expect("QRFRAME")).unwrap()).unwrap();
         let frame = img.frame();
         let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
         for pass in ladder(&frame, &DecodeOptions::default()) {
-            eprintln!("{pass:?}");
-            eprintln!(" -> {}", pass.run(&mut images).len());
+            eprintln!("{pass:?} -> {}", pass.run(&mut images).len());
         }
     }
 }

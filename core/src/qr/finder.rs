@@ -188,17 +188,10 @@ fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
     let mut thresholds: Vec<u8> = vec![0; w];
     let mut threshold_row = usize::MAX;
     for y in (0..h).step_by(row_step.max(1)) {
-        let t = img.thresholds;
-        let block_row = (y >> t.shift).min(t.bh - 1);
+        let block_row = img.thresholds.block_row(y);
         if block_row != threshold_row {
-            // Each pixel's threshold along the row, so that the comparison below is
-            // byte against byte (vectorised).
             threshold_row = block_row;
-            let levels = &t.level[block_row * t.bw..][..t.bw];
-            let block = if t.bw == 1 { w } else { 1usize << t.shift };
-            for (bx, dst) in thresholds.chunks_mut(block).enumerate() {
-                dst.fill(levels[bx.min(t.bw - 1)]);
-            }
+            img.thresholds.fill_row(block_row, &mut thresholds);
         }
         let row = &img.gray.px[y * w..(y + 1) * w];
         let level = |x: usize| {

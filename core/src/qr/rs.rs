@@ -15,7 +15,6 @@ use std::sync::OnceLock;
 use rqrr::BitGrid;
 
 use super::render::EcLevel;
-use super::stream::mask_bit;
 
 const fn gf_tables() -> ([u8; 512], [u8; 256]) {
     // GF(256) with QR's polynomial x^8 + x^4 + x^3 + x^2 + 1; α = 2.
@@ -301,6 +300,20 @@ fn misdecode_guard(version: usize, ec: EcLevel) -> usize {
         (1, EcLevel::M) | (2, EcLevel::L) => 2,
         (1, EcLevel::Q) | (1, EcLevel::H) | (3, EcLevel::L) => 1,
         _ => 0,
+    }
+}
+
+/// Whether the data mask `mask` (ISO/IEC 18004 table 10) flips the module at (y, x).
+fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
+    match mask {
+        0 => (y + x) % 2 == 0,
+        1 => y % 2 == 0,
+        2 => x % 3 == 0,
+        3 => (y + x) % 3 == 0,
+        4 => (y / 2 + x / 3) % 2 == 0,
+        5 => (y * x) % 2 + (y * x) % 3 == 0,
+        6 => ((y * x) % 2 + (y * x) % 3) % 2 == 0,
+        _ => ((y * x) % 3 + (y + x) % 2) % 2 == 0,
     }
 }
 

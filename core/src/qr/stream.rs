@@ -12,19 +12,6 @@ pub(crate) struct StreamInfo {
     pub has_kanji: bool,
 }
 
-pub(crate) fn mask_bit(mask: u16, y: usize, x: usize) -> bool {
-    match mask {
-        0 => (y + x) % 2 == 0,
-        1 => y % 2 == 0,
-        2 => x % 3 == 0,
-        3 => (y + x) % 3 == 0,
-        4 => (y / 2 + x / 3) % 2 == 0,
-        5 => (y * x) % 2 + (y * x) % 3 == 0,
-        6 => ((y * x) % 2 + (y * x) % 3) % 2 == 0,
-        _ => ((y * x) % 3 + (y + x) % 2) % 2 == 0,
-    }
-}
-
 struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
