@@ -6,6 +6,7 @@
 //! the two can never drift. No I/O happens here.
 
 pub mod api;
+pub mod approval;
 pub mod attendance;
 pub mod b64;
 pub mod beacon;
