@@ -121,6 +121,32 @@ impl Urgency {
     }
 }
 
+/// How far ahead of a day's count a deadline search may run before it gives up: a
+/// calendar that marks a year of days off is a configuration error, not a reason to loop.
+const MAX_CALENDAR_SCAN_DAYS: i64 = 400;
+
+/// The deadline of an item received at `received_at_ms`: the end (Taipei midnight) of
+/// the `urgency.working_days()`-th working day after the day of receipt. A working day
+/// is Monday to Friday unless `override_of(day)` says `Holiday`, or a Saturday or
+/// Sunday it says is a `Workday` (補班). Day numbers are Taipei days since 1970-01-01.
+pub fn due_at_ms(received_at_ms: i64, urgency: Urgency, override_of: impl Fn(i64) -> Option<DayKind>) -> i64 {
+    let received = crate::attendance::workday(received_at_ms, 0);
+    let mut left = urgency.working_days();
+    let mut day = received;
+    while left > 0 && day - received < MAX_CALENDAR_SCAN_DAYS {
+        day += 1;
+        let working = match override_of(day) {
+            Some(DayKind::Holiday) => false,
+            Some(DayKind::Workday) => true,
+            None => crate::attendance::weekday(day) < 5,
+        };
+        if working {
+            left -= 1;
+        }
+    }
+    crate::attendance::workday_start_ms(day + 1, 0)
+}
+
 /// What a phone can do with an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -567,6 +593,43 @@ mod tests {
         let mut a = action();
         a.signature = "sig".into();
         assert_eq!(action_message("d", &a), base);
+    }
+
+    fn day(text: &str) -> i64 {
+        crate::attendance::date_day(text).unwrap_or(0)
+    }
+
+    fn taipei_noon(text: &str) -> i64 {
+        crate::attendance::workday_start_ms(day(text), 0) + 12 * 3_600_000
+    }
+
+    #[test]
+    fn deadlines_count_working_days_across_weekends_and_holidays() {
+        let none = |_: i64| None;
+        // Received Thursday 2026-12-03: 最速件 due end of Friday, 速件 end of Tuesday
+        // (the weekend skipped), 普通件 end of the next Friday.
+        let thu = taipei_noon("2026-12-03");
+        assert_eq!(due_at_ms(thu, Urgency::Most, none), taipei_noon("2026-12-05") - 12 * 3_600_000);
+        assert_eq!(due_at_ms(thu, Urgency::Urgent, none), taipei_noon("2026-12-09") - 12 * 3_600_000);
+        assert_eq!(due_at_ms(thu, Urgency::Normal, none), taipei_noon("2026-12-12") - 12 * 3_600_000);
+        // Monday 12-07 a holiday, Saturday 12-05 a make-up working day.
+        let cal = |d: i64| {
+            if d == day("2026-12-07") {
+                Some(DayKind::Holiday)
+            } else if d == day("2026-12-05") {
+                Some(DayKind::Workday)
+            } else {
+                None
+            }
+        };
+        // Fri 12-04, Sat 12-05 (worked), Tue 12-08.
+        assert_eq!(due_at_ms(thu, Urgency::Urgent, cal), taipei_noon("2026-12-09") - 12 * 3_600_000);
+        let holiday_only = |d: i64| (d == day("2026-12-07")).then_some(DayKind::Holiday);
+        // Fri 12-04, Tue 12-08, Wed 12-09.
+        assert_eq!(due_at_ms(thu, Urgency::Urgent, holiday_only), taipei_noon("2026-12-10") - 12 * 3_600_000);
+        // A calendar with no working day at all still ends.
+        let never = |_: i64| Some(DayKind::Holiday);
+        assert!(due_at_ms(thu, Urgency::Most, never) > thu);
     }
 
     #[test]
