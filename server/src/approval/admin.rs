@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, sha256};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, b64_field, check_len};
+use crate::extract::{JsonBody, b64_field, check_len, path_of};
 use crate::random;
 use crate::time::now_ms;
 
@@ -41,10 +41,6 @@ pub const ATTACHMENT_TYPES: &[&str] = &[
 const BODY_TYPES: &[&str] = &["text/html", "application/pdf"];
 /// The item route carries a body and attachments in base64: room for both at their limits.
 pub const ITEM_REQUEST_LIMIT: usize = 24 * 1024 * 1024;
-
-fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
-}
 
 pub fn put_person(tx: &Connection, p: &NewPerson) -> Result<(), ApiError> {
     check_len("user_id", &p.user_id, 1, 64)?;

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, check_len, verify_signature};
+use crate::extract::{JsonBody, check_len, path_of, query_of, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::time::now_ms;
 use judge::Signer;
@@ -34,14 +34,6 @@ use store::Item;
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
-
-fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-fn query_of<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
-}
 
 #[derive(Debug, Deserialize)]
 pub struct InboxQuery {
