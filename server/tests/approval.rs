@@ -373,6 +373,9 @@ async fn replayed_altered_stale_and_misdirected_actions_are_refused_each_with_it
     assert_verdict(&r, ActionStatus::Conflict, codes::NOT_HOLDER);
     let r = act(&t, &p.outsider, &signed(&p.outsider, &d, Action::Forward, "", |_| {})).await;
     assert_verdict(&r, ActionStatus::Refused, codes::UNKNOWN_ITEM);
+    // Claiming to act for the holder does not let an outsider learn more.
+    let r = act(&t, &p.outsider, &signed(&p.outsider, &d, Action::Forward, "", |a| a.acting_for = Some("chief".into()))).await;
+    assert_verdict(&r, ActionStatus::Refused, codes::UNKNOWN_ITEM);
     let (status, code) = error_of(t.authed(&p.outsider, Method::GET, &format!("/v1/approval/items/{id}")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, codes::UNKNOWN_ITEM));
 
@@ -418,7 +421,8 @@ async fn replayed_altered_stale_and_misdirected_actions_are_refused_each_with_it
     assert_eq!(b64::decode(fresh.body.as_deref().unwrap()).unwrap(), b"<p>v2</p>");
     assert_done(&act(&t, &p.director, &signed(&p.director, &fresh, Action::Approve, "如擬", |_| {})).await);
 
-    for code in [codes::NOT_HOLDER, codes::UNKNOWN_ITEM, codes::BODY_MISMATCH, codes::CLOCK_SKEW, codes::REPLAYED, codes::ACTED_ELSEWHERE, codes::VERSION_CHANGED] {
+    assert_eq!(audited(&t, codes::UNKNOWN_ITEM), 2);
+    for code in [codes::NOT_HOLDER, codes::BODY_MISMATCH, codes::CLOCK_SKEW, codes::REPLAYED, codes::ACTED_ELSEWHERE, codes::VERSION_CHANGED] {
         assert_eq!(audited(&t, code), 1, "{code}");
     }
     assert_eq!(t.count("SELECT count(*) FROM approval_verdicts WHERE status = 'conflict'"), 3);

@@ -108,7 +108,13 @@ fn check(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction, sig: &
     if replayed {
         return Err(no(codes::REPLAYED, "this signed action was already accepted; a copy is not a new action"));
     }
-    if !store::may_read(tx, item, &signer.user_id, now).map_err(db)? && a.acting_for.is_none() {
+    // Someone on the named person's proxy path takes part through them (a proxy of the
+    // last sender may recall; one whose turn passed on gets a conflict, not "unknown").
+    let stands_in = match &a.acting_for {
+        Some(p) => store::proxy_path(tx, p, now).map_err(db)?.contains(&signer.user_id),
+        None => false,
+    };
+    if !stands_in && !store::may_read(tx, item, &signer.user_id, now).map_err(db)? {
         return Err(no(codes::UNKNOWN_ITEM, "no such item for this person"));
     }
     if item.classified {

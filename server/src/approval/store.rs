@@ -128,16 +128,22 @@ pub fn proxy_cycle(who: &str) -> ApiError {
 /// Who acts for `user_id` at `at_ms`: themselves when present, else their proxy's
 /// resolution (A absent → B; B absent too → C). A loop is an error, never a hang.
 pub fn resolve(conn: &Connection, user_id: &str, at_ms: i64) -> Result<String, ApiError> {
-    let mut seen = vec![user_id.to_owned()];
+    let mut path = proxy_path(conn, user_id, at_ms)?;
+    Ok(path.pop().unwrap_or_else(|| user_id.to_owned()))
+}
+
+/// `user_id`, then each proxy in turn as far as [`resolve`] follows them.
+pub fn proxy_path(conn: &Connection, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
+    let mut path = vec![user_id.to_owned()];
     let mut current = user_id.to_owned();
     while let Some(next) = proxy_of(conn, &current, at_ms)? {
-        if seen.contains(&next) || seen.len() > MAX_PROXY_HOPS {
+        if path.contains(&next) || path.len() > MAX_PROXY_HOPS {
             return Err(proxy_cycle(user_id));
         }
-        seen.push(next.clone());
+        path.push(next.clone());
         current = next;
     }
-    Ok(current)
+    Ok(path)
 }
 
 /// Whether proxies set for periods overlapping `[from_ms, until_ms)` lead from
