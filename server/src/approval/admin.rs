@@ -232,7 +232,7 @@ pub fn create_item(tx: &Connection, item: &NewItem, now: i64) -> Result<ItemCrea
             params![item_id, i as i64, a.name, a.content_type, data, sha256(data).as_slice()],
         )?;
     }
-    desk_event(tx, &item_id, 1, "create", &item.chain[0], &[holder.clone()], now)?;
+    desk_event(tx, &item_id, 1, "create", &item.chain[0], std::slice::from_ref(&holder), now)?;
     Ok(ItemCreated { item_id, version: 1, due_at_ms: due, holder })
 }
 

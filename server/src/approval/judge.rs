@@ -144,13 +144,13 @@ fn check(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction, sig: &
         (Action::Forward, ItemState::Routing) => {
             return Err(no(codes::ACTION_NOT_ALLOWED, "the decider approves or returns; there is no one to send it on to"));
         }
-        (Action::RequestCosign, ItemState::Routing) => check_cosigners(tx, item, a, &principal, true).map_err(|e| e.unwrap_or_else(|e| db(e)))?,
+        (Action::RequestCosign, ItemState::Routing) => check_cosigners(tx, item, a, &principal, true).map_err(|e| e.unwrap_or_else(db))?,
         (Action::Cosign, ItemState::Cosigning) => {
             if a.opinion.trim().is_empty() {
                 return Err(no(codes::OPINION_REQUIRED, "a co-sign opinion (會辦意見) is required"));
             }
             if !a.cosigners.is_empty() {
-                check_cosigners(tx, item, a, &principal, false).map_err(|e| e.unwrap_or_else(|e| db(e)))?;
+                check_cosigners(tx, item, a, &principal, false).map_err(|e| e.unwrap_or_else(db))?;
             }
         }
         (Action::Approve, ItemState::Routing) => {
