@@ -143,33 +143,28 @@ macro_rules! ffi_error {
             /// The stable code of this error, whatever the variant (see the tables in
             /// the bindings README).
             pub fn code(&self) -> String {
-                match self {
-                    $(Self::$variant { code, .. } => code.clone(),)*
-                    Self::InvalidInput { code, .. }
-                    | Self::Store { code, .. }
-                    | Self::Identity { code, .. }
-                    | Self::DeviceRevoked { code, .. }
-                    | Self::Network { code, .. }
-                    | Self::Server { code, .. }
-                    | Self::Outbox { code, .. }
-                    | Self::Closed { code, .. }
-                    | Self::Internal { code, .. } => code.clone(),
-                }
+                self.parts().0.to_owned()
             }
 
             /// What happened, in words for people (never a stack trace).
             pub fn detail(&self) -> String {
+                self.parts().1.to_owned()
+            }
+        }
+
+        impl $name {
+            fn parts(&self) -> (&str, &str) {
                 match self {
-                    $(Self::$variant { detail, .. } => detail.clone(),)*
-                    Self::InvalidInput { detail, .. }
-                    | Self::Store { detail, .. }
-                    | Self::Identity { detail, .. }
-                    | Self::DeviceRevoked { detail, .. }
-                    | Self::Network { detail, .. }
-                    | Self::Server { detail, .. }
-                    | Self::Outbox { detail, .. }
-                    | Self::Closed { detail, .. }
-                    | Self::Internal { detail, .. } => detail.clone(),
+                    $(Self::$variant { code, detail, .. })|*
+                    | Self::InvalidInput { code, detail }
+                    | Self::Store { code, detail }
+                    | Self::Identity { code, detail }
+                    | Self::DeviceRevoked { code, detail }
+                    | Self::Network { code, detail }
+                    | Self::Server { code, detail, .. }
+                    | Self::Outbox { code, detail }
+                    | Self::Closed { code, detail }
+                    | Self::Internal { code, detail } => (code, detail),
                 }
             }
         }
