@@ -20,7 +20,7 @@ pub struct LoginContext {
     pub place: String,
     pub started_at_ms: i64,
     pub risk_flags: Vec<String>,
-    pub candidates: Vec<String>,
+    pub number_digits: u32,
     pub expires_at_ms: i64,
 }
 
@@ -69,7 +69,7 @@ impl Client {
         self.call(|c| async move { c.login().scan(&qr_text).await }).await
     }
 
-    /// Approves with the number the person tapped.
+    /// Approves with the number the person typed (a wrong one cancels the request).
     pub async fn approve_login(&self, prompt: LoginContext, number: String) -> Result<LoginOutcome, ClientError> {
         self.call(|c| async move { c.login().approve(&prompt, &number).await }).await
     }

@@ -20,6 +20,8 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// Lifetime of a binding offer (the QR a portal shows).
     pub binding_ttl: Duration,
+    /// How often lapsed login requests, web sessions and idempotency replies are purged.
+    pub purge_interval: Duration,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -31,12 +33,15 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_token", &"<redacted>")
             .field("token_ttl", &self.token_ttl)
             .field("binding_ttl", &self.binding_ttl)
+            .field("purge_interval", &self.purge_interval)
             .finish()
     }
 }
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BINDING_TTL: Duration = Duration::from_secs(120);
+/// Often enough that a flood of abandoned login requests is gone within minutes.
+pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 impl ServerConfig {
     /// A server for tests and demos: loopback, a free port, a fresh random admin token.
@@ -47,6 +52,7 @@ impl ServerConfig {
             admin_token: random::token(),
             token_ttl: DEFAULT_TOKEN_TTL,
             binding_ttl: DEFAULT_BINDING_TTL,
+            purge_interval: DEFAULT_PURGE_INTERVAL,
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod meetings;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod purge;
 mod random;
 pub mod reports;
 pub mod time;
@@ -162,6 +163,7 @@ pub struct RunningServer {
     admin_token: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
+    purger: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -181,6 +183,8 @@ impl RunningServer {
     /// Stops accepting connections, lets in-flight requests finish, then closes the
     /// database (its last handle is dropped with the router).
     pub async fn shutdown(self) {
+        // A purge is one transaction: stopping between two loses nothing.
+        self.purger.abort();
         let _ = self.shutdown.send(());
         match self.task.await {
             Ok(Ok(())) => {}
@@ -217,6 +221,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
+    let purger = purge::spawn(state.db.clone(), config.purge_interval);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -232,6 +237,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         admin_token: config.admin_token,
         shutdown,
         task,
+        purger,
     })
 }
 

@@ -115,9 +115,7 @@ async fn unknown_binding_and_bad_signature_are_refused() {
         "failed attempts leave the offer usable"
     );
     assert_eq!(
-        t.count(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'device.register' AND outcome != 'ok'"
-        ),
+        t.audit_count("device.register", "!= 'ok'"),
         3
     );
 }
@@ -140,7 +138,7 @@ async fn portal_needs_the_admin_token() {
         (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED)
     );
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'admin.auth'"),
+        t.audit_count("admin.auth", "IS NOT NULL"),
         1
     );
 }
@@ -261,7 +259,7 @@ async fn proof_must_name_this_method_and_path_and_the_device_key() {
         (StatusCode::UNAUTHORIZED, codes::UNKNOWN_DEVICE)
     );
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'token.issue' AND outcome != 'ok'"),
+        t.audit_count("token.issue", "!= 'ok'"),
         4
     );
 }
@@ -355,9 +353,7 @@ async fn missing_unknown_and_expired_tokens_are_invalid_token() {
     assert_eq!(body.code, codes::INVALID_TOKEN);
     assert!(body.message.contains("expired"), "{}", body.message);
     assert_eq!(
-        short.count(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'auth' AND outcome = 'invalid_token'"
-        ),
+        short.audit_count("auth", "= 'invalid_token'"),
         1
     );
 }

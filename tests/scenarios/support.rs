@@ -135,12 +135,20 @@ impl LoginBrowser {
         self.status().await.frame.expect("a pending request shows a frame")
     }
 
-    /// `(status, body)` of the redeem call; on success the browser is signed in.
+    /// `(status, body)` of the redeem call after the person confirmed the account the
+    /// page showed (what the "Continue" click sends); on success the browser is signed in.
     pub async fn redeem(&mut self) -> (u16, serde_json::Value) {
+        let confirm = self.status().await.confirm.unwrap_or_default();
+        self.redeem_with(&confirm).await
+    }
+
+    /// `(status, body)` of a redeem carrying `confirm` as is.
+    pub async fn redeem_with(&mut self, confirm: &str) -> (u16, serde_json::Value) {
         let reply = self
             .http
             .post(format!("{}/v1/login/{}/redeem", self.base, self.rid))
             .header("Cookie", self.cookies.join("; "))
+            .json(&taipei_protocol::login::LoginConfirm { confirm: confirm.to_owned() })
             .send()
             .await
             .expect("redeem");
