@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::RateLimits;
 use crate::random;
 
 /// Everything a server instance needs. Built by the CLI (`taipei server`) or by tests
@@ -22,6 +23,8 @@ pub struct ServerConfig {
     pub binding_ttl: Duration,
     /// How often lapsed login requests, web sessions and idempotency replies are purged.
     pub purge_interval: Duration,
+    /// Per-address and per-device request budgets (`RateLimits::off()` to disable).
+    pub rate_limits: RateLimits,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -34,6 +37,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("token_ttl", &self.token_ttl)
             .field("binding_ttl", &self.binding_ttl)
             .field("purge_interval", &self.purge_interval)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -53,6 +57,7 @@ impl ServerConfig {
             token_ttl: DEFAULT_TOKEN_TTL,
             binding_ttl: DEFAULT_BINDING_TTL,
             purge_interval: DEFAULT_PURGE_INTERVAL,
+            rate_limits: RateLimits::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod limits;
 pub mod login;
 pub mod meetings;
 pub mod middleware;
@@ -42,6 +43,7 @@ pub use config::ServerConfig;
 pub use error::{ApiError, ServerError};
 
 use db::Db;
+use limits::{Class, Limiters};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -62,6 +64,15 @@ struct Route {
     method: &'static str,
     path: &'static str,
     handler: MethodRouter<AppState>,
+    limit: Option<Class>,
+}
+
+impl Route {
+    /// Draws on the rate-limit budget of `class`.
+    fn limited(mut self, class: Class) -> Self {
+        self.limit = Some(class);
+        self
+    }
 }
 
 fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
@@ -69,6 +80,7 @@ fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> R
         method: "GET",
         path,
         handler: axum::routing::get(handler),
+        limit: None,
     }
 }
 
@@ -77,6 +89,7 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> 
         method: "POST",
         path,
         handler: axum::routing::post(handler),
+        limit: None,
     }
 }
 
@@ -84,52 +97,49 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> 
 /// lists it, so a test can hold the OpenAPI document against what is really served.
 fn route_table() -> Vec<Route> {
     vec![
-        get("/v1/time", time::get_time),
-        get("/v1/openapi.json", openapi::get_openapi),
-        post("/v1/portal/bindings", devices::create_binding),
-        post("/v1/devices", devices::register_device),
-        post("/v1/token", auth::issue_token),
+        get("/v1/time", time::get_time).limited(Class::Anonymous),
+        get("/v1/openapi.json", openapi::get_openapi).limited(Class::Anonymous),
+        post("/v1/portal/bindings", devices::create_binding).limited(Class::Admin),
+        post("/v1/devices", devices::register_device).limited(Class::Anonymous),
+        post("/v1/token", auth::issue_token).limited(Class::Anonymous),
         get("/v1/me", devices::me),
         post("/v1/reports", reports::file_report),
         get("/v1/reports", reports::list_reports),
-        post(
-            "/v1/admin/devices/{device_id}/revoke",
-            devices::revoke_device,
-        ),
-        get("/login", pages::login_page),
-        post("/v1/login/start", login::start),
-        get("/v1/login/{rid}", login::status),
-        post("/v1/login/{rid}/redeem", login::redeem),
-        post("/v1/login/scan", login::scan),
-        post("/v1/login/decide", login::decide),
+        post("/v1/admin/devices/{device_id}/revoke", devices::revoke_device).limited(Class::Admin),
+        get("/login", pages::login_page).limited(Class::Anonymous),
+        post("/v1/login/start", login::start).limited(Class::Anonymous),
+        get("/v1/login/{rid}", login::status).limited(Class::Anonymous),
+        post("/v1/login/{rid}/redeem", login::redeem).limited(Class::Anonymous),
+        post("/v1/login/scan", login::scan).limited(Class::Device),
+        post("/v1/login/decide", login::decide).limited(Class::Device),
         get("/v1/login/history", login::history),
-        get("/v1/web/session", login::web_session),
-        post("/v1/admin/meetings", meetings::create),
+        get("/v1/web/session", login::web_session).limited(Class::Anonymous),
+        post("/v1/admin/meetings", meetings::create).limited(Class::Admin),
         get("/v1/meetings/{mid}", meetings::info),
-        post("/v1/meetings/{mid}/sign-ins", meetings::sign_in),
-        get("/v1/meetings/{mid}/display", meetings::display),
-        get("/meetings/{mid}/display", pages::meeting_display_page),
-        get("/v1/wallet/root-key", wallet::root_key),
-        get("/v1/wallet/trust-list", wallet::get_trust_list),
-        get("/v1/wallet/status-list", wallet::get_status_list),
+        post("/v1/meetings/{mid}/sign-ins", meetings::sign_in).limited(Class::Device),
+        get("/v1/meetings/{mid}/display", meetings::display).limited(Class::Anonymous),
+        get("/meetings/{mid}/display", pages::meeting_display_page).limited(Class::Anonymous),
+        get("/v1/wallet/root-key", wallet::root_key).limited(Class::Anonymous),
+        get("/v1/wallet/trust-list", wallet::get_trust_list).limited(Class::Anonymous),
+        get("/v1/wallet/status-list", wallet::get_status_list).limited(Class::Anonymous),
         get("/v1/wallet/certificates", wallet::list),
-        post("/v1/admin/wallet/certificates", wallet::issue),
-        post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke),
-        post("/v1/wallet/pickup-codes", wallet::pickup::create),
-        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke),
-        post("/v1/kiosk/pickup", wallet::pickup::redeem),
-        post("/v1/admin/wallet/contracts", wallet::contracts::create),
-        post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void),
+        post("/v1/admin/wallet/certificates", wallet::issue).limited(Class::Admin),
+        post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke).limited(Class::Admin),
+        post("/v1/wallet/pickup-codes", wallet::pickup::create).limited(Class::Device),
+        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke).limited(Class::Device),
+        post("/v1/kiosk/pickup", wallet::pickup::redeem).limited(Class::Anonymous),
+        post("/v1/admin/wallet/contracts", wallet::contracts::create).limited(Class::Admin),
+        post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void).limited(Class::Admin),
         get("/v1/wallet/contracts", wallet::contracts::list),
-        post("/v1/wallet/verify", wallet::verify::verify),
-        get("/verify", wallet::verify::page),
-        post("/v1/admin/offices", attendance::put_office),
-        post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon),
+        post("/v1/wallet/verify", wallet::verify::verify).limited(Class::Anonymous),
+        get("/verify", wallet::verify::page).limited(Class::Anonymous),
+        post("/v1/admin/offices", attendance::put_office).limited(Class::Admin),
+        post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon).limited(Class::Admin),
         get("/v1/attendance/offices/{office_id}", attendance::office_config),
         post("/v1/attendance/punches", attendance::punch),
         get("/v1/attendance/week", attendance::my_week),
-        get("/v1/admin/attendance/{user_id}/week", attendance::admin_week),
-        get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html),
+        get("/v1/admin/attendance/{user_id}/week", attendance::admin_week).limited(Class::Admin),
+        get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html).limited(Class::Admin),
     ]
 }
 
@@ -141,11 +151,18 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, limiters: &Limiters) -> Router {
     let mut router = Router::new();
     for route in route_table() {
+        let handler = match route.limit {
+            Some(class) => route.handler.route_layer(axum::middleware::from_fn_with_state(
+                (limiters.clone(), class),
+                limits::limit,
+            )),
+            None => route.handler,
+        };
         // Two methods on one path merge into one method router.
-        router = router.route(route.path, route.handler);
+        router = router.route(route.path, handler);
     }
     router
         .fallback(middleware::unknown_route)
@@ -222,7 +239,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let purger = purge::spawn(state.db.clone(), config.purge_interval);
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, &Limiters::new(config.rate_limits)).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -811,3 +811,61 @@ async fn the_purge_runs_on_its_own_schedule() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+// ---- rate limits -------------------------------------------------------------------
+
+async fn assert_rate_limited(response: reqwest::Response) {
+    let retry_after: u64 = response.headers()[reqwest::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(error_of(response).await, (StatusCode::TOO_MANY_REQUESTS, taipei_server::limits::RATE_LIMITED.into()));
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() {
+    use taipei_server::limits::{Limit, RateLimits};
+    let tight = Limit { per_minute: 6, burst: 3 };
+    let t = TestServer::start_with(|c| {
+        c.rate_limits = RateLimits { anonymous: Some(tight), device: Some(tight), admin: Some(tight) }
+    })
+    .await;
+    // Login start: three pass, the fourth is over the budget and nothing is stored.
+    for _ in 0..3 {
+        Browser::new().start(&t).await;
+    }
+    let over = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system": "s"})).send().await.unwrap();
+    assert_rate_limited(over).await;
+    assert_eq!(t.count("SELECT COUNT(*) FROM login_requests"), 3);
+    // The same address is over on every anonymous endpoint (one budget per address).
+    for (method, path) in [
+        (Method::GET, "/v1/login/x"),
+        (Method::POST, "/v1/login/x/redeem"),
+        (Method::POST, "/v1/kiosk/pickup"),
+        (Method::GET, "/v1/meetings/x/display"),
+        (Method::POST, "/v1/wallet/verify"),
+    ] {
+        assert_rate_limited(t.http.request(method, t.url(path)).send().await.unwrap()).await;
+    }
+    // Admin-token checks draw on their own budget.
+    for _ in 0..3 {
+        let r = t.http.post(t.url("/v1/admin/meetings")).bearer_auth("guess").json(&serde_json::json!({})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = t.http.post(t.url("/v1/admin/meetings")).bearer_auth("guess").json(&serde_json::json!({})).send().await.unwrap();
+    assert_rate_limited(r).await;
+}
+
+#[tokio::test]
+async fn rate_limits_on_guessable_device_endpoints_are_per_device() {
+    use taipei_server::limits::{Limit, RateLimits};
+    let t = TestServer::start_with(|c| {
+        c.rate_limits = RateLimits { device: Some(Limit { per_minute: 6, burst: 3 }), ..RateLimits::off() }
+    })
+    .await;
+    let (a, b) = (t.session("u-rl-a").await, t.session("u-rl-b").await);
+    for _ in 0..3 {
+        assert_eq!(scan(&t, &a, "TPL1:1").await.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_rate_limited(scan(&t, &a, "TPL1:1").await).await;
+    // Another device from the same address has its own budget.
+    assert_eq!(scan(&t, &b, "TPL1:1").await.status(), StatusCode::BAD_REQUEST);
+}

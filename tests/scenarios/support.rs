@@ -16,10 +16,19 @@ pub async fn start_server(dir: &Path) -> RunningServer {
 
 /// Same, on a chosen address (to restart a server where a client expects it).
 pub async fn start_server_at(dir: &Path, addr: Option<std::net::SocketAddr>) -> RunningServer {
+    start_server_with(dir, |config| {
+        if let Some(addr) = addr {
+            config.bind = addr;
+        }
+    })
+    .await
+}
+
+/// Same, with the embedded configuration adjusted first (e.g. rate limits off for a
+/// bench that measures throughput from one address).
+pub async fn start_server_with(dir: &Path, adjust: impl FnOnce(&mut ServerConfig)) -> RunningServer {
     let mut config = ServerConfig::embedded(dir.join("server.db"));
-    if let Some(addr) = addr {
-        config.bind = addr;
-    }
+    adjust(&mut config);
     taipei_server::start(config).await.expect("server starts")
 }
 
