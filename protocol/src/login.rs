@@ -151,19 +151,7 @@ pub struct LoginStatus {
 }
 
 // The confirmation is a one-time credential of the browser: never in a log line.
-impl std::fmt::Debug for LoginStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginStatus")
-            .field("rid", &self.rid)
-            .field("state", &self.state)
-            .field("frame", &self.frame)
-            .field("number", &self.number)
-            .field("account", &self.account)
-            .field("confirm", &self.confirm.as_ref().map(|_| "<redacted>"))
-            .field("expires_at_ms", &self.expires_at_ms)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_redacted!(LoginStatus { rid, state, frame, frame_svg, number, account, expires_at_ms; confirm });
 
 /// `POST /v1/login/{rid}/redeem` (browser) body: the person clicked "continue" after
 /// seeing whose account this is.
@@ -172,11 +160,7 @@ pub struct LoginConfirm {
     pub confirm: String,
 }
 
-impl std::fmt::Debug for LoginConfirm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginConfirm").field("confirm", &"<redacted>").finish()
-    }
-}
+crate::debug_redacted!(LoginConfirm { ; confirm });
 
 /// `POST /v1/login/scan` (phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

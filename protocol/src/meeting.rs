@@ -118,12 +118,14 @@ pub struct NewMeeting {
 }
 
 /// Reply: the display token opens the room display (`/meetings/{mid}/display#token`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetingCreated {
     pub mid: String,
     pub display_token: String,
     pub display_path: String,
 }
+
+crate::debug_redacted!(MeetingCreated { mid, display_path; display_token });
 
 /// `GET /v1/meetings/{mid}` (phone): what the phone shows before the one tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

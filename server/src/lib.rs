@@ -174,13 +174,19 @@ fn router(state: AppState, limiters: &Limiters) -> Router {
 
 /// A server running on a tokio runtime. Dropping it without [`RunningServer::shutdown`]
 /// also stops the server gracefully, but without waiting for it.
-#[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
     admin_token: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
     purger: JoinHandle<()>,
+}
+
+// The admin token is a secret: Debug must never print it.
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("addr", &self.addr).field("admin_token", &"<redacted>").finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {

@@ -13,6 +13,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt as _;
 
+use taipei_protocol::api::codes;
+
 use crate::error::ApiError;
 use crate::time::now_ms;
 
@@ -82,6 +84,7 @@ pub async fn around(mut req: Request, next: Next) -> Response {
             ApiError::internal("the server failed while handling this request").into_response()
         }
     };
+    let mut response = json_errors(response).await;
     response
         .headers_mut()
         .insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
@@ -96,6 +99,40 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// Largest plain-text rejection read back to become the JSON message.
+const REJECTION_TEXT_LIMIT: usize = 1024;
+
+/// Every failure the HTTP layer produces itself (axum's extractor rejections: a path
+/// segment that is not valid percent-encoding, a bad query, …) arrives as plain text;
+/// callers get `{code, message}` for every error, so those are rewritten here.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), REJECTION_TEXT_LIMIT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => codes::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED => codes::METHOD_NOT_ALLOWED,
+        StatusCode::PAYLOAD_TOO_LARGE => codes::PAYLOAD_TOO_LARGE,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => codes::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::UNAUTHORIZED => codes::UNAUTHORIZED,
+        StatusCode::FORBIDDEN => codes::FORBIDDEN,
+        s if s.is_server_error() => codes::INTERNAL,
+        _ => codes::BAD_REQUEST,
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+    ApiError::new(status, code, message).into_response()
+}
+
 pub async fn unknown_route(req: Request) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {}", req.uri().path()))
 }
@@ -103,7 +140,7 @@ pub async fn unknown_route(req: Request) -> ApiError {
 pub async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        taipei_protocol::api::codes::BAD_REQUEST,
+        codes::METHOD_NOT_ALLOWED,
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
 }
