@@ -77,7 +77,7 @@ pub async fn around(mut req: Request, next: Next) -> Response {
     });
     req.extensions_mut().insert(Arc::clone(&ctx));
 
-    let mut response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+    let response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
             tracing::error!(%method, %path, "handler panicked");
