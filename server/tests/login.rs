@@ -150,6 +150,13 @@ async fn scanned(t: &TestServer, b: &mut Browser, s: &Session) -> (LoginStarted,
     (started, ctx, number)
 }
 
+/// Browser started, phone scanned and approved with the right number.
+async fn approved(t: &TestServer, b: &mut Browser, s: &Session, counter: u64) -> LoginStarted {
+    let (started, ctx, number) = scanned(t, b, s).await;
+    assert_eq!(decide(t, s, &decision(s, &ctx, Decision::Approve, &number, counter)).await.status(), StatusCode::OK);
+    started
+}
+
 fn wrong_number(right: &str) -> String {
     let n: u8 = right.parse().unwrap();
     (10 + (n - 10 + 1) % 90).to_string()
@@ -287,14 +294,7 @@ async fn a_revoked_device_cannot_scan_or_decide() {
     let s = t.session("u-lost").await;
     let mut b = Browser::new();
     let (_, ctx, number) = scanned(&t, &mut b, &s).await;
-    let revoke = t
-        .http
-        .post(t.url(&format!("/v1/admin/devices/{}/revoke", s.device_id)))
-        .bearer_auth(t.server.admin_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), StatusCode::OK);
+    revoke_device(&t, &s).await;
     let body = decision(&s, &ctx, Decision::Approve, &number, 1);
     assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::FORBIDDEN, api_codes::DEVICE_REVOKED.into()));
     let mut b2 = Browser::new();
@@ -324,8 +324,7 @@ async fn revoking_a_device_ends_its_pending_approval() {
     let t = TestServer::start().await;
     let s = t.session("u-stolen").await;
     let mut b = Browser::new();
-    let (started, ctx, number) = scanned(&t, &mut b, &s).await;
-    assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 1)).await.status(), StatusCode::OK);
+    let started = approved(&t, &mut b, &s, 1).await;
     revoke_device(&t, &s).await;
     // Approve, revoke, redeem: refused, and no session exists.
     assert_eq!(error_of(b.redeem(&t, &started.rid).await).await, (StatusCode::CONFLICT, codes::NOT_APPROVED.into()));
@@ -341,8 +340,7 @@ async fn revoking_a_device_ends_the_web_sessions_it_approved() {
     let other = t.session("u-other").await;
     let (mut b, mut kept) = (Browser::new(), Browser::new());
     for (browser, session) in [(&mut b, &s), (&mut kept, &other)] {
-        let (started, ctx, number) = scanned(&t, browser, session).await;
-        assert_eq!(decide(&t, session, &decision(session, &ctx, Decision::Approve, &number, 1)).await.status(), StatusCode::OK);
+        let started = approved(&t, browser, session, 1).await;
         assert_eq!(browser.redeem(&t, &started.rid).await.status(), StatusCode::OK);
         assert_eq!(web_session_status(&t, browser).await, StatusCode::OK);
     }
@@ -363,8 +361,7 @@ async fn cross_device_login_needs_the_browsers_confirmation() {
     // Someone else saw this browser's QR and approved it with their own phone.
     let stranger = t.session("u-stranger").await;
     let mut b = Browser::new();
-    let (started, ctx, number) = scanned(&t, &mut b, &stranger).await;
-    assert_eq!(decide(&t, &stranger, &decision(&stranger, &ctx, Decision::Approve, &number, 1)).await.status(), StatusCode::OK);
+    let started = approved(&t, &mut b, &stranger, 1).await;
     // The page learns whose account it would enter, masked, before anything else.
     let shown = b.status(&t, &started.rid).await;
     assert_eq!(shown.state, "approved");
@@ -771,8 +768,7 @@ async fn anonymous_storage_is_bounded_lapsed_rows_are_purged() {
         Browser::new().start(&t).await;
     }
     let mut b = Browser::new();
-    let (started, ctx, number) = scanned(&t, &mut b, &s).await;
-    assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 1)).await.status(), StatusCode::OK);
+    let started = approved(&t, &mut b, &s, 1).await;
     assert_eq!(b.redeem(&t, &started.rid).await.status(), StatusCode::OK);
     assert!(t.count("SELECT COUNT(*) FROM idempotency") >= 1);
 
