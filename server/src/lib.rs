@@ -58,6 +58,8 @@ pub struct Settings {
     pub admin_token_hash: [u8; 32],
     pub token_ttl: Duration,
     pub binding_ttl: Duration,
+    /// The city's networks (`ServerConfig::city_networks`).
+    pub city_networks: Vec<ipnet::IpNet>,
 }
 
 struct Route {
@@ -151,7 +153,7 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn router(state: AppState, limiters: &Limiters) -> Router {
+fn router(state: AppState, limiters: &Limiters, proxies: Arc<Vec<ipnet::IpNet>>) -> Router {
     let mut router = Router::new();
     for route in route_table() {
         let handler = match route.limit {
@@ -168,7 +170,7 @@ fn router(state: AppState, limiters: &Limiters) -> Router {
         .fallback(middleware::unknown_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::around))
+        .layer(axum::middleware::from_fn_with_state(proxies, middleware::around))
         .with_state(state)
 }
 
@@ -231,6 +233,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             admin_token_hash: auth::sha256(config.admin_token.as_bytes()),
             token_ttl: config.token_ttl,
             binding_ttl: config.binding_ttl,
+            city_networks: config.city_networks.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -245,7 +248,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let purger = purge::spawn(state.db.clone(), config.purge_interval);
-    let app = router(state, &Limiters::new(config.rate_limits)).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state, &Limiters::new(config.rate_limits), Arc::new(config.trusted_proxies.clone())).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -6,6 +6,8 @@
 //! `pending → scanned → approved → redeemed` (or `denied` / `cancelled`), each move
 //! a conditional UPDATE inside one transaction, so two racing approvals cannot both win.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -87,7 +89,7 @@ pub async fn start(
         .unwrap_or("");
     let (browser, os) = web::describe_user_agent(user_agent);
     let ip = ctx.ip().unwrap_or_else(|| "unknown".into());
-    let place = web::place_of(&ip);
+    let place = web::place_of(&ip, &state.settings.city_networks);
     let rid = b64::encode(random::bytes::<16>()?);
     let secret = b64::encode(random::bytes::<32>()?);
     let fnonce = random::bytes::<16>()?;
@@ -331,8 +333,9 @@ pub async fn scan(
         Ok(frame) => {
             let scope = device.device_id.clone();
             let entry2 = entry.clone();
+            let settings = Arc::clone(&state.settings);
             idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
-                let context = scan_in(tx, &device, &frame)?;
+                let context = scan_in(tx, &device, &frame, &settings.city_networks)?;
                 audit::record(tx, &entry2)?;
                 Ok(context)
             })
@@ -342,7 +345,12 @@ pub async fn scan(
     audit::unless_refused(&state.db, entry, result).await
 }
 
-fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> Result<LoginContext, ApiError> {
+fn scan_in(
+    tx: &Transaction<'_>,
+    device: &AuthedDevice,
+    frame: &LoginFrame,
+    city_networks: &[ipnet::IpNet],
+) -> Result<LoginContext, ApiError> {
     let rid = frame.rid_text();
     let row = load(tx, &rid)?.ok_or_else(request_unknown)?;
     let now = now_ms();
@@ -363,7 +371,7 @@ fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> R
     if device.ip.as_deref().is_some_and(|ip| ip != browser_ip) {
         risk_flags.push("network_differs".to_owned());
     }
-    if !web::is_city_network(&browser_ip) {
+    if !web::is_city_network(&browser_ip, city_networks) {
         risk_flags.push("outside_city_network".to_owned());
     }
     if now - started_at_ms > REQUEST_TTL_MS / 2 {

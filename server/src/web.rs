@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, header};
+use ipnet::IpNet;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
@@ -70,22 +71,17 @@ pub fn describe_user_agent(ua: &str) -> (String, String) {
     (browser, os)
 }
 
-/// Whether an address is inside the city's network. The reference server counts
-/// loopback and private ranges; a deployment replaces this with its own ranges.
-pub fn is_city_network(ip: &str) -> bool {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_private(),
-        Ok(IpAddr::V6(v6)) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
-        Err(_) => false,
-    }
+/// Whether an address is inside one of the city's networks (configured CIDRs).
+pub fn is_city_network(ip: &str, city: &[IpNet]) -> bool {
+    ip.parse::<IpAddr>().is_ok_and(|addr| city.iter().any(|net| net.contains(&addr)))
 }
 
 /// Where the browser is, in words the phone shows. No geolocation database here: the
 /// reference server names the kind of network; a deployment plugs in its own lookup.
-pub fn place_of(ip: &str) -> String {
+pub fn place_of(ip: &str, city: &[IpNet]) -> String {
     match ip.parse::<IpAddr>() {
         Ok(addr) if addr.is_loopback() => "this computer (loopback)".into(),
-        Ok(_) if is_city_network(ip) => "Taipei City Government network".into(),
+        Ok(_) if is_city_network(ip, city) => "Taipei City Government network".into(),
         Ok(_) => "outside the city network".into(),
         Err(_) => "unknown".into(),
     }
@@ -158,11 +154,16 @@ mod tests {
     }
 
     #[test]
-    fn networks_and_places() {
-        assert!(is_city_network("127.0.0.1") && is_city_network("10.1.2.3") && is_city_network("::1"));
-        assert!(!is_city_network("8.8.8.8") && !is_city_network("garbage"));
-        assert_eq!(place_of("8.8.8.8"), "outside the city network");
-        assert_eq!(place_of("192.168.1.5"), "Taipei City Government network");
+    fn city_networks_are_the_configured_cidrs_only() {
+        let city: Vec<IpNet> = vec!["10.20.0.0/16".parse().unwrap(), "127.0.0.0/8".parse().unwrap()];
+        assert!(is_city_network("127.0.0.1", &city) && is_city_network("10.20.3.4", &city));
+        // A private address is not the city's just for being private.
+        assert!(!is_city_network("10.1.2.3", &city) && !is_city_network("192.168.1.5", &city));
+        assert!(!is_city_network("8.8.8.8", &city) && !is_city_network("garbage", &city));
+        assert!(!is_city_network("127.0.0.1", &[]));
+        assert_eq!(place_of("8.8.8.8", &city), "outside the city network");
+        assert_eq!(place_of("192.168.1.5", &city), "outside the city network");
+        assert_eq!(place_of("10.20.9.9", &city), "Taipei City Government network");
     }
 
     #[test]

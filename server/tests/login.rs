@@ -865,3 +865,62 @@ async fn rate_limits_on_guessable_device_endpoints_are_per_device() {
     // Another device from the same address has its own budget.
     assert_eq!(scan(&t, &b, "TPL1:1").await.status(), StatusCode::BAD_REQUEST);
 }
+
+// ---- client addresses and city networks ----------------------------------------------
+
+async fn start_from(t: &TestServer, b: &mut Browser, forwarded_for: &str) -> LoginStarted {
+    let response = t
+        .http
+        .post(t.url("/v1/login/start"))
+        .header(USER_AGENT, CHROME)
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&serde_json::json!({ "system": "公文系統" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    b.take_cookies(&response);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn client_ips_come_from_a_trusted_proxy_only_and_city_networks_are_configured_cidrs() {
+    // Behind a trusted proxy (loopback here), with the city's network 10.20.0.0/16.
+    let t = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.city_networks = vec!["10.20.0.0/16".parse().unwrap()];
+    })
+    .await;
+    let s = t.session("u-proxy").await;
+    let mut b = Browser::new();
+    // The client's own claim (1.1.1.1) is ignored: the right-most untrusted hop counts.
+    let started = start_from(&t, &mut b, "1.1.1.1, 192.168.7.7").await;
+    let frame = b.status(&t, &started.rid).await.frame.unwrap();
+    let response = t
+        .authed(&s, Method::POST, "/v1/login/scan")
+        .header(headers::IDEMPOTENCY_KEY, random_id())
+        .header("X-Forwarded-For", "10.20.1.1")
+        .json(&LoginScan { frame })
+        .send()
+        .await
+        .unwrap();
+    let ctx: LoginContext = response.json().await.unwrap();
+    assert_eq!(ctx.ip, "192.168.7.7");
+    // A private address is not the city's network unless configured.
+    assert_eq!(ctx.place, "outside the city network");
+    assert_eq!(ctx.risk_flags, vec!["network_differs".to_owned(), "outside_city_network".to_owned()]);
+    let mut b2 = Browser::new();
+    let started = start_from(&t, &mut b2, "10.20.5.5").await;
+    let frame = b2.status(&t, &started.rid).await.frame.unwrap();
+    let ctx: LoginContext = scan(&t, &s, &frame).await.json().await.unwrap();
+    assert_eq!((ctx.ip.as_str(), ctx.place.as_str()), ("10.20.5.5", "Taipei City Government network"));
+
+    // Without a trusted proxy the header is anyone's to write, and ignored.
+    let direct = TestServer::start().await;
+    let s = direct.session("u-direct").await;
+    let mut b = Browser::new();
+    let started = start_from(&direct, &mut b, "10.20.5.5").await;
+    let frame = b.status(&direct, &started.rid).await.frame.unwrap();
+    let ctx: LoginContext = scan(&direct, &s, &frame).await.json().await.unwrap();
+    assert_eq!(ctx.ip, "127.0.0.1");
+}
