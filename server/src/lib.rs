@@ -163,6 +163,8 @@ fn router(state: AppState, limiters: &Limiters, proxies: Arc<Vec<ipnet::IpNet>>)
             )),
             None => route.handler,
         };
+        // Outermost of the route layers, so a refused request's log line names it too.
+        let handler = handler.route_layer(axum::middleware::from_fn(middleware::note_route));
         // Two methods on one path merge into one method router.
         router = router.route(route.path, handler);
     }

@@ -29,6 +29,9 @@ pub struct RequestContext {
     /// Set by the auth extractors as soon as the device is known, for the log line and
     /// for audit rows of refusals.
     pub device_id: OnceLock<String>,
+    /// The route template that matched (`/v1/login/{rid}`), set by [`note_route`]: the
+    /// log names it rather than the path, whose segments can be secrets (a pickup code).
+    pub route: OnceLock<String>,
     /// The client address: the socket peer, or behind a trusted proxy the right-most
     /// address its forwarding headers name that is not itself a trusted proxy.
     pub ip: Option<String>,
@@ -62,18 +65,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// Outermost layer: every reply, error or panic included, carries the server clock,
-/// and every request gets one log line. The line holds method, path (never the query),
-/// status, latency and device id — never a header value, so no token, proof or key.
+/// and every request gets one log line. The line holds method, route template (never
+/// the path's values or the query), status, latency and device id — never a header
+/// value, so no token, proof, key or code.
 pub async fn around(State(proxies): State<Arc<Vec<IpNet>>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| client_ip(c.0.ip(), req.headers(), &proxies).to_string());
     let ctx = Arc::new(RequestContext {
         device_id: OnceLock::new(),
+        route: OnceLock::new(),
         ip,
     });
     req.extensions_mut().insert(Arc::clone(&ctx));
@@ -81,7 +85,7 @@ pub async fn around(State(proxies): State<Arc<Vec<IpNet>>>, mut req: Request, ne
     let response = match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(response) => response,
         Err(_) => {
-            tracing::error!(%method, %path, "handler panicked");
+            tracing::error!(%method, route = route_of(&ctx), "handler panicked");
             ApiError::internal("the server failed while handling this request").into_response()
         }
     };
@@ -91,13 +95,27 @@ pub async fn around(State(proxies): State<Arc<Vec<IpNet>>>, mut req: Request, ne
         .insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
     tracing::info!(
         %method,
-        %path,
+        route = route_of(&ctx),
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         device = ctx.device_id.get().map(String::as_str).unwrap_or("-"),
         "request"
     );
     response
+}
+
+fn route_of(ctx: &RequestContext) -> &str {
+    ctx.route.get().map_or("(no route)", String::as_str)
+}
+
+/// Route layer on every endpoint: notes the matched template for the log line.
+pub async fn note_route(req: Request, next: Next) -> Response {
+    if let (Some(ctx), Some(matched)) =
+        (req.extensions().get::<Arc<RequestContext>>(), req.extensions().get::<axum::extract::MatchedPath>())
+    {
+        let _ = ctx.route.set(matched.as_str().to_owned());
+    }
+    next.run(req).await
 }
 
 /// The client's address. The peer is the client unless it is a trusted proxy; then the
