@@ -25,19 +25,24 @@ class PlainBrowser(private val baseUrl: String) {
         rid = field(response.body(), "rid")
     }
 
-    private fun send(method: String, path: String): HttpResponse<String> {
-        val request = HttpRequest.newBuilder(URI.create(baseUrl + path))
+    private fun send(method: String, path: String, json: String? = null): HttpResponse<String> {
+        val builder = HttpRequest.newBuilder(URI.create(baseUrl + path))
             .header("Cookie", cookies.joinToString("; "))
-            .method(method, HttpRequest.BodyPublishers.noBody())
-            .build()
-        return http.send(request, HttpResponse.BodyHandlers.ofString())
+        if (json != null) builder.header("Content-Type", "application/json")
+        val body = if (json != null) HttpRequest.BodyPublishers.ofString(json) else HttpRequest.BodyPublishers.noBody()
+        return http.send(builder.method(method, body).build(), HttpResponse.BodyHandlers.ofString())
     }
 
     fun status(): String = send("GET", "/v1/login/$rid").body()
     fun frame(): String = field(status(), "frame")
     fun number(): String = field(status(), "number")
     fun state(): String = field(status(), "state")
-    fun redeem(): HttpResponse<String> = send("POST", "/v1/login/$rid/redeem")
+    /** The masked name of the account the page is about to enter, once approved. */
+    fun account(): String = field(status(), "account")
+
+    /** The "Continue" click: redeems with the confirmation the page was given. */
+    fun redeem(): HttpResponse<String> =
+        send("POST", "/v1/login/$rid/redeem", """{"confirm":"${field(status(), "confirm")}"}""")
 }
 
 private fun field(json: String, name: String): String =
@@ -60,6 +65,7 @@ val loginTests = listOf(
                 assertEquals("invalid_input", typo.code, "typo code")
                 val outcome = client.approveLogin(prompt, number)
                 assertEquals("approved", outcome.state, "outcome")
+                assertEquals("王*明", browser.account(), "the page names the account, masked")
                 val redeemed = browser.redeem()
                 assertEquals(200, redeemed.statusCode(), "redeem status")
                 assertEquals("王小明", field(redeemed.body(), "display_name"), "signed in as")
