@@ -31,6 +31,17 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Sends and reads the JSON reply.
+trait Fetch {
+    async fn fetch<T: serde::de::DeserializeOwned>(self) -> T;
+}
+
+impl Fetch for reqwest::RequestBuilder {
+    async fn fetch<T: serde::de::DeserializeOwned>(self) -> T {
+        self.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 fn cookie_pairs(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
@@ -126,12 +137,8 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
             invitees: vec![],
             late_window_ms: None,
         })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let shown = t
         .http
         .get(t.url(&format!("/v1/meetings/{}/display", meeting.mid)))
@@ -158,24 +165,16 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
             expires_at_ms: None,
             document_sha256: None,
         })
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let mut codes = Vec::new();
     for _ in 0..2 {
         let code: PickupCode = t
             .authed(&s, Method::POST, "/v1/wallet/pickup-codes")
             .header(headers::IDEMPOTENCY_KEY, random_id())
             .json(&NewPickupCode { certificate_id: cert.id.clone(), ttl_secs: None })
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         codes.push(code.code);
     }
     let revoked = t.authed(&s, Method::POST, &format!("/v1/wallet/pickup-codes/{}/revoke", codes[0])).send().await.unwrap();
