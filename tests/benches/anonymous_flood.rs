@@ -9,7 +9,9 @@
 //! percentile while the flood runs. Prints the numbers; exits non-zero if a bound is
 //! broken. Bounded in count, and each request times out after 10 s.
 //!
-//! `cargo bench -p taipei-scenarios --bench anonymous_flood [-- --quick]`
+//! `cargo bench -p taipei-scenarios --bench anonymous_flood [-- --quick] [--no-limits]`
+//! (`--no-limits`: rate limits off, so every request reaches the handlers and the
+//! storage bounds alone keep the file small).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use taipei_scenarios::{http, offer_binding, open_profile, start_server};
+use taipei_scenarios::{http, offer_binding, open_profile, start_server_with};
 
 const SENDERS: u64 = 32;
 
@@ -53,11 +55,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let no_limits = std::env::args().any(|a| a == "--no-limits");
     let total: u64 = if quick { 10_000 } else { 100_000 };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let ok = rt.block_on(async {
-        let server = start_server(dir.path()).await;
+        let server = start_server_with(dir.path(), |c| {
+            if no_limits {
+                c.rate_limits = taipei_server::limits::RateLimits::off();
+            }
+        })
+        .await;
         let base = server.base_url();
         let phone = open_profile(&dir.path().join("phone"), &base).await;
         phone.bind_device(&offer_binding(&server, "flood-watcher").await).await.expect("bind");
@@ -112,7 +120,8 @@ fn main() {
         let grown = db_bytes(dir.path()).saturating_sub(before);
         let p99 = percentile(&times, 0.99);
         println!(
-            "anonymous flood: {total} requests in {:.1} s ({:.0}/s) from {SENDERS} senders; replies by status {:?}",
+            "anonymous flood (rate limits {}): {total} requests in {:.1} s ({:.0}/s) from {SENDERS} senders; replies by status {:?}",
+            if no_limits { "off" } else { "on" },
             elapsed.as_secs_f64(),
             total as f64 / elapsed.as_secs_f64(),
             statuses.lock().unwrap()
