@@ -24,7 +24,7 @@ pub struct LoginContext {
     /// The server's warnings for the person (`network_differs`, …): an open list the
     /// server may extend, shown as warnings.
     pub risk_flags: Vec<String>,
-    pub candidates: Vec<String>,
+    pub number_digits: u32,
     pub expires_at_ms: i64,
 }
 
@@ -168,7 +168,7 @@ impl Login {
         self.client.call(|c| async move { c.login().scan(&qr_text).await }).await
     }
 
-    /// Approves with the number the person tapped.
+    /// Approves with the number the person typed (a wrong one cancels the request).
     pub async fn approve(&self, prompt: LoginContext, number: String) -> Result<LoginOutcome, LoginError> {
         self.client.call(|c| async move { c.login().approve(&prompt, &number).await.map(Into::into) }).await
     }

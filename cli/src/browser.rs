@@ -1,6 +1,6 @@
 //! The browser at a city web system's sign-in page, as the demo plays it over plain
 //! HTTP (what the page's script does): start a login, keep the HttpOnly cookie, read
-//! the frame and the number, redeem. Also the meeting room display's poll.
+//! the frame and the number, show whose account it is about to enter, redeem on "Continue". Also the meeting room display's poll.
 
 use taipei_protocol::login::{LoginRedeemed, LoginStarted, LoginStatus};
 use taipei_protocol::meeting::{DisplayFrame, MeetingCreated};
@@ -47,10 +47,22 @@ impl SignInPage {
         json(reply, "login status").await
     }
 
-    pub async fn redeem(&mut self) -> Result<LoginRedeemed, String> {
+    /// What the page shows once approved: whose account it is about to enter (masked),
+    /// and the confirmation its "Continue" button sends.
+    pub async fn account_to_confirm(&self) -> Result<(String, String), String> {
+        let status = self.status().await?;
+        match (status.account, status.confirm) {
+            (Some(account), Some(confirm)) => Ok((account, confirm)),
+            _ => Err(format!("the page is {}, not asking to confirm an account", status.state)),
+        }
+    }
+
+    /// The "Continue" click after the person recognised the account.
+    pub async fn redeem(&mut self, confirm: &str) -> Result<LoginRedeemed, String> {
         let reply = http()?
             .post(format!("{}/v1/login/{}/redeem", self.base, self.rid))
             .header("Cookie", self.cookies.join("; "))
+            .json(&taipei_protocol::login::LoginConfirm { confirm: confirm.to_owned() })
             .send()
             .await
             .map_err(|e| format!("redeem: {e}"))?;

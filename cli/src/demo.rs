@@ -202,9 +202,11 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     let number = page.status().await?.number.ok_or("the browser shows no number after the scan")?;
     println!("      meanwhile the browser shows the number {number} (never the person's name)");
 
-    step(10, "The person taps the number on the browser's screen; the browser is signed in");
+    step(10, "The person types the number on the browser's screen, then confirms the account in the browser");
     let outcome = client.login().approve(&prompt, &number).await.map_err(|e| e.to_string())?;
-    let who = page.redeem().await?;
+    let (account, confirm) = page.account_to_confirm().await?;
+    println!("      the browser asks: enter the account of {account}? — the person clicks Continue");
+    let who = page.redeem(&confirm).await?;
     println!("      phone: {} · browser: signed in to {} as {} — {} from scan to signed in", outcome.state, who.system, who.display_name, ms(t_scan));
     let history = client.login().history().await.map_err(|e| e.to_string())?;
     println!("      the phone's login history: {} entry, last one {}", history.len(), history.first().map_or("-", |h| h.state.as_str()));
@@ -218,6 +220,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
         starts_at_ms: now - 5 * 60_000,
         ends_at_ms: now + 60 * 60_000,
         invitees: vec!["A123456789".into()],
+        late_window_ms: None,
     })
     .await?;
     let display = room_display(&url, &meeting).await?;

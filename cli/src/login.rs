@@ -93,7 +93,7 @@ pub fn print_prompt(p: &LoginContext) {
     for flag in &p.risk_flags {
         println!("        ⚠ {}", risk_text(flag));
     }
-    println!("      Tap the number shown on that screen: {}", p.candidates.join("   "));
+    println!("      Type the {}-digit number shown on that screen: __", p.number_digits);
     println!("      [Deny]  [Report: this was not me]");
 }
 

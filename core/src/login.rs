@@ -30,11 +30,12 @@ pub enum LoginError {
     /// The code on the screen has changed or timed out: scan it again.
     #[error("this code has expired; scan the code on the screen again")]
     Expired,
-    /// The number picked is not the one on the browser's screen; the server's own
-    /// words, which already say so and how many tries are left.
+    /// The number typed is not the one on the browser's screen, in the server's own
+    /// words (which already say so). This server cancels the request instead, so the
+    /// phone sees `Cancelled`; kept for servers that allow another try.
     #[error("{0}")]
     WrongNumber(String),
-    /// The request was cancelled (three wrong numbers, or denied).
+    /// The request was cancelled (a wrong number, or denied).
     #[error("this sign-in was cancelled; start again on the computer")]
     Cancelled,
     /// The request was already scanned or decided (possibly by someone else).
@@ -90,6 +91,9 @@ pub(crate) fn map_refusal(e: Error) -> Error {
     e
 }
 
+/// The longest number a server may ask the person to type.
+const MAX_NUMBER_DIGITS: u32 = 8;
+
 /// How a decision ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginOutcome {
@@ -138,16 +142,22 @@ impl Login {
         if context.rid != frame.rid_text() || context.fnonce != frame.fnonce_text() {
             return Err(Error::Net(NetError::MalformedReply("the login context names another request".into())));
         }
-        if context.candidates.is_empty() {
-            return Err(Error::Net(NetError::MalformedReply("the login context offers no numbers".into())));
+        if !(1..=MAX_NUMBER_DIGITS).contains(&context.number_digits) {
+            return Err(Error::Net(NetError::MalformedReply(format!(
+                "the login context asks for a {}-digit number",
+                context.number_digits
+            ))));
         }
         Ok(context)
     }
 
-    /// Approves with the number the person picked.
+    /// Approves with the number the person typed. Checked for shape only: whether it
+    /// is the browser's number only the server knows, and a wrong one cancels the request.
     pub async fn approve(&self, prompt: &LoginContext, number: &str) -> Result<LoginOutcome, Error> {
-        if !prompt.candidates.iter().any(|c| c == number) {
-            return Err(Error::InvalidInput(format!("{number:?} is not one of the numbers offered")));
+        let number = number.trim();
+        let digits = usize::try_from(prompt.number_digits).unwrap_or(usize::MAX);
+        if number.len() != digits || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::InvalidInput(format!("type the {digits}-digit number shown on the computer's screen")));
         }
         self.decide(prompt, Decision::Approve, number).await
     }

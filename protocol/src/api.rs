@@ -39,6 +39,9 @@ pub mod codes {
     pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
     pub const REQUEST_IN_PROGRESS: &str = "request_in_progress";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    /// A body that is not `application/json` where JSON is expected.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const INTERNAL: &str = "internal";
 }
 
@@ -95,13 +98,15 @@ pub struct NewBinding {
 }
 
 /// Reply to [`NewBinding`]: what the portal renders as a QR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BindingOffer {
     pub bid: String,
     pub expires_at_ms: i64,
     /// The `TPB1:` text to show as a QR code.
     pub qr: String,
 }
+
+crate::debug_redacted!(BindingOffer { bid, expires_at_ms; qr });
 
 /// `POST /v1/devices`: the phone registers its key against a binding offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,13 +138,15 @@ pub struct TokenRequest {
     pub device_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
     pub access_token: String,
     /// Always `DPoP`.
     pub token_type: String,
     pub expires_at_ms: i64,
 }
+
+crate::debug_redacted!(AccessToken { token_type, expires_at_ms; access_token });
 
 /// `GET /v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ const ID_LEN: usize = 16;
 const NONCE_LEN: usize = 16;
 const PAYLOAD_LEN: usize = ID_LEN + NONCE_LEN + 8;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BindingQr {
     /// Binding request id, chosen by the server.
     pub bid: [u8; ID_LEN],
@@ -20,6 +20,9 @@ pub struct BindingQr {
     /// When the offer lapses (UTC ms, server clock).
     pub expires_at_ms: i64,
 }
+
+// The nonce is what makes the offer one person's: never in a log line.
+crate::debug_redacted!(BindingQr { bid, expires_at_ms; bnonce });
 
 impl BindingQr {
     pub fn encode(&self) -> String {

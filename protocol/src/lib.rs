@@ -18,6 +18,7 @@ pub mod login;
 pub mod meeting;
 pub mod push;
 pub mod qrpayload;
+pub mod redact;
 pub mod signed;
 pub mod wallet;
 

@@ -29,9 +29,10 @@ pub mod codes {
     pub const REQUEST_UNKNOWN: &str = "login_request_unknown";
     /// The decision comes from a device other than the one that scanned.
     pub const WRONG_DEVICE: &str = "login_wrong_device";
-    /// The chosen number is wrong; the request survives until the third wrong answer.
+    /// The typed number is wrong. Never seen on the wire any more: a wrong number
+    /// cancels the request at once (`login_cancelled`); kept so old replies still map.
     pub const WRONG_NUMBER: &str = "login_wrong_number";
-    /// Three wrong numbers (or a denial): the request is cancelled.
+    /// A wrong number (or a denial): the request is cancelled; the page offers a new code.
     pub const CANCELLED: &str = "login_cancelled";
     /// The signed context hash is not the hash of the context the server showed.
     pub const CONTEXT_MISMATCH: &str = "login_context_mismatch";
@@ -43,6 +44,8 @@ pub mod codes {
     pub const ALREADY_REDEEMED: &str = "login_already_redeemed";
     /// Redeem before approval.
     pub const NOT_APPROVED: &str = "login_not_approved";
+    /// Redeem without the confirmation the page gets with the account's masked name.
+    pub const NOT_CONFIRMED: &str = "login_not_confirmed";
 }
 
 /// The decision the phone signs.
@@ -123,7 +126,7 @@ pub struct LoginStarted {
 }
 
 /// `GET /v1/login/{rid}` (browser, with its secret): what the page shows now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginStatus {
     pub rid: String,
     /// `pending`, `scanned`, `approved`, `denied`, `cancelled`, `expired`, `redeemed`.
@@ -133,11 +136,31 @@ pub struct LoginStatus {
     pub frame: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frame_svg: Option<String>,
-    /// The two-digit number the person must pick on the phone, once scanned.
+    /// The two-digit number the person must type on the phone, once scanned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<String>,
+    /// Once approved: whose account the browser is about to enter, masked ("王*明").
+    /// The page shows it and asks for one click before redeeming.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Once approved: what the redeem must carry back ([`LoginConfirm`]), so a browser
+    /// never enters an account whose name it was not given to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
     pub expires_at_ms: i64,
 }
+
+// The confirmation is a one-time credential of the browser: never in a log line.
+crate::debug_redacted!(LoginStatus { rid, state, frame, frame_svg, number, account, expires_at_ms; confirm });
+
+/// `POST /v1/login/{rid}/redeem` (browser) body: the person clicked "continue" after
+/// seeing whose account this is.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginConfirm {
+    pub confirm: String,
+}
+
+crate::debug_redacted!(LoginConfirm { ; confirm });
 
 /// `POST /v1/login/scan` (phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,8 +186,10 @@ pub struct LoginContext {
     pub started_at_ms: i64,
     /// Stable identifiers of what looks wrong, e.g. `network_differs`.
     pub risk_flags: Vec<String>,
-    /// Numbers to offer; exactly one is the one on the browser's screen.
-    pub candidates: Vec<String>,
+    /// How many digits the number on the browser's screen has; the person types it.
+    /// No candidates are offered: picking among a few would let a person who cannot see
+    /// the screen guess right one time in three.
+    pub number_digits: u32,
     /// When the person must have decided.
     pub expires_at_ms: i64,
 }
@@ -186,10 +211,7 @@ impl LoginContext {
         for flag in &self.risk_flags {
             m = m.text(flag);
         }
-        m = m.u64(self.candidates.len() as u64);
-        for c in &self.candidates {
-            m = m.text(c);
-        }
+        m = m.u64(u64::from(self.number_digits));
         let bytes = m.i64(self.expires_at_ms).finish();
         let mut out = [0u8; 32];
         out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &bytes).as_ref());
@@ -294,7 +316,7 @@ mod tests {
             place: "city intranet".into(),
             started_at_ms: 1,
             risk_flags: vec![],
-            candidates: vec!["12".into(), "47".into(), "83".into()],
+            number_digits: 2,
             expires_at_ms: 2,
         }
     }
@@ -326,7 +348,7 @@ mod tests {
         c.risk_flags.push("network_differs".into());
         assert_ne!(c.hash(), base);
         let mut c = context();
-        c.candidates.swap(0, 1);
+        c.number_digits = 3;
         assert_ne!(c.hash(), base);
         assert_eq!(context().hash(), base);
     }

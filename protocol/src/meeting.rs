@@ -26,6 +26,8 @@ pub mod codes {
     pub const FRAME_EXPIRED: &str = "meeting_frame_expired";
     /// Outside the meeting's sign-in window.
     pub const CLOSED: &str = "meeting_closed";
+    /// A sign-in signed offline arrived later than the meeting's late window allows.
+    pub const TOO_LATE: &str = "meeting_sign_in_too_late";
     pub const ALREADY_SIGNED_IN: &str = "meeting_already_signed_in";
     pub const NOT_INVITED: &str = "meeting_not_invited";
     /// The display's token is missing or wrong.
@@ -109,15 +111,21 @@ pub struct NewMeeting {
     /// User ids; empty = anyone with a bound device may sign in.
     #[serde(default)]
     pub invitees: Vec<String>,
+    /// How long after its signed time a sign-in that waited in an offline phone may
+    /// still arrive (accepted, marked late). Absent: 15 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_window_ms: Option<i64>,
 }
 
 /// Reply: the display token opens the room display (`/meetings/{mid}/display#token`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetingCreated {
     pub mid: String,
     pub display_token: String,
     pub display_path: String,
 }
+
+crate::debug_redacted!(MeetingCreated { mid, display_path; display_token });
 
 /// `GET /v1/meetings/{mid}` (phone): what the phone shows before the one tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,7 +43,7 @@ pub struct NewCertificate {
     pub document_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedCertificate {
     pub id: String,
     pub status_index: u64,
@@ -51,13 +51,17 @@ pub struct IssuedCertificate {
     pub qr: String,
 }
 
+crate::debug_redacted!(IssuedCertificate { id, status_index; qr });
+
 /// One certificate held for a person, as `GET /v1/wallet/certificates` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletEntry {
     pub id: String,
     pub qr: String,
     pub issued_at_ms: i64,
 }
+
+crate::debug_redacted!(WalletEntry { id, issued_at_ms; qr });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletEntries {
@@ -76,7 +80,7 @@ pub struct NewPickupCode {
 pub const DEFAULT_PICKUP_TTL_SECS: u32 = 600;
 pub const MAX_PICKUP_TTL_SECS: u32 = 3600;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PickupCode {
     /// 10 digits, what a person types on a kiosk.
     pub code: String,
@@ -84,17 +88,23 @@ pub struct PickupCode {
     pub expires_at_ms: i64,
 }
 
+crate::debug_redacted!(PickupCode { certificate_id, expires_at_ms; code });
+
 /// `POST /v1/kiosk/pickup`: the kiosk redeems a code, once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedeemPickup {
     pub code: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+crate::debug_redacted!(RedeemPickup { ; code });
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PickedUp {
     pub certificate_id: String,
     pub qr: String,
 }
+
+crate::debug_redacted!(PickedUp { certificate_id; qr });
 
 /// `POST /v1/admin/wallet/contracts`: a contract the named parties sign in order
 /// (the reference server signs for its test parties with keys from its test CA).

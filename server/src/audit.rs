@@ -6,6 +6,12 @@
 //! never claims something that was rolled back. Refusals are written on their own,
 //! after the refused work was rolled back. The table refuses UPDATE and DELETE
 //! (triggers in the schema).
+//!
+//! Refusals of callers nobody vouches for (no signed-in device: `anon`, a kiosk, a room
+//! display) are not a row each — an anonymous flood would grow the file without bound.
+//! They are counted per action, outcome and minute in `audit_refusals` (one row per
+//! kind per minute, whatever the rate). Refusals of signed-in devices and admins keep
+//! their own rows with device and address.
 
 use rusqlite::{Connection, params};
 
@@ -96,6 +102,9 @@ pub async fn unless_refused<T>(
     result
 }
 
+/// Actors that are only a claim: their refusals are counted, not recorded one by one.
+const ANONYMOUS_ACTORS: &[&str] = &["anon", "kiosk", "display"];
+
 /// Records a refusal in its own transaction. Server faults (5xx) are logged, not
 /// audited: they say nothing about the caller. A failure to write the row is logged
 /// and does not change the reply the caller gets.
@@ -104,7 +113,22 @@ pub async fn refused(db: &Db, mut entry: Entry, error: &ApiError) {
         return;
     }
     entry.outcome = error.code.to_owned();
-    if let Err(e) = db.write(move |tx| record(tx, &entry)).await {
+    let result = if ANONYMOUS_ACTORS.contains(&entry.actor.as_str()) {
+        db.write(move |tx| count_refusal(tx, &entry, now_ms())).await
+    } else {
+        db.write(move |tx| record(tx, &entry)).await
+    };
+    if let Err(e) = result {
         tracing::error!(error = %e, "could not write audit entry");
     }
+}
+
+/// Adds one to the count of `entry`'s action and outcome in the minute of `at_ms`.
+pub fn count_refusal(tx: &Connection, entry: &Entry, at_ms: i64) -> Result<(), ApiError> {
+    tx.execute(
+        "INSERT INTO audit_refusals (minute_ms, action, outcome, count) VALUES (?1, ?2, ?3, 1) \
+         ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = count + 1",
+        params![at_ms - at_ms.rem_euclid(60_000), entry.action, entry.outcome],
+    )?;
+    Ok(())
 }

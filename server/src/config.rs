@@ -4,6 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
+use crate::limits::RateLimits;
 use crate::random;
 
 /// Everything a server instance needs. Built by the CLI (`taipei server`) or by tests
@@ -20,6 +23,18 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// Lifetime of a binding offer (the QR a portal shows).
     pub binding_ttl: Duration,
+    /// How often lapsed login requests, web sessions and idempotency replies are purged.
+    pub purge_interval: Duration,
+    /// Per-address and per-device request budgets (`RateLimits::off()` to disable).
+    pub rate_limits: RateLimits,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed. Empty
+    /// (the default): the socket peer is the client, and those headers are ignored —
+    /// anyone can write them.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The city's own networks: a browser outside them gets `outside_city_network`.
+    /// Embedded: loopback only (the demo); a deployment lists its ranges. Private
+    /// ranges are not assumed: a café's Wi-Fi is 192.168.x.x too.
+    pub city_networks: Vec<IpNet>,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -31,12 +46,18 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_token", &"<redacted>")
             .field("token_ttl", &self.token_ttl)
             .field("binding_ttl", &self.binding_ttl)
+            .field("purge_interval", &self.purge_interval)
+            .field("rate_limits", &self.rate_limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("city_networks", &self.city_networks)
             .finish()
     }
 }
 
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BINDING_TTL: Duration = Duration::from_secs(120);
+/// Often enough that a flood of abandoned login requests is gone within minutes.
+pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 impl ServerConfig {
     /// A server for tests and demos: loopback, a free port, a fresh random admin token.
@@ -47,6 +68,15 @@ impl ServerConfig {
             admin_token: random::token(),
             token_ttl: DEFAULT_TOKEN_TTL,
             binding_ttl: DEFAULT_BINDING_TTL,
+            purge_interval: DEFAULT_PURGE_INTERVAL,
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
+            city_networks: loopback(),
         }
     }
+}
+
+/// `127.0.0.0/8` and `::1/128`.
+pub fn loopback() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect()
 }

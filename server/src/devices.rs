@@ -164,8 +164,9 @@ pub async fn revoke_device(
                 params![now_ms(), device_id],
             )?;
             tx.execute("DELETE FROM access_tokens WHERE device_id = ?1", [&device_id])?;
+            let (sessions, logins) = crate::login::end_for_device(tx, &device_id)?;
             let mut entry = Entry::new(actions::DEVICE_REVOKE, "admin").device(&device_id).ip(admin.ip);
-            entry.outcome = format!("ok user={user_id}");
+            entry.outcome = format!("ok user={user_id} web_sessions={sessions} logins={logins}");
             audit::record(tx, &entry)?;
             Ok(DeviceStatus { device_id, status: "revoked".into() })
         })

@@ -96,7 +96,7 @@ where
     let stored = db
         .write(move |tx| {
             let now = now_ms();
-            tx.execute("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?;
+            purge(tx, now)?;
             let previous: Option<(Vec<u8>, u16, String)> = tx
                 .query_row(
                     "SELECT request_hash, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
@@ -139,4 +139,9 @@ where
             .insert(REPLAYED.clone(), HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Deletes stored replies older than the retention. Returns how many.
+pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<usize, ApiError> {
+    Ok(tx.execute("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
 }

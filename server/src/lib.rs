@@ -16,11 +16,13 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod limits;
 pub mod login;
 pub mod meetings;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod purge;
 mod random;
 pub mod reports;
 pub mod time;
@@ -42,6 +44,7 @@ pub use config::ServerConfig;
 pub use error::{ApiError, ServerError};
 
 use db::Db;
+use limits::{Class, Limiters};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -56,12 +59,23 @@ pub struct Settings {
     pub admin_token_hash: [u8; 32],
     pub token_ttl: Duration,
     pub binding_ttl: Duration,
+    /// The city's networks (`ServerConfig::city_networks`).
+    pub city_networks: Vec<ipnet::IpNet>,
 }
 
 struct Route {
     method: &'static str,
     path: &'static str,
     handler: MethodRouter<AppState>,
+    limit: Option<Class>,
+}
+
+impl Route {
+    /// Draws on the rate-limit budget of `class`.
+    fn limited(mut self, class: Class) -> Self {
+        self.limit = Some(class);
+        self
+    }
 }
 
 fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
@@ -69,6 +83,7 @@ fn get<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> R
         method: "GET",
         path,
         handler: axum::routing::get(handler),
+        limit: None,
     }
 }
 
@@ -77,6 +92,7 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> 
         method: "POST",
         path,
         handler: axum::routing::post(handler),
+        limit: None,
     }
 }
 
@@ -90,58 +106,55 @@ fn with_body_limit(route: Route, limit: usize) -> Route {
 /// lists it, so a test can hold the OpenAPI document against what is really served.
 fn route_table() -> Vec<Route> {
     vec![
-        get("/v1/time", time::get_time),
-        get("/v1/openapi.json", openapi::get_openapi),
-        post("/v1/portal/bindings", devices::create_binding),
-        post("/v1/devices", devices::register_device),
-        post("/v1/token", auth::issue_token),
+        get("/v1/time", time::get_time).limited(Class::Anonymous),
+        get("/v1/openapi.json", openapi::get_openapi).limited(Class::Anonymous),
+        post("/v1/portal/bindings", devices::create_binding).limited(Class::Admin),
+        post("/v1/devices", devices::register_device).limited(Class::Anonymous),
+        post("/v1/token", auth::issue_token).limited(Class::Anonymous),
         get("/v1/me", devices::me),
         post("/v1/reports", reports::file_report),
         get("/v1/reports", reports::list_reports),
-        post(
-            "/v1/admin/devices/{device_id}/revoke",
-            devices::revoke_device,
-        ),
-        get("/login", pages::login_page),
-        post("/v1/login/start", login::start),
-        get("/v1/login/{rid}", login::status),
-        post("/v1/login/{rid}/redeem", login::redeem),
-        post("/v1/login/scan", login::scan),
-        post("/v1/login/decide", login::decide),
+        post("/v1/admin/devices/{device_id}/revoke", devices::revoke_device).limited(Class::Admin),
+        get("/login", pages::login_page).limited(Class::Anonymous),
+        post("/v1/login/start", login::start).limited(Class::Anonymous),
+        get("/v1/login/{rid}", login::status).limited(Class::Anonymous),
+        post("/v1/login/{rid}/redeem", login::redeem).limited(Class::Anonymous),
+        post("/v1/login/scan", login::scan).limited(Class::Device),
+        post("/v1/login/decide", login::decide).limited(Class::Device),
         get("/v1/login/history", login::history),
-        get("/v1/web/session", login::web_session),
-        post("/v1/admin/meetings", meetings::create),
+        get("/v1/web/session", login::web_session).limited(Class::Anonymous),
+        post("/v1/admin/meetings", meetings::create).limited(Class::Admin),
         get("/v1/meetings/{mid}", meetings::info),
-        post("/v1/meetings/{mid}/sign-ins", meetings::sign_in),
-        get("/v1/meetings/{mid}/display", meetings::display),
-        get("/meetings/{mid}/display", pages::meeting_display_page),
-        get("/v1/wallet/root-key", wallet::root_key),
-        get("/v1/wallet/trust-list", wallet::get_trust_list),
-        get("/v1/wallet/status-list", wallet::get_status_list),
+        post("/v1/meetings/{mid}/sign-ins", meetings::sign_in).limited(Class::Device),
+        get("/v1/meetings/{mid}/display", meetings::display).limited(Class::Anonymous),
+        get("/meetings/{mid}/display", pages::meeting_display_page).limited(Class::Anonymous),
+        get("/v1/wallet/root-key", wallet::root_key).limited(Class::Anonymous),
+        get("/v1/wallet/trust-list", wallet::get_trust_list).limited(Class::Anonymous),
+        get("/v1/wallet/status-list", wallet::get_status_list).limited(Class::Anonymous),
         get("/v1/wallet/certificates", wallet::list),
-        post("/v1/admin/wallet/certificates", wallet::issue),
-        post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke),
-        post("/v1/wallet/pickup-codes", wallet::pickup::create),
-        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke),
-        post("/v1/kiosk/pickup", wallet::pickup::redeem),
-        post("/v1/admin/wallet/contracts", wallet::contracts::create),
-        post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void),
+        post("/v1/admin/wallet/certificates", wallet::issue).limited(Class::Admin),
+        post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke).limited(Class::Admin),
+        post("/v1/wallet/pickup-codes", wallet::pickup::create).limited(Class::Device),
+        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke).limited(Class::Device),
+        post("/v1/kiosk/pickup", wallet::pickup::redeem).limited(Class::Anonymous),
+        post("/v1/admin/wallet/contracts", wallet::contracts::create).limited(Class::Admin),
+        post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void).limited(Class::Admin),
         get("/v1/wallet/contracts", wallet::contracts::list),
-        post("/v1/wallet/verify", wallet::verify::verify),
-        get("/verify", wallet::verify::page),
-        post("/v1/admin/offices", attendance::put_office),
-        post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon),
+        post("/v1/wallet/verify", wallet::verify::verify).limited(Class::Anonymous),
+        get("/verify", wallet::verify::page).limited(Class::Anonymous),
+        post("/v1/admin/offices", attendance::put_office).limited(Class::Admin),
+        post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon).limited(Class::Admin),
         get("/v1/attendance/offices/{office_id}", attendance::office_config),
         post("/v1/attendance/punches", attendance::punch),
         get("/v1/attendance/week", attendance::my_week),
-        get("/v1/admin/attendance/{user_id}/week", attendance::admin_week),
-        get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html),
-        post("/v1/admin/approval/people", approval::admin::people),
-        post("/v1/admin/approval/proxies", approval::admin::proxies),
-        post("/v1/admin/approval/calendar", approval::admin::calendar),
-        with_body_limit(post("/v1/admin/approval/items", approval::admin::items), approval::admin::ITEM_REQUEST_LIMIT),
-        post("/v1/admin/approval/items/{item_id}/edit", approval::admin::edit),
-        get("/v1/admin/approval/items/{item_id}/history.html", approval::admin::history_html),
+        get("/v1/admin/attendance/{user_id}/week", attendance::admin_week).limited(Class::Admin),
+        get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html).limited(Class::Admin),
+        post("/v1/admin/approval/people", approval::admin::people).limited(Class::Admin),
+        post("/v1/admin/approval/proxies", approval::admin::proxies).limited(Class::Admin),
+        post("/v1/admin/approval/calendar", approval::admin::calendar).limited(Class::Admin),
+        with_body_limit(post("/v1/admin/approval/items", approval::admin::items), approval::admin::ITEM_REQUEST_LIMIT).limited(Class::Admin),
+        post("/v1/admin/approval/items/{item_id}/edit", approval::admin::edit).limited(Class::Admin),
+        get("/v1/admin/approval/items/{item_id}/history.html", approval::admin::history_html).limited(Class::Admin),
         get("/v1/approval/inbox", approval::inbox),
         get("/v1/approval/changes", approval::changes),
         get("/v1/approval/items/{item_id}", approval::item),
@@ -159,28 +172,44 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, limiters: &Limiters, proxies: Arc<Vec<ipnet::IpNet>>) -> Router {
     let mut router = Router::new();
     for route in route_table() {
+        let handler = match route.limit {
+            Some(class) => route.handler.route_layer(axum::middleware::from_fn_with_state(
+                (limiters.clone(), class),
+                limits::limit,
+            )),
+            None => route.handler,
+        };
+        // Outermost of the route layers, so a refused request's log line names it too.
+        let handler = handler.route_layer(axum::middleware::from_fn(middleware::note_route));
         // Two methods on one path merge into one method router.
-        router = router.route(route.path, route.handler);
+        router = router.route(route.path, handler);
     }
     router
         .fallback(middleware::unknown_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::around))
+        .layer(axum::middleware::from_fn_with_state(proxies, middleware::around))
         .with_state(state)
 }
 
 /// A server running on a tokio runtime. Dropping it without [`RunningServer::shutdown`]
 /// also stops the server gracefully, but without waiting for it.
-#[derive(Debug)]
 pub struct RunningServer {
     addr: SocketAddr,
     admin_token: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
+    purger: JoinHandle<()>,
+}
+
+// The admin token is a secret: Debug must never print it.
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("addr", &self.addr).field("admin_token", &"<redacted>").finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {
@@ -200,6 +229,8 @@ impl RunningServer {
     /// Stops accepting connections, lets in-flight requests finish, then closes the
     /// database (its last handle is dropped with the router).
     pub async fn shutdown(self) {
+        // A purge is one transaction: stopping between two loses nothing.
+        self.purger.abort();
         let _ = self.shutdown.send(());
         match self.task.await {
             Ok(Ok(())) => {}
@@ -223,6 +254,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             admin_token_hash: auth::sha256(config.admin_token.as_bytes()),
             token_ttl: config.token_ttl,
             binding_ttl: config.binding_ttl,
+            city_networks: config.city_networks.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -236,7 +268,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         source,
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let purger = purge::spawn(state.db.clone(), config.purge_interval);
+    let app = router(state, &Limiters::new(config.rate_limits), Arc::new(config.trusted_proxies.clone())).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -251,6 +284,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         admin_token: config.admin_token,
         shutdown,
         task,
+        purger,
     })
 }
 

@@ -6,6 +6,8 @@
 //! `pending → scanned → approved → redeemed` (or `denied` / `cancelled`), each move
 //! a conditional UPDATE inside one transaction, so two racing approvals cannot both win.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use taipei_protocol::b64;
 use taipei_protocol::login::{
-    Decision, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
+    Decision, LoginConfirm, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
     LoginHistoryEntry, LoginRedeemed, LoginScan, LoginStarted, LoginStatus, codes,
 };
 
@@ -39,8 +41,6 @@ const FRAME_ROTATE_MS: i64 = 25_000;
 const DECIDE_TTL_MS: i64 = 60_000;
 /// After approval, the browser has this long to redeem.
 const REDEEM_TTL_MS: i64 = 30_000;
-/// The third wrong number cancels the request.
-const MAX_WRONG_ANSWERS: i64 = 3;
 /// A browser session for the web system.
 const WEB_SESSION_TTL_MS: i64 = 8 * 60 * 60 * 1000;
 // Short enough that the page follows the phone within half a second; each poll is one
@@ -89,7 +89,7 @@ pub async fn start(
         .unwrap_or("");
     let (browser, os) = web::describe_user_agent(user_agent);
     let ip = ctx.ip().unwrap_or_else(|| "unknown".into());
-    let place = web::place_of(&ip);
+    let place = web::place_of(&ip, &state.settings.city_networks);
     let rid = b64::encode(random::bytes::<16>()?);
     let secret = b64::encode(random::bytes::<32>()?);
     let fnonce = random::bytes::<16>()?;
@@ -101,7 +101,6 @@ pub async fn start(
         state
             .db
             .write(move |tx| {
-                tx.execute("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
                 tx.execute(
                     "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
                      started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms) \
@@ -149,6 +148,7 @@ struct Row {
     context_hash: Option<Vec<u8>>,
     scanned_at_ms: Option<i64>,
     decided_at_ms: Option<i64>,
+    confirm_nonce: Option<String>,
 }
 
 fn load(conn: &Connection, rid: &str) -> Result<Option<Row>, ApiError> {
@@ -156,7 +156,7 @@ fn load(conn: &Connection, rid: &str) -> Result<Option<Row>, ApiError> {
         .query_row(
             "SELECT secret_hash, system, state, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, \
              prev_fnonce, prev_expires_ms, device_id, user_id, number, context_json, context_hash, \
-             scanned_at_ms, decided_at_ms FROM login_requests WHERE rid = ?1",
+             scanned_at_ms, decided_at_ms, confirm_nonce FROM login_requests WHERE rid = ?1",
             [rid],
             |r| {
                 Ok(Row {
@@ -176,6 +176,7 @@ fn load(conn: &Connection, rid: &str) -> Result<Option<Row>, ApiError> {
                     context_hash: r.get(13)?,
                     scanned_at_ms: r.get(14)?,
                     decided_at_ms: r.get(15)?,
+                    confirm_nonce: r.get(16)?,
                 })
             },
         )
@@ -225,15 +226,19 @@ pub async fn status(
     let entry = Entry::new(actions::LOGIN_STATUS, "anon").ip(ctx.ip());
     let result = async {
         let rid2 = rid.clone();
-        let (row, rotated) = state
+        let (row, rotated, account_name) = state
             .db
             .write(move |tx| {
                 let row = load(tx, &rid2)?.ok_or_else(request_unknown)?;
                 row.check_secret(&headers, &rid2)?;
                 let now = now_ms();
+                if row.state == "approved" {
+                    let name = masked_account(tx, row.user_id.as_deref())?;
+                    return Ok((row, false, name));
+                }
                 let due = row.state == "pending" && now >= row.frame_issued_ms + FRAME_ROTATE_MS && now < row.expires_at_ms;
                 if !due {
-                    return Ok((row, false));
+                    return Ok((row, false, None));
                 }
                 let fnonce = random::bytes::<16>()?;
                 tx.execute(
@@ -241,7 +246,7 @@ pub async fn status(
                      fnonce = ?2, frame_issued_ms = ?3, frame_expires_ms = ?4 WHERE rid = ?1 AND state = 'pending'",
                     params![rid2, fnonce.as_slice(), now, (now + FRAME_TTL_MS).min(row.expires_at_ms)],
                 )?;
-                Ok((load(tx, &rid2)?.ok_or_else(request_unknown)?, true))
+                Ok((load(tx, &rid2)?.ok_or_else(request_unknown)?, true, None))
             })
             .await?;
         if rotated {
@@ -262,10 +267,32 @@ pub async fn status(
             (None, None)
         };
         let number = if visible == "scanned" { row.number.clone() } else { None };
-        Ok(Json(LoginStatus { rid: rid.clone(), state: visible, frame, frame_svg, number, expires_at_ms: row.expires_at_ms }))
+        let (account, confirm) = if visible == "approved" {
+            (account_name, row.confirm_nonce.clone())
+        } else {
+            (None, None)
+        };
+        Ok(Json(LoginStatus {
+            rid: rid.clone(),
+            state: visible,
+            frame,
+            frame_svg,
+            number,
+            account,
+            confirm,
+            expires_at_ms: row.expires_at_ms,
+        }))
     }
     .await;
     audit::unless_refused(&state.db, entry, result).await
+}
+
+/// The approving person's name as the browser may show it before entering.
+fn masked_account(conn: &Connection, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(user_id) = user_id else { return Ok(None) };
+    let name: Option<String> =
+        conn.query_row("SELECT display_name FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+    Ok(name.map(|n| web::mask_name(&n)))
 }
 
 fn decode_id(text: &str) -> Result<[u8; 16], ApiError> {
@@ -306,8 +333,9 @@ pub async fn scan(
         Ok(frame) => {
             let scope = device.device_id.clone();
             let entry2 = entry.clone();
+            let settings = Arc::clone(&state.settings);
             idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
-                let context = scan_in(tx, &device, &frame)?;
+                let context = scan_in(tx, &device, &frame, &settings.city_networks)?;
                 audit::record(tx, &entry2)?;
                 Ok(context)
             })
@@ -317,7 +345,12 @@ pub async fn scan(
     audit::unless_refused(&state.db, entry, result).await
 }
 
-fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> Result<LoginContext, ApiError> {
+fn scan_in(
+    tx: &Transaction<'_>,
+    device: &AuthedDevice,
+    frame: &LoginFrame,
+    city_networks: &[ipnet::IpNet],
+) -> Result<LoginContext, ApiError> {
     let rid = frame.rid_text();
     let row = load(tx, &rid)?.ok_or_else(request_unknown)?;
     let now = now_ms();
@@ -338,13 +371,13 @@ fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> R
     if device.ip.as_deref().is_some_and(|ip| ip != browser_ip) {
         risk_flags.push("network_differs".to_owned());
     }
-    if !web::is_city_network(&browser_ip) {
+    if !web::is_city_network(&browser_ip, city_networks) {
         risk_flags.push("outside_city_network".to_owned());
     }
     if now - started_at_ms > REQUEST_TTL_MS / 2 {
         risk_flags.push("old_request".to_owned());
     }
-    let (number, candidates) = web::number_and_candidates()?;
+    let number = web::login_number()?;
     let context = LoginContext {
         rid: rid.clone(),
         fnonce: frame.fnonce_text(),
@@ -355,7 +388,7 @@ fn scan_in(tx: &Transaction<'_>, device: &AuthedDevice, frame: &LoginFrame) -> R
         place,
         started_at_ms,
         risk_flags,
-        candidates,
+        number_digits: web::NUMBER_DIGITS,
         expires_at_ms: (now + DECIDE_TTL_MS).min(row.expires_at_ms + DECIDE_TTL_MS),
     };
     let json = serde_json::to_string(&context).map_err(|_| ApiError::internal("context"))?;
@@ -392,10 +425,10 @@ pub async fn decide(
         Ok(decided)
     })
     .await;
-    // A wrong number is judged inside the rolled-back transaction; count it in its own,
-    // so three wrong answers cancel the request even though each one was refused.
+    // A wrong number is judged inside the rolled-back transaction; cancel in its own, so
+    // the refusal still ends the request.
     let result = match result {
-        Err(e) if e.code == codes::WRONG_NUMBER => Err(count_wrong_answer(&state, &request.rid, &device, request.counter).await?),
+        Err(e) if e.code == codes::WRONG_NUMBER => Err(cancel_on_wrong_number(&state, &request.rid, &device, request.counter).await?),
         other => other,
     };
     audit::unless_refused(&state.db, entry, result).await
@@ -446,9 +479,13 @@ fn decide_in(tx: &Transaction<'_>, device: &AuthedDevice, request: &LoginDecisio
         }
         Decision::Deny | Decision::Report => "denied",
     };
+    // What the browser must send back to redeem: it gets it only with the account's
+    // masked name, so it cannot enter an account it was not shown.
+    let confirm = (new_state == "approved").then(|| random::bytes::<16>().map(b64::encode)).transpose()?;
     let changed = tx.execute(
-        "UPDATE login_requests SET state = ?2, decided_at_ms = ?3, signature = ?4 WHERE rid = ?1 AND state = 'scanned'",
-        params![request.rid, new_state, now, signature],
+        "UPDATE login_requests SET state = ?2, decided_at_ms = ?3, signature = ?4, confirm_nonce = ?5 \
+         WHERE rid = ?1 AND state = 'scanned'",
+        params![request.rid, new_state, now, signature, confirm],
     )?;
     if changed != 1 {
         return Err(conflict(codes::REQUEST_USED, "this login request was already decided"));
@@ -467,39 +504,37 @@ fn advance_counter(tx: &Transaction<'_>, device_id: &str, counter: u64) -> Resul
     Ok(())
 }
 
-async fn count_wrong_answer(state: &AppState, rid: &str, device: &AuthedDevice, counter: u64) -> Result<ApiError, ApiError> {
+async fn cancel_on_wrong_number(state: &AppState, rid: &str, device: &AuthedDevice, counter: u64) -> Result<ApiError, ApiError> {
     let (rid, device_id) = (rid.to_owned(), device.device_id.clone());
     state
         .db
         .write(move |tx| {
             // The signature verified in the refused transaction; keep its counter spent.
             let _ = advance_counter(tx, &device_id, counter);
-            let wrong: i64 = tx.query_row(
-                "UPDATE login_requests SET wrong_answers = wrong_answers + 1 WHERE rid = ?1 AND state = 'scanned' \
-                 RETURNING wrong_answers",
-                [&rid],
-                |r| r.get(0),
+            tx.execute(
+                "UPDATE login_requests SET state = 'cancelled', wrong_answers = wrong_answers + 1, decided_at_ms = ?2 \
+                 WHERE rid = ?1 AND state = 'scanned'",
+                params![rid, now_ms()],
             )?;
-            if wrong >= MAX_WRONG_ANSWERS {
-                tx.execute("UPDATE login_requests SET state = 'cancelled', decided_at_ms = ?2 WHERE rid = ?1", params![rid, now_ms()])?;
-                return Ok(conflict(codes::CANCELLED, "three wrong numbers: this login request is cancelled"));
-            }
             Ok(conflict(
-                codes::WRONG_NUMBER,
-                format!("that is not the number on the screen ({} tries left)", MAX_WRONG_ANSWERS - wrong),
+                codes::CANCELLED,
+                "that is not the number on the screen: this login request is cancelled; the sign-in page offers a new code",
             ))
         })
         .await
 }
 
-/// `POST /v1/login/{rid}/redeem` (browser, with its secret): once, within ~30 s of the
-/// approval. Sets the web system's session cookie.
+/// `POST /v1/login/{rid}/redeem` (browser, with its secret and the confirmation it was
+/// shown with the account's name): once, within ~30 s of the approval. Sets the web
+/// system's session cookie.
 pub async fn redeem(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(rid): Path<String>,
     headers: HeaderMap,
+    body: JsonBody<LoginConfirm>,
 ) -> Result<Response, ApiError> {
+    let confirm = sha256(body.value.confirm.as_bytes());
     let entry = Entry::new(actions::LOGIN_REDEEM, "anon").ip(ctx.ip());
     let ip = ctx.ip();
     let session = b64::encode(random::bytes::<32>()?);
@@ -515,6 +550,15 @@ pub async fn redeem(
                 "redeemed" => return Err(conflict(codes::ALREADY_REDEEMED, "this login was already used")),
                 "expired" => return Err(gone(codes::FRAME_EXPIRED, "this login has expired; start again")),
                 _ => return Err(conflict(codes::NOT_APPROVED, "this login is not approved")),
+            }
+            // Digests compared, so timing tells nothing about the confirmation.
+            let expected = row.confirm_nonce.as_deref().map(|c| sha256(c.as_bytes()));
+            if expected != Some(confirm) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    codes::NOT_CONFIRMED,
+                    "confirm whose account this is on the sign-in page first",
+                ));
             }
             let changed = tx.execute(
                 "UPDATE login_requests SET state = 'redeemed', redeemed_at_ms = ?2 WHERE rid = ?1 AND state = 'approved'",
@@ -565,6 +609,47 @@ pub async fn web_session(State(state): State<AppState>, headers: HeaderMap) -> R
         })
         .await
         .map(Json)
+}
+
+/// A person's finished login requests stay this long for their history, then go.
+pub const HISTORY_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What [`purge`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub login_requests: usize,
+    pub web_sessions: usize,
+}
+
+/// Deletes what has lapsed: web sessions past expiry; requests nobody scanned once they
+/// can no longer be used (they are anonymous: anyone can make them, nothing to keep);
+/// scanned ones after [`HISTORY_RETENTION_MS`], unless a live session still names them.
+pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<Purged, ApiError> {
+    let web_sessions = tx.execute("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
+    let unusable = now - DECIDE_TTL_MS - REDEEM_TTL_MS;
+    let login_requests = tx.execute(
+        "DELETE FROM login_requests WHERE rid NOT IN (SELECT rid FROM web_sessions) AND \
+         ((user_id IS NULL AND expires_at_ms < ?1) OR expires_at_ms < ?2)",
+        params![unusable, now - HISTORY_RETENTION_MS],
+    )?;
+    Ok(Purged { login_requests, web_sessions })
+}
+
+/// A revoked device's approvals stop counting at once: every web session it approved
+/// ends, and every login it scanned or approved but that was not redeemed yet is
+/// cancelled (a stolen phone's last approval must not still open a browser).
+/// Returns (web sessions ended, logins cancelled).
+pub fn end_for_device(tx: &Transaction<'_>, device_id: &str) -> Result<(usize, usize), ApiError> {
+    let sessions = tx.execute(
+        "DELETE FROM web_sessions WHERE rid IN (SELECT rid FROM login_requests WHERE device_id = ?1)",
+        [device_id],
+    )?;
+    let logins = tx.execute(
+        "UPDATE login_requests SET state = 'cancelled', decided_at_ms = COALESCE(decided_at_ms, ?2) \
+         WHERE device_id = ?1 AND state IN ('scanned', 'approved')",
+        params![device_id, now_ms()],
+    )?;
+    Ok((sessions, logins))
 }
 
 /// `GET /v1/login/history` (phone): the person's login requests, newest first.

@@ -5,7 +5,8 @@
 //! computes each frame's HMAC tag for it. A sign-in is judged by the slot of the
 //! server-clock time the phone signed: one that arrives at once must carry the
 //! current or the previous slot; one that waited in an offline phone's outbox is
-//! judged by its signed time and marked late on the roster.
+//! judged by its signed time (its frame must be the one shown then), accepted only
+//! within the meeting's late window (default 15 min), and marked late on the roster.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -38,6 +39,12 @@ const LIVE_WINDOW_MS: i64 = 60_000;
 /// Signed times ahead of the server clock by more than this are refused.
 const MAX_AHEAD_MS: i64 = 60_000;
 const MAX_INVITEES: usize = 2_000;
+/// How long an offline sign-in may take to arrive unless the meeting says otherwise: a
+/// phone that lost signal in the lift still gets in; a frame photographed at the door
+/// cannot be signed with its old time and sent in at the end of the meeting.
+pub const DEFAULT_LATE_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// The longest late window a meeting may set.
+const MAX_LATE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn unknown() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN, "no such meeting")
@@ -69,6 +76,10 @@ pub async fn create(
     for user in &m.invitees {
         check_len("invitees[]", user, 1, 128)?;
     }
+    let late_window_ms = m.late_window_ms.unwrap_or(DEFAULT_LATE_WINDOW_MS);
+    if !(0..=MAX_LATE_WINDOW_MS).contains(&late_window_ms) {
+        return Err(ApiError::bad_request(format!("late_window_ms must be 0 to {MAX_LATE_WINDOW_MS}")));
+    }
     let mid = b64::encode(random::bytes::<16>()?);
     let key = random::bytes::<32>()?;
     let token = b64::encode(random::bytes::<32>()?);
@@ -82,9 +93,9 @@ pub async fn create(
         .write(move |tx| {
             tx.execute(
                 "INSERT INTO meetings (mid, meeting_key, display_token_hash, title, room, organizer, starts_at_ms, \
-                 ends_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 ends_at_ms, created_at_ms, late_window_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![mid, key.as_slice(), sha256(token.as_bytes()).as_slice(), m.title, m.room, m.organizer,
-                        m.starts_at_ms, m.ends_at_ms, now_ms()],
+                        m.starts_at_ms, m.ends_at_ms, now_ms(), late_window_ms],
             )?;
             for user in &m.invitees {
                 tx.execute("INSERT OR IGNORE INTO meeting_invitees (mid, user_id) VALUES (?1, ?2)", params![mid, user])?;
@@ -103,11 +114,13 @@ struct Meeting {
     organizer: String,
     starts_at_ms: i64,
     ends_at_ms: i64,
+    late_window_ms: i64,
 }
 
 fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
     conn.query_row(
-        "SELECT meeting_key, display_token_hash, title, room, organizer, starts_at_ms, ends_at_ms FROM meetings WHERE mid = ?1",
+        "SELECT meeting_key, display_token_hash, title, room, organizer, starts_at_ms, ends_at_ms, late_window_ms \
+         FROM meetings WHERE mid = ?1",
         [mid],
         |r| {
             Ok(Meeting {
@@ -118,6 +131,7 @@ fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
                 organizer: r.get(4)?,
                 starts_at_ms: r.get(5)?,
                 ends_at_ms: r.get(6)?,
+                late_window_ms: r.get(7)?,
             })
         },
     )
@@ -184,8 +198,21 @@ pub async fn sign_in(
                 headers::SERVER_TIME_MS
             )));
         }
-        // Live: judged by the server's clock. Late (queued offline): by the signed time.
+        // Live: judged by the server's clock. Late (queued offline): by the signed time,
+        // and only within the meeting's late window — an old frame with an old time is
+        // otherwise exactly what a photo of the door's screen would produce.
         let late = now - request.time_ms > LIVE_WINDOW_MS;
+        if late && now - request.time_ms > m.late_window_ms {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                codes::TOO_LATE,
+                format!(
+                    "this sign-in was signed {} min ago; the meeting accepts offline sign-ins for {} min",
+                    (now - request.time_ms) / 60_000,
+                    m.late_window_ms / 60_000
+                ),
+            ));
+        }
         let judge = if late { request.time_ms } else { now };
         let current = slot_of(judge);
         if request.slot != current && request.slot + 1 != current {

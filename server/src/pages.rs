@@ -41,9 +41,13 @@ const LOGIN_HTML: &str = r#"<!doctype html>
 <h1 id="system">臺北市政府</h1>
 <p class="hint">用 TaipeiON 掃描登入 · Scan with TaipeiON to sign in</p>
 <div id="qr" aria-label="login QR code"></div>
-<div id="scanned" hidden><p>在手機上選這個數字 · Pick this number on your phone</p><div id="number"></div></div>
+<div id="scanned" hidden><p>在手機上輸入這個數字 · Type this number on your phone</p><div id="number"></div></div>
 <p id="state" data-state="starting">…</p>
+<div id="confirm" hidden><p>即將進入 · You are about to enter the account of <strong id="account"></strong></p>
+<p class="hint">不是你的帳號？關閉此頁 · Not your account? Close this page.</p>
+<button id="continue" type="button">繼續 · Continue</button></div>
 <div id="done" hidden><p>已登入 · Signed in as <strong id="who"></strong></p></div>
+<button id="again" type="button" hidden onclick="location.reload()">新的登入碼 · New code</button>
 </main>
 <script>
 "use strict";
@@ -78,17 +82,27 @@ async function run() {
       document.getElementById("number").textContent = s.number;
       show("scanned", "已掃描 · Scanned");
     } else if (s.state === "approved") {
-      try {
-        const who = await json("POST", "/v1/login/" + rid + "/redeem");
-        document.getElementById("scanned").hidden = true;
-        document.getElementById("who").textContent = who.display_name;
-        document.getElementById("done").hidden = false;
-        show("signed-in", "已登入 · Signed in");
-      } catch (e) { show("error", e.message); }
+      // Someone else's phone may have approved this browser's code: enter only the
+      // account the person here recognises, after one click.
+      document.getElementById("scanned").hidden = true;
+      document.getElementById("account").textContent = s.account;
+      document.getElementById("confirm").hidden = false;
+      show("confirm", "請確認帳號 · Confirm the account");
+      document.getElementById("continue").onclick = async () => {
+        document.getElementById("continue").disabled = true;
+        try {
+          const who = await json("POST", "/v1/login/" + rid + "/redeem", { confirm: s.confirm });
+          document.getElementById("confirm").hidden = true;
+          document.getElementById("who").textContent = who.display_name;
+          document.getElementById("done").hidden = false;
+          show("signed-in", "已登入 · Signed in");
+        } catch (e) { show("error", e.message); }
+      };
       return;
     } else {
       document.getElementById("qr").hidden = true;
       document.getElementById("scanned").hidden = true;
+      document.getElementById("again").hidden = s.state === "redeemed";
       show(s.state, { denied: "已拒絕 · Denied on the phone", cancelled: "已取消 · Cancelled",
         expired: "已逾時，請重新整理 · Expired: reload the page", redeemed: "已使用 · Already used" }[s.state] || s.state);
       return;

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, header};
+use ipnet::IpNet;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
@@ -23,12 +24,24 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Only this much of a User-Agent is read: real ones are a few hundred bytes, and what
+/// is stored from it must stay small whatever a client sends.
+const USER_AGENT_READ: usize = 512;
+/// Digits of a major version kept.
+const VERSION_DIGITS: usize = 4;
+
 /// "Chrome 131" and "Windows" from a User-Agent. Only the common families: the phone
 /// shows this to a person, who needs "the browser I am sitting at", not a parser's detail.
+/// The result is at most a few dozen characters, whatever the header's size.
 pub fn describe_user_agent(ua: &str) -> (String, String) {
+    let mut end = ua.len().min(USER_AGENT_READ);
+    while !ua.is_char_boundary(end) {
+        end -= 1;
+    }
+    let ua = &ua[..end];
     let version_after = |marker: &str| -> Option<String> {
         let rest = &ua[ua.find(marker)? + marker.len()..];
-        let major: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: String = rest.chars().take_while(char::is_ascii_digit).take(VERSION_DIGITS).collect();
         (!major.is_empty()).then_some(major)
     };
     let browser = [
@@ -58,47 +71,53 @@ pub fn describe_user_agent(ua: &str) -> (String, String) {
     (browser, os)
 }
 
-/// Whether an address is inside the city's network. The reference server counts
-/// loopback and private ranges; a deployment replaces this with its own ranges.
-pub fn is_city_network(ip: &str) -> bool {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback() || v4.is_private(),
-        Ok(IpAddr::V6(v6)) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
-        Err(_) => false,
-    }
+/// Whether an address is inside one of the city's networks (configured CIDRs).
+pub fn is_city_network(ip: &str, city: &[IpNet]) -> bool {
+    ip.parse::<IpAddr>().is_ok_and(|addr| city.iter().any(|net| net.contains(&addr)))
 }
 
 /// Where the browser is, in words the phone shows. No geolocation database here: the
 /// reference server names the kind of network; a deployment plugs in its own lookup.
-pub fn place_of(ip: &str) -> String {
+pub fn place_of(ip: &str, city: &[IpNet]) -> String {
     match ip.parse::<IpAddr>() {
         Ok(addr) if addr.is_loopback() => "this computer (loopback)".into(),
-        Ok(_) if is_city_network(ip) => "Taipei City Government network".into(),
+        Ok(_) if is_city_network(ip, city) => "Taipei City Government network".into(),
         Ok(_) => "outside the city network".into(),
         Err(_) => "unknown".into(),
     }
 }
 
-/// The two-digit number the browser shows and three candidates for the phone, one of
-/// them right, in random order. Distinct numbers from 10 to 99.
-pub fn number_and_candidates() -> Result<(String, Vec<String>), ApiError> {
-    let mut picked: Vec<u8> = Vec::with_capacity(3);
-    while picked.len() < 3 {
+/// How many digits the browser's number has. The phone types it rather than picking
+/// among a few: a person who cannot see the browser (the victim of a QR shown to them
+/// by someone else) then guesses right once in 90, and one wrong guess cancels the
+/// request, so each guess costs the attacker a fresh request and the victim a fresh
+/// prompt. Two digits, as Microsoft Authenticator settled on: easy to read across a
+/// desk and to type.
+pub const NUMBER_DIGITS: u32 = 2;
+
+/// The number the browser shows, 10 to 99, each equally likely.
+pub fn login_number() -> Result<String, ApiError> {
+    loop {
         // Rejection sampling keeps each number equally likely (256 = 2·90 + 76).
         let [b] = random::bytes::<1>()?;
-        if b >= 180 {
-            continue;
-        }
-        let n = 10 + b % 90;
-        if !picked.contains(&n) {
-            picked.push(n);
+        if b < 180 {
+            return Ok((10 + b % 90).to_string());
         }
     }
-    let number = picked[0].to_string();
-    // Random position for the right one.
-    let [r] = random::bytes::<1>()?;
-    picked.swap(0, usize::from(r % 3));
-    Ok((number, picked.iter().map(u8::to_string).collect()))
+}
+
+/// A name as the browser may show it before the account is entered: first and last
+/// character, the rest starred ("王小明" → "王*明", "Chen Li" → "C*****i"). Enough for
+/// the person at the browser to tell "that is me" from "that is someone else", not
+/// enough to learn a stranger's name from a login QR.
+pub fn mask_name(name: &str) -> String {
+    let chars: Vec<char> = name.trim().chars().collect();
+    match chars.len() {
+        0 => "*".into(),
+        1 => "*".into(),
+        2 => format!("{}*", chars[0]),
+        n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+    }
 }
 
 /// A QR code as an SVG element, sized by the page. Medium error correction: screens
@@ -128,29 +147,43 @@ mod tests {
         let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1";
         assert_eq!(describe_user_agent(safari), ("Safari 17".into(), "iOS".into()));
         assert_eq!(describe_user_agent(""), ("unknown browser".into(), "unknown system".into()));
+        let huge = format!("Chrome/{}", "9".repeat(300_000));
+        assert_eq!(describe_user_agent(&huge).0, "Chrome 9999");
+        let late = format!("{}Windows", "x".repeat(300_000));
+        assert_eq!(describe_user_agent(&late), ("other browser".into(), "unknown system".into()));
     }
 
     #[test]
-    fn networks_and_places() {
-        assert!(is_city_network("127.0.0.1") && is_city_network("10.1.2.3") && is_city_network("::1"));
-        assert!(!is_city_network("8.8.8.8") && !is_city_network("garbage"));
-        assert_eq!(place_of("8.8.8.8"), "outside the city network");
-        assert_eq!(place_of("192.168.1.5"), "Taipei City Government network");
+    fn city_networks_are_the_configured_cidrs_only() {
+        let city: Vec<IpNet> = vec!["10.20.0.0/16".parse().unwrap(), "127.0.0.0/8".parse().unwrap()];
+        assert!(is_city_network("127.0.0.1", &city) && is_city_network("10.20.3.4", &city));
+        // A private address is not the city's just for being private.
+        assert!(!is_city_network("10.1.2.3", &city) && !is_city_network("192.168.1.5", &city));
+        assert!(!is_city_network("8.8.8.8", &city) && !is_city_network("garbage", &city));
+        assert!(!is_city_network("127.0.0.1", &[]));
+        assert_eq!(place_of("8.8.8.8", &city), "outside the city network");
+        assert_eq!(place_of("192.168.1.5", &city), "outside the city network");
+        assert_eq!(place_of("10.20.9.9", &city), "Taipei City Government network");
     }
 
     #[test]
-    fn candidates_are_three_distinct_two_digit_numbers_including_the_answer() {
-        for _ in 0..200 {
-            let (number, candidates) = number_and_candidates().unwrap();
-            assert_eq!(candidates.len(), 3);
-            assert!(candidates.contains(&number));
-            assert!(candidates.iter().all(|c| c.len() == 2));
-            let mut sorted = candidates.clone();
-            sorted.dedup();
-            sorted.sort();
-            sorted.dedup();
-            assert_eq!(sorted.len(), 3);
+    fn login_numbers_are_two_digits_and_cover_the_range() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..5000 {
+            let n = login_number().unwrap();
+            assert_eq!(n.len(), NUMBER_DIGITS as usize);
+            seen.insert(n.parse::<u8>().unwrap());
         }
+        assert_eq!((seen.first(), seen.last(), seen.len()), (Some(&10), Some(&99), 90));
+    }
+
+    #[test]
+    fn names_are_masked_but_recognisable() {
+        assert_eq!(mask_name("王小明"), "王*明");
+        assert_eq!(mask_name("李明"), "李*");
+        assert_eq!(mask_name("Chen Li"), "C*****i");
+        assert_eq!(mask_name("x"), "*");
+        assert_eq!(mask_name(""), "*");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use taipei_protocol::api::{Receipt, codes as api_codes, headers};
 use taipei_protocol::b64;
 use taipei_protocol::login::{
-    self, Decision, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
+    self, Decision, LoginConfirm, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
     LoginRedeemed, LoginScan, LoginStarted, LoginStatus, codes,
 };
 use taipei_protocol::meeting::{
@@ -77,11 +77,24 @@ impl Browser {
         response.json().await.unwrap()
     }
 
+    /// The "Continue" click: redeems with the confirmation the page was given (empty if
+    /// it was given none).
     async fn redeem(&mut self, t: &TestServer, rid: &str) -> reqwest::Response {
+        let status = self.status_response(t, rid).await;
+        let confirm = if status.status() == StatusCode::OK {
+            status.json::<LoginStatus>().await.unwrap().confirm.unwrap_or_default()
+        } else {
+            String::new()
+        };
+        self.redeem_with(t, rid, &confirm).await
+    }
+
+    async fn redeem_with(&mut self, t: &TestServer, rid: &str, confirm: &str) -> reqwest::Response {
         let response = t
             .http
             .post(t.url(&format!("/v1/login/{rid}/redeem")))
             .header(COOKIE, self.cookie_header())
+            .json(&LoginConfirm { confirm: confirm.into() })
             .send()
             .await
             .unwrap();
@@ -137,19 +150,22 @@ async fn scanned(t: &TestServer, b: &mut Browser, s: &Session) -> (LoginStarted,
     (started, ctx, number)
 }
 
-fn wrong_number(ctx: &LoginContext, right: &str) -> String {
-    ctx.candidates.iter().find(|c| *c != right).unwrap().clone()
+/// Browser started, phone scanned and approved with the right number.
+async fn approved(t: &TestServer, b: &mut Browser, s: &Session, counter: u64) -> LoginStarted {
+    let (started, ctx, number) = scanned(t, b, s).await;
+    assert_eq!(decide(t, s, &decision(s, &ctx, Decision::Approve, &number, counter)).await.status(), StatusCode::OK);
+    started
 }
 
-/// The audit rows of an action with a given outcome.
+fn wrong_number(right: &str) -> String {
+    let n: u8 = right.parse().unwrap();
+    (10 + (n - 10 + 1) % 90).to_string()
+}
+
+/// The audit entries of an action with a given outcome (anonymous ones are counted
+/// per minute, the others are rows).
 fn audited(t: &TestServer, action: &str, outcome: &str) -> i64 {
-    t.db()
-        .query_row(
-            "SELECT COUNT(*) FROM audit_log WHERE action = ?1 AND outcome = ?2",
-            [action, outcome],
-            |r| r.get(0),
-        )
-        .unwrap()
+    t.audit_count(action, &format!("= '{outcome}'"))
 }
 
 #[tokio::test]
@@ -173,7 +189,7 @@ async fn a_scanned_and_approved_login_signs_the_browser_in_once() {
     let shown = b.status(&t, &started.rid).await;
     assert_eq!(shown.state, "scanned");
     let number = shown.number.unwrap();
-    assert!(ctx.candidates.contains(&number));
+    assert_eq!((ctx.number_digits, number.len()), (2, 2));
     assert_eq!(shown.frame, None, "the QR disappears once scanned");
 
     let response = decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 1)).await;
@@ -278,14 +294,7 @@ async fn a_revoked_device_cannot_scan_or_decide() {
     let s = t.session("u-lost").await;
     let mut b = Browser::new();
     let (_, ctx, number) = scanned(&t, &mut b, &s).await;
-    let revoke = t
-        .http
-        .post(t.url(&format!("/v1/admin/devices/{}/revoke", s.device_id)))
-        .bearer_auth(t.server.admin_token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status(), StatusCode::OK);
+    revoke_device(&t, &s).await;
     let body = decision(&s, &ctx, Decision::Approve, &number, 1);
     assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::FORBIDDEN, api_codes::DEVICE_REVOKED.into()));
     let mut b2 = Browser::new();
@@ -295,23 +304,107 @@ async fn a_revoked_device_cannot_scan_or_decide() {
     assert!(audited(&t, "auth", api_codes::DEVICE_REVOKED) >= 2);
 }
 
+async fn revoke_device(t: &TestServer, s: &Session) {
+    let revoke = t
+        .http
+        .post(t.url(&format!("/v1/admin/devices/{}/revoke", s.device_id)))
+        .bearer_auth(t.server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::OK);
+}
+
+async fn web_session_status(t: &TestServer, b: &Browser) -> StatusCode {
+    t.http.get(t.url("/v1/web/session")).header(COOKIE, b.cookie_header()).send().await.unwrap().status()
+}
+
 #[tokio::test]
-async fn three_wrong_numbers_cancel_the_request() {
+async fn revoking_a_device_ends_its_pending_approval() {
+    let t = TestServer::start().await;
+    let s = t.session("u-stolen").await;
+    let mut b = Browser::new();
+    let started = approved(&t, &mut b, &s, 1).await;
+    revoke_device(&t, &s).await;
+    // Approve, revoke, redeem: refused, and no session exists.
+    assert_eq!(error_of(b.redeem(&t, &started.rid).await).await, (StatusCode::CONFLICT, codes::NOT_APPROVED.into()));
+    assert_eq!(b.status(&t, &started.rid).await.state, "cancelled");
+    assert_eq!(web_session_status(&t, &b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(t.count("SELECT COUNT(*) FROM web_sessions"), 0);
+}
+
+#[tokio::test]
+async fn revoking_a_device_ends_the_web_sessions_it_approved() {
+    let t = TestServer::start().await;
+    let s = t.session("u-lost2").await;
+    let other = t.session("u-other").await;
+    let (mut b, mut kept) = (Browser::new(), Browser::new());
+    for (browser, session) in [(&mut b, &s), (&mut kept, &other)] {
+        let started = approved(&t, browser, session, 1).await;
+        assert_eq!(browser.redeem(&t, &started.rid).await.status(), StatusCode::OK);
+        assert_eq!(web_session_status(&t, browser).await, StatusCode::OK);
+    }
+    // Approve, redeem, revoke: the session is over at once; another device's is not.
+    revoke_device(&t, &s).await;
+    assert_eq!(web_session_status(&t, &b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(web_session_status(&t, &kept).await, StatusCode::OK);
+    let outcome: String = t
+        .db()
+        .query_row("SELECT outcome FROM audit_log WHERE action = 'device.revoke'", [], |r| r.get(0))
+        .unwrap();
+    assert!(outcome.contains("web_sessions=1"), "{outcome}");
+}
+
+#[tokio::test]
+async fn cross_device_login_needs_the_browsers_confirmation() {
+    let t = TestServer::start().await;
+    // Someone else saw this browser's QR and approved it with their own phone.
+    let stranger = t.session("u-stranger").await;
+    let mut b = Browser::new();
+    let started = approved(&t, &mut b, &stranger, 1).await;
+    // The page learns whose account it would enter, masked, before anything else.
+    let shown = b.status(&t, &started.rid).await;
+    assert_eq!(shown.state, "approved");
+    // "Name of u-stranger": first and last character, the rest starred.
+    assert_eq!(shown.account.as_deref(), Some(format!("N{}r", "*".repeat(16)).as_str()));
+    let confirm = shown.confirm.clone().unwrap();
+    // Redeem without the confirmation (a script, or a page that never showed the name).
+    for wrong in ["", "AAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(
+            error_of(b.redeem_with(&t, &started.rid, wrong).await).await,
+            (StatusCode::FORBIDDEN, codes::NOT_CONFIRMED.into())
+        );
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM web_sessions"), 0);
+    // Debug output of the status never shows the confirmation.
+    assert!(!format!("{shown:?}").contains(&confirm));
+    // The person recognised the account and clicked Continue.
+    assert_eq!(b.redeem_with(&t, &started.rid, &confirm).await.status(), StatusCode::OK);
+    assert_eq!(audited(&t, "login.redeem", codes::NOT_CONFIRMED), 2);
+}
+
+#[tokio::test]
+async fn number_matching_wrong_pick_cancels_at_once() {
     let t = TestServer::start().await;
     let s = t.session("u-wrong").await;
     let mut b = Browser::new();
     let (started, ctx, number) = scanned(&t, &mut b, &s).await;
-    let wrong = wrong_number(&ctx, &number);
-    for (counter, expected) in [(1, codes::WRONG_NUMBER), (2, codes::WRONG_NUMBER), (3, codes::CANCELLED)] {
-        let body = decision(&s, &ctx, Decision::Approve, &wrong, counter);
-        assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, expected.into()));
-    }
+    // The phone types the number: nothing on the phone narrows the guess.
+    assert_eq!(ctx.number_digits, 2);
+    assert_eq!(number.len(), 2);
+    let wrong = wrong_number(&number);
+    let body = decision(&s, &ctx, Decision::Approve, &wrong, 1);
+    assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, codes::CANCELLED.into()));
     // Even the right number is too late now, and the browser says so.
-    let body = decision(&s, &ctx, Decision::Approve, &number, 4);
+    let body = decision(&s, &ctx, Decision::Approve, &number, 2);
     assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, codes::CANCELLED.into()));
     assert_eq!(b.status(&t, &started.rid).await.state, "cancelled");
-    assert_eq!(audited(&t, "login.approve", codes::WRONG_NUMBER), 2);
+    assert_eq!(error_of(b.redeem(&t, &started.rid).await).await.0, StatusCode::CONFLICT);
+    assert_eq!(audited(&t, "login.approve", codes::WRONG_NUMBER), 0);
     assert_eq!(audited(&t, "login.approve", codes::CANCELLED), 2);
+    // The page starts a fresh request, which works with its own number.
+    let (_, ctx, number) = scanned(&t, &mut b, &s).await;
+    assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 3)).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -370,10 +463,10 @@ async fn a_counter_going_backwards_is_refused() {
     let t = TestServer::start().await;
     let s = t.session("u-ctr").await;
     let mut b = Browser::new();
+    // A first approval spends counter 5.
     let (_, ctx, number) = scanned(&t, &mut b, &s).await;
-    // A first (wrong) answer spends counter 5.
-    let wrong = wrong_number(&ctx, &number);
-    assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &wrong, 5)).await.status(), StatusCode::CONFLICT);
+    assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 5)).await.status(), StatusCode::OK);
+    let (_, ctx, number) = scanned(&t, &mut b, &s).await;
     for stale in [5, 4] {
         let body = decision(&s, &ctx, Decision::Approve, &number, stale);
         assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, codes::COUNTER_REPLAYED.into()));
@@ -425,6 +518,10 @@ async fn garbage_frames_and_unknown_requests_get_typed_errors() {
 // ---- meetings ----------------------------------------------------------------------
 
 async fn create_meeting(t: &TestServer, invitees: &[&str], starts_in_ms: i64) -> MeetingCreated {
+    create_meeting_with(t, invitees, starts_in_ms, None).await
+}
+
+async fn create_meeting_with(t: &TestServer, invitees: &[&str], starts_in_ms: i64, late_window_ms: Option<i64>) -> MeetingCreated {
     let now = now_ms();
     let response = t
         .http
@@ -437,6 +534,7 @@ async fn create_meeting(t: &TestServer, invitees: &[&str], starts_in_ms: i64) ->
             starts_at_ms: now + starts_in_ms,
             ends_at_ms: now + starts_in_ms + 3_600_000,
             invitees: invitees.iter().map(|s| (*s).to_owned()).collect(),
+            late_window_ms,
         })
         .send()
         .await
@@ -539,6 +637,43 @@ async fn an_offline_sign_in_is_judged_by_its_signed_time_and_marked_late() {
 }
 
 #[tokio::test]
+async fn meeting_late_sign_in_only_within_the_meetings_window() {
+    let t = TestServer::start().await;
+    let s = t.session("u-door").await;
+    // Started 40 min ago; the default window is 15 min.
+    let m = create_meeting(&t, &[], -2_400_000).await;
+    let mid: [u8; 16] = b64::decode(&m.mid).unwrap().try_into().unwrap();
+    let key = meeting_key(&t, &m.mid);
+    // A frame photographed at the door 20 min ago, signed with that time: too late.
+    let door = now_ms() - 1_200_000;
+    let photo = MeetingFrame::new(&key, mid, meeting::slot_of(door));
+    let response = sign_in(&t, &s, &m.mid, &sign_in_body(&s, &photo, door)).await;
+    assert_eq!(error_of(response).await, (StatusCode::GONE, meeting::codes::TOO_LATE.into()));
+    // An offline sign-in's frame must be the one shown at its claimed time.
+    let tapped = now_ms() - 300_000;
+    let response = sign_in(&t, &s, &m.mid, &sign_in_body(&s, &photo, tapped)).await;
+    assert_eq!(error_of(response).await, (StatusCode::GONE, meeting::codes::FRAME_EXPIRED.into()));
+    assert_eq!(audited(&t, "meeting.sign_in", meeting::codes::TOO_LATE), 1);
+    // A meeting that allows 30 min takes the same 20-min-old sign-in, marked late.
+    let generous = create_meeting_with(&t, &[], -2_400_000, Some(1_800_000)).await;
+    let mid: [u8; 16] = b64::decode(&generous.mid).unwrap().try_into().unwrap();
+    let photo = MeetingFrame::new(&meeting_key(&t, &generous.mid), mid, meeting::slot_of(door));
+    let response = sign_in(&t, &s, &generous.mid, &sign_in_body(&s, &photo, door)).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(display(&t, &generous).await.roster[0].late);
+    // A window out of range is refused at creation.
+    let response = t
+        .http
+        .post(t.url("/v1/admin/meetings"))
+        .bearer_auth(t.server.admin_token())
+        .json(&serde_json::json!({"title": "t", "room": "r", "organizer": "o", "starts_at_ms": 1, "ends_at_ms": 2, "late_window_ms": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.1, api_codes::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn meetings_refuse_outsiders_closed_windows_and_bad_display_tokens() {
     let t = TestServer::start().await;
     let s = t.session("u-out").await;
@@ -588,4 +723,204 @@ async fn every_login_and_meeting_error_code_is_documented() {
     ] {
         assert!(doc.contains(&format!("`{code}`")), "{code} not documented");
     }
+}
+
+// ---- bounded storage ---------------------------------------------------------------
+
+#[tokio::test]
+async fn anonymous_storage_is_bounded_a_huge_user_agent_is_stored_short() {
+    let t = TestServer::start().await;
+    let huge = format!("Mozilla/5.0 Chrome/{} {}", "1".repeat(100_000), "x".repeat(200_000));
+    let response = t
+        .http
+        .post(t.url("/v1/login/start"))
+        .header(USER_AGENT, huge)
+        .json(&serde_json::json!({ "system": "公文系統" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let longest = t.count("SELECT MAX(LENGTH(browser) + LENGTH(os) + LENGTH(system) + LENGTH(ip) + LENGTH(place)) FROM login_requests");
+    assert!(longest < 100, "stored {longest} characters from the request");
+}
+
+#[tokio::test]
+async fn anonymous_storage_is_bounded_refusals_are_counted_per_minute() {
+    let t = TestServer::start().await;
+    let b = Browser::new();
+    let started = Browser::new().start(&t).await;
+    let rows_before = t.count("SELECT COUNT(*) FROM audit_log");
+    for _ in 0..40 {
+        assert_eq!(error_of(b.status_response(&t, &started.rid).await).await.1, codes::SECRET_INVALID);
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log"), rows_before, "no row per anonymous refusal");
+    assert!(t.count("SELECT COUNT(*) FROM audit_refusals") <= 2, "one row per kind per minute");
+    assert_eq!(audited(&t, "login.status", codes::SECRET_INVALID), 40);
+}
+
+#[tokio::test]
+async fn anonymous_storage_is_bounded_lapsed_rows_are_purged() {
+    let t = TestServer::start().await;
+    let s = t.session("u-purge").await;
+    // Abandoned requests (never scanned), one redeemed login with its session, and an
+    // idempotent reply.
+    for _ in 0..5 {
+        Browser::new().start(&t).await;
+    }
+    let mut b = Browser::new();
+    let started = approved(&t, &mut b, &s, 1).await;
+    assert_eq!(b.redeem(&t, &started.rid).await.status(), StatusCode::OK);
+    assert!(t.count("SELECT COUNT(*) FROM idempotency") >= 1);
+
+    let db = taipei_server::db::Db::open(&common::db_path(&t.dir)).unwrap();
+    let now = now_ms();
+    // Nothing has lapsed yet.
+    let purged = taipei_server::purge::run(&db, now).await.unwrap();
+    assert_eq!(purged, taipei_server::purge::Purged::default());
+    // Ten minutes on: the abandoned requests go; the redeemed one stays (history, and
+    // its session is live).
+    let purged = taipei_server::purge::run(&db, now + 600_000).await.unwrap();
+    assert_eq!((purged.login.login_requests, purged.login.web_sessions), (5, 0));
+    assert_eq!(t.count("SELECT COUNT(*) FROM login_requests"), 1);
+    // A day on: the session has expired, the idempotent replies are gone; the request
+    // stays in the person's history for 30 days.
+    let purged = taipei_server::purge::run(&db, now + 25 * 3_600_000).await.unwrap();
+    assert_eq!(purged.login.web_sessions, 1);
+    assert!(purged.idempotency >= 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM idempotency"), 0);
+    assert_eq!(t.count("SELECT COUNT(*) FROM login_requests"), 1);
+    let purged = taipei_server::purge::run(&db, now + 31 * 24 * 3_600_000).await.unwrap();
+    assert_eq!(purged.login.login_requests, 1);
+    // The audit log is untouched by the purge.
+    assert!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'login.redeem'") == 1);
+}
+
+#[tokio::test]
+async fn the_purge_runs_on_its_own_schedule() {
+    let t = TestServer::start_with(|c| c.purge_interval = std::time::Duration::from_millis(100)).await;
+    Browser::new().start(&t).await;
+    // Lapse the request as if two minutes passed.
+    t.db().execute("UPDATE login_requests SET expires_at_ms = expires_at_ms - 600000", []).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.count("SELECT COUNT(*) FROM login_requests") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the background purge did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+// ---- rate limits -------------------------------------------------------------------
+
+async fn assert_rate_limited(response: reqwest::Response) {
+    let retry_after: u64 = response.headers()[reqwest::header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(error_of(response).await, (StatusCode::TOO_MANY_REQUESTS, taipei_server::limits::RATE_LIMITED.into()));
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() {
+    use taipei_server::limits::{Limit, RateLimits};
+    let tight = Limit { per_minute: 6, burst: 3 };
+    let t = TestServer::start_with(|c| {
+        c.rate_limits = RateLimits { anonymous: Some(tight), device: Some(tight), admin: Some(tight) }
+    })
+    .await;
+    // Login start: three pass, the fourth is over the budget and nothing is stored.
+    for _ in 0..3 {
+        Browser::new().start(&t).await;
+    }
+    let over = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system": "s"})).send().await.unwrap();
+    assert_rate_limited(over).await;
+    assert_eq!(t.count("SELECT COUNT(*) FROM login_requests"), 3);
+    // The same address is over on every anonymous endpoint (one budget per address).
+    for (method, path) in [
+        (Method::GET, "/v1/login/x"),
+        (Method::POST, "/v1/login/x/redeem"),
+        (Method::POST, "/v1/kiosk/pickup"),
+        (Method::GET, "/v1/meetings/x/display"),
+        (Method::POST, "/v1/wallet/verify"),
+    ] {
+        assert_rate_limited(t.http.request(method, t.url(path)).send().await.unwrap()).await;
+    }
+    // Admin-token checks draw on their own budget.
+    for _ in 0..3 {
+        let r = t.http.post(t.url("/v1/admin/meetings")).bearer_auth("guess").json(&serde_json::json!({})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = t.http.post(t.url("/v1/admin/meetings")).bearer_auth("guess").json(&serde_json::json!({})).send().await.unwrap();
+    assert_rate_limited(r).await;
+}
+
+#[tokio::test]
+async fn rate_limits_on_guessable_device_endpoints_are_per_device() {
+    use taipei_server::limits::{Limit, RateLimits};
+    let t = TestServer::start_with(|c| {
+        c.rate_limits = RateLimits { device: Some(Limit { per_minute: 6, burst: 3 }), ..RateLimits::off() }
+    })
+    .await;
+    let (a, b) = (t.session("u-rl-a").await, t.session("u-rl-b").await);
+    for _ in 0..3 {
+        assert_eq!(scan(&t, &a, "TPL1:1").await.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_rate_limited(scan(&t, &a, "TPL1:1").await).await;
+    // Another device from the same address has its own budget.
+    assert_eq!(scan(&t, &b, "TPL1:1").await.status(), StatusCode::BAD_REQUEST);
+}
+
+// ---- client addresses and city networks ----------------------------------------------
+
+async fn start_from(t: &TestServer, b: &mut Browser, forwarded_for: &str) -> LoginStarted {
+    let response = t
+        .http
+        .post(t.url("/v1/login/start"))
+        .header(USER_AGENT, CHROME)
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&serde_json::json!({ "system": "公文系統" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    b.take_cookies(&response);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn client_ips_come_from_a_trusted_proxy_only_and_city_networks_are_configured_cidrs() {
+    // Behind a trusted proxy (loopback here), with the city's network 10.20.0.0/16.
+    let t = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.city_networks = vec!["10.20.0.0/16".parse().unwrap()];
+    })
+    .await;
+    let s = t.session("u-proxy").await;
+    let mut b = Browser::new();
+    // The client's own claim (1.1.1.1) is ignored: the right-most untrusted hop counts.
+    let started = start_from(&t, &mut b, "1.1.1.1, 192.168.7.7").await;
+    let frame = b.status(&t, &started.rid).await.frame.unwrap();
+    let response = t
+        .authed(&s, Method::POST, "/v1/login/scan")
+        .header(headers::IDEMPOTENCY_KEY, random_id())
+        .header("X-Forwarded-For", "10.20.1.1")
+        .json(&LoginScan { frame })
+        .send()
+        .await
+        .unwrap();
+    let ctx: LoginContext = response.json().await.unwrap();
+    assert_eq!(ctx.ip, "192.168.7.7");
+    // A private address is not the city's network unless configured.
+    assert_eq!(ctx.place, "outside the city network");
+    assert_eq!(ctx.risk_flags, vec!["network_differs".to_owned(), "outside_city_network".to_owned()]);
+    let mut b2 = Browser::new();
+    let started = start_from(&t, &mut b2, "10.20.5.5").await;
+    let frame = b2.status(&t, &started.rid).await.frame.unwrap();
+    let ctx: LoginContext = scan(&t, &s, &frame).await.json().await.unwrap();
+    assert_eq!((ctx.ip.as_str(), ctx.place.as_str()), ("10.20.5.5", "Taipei City Government network"));
+
+    // Without a trusted proxy the header is anyone's to write, and ignored.
+    let direct = TestServer::start().await;
+    let s = direct.session("u-direct").await;
+    let mut b = Browser::new();
+    let started = start_from(&direct, &mut b, "10.20.5.5").await;
+    let frame = b.status(&direct, &started.rid).await.frame.unwrap();
+    let ctx: LoginContext = scan(&direct, &s, &frame).await.json().await.unwrap();
+    assert_eq!(ctx.ip, "127.0.0.1");
 }

@@ -115,9 +115,7 @@ async fn unknown_binding_and_bad_signature_are_refused() {
         "failed attempts leave the offer usable"
     );
     assert_eq!(
-        t.count(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'device.register' AND outcome != 'ok'"
-        ),
+        t.audit_count("device.register", "!= 'ok'"),
         3
     );
 }
@@ -140,7 +138,7 @@ async fn portal_needs_the_admin_token() {
         (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED)
     );
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'admin.auth'"),
+        t.audit_count("admin.auth", "IS NOT NULL"),
         1
     );
 }
@@ -261,7 +259,7 @@ async fn proof_must_name_this_method_and_path_and_the_device_key() {
         (StatusCode::UNAUTHORIZED, codes::UNKNOWN_DEVICE)
     );
     assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'token.issue' AND outcome != 'ok'"),
+        t.audit_count("token.issue", "!= 'ok'"),
         4
     );
 }
@@ -355,9 +353,7 @@ async fn missing_unknown_and_expired_tokens_are_invalid_token() {
     assert_eq!(body.code, codes::INVALID_TOKEN);
     assert!(body.message.contains("expired"), "{}", body.message);
     assert_eq!(
-        short.count(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'auth' AND outcome = 'invalid_token'"
-        ),
+        short.audit_count("auth", "= 'invalid_token'"),
         1
     );
 }
@@ -555,6 +551,69 @@ async fn malformed_json_oversized_bodies_and_unknown_routes_get_json_errors() {
         .unwrap();
     let time: ServerTime = response.json().await.unwrap();
     assert!((time.now_ms - header).abs() < 60_000);
+}
+
+#[tokio::test]
+async fn errors_are_json_for_every_http_layer_failure() {
+    let t = TestServer::start().await;
+    let session = t.session("u-json").await;
+    // A path segment that is not valid percent-encoded UTF-8: axum's own rejection.
+    for path in ["/v1/login/%FF%FE", "/v1/meetings/%C0/display"] {
+        let response = t.http.get(t.url(path)).send().await.unwrap();
+        let status = response.status();
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"), "{path}");
+        let body: taipei_protocol::api::ErrorBody = response.json().await.unwrap();
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert!(!body.code.is_empty() && !body.message.is_empty(), "{path}: {body:?}");
+    }
+    let response = t.http.delete(t.url("/v1/time")).send().await.unwrap();
+    assert_eq!(error_of(response).await, (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED.to_owned()));
+    // JSON bodies only with a JSON content type: a form or text/plain post is 415.
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let response = t
+            .http
+            .post(t.url("/v1/login/start"))
+            .header("content-type", content_type)
+            .body(r#"{"system":"s"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(response).await,
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, codes::UNSUPPORTED_MEDIA_TYPE.to_owned()),
+            "{content_type}"
+        );
+    }
+    let response = t.http.post(t.url("/v1/login/start")).body(r#"{"system":"s"}"#).send().await.unwrap();
+    assert_eq!(error_of(response).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE, "no content type");
+    let response = t
+        .http
+        .post(t.url("/v1/login/start"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"system":"s"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // A device endpoint too, after authentication.
+    let response = t
+        .authed(&session, Method::POST, "/v1/reports")
+        .header(headers::IDEMPOTENCY_KEY, random_id())
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn debug_of_the_running_server_and_config_never_shows_the_admin_token() {
+    let t = TestServer::start().await;
+    let token = t.server.admin_token().to_owned();
+    assert!(!format!("{:?}", t.server).contains(&token));
+    let config = taipei_server::ServerConfig::embedded(common::db_path(&t.dir));
+    assert!(!format!("{config:?}").contains(&config.admin_token));
 }
 
 #[tokio::test]

@@ -176,8 +176,15 @@ async fn login_page_and_meeting_display_in_headless_chromium() {
     browser.wait_for(STATE, "scanned").await;
     let number = browser.script("return document.getElementById('number').textContent").await;
     let number = number.as_str().unwrap().to_owned();
-    assert!(prompt.candidates.contains(&number), "{number} among {:?}", prompt.candidates);
+    assert_eq!(number.len(), prompt.number_digits as usize, "{number}");
     phone.login().approve(&prompt, &number).await.unwrap();
+    // The page names the account it is about to enter and waits for the person's click.
+    browser.wait_for(STATE, "confirm").await;
+    let account = browser.script("return document.getElementById('account').textContent").await;
+    assert_eq!(account.as_str(), Some("w*******e"), "wang name, masked");
+    let session = browser.script("return fetch('/v1/web/session').then(r => r.status)").await;
+    assert_eq!(session.as_i64(), Some(401), "not signed in before the click");
+    browser.script("document.getElementById('continue').click(); return true").await;
     browser.wait_for(STATE, "signed-in").await;
     eprintln!("scan to signed-in page in Chromium: {:?} (the page polls every 500 ms)", started.elapsed());
     let who = browser.script("return document.getElementById('who').textContent").await;

@@ -18,14 +18,13 @@ async fn scan_pick_the_number_and_the_browser_is_signed_in() {
     let prompt = client.login().scan(&browser.frame().await).await.unwrap();
     assert_eq!(prompt.system, "公文系統");
     assert_eq!((prompt.browser.as_str(), prompt.os.as_str()), ("Chrome 131", "Linux"));
-    assert_eq!(prompt.candidates.len(), 3);
+    assert_eq!(prompt.number_digits, 2);
     let number = browser.status().await.number.unwrap();
 
-    // A number not offered never leaves the phone; a wrong offered one is refused.
-    assert_eq!(client.login().approve(&prompt, "00").await.unwrap_err().code(), "invalid_input");
-    let wrong = prompt.candidates.iter().find(|c| **c != number).unwrap();
-    let err = client.login().approve(&prompt, wrong).await.unwrap_err();
-    assert!(matches!(err, Error::Login(LoginError::WrongNumber(_))), "{err:?}");
+    // Something that is not a two-digit number never leaves the phone.
+    for typo in ["7", "123", "4x", ""] {
+        assert_eq!(client.login().approve(&prompt, typo).await.unwrap_err().code(), "invalid_input", "{typo:?}");
+    }
 
     let outcome = client.login().approve(&prompt, &number).await.unwrap();
     assert_eq!(outcome.state, "approved");
@@ -37,6 +36,25 @@ async fn scan_pick_the_number_and_the_browser_is_signed_in() {
     let history = client.login().history().await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].state, "redeemed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn number_matching_wrong_pick_cancels_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    let client = open_profile(dir.path(), &server.base_url()).await;
+    client.bind_device(&offer_binding(&server, "guess").await).await.unwrap();
+
+    let browser = LoginBrowser::start(&server.base_url(), "公文系統").await;
+    let prompt = client.login().scan(&browser.frame().await).await.unwrap();
+    let number: u8 = browser.status().await.number.unwrap().parse().unwrap();
+    let wrong = (10 + (number - 10 + 1) % 90).to_string();
+    assert_eq!(client.login().approve(&prompt, &wrong).await.unwrap_err(), Error::Login(LoginError::Cancelled));
+    assert_eq!(browser.status().await.state, "cancelled");
+    assert_eq!(
+        client.login().approve(&prompt, &number.to_string()).await.unwrap_err(),
+        Error::Login(LoginError::Cancelled)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

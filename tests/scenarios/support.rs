@@ -16,10 +16,19 @@ pub async fn start_server(dir: &Path) -> RunningServer {
 
 /// Same, on a chosen address (to restart a server where a client expects it).
 pub async fn start_server_at(dir: &Path, addr: Option<std::net::SocketAddr>) -> RunningServer {
+    start_server_with(dir, |config| {
+        if let Some(addr) = addr {
+            config.bind = addr;
+        }
+    })
+    .await
+}
+
+/// Same, with the embedded configuration adjusted first (e.g. rate limits off for a
+/// bench that measures throughput from one address).
+pub async fn start_server_with(dir: &Path, adjust: impl FnOnce(&mut ServerConfig)) -> RunningServer {
     let mut config = ServerConfig::embedded(dir.join("server.db"));
-    if let Some(addr) = addr {
-        config.bind = addr;
-    }
+    adjust(&mut config);
     taipei_server::start(config).await.expect("server starts")
 }
 
@@ -135,12 +144,20 @@ impl LoginBrowser {
         self.status().await.frame.expect("a pending request shows a frame")
     }
 
-    /// `(status, body)` of the redeem call; on success the browser is signed in.
+    /// `(status, body)` of the redeem call after the person confirmed the account the
+    /// page showed (what the "Continue" click sends); on success the browser is signed in.
     pub async fn redeem(&mut self) -> (u16, serde_json::Value) {
+        let confirm = self.status().await.confirm.unwrap_or_default();
+        self.redeem_with(&confirm).await
+    }
+
+    /// `(status, body)` of a redeem carrying `confirm` as is.
+    pub async fn redeem_with(&mut self, confirm: &str) -> (u16, serde_json::Value) {
         let reply = self
             .http
             .post(format!("{}/v1/login/{}/redeem", self.base, self.rid))
             .header("Cookie", self.cookies.join("; "))
+            .json(&taipei_protocol::login::LoginConfirm { confirm: confirm.to_owned() })
             .send()
             .await
             .expect("redeem");

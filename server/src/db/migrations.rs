@@ -381,6 +381,23 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX approval_reminders_by_item ON approval_reminders(item_id, recorded_at_ms);
     "#,
+    // Security hardening of login and meetings: a meeting's late window; the browser's
+    // confirmation of the account it enters; aggregated anonymous refusals; indexes the
+    // purge of expired rows walks.
+    r#"
+    ALTER TABLE meetings ADD COLUMN late_window_ms INTEGER NOT NULL DEFAULT 900000;
+    ALTER TABLE login_requests ADD COLUMN confirm_nonce TEXT;
+    CREATE TABLE audit_refusals (
+        minute_ms INTEGER NOT NULL,
+        action    TEXT NOT NULL,
+        outcome   TEXT NOT NULL,
+        count     INTEGER NOT NULL,
+        PRIMARY KEY (minute_ms, action, outcome)
+    ) WITHOUT ROWID;
+    CREATE INDEX login_requests_by_expiry ON login_requests(expires_at_ms);
+    CREATE INDEX login_requests_by_device ON login_requests(device_id);
+    CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at_ms);
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -134,6 +134,15 @@ impl TestServer {
         }
     }
 
+    /// Audit entries of `action` whose outcome matches the SQL condition `outcome`: rows
+    /// of the log plus the per-minute counts of anonymous refusals.
+    pub fn audit_count(&self, action: &str, outcome: &str) -> i64 {
+        self.count(&format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}' AND outcome {outcome}"))
+            + self.count(&format!(
+                "SELECT COALESCE(SUM(count), 0) FROM audit_refusals WHERE action = '{action}' AND outcome {outcome}"
+            ))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.base_url())
     }

@@ -1,0 +1,40 @@
+//! The scheduled purge: what has lapsed leaves the file, so anonymous traffic (login
+//! requests anyone can start, idempotency replies) cannot grow it without bound. Each
+//! module deletes its own rows; this runs them together in one transaction, on a
+//! timer started with the server. The audit log is never purged here (see README).
+
+use std::time::Duration;
+
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::time::now_ms;
+use crate::{idempotency, login};
+
+/// What one purge removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub login: login::Purged,
+    pub idempotency: usize,
+}
+
+/// One purge as of `now` (UTC ms).
+pub async fn run(db: &Db, now: i64) -> Result<Purged, ApiError> {
+    db.write(move |tx| Ok(Purged { login: login::purge(tx, now)?, idempotency: idempotency::purge(tx, now)? }))
+        .await
+}
+
+/// Purges every `interval` until the task is aborted (at shutdown). A failed purge is
+/// logged and tried again next time; it never stops the server.
+pub fn spawn(db: Db, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(interval);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            match run(&db, now_ms()).await {
+                Ok(purged) => tracing::debug!(?purged, "purged lapsed rows"),
+                Err(e) => tracing::warn!(error = %e, "purge failed; trying again later"),
+            }
+        }
+    })
+}
