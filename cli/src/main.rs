@@ -21,8 +21,10 @@ taipei — the command-line phone for the Taipei City app core
 
 USAGE:
     taipei demo [--keep]        run the guided demo against an embedded reference server
-    taipei server [--bind ADDR] [--db FILE]
-                                run the reference backend standalone (Ctrl-C stops it)
+    taipei server [--bind ADDR] [--db FILE] [--kek-file FILE]
+                                run the reference backend standalone (Ctrl-C stops it);
+                                keys at rest sealed under $TAIPEI_SERVER_KEK, else the
+                                --kek-file, else FILE.kek made beside the database
     taipei qr decode [--json] IMAGE...   read QR codes from PNG/JPEG files
     taipei qr encode TEXT --out FILE     render a QR code (PNG or SVG); `taipei qr` for all options
     taipei bind IMAGE|--text QR            bind this command-line phone (profile in --data DIR)

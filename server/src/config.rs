@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::random;
+use crate::sealing::{Kek, LocalKek};
 
 /// Everything a server instance needs. Built by the CLI (`taipei server`) or by tests
 /// and the core's scenarios through [`ServerConfig::embedded`].
@@ -20,6 +21,10 @@ pub struct ServerConfig {
     pub token_ttl: Duration,
     /// Lifetime of a binding offer (the QR a portal shows).
     pub binding_ttl: Duration,
+    /// Seals every server key stored in the database (`sealing.rs`). The same KEK
+    /// must be supplied on every start; a database sealed under another refuses to
+    /// sign anything.
+    pub kek: Kek,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -31,6 +36,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_token", &"<redacted>")
             .field("token_ttl", &self.token_ttl)
             .field("binding_ttl", &self.binding_ttl)
+            .field("kek", &self.kek)
             .finish()
     }
 }
@@ -39,7 +45,9 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BINDING_TTL: Duration = Duration::from_secs(120);
 
 impl ServerConfig {
-    /// A server for tests and demos: loopback, a free port, a fresh random admin token.
+    /// A server for tests and demos: loopback, a free port, a fresh random admin token
+    /// and a fresh random KEK (clone the config to restart on the same file).
+    #[allow(clippy::expect_used)] // a failing RNG must stop the process, as in random::token
     pub fn embedded(db_path: PathBuf) -> Self {
         Self {
             db_path,
@@ -47,6 +55,7 @@ impl ServerConfig {
             admin_token: random::token(),
             token_ttl: DEFAULT_TOKEN_TTL,
             binding_ttl: DEFAULT_BINDING_TTL,
+            kek: std::sync::Arc::new(LocalKek::generate().expect("system random generator unavailable")),
         }
     }
 }

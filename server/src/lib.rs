@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod pages;
 mod random;
 pub mod reports;
+pub mod sealing;
 pub mod time;
 pub mod wallet;
 pub mod web;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub admin_token_hash: [u8; 32],
     pub token_ttl: Duration,
     pub binding_ttl: Duration,
+    /// Seals and opens the keys kept in the database.
+    pub kek: sealing::Kek,
 }
 
 struct Route {
@@ -197,13 +200,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || Db::open(&path))
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
-    wallet::init(&db).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    sealing::seal_stored_keys(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    wallet::init(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {
             admin_token_hash: auth::sha256(config.admin_token.as_bytes()),
             token_ttl: config.token_ttl,
             binding_ttl: config.binding_ttl,
+            kek: config.kek.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -30,6 +30,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
+use crate::sealing::{self, Kek, labels};
 use crate::time::now_ms;
 use eid::EidBeacon;
 use judge::Office;
@@ -42,7 +43,7 @@ fn unknown_office() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_OFFICE, "no such office")
 }
 
-fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
+fn load_office(conn: &Connection, kek: &Kek, office_id: &str) -> Result<Office, ApiError> {
     let rules: String = conn
         .query_row("SELECT rules FROM attendance_offices WHERE office_id = ?1", [office_id], |r| r.get(0))
         .optional()?
@@ -59,7 +60,8 @@ fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
     for row in rows {
         match row? {
             (Some(id), ..) => office.static_ids.push(id),
-            (None, Some(key), Some(k), Some(epoch_ms)) => {
+            (None, Some(sealed), Some(k), Some(epoch_ms)) => {
+                let key = kek.open(&labels::beacon_key(office_id), &sealed)?;
                 let identity_key = <[u8; 16]>::try_from(key.as_slice())
                     .map_err(|_| ApiError::internal("stored identity key is not 16 bytes"))?;
                 office.eid_beacons.push(EidBeacon { identity_key, k, epoch_ms });
@@ -121,14 +123,20 @@ pub async fn add_beacon(
             (None, Some(key.to_vec()), Some(*rotation_exponent), Some(*epoch_ms))
         }
     };
+    let kek = state.settings.kek.clone();
     state
         .db
         .write(move |tx| {
-            load_office(tx, &office_id)?;
+            load_office(tx, &kek, &office_id)?;
+            // Sealed, with an HMAC id so registering the same key twice stays harmless.
+            let (key, key_id) = match key {
+                Some(key) => (Some(kek.seal(&labels::beacon_key(&office_id), &key)?), Some(sealing::mac(tx, &kek, sealing::BEACON_KEY_ID, &key)?)),
+                None => (None, None),
+            };
             tx.execute(
-                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![office_id, beacon_id, key, k, epoch],
+                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms, identity_key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![office_id, beacon_id, key, k, epoch, key_id],
             )?;
             audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, "admin").ip(admin.ip))?;
             // The identity key is not echoed: it stays in this table.
@@ -159,10 +167,11 @@ pub async fn office_config(
     office_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OfficeConfig>, ApiError> {
     let office_id = path_of(office_id)?;
+    let kek = state.settings.kek.clone();
     state
         .db
         .read(move |conn| {
-            let office = load_office(conn, &office_id)?;
+            let office = load_office(conn, &kek, &office_id)?;
             let now = now_ms();
             let mut eids: Vec<EidWindow> = office
                 .eid_beacons
@@ -225,8 +234,9 @@ pub async fn punch(
     let p = body.value;
     let scope = device.device_id.clone();
     let entry2 = entry.clone();
+    let kek = state.settings.kek.clone();
     let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
-        let office = load_office(tx, &p.office_id)?;
+        let office = load_office(tx, &kek, &p.office_id)?;
         let now = now_ms();
         let id = random::id()?;
         let reject = |code: &'static str, message: &str| -> Result<Receipt, ApiError> {

@@ -254,6 +254,24 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attendance_punches_by_user_day ON attendance_punches(user_id, workday, time_ms);
     "#,
+    // Server keys sealed at rest under the operator's key-encryption key (see
+    // `sealing.rs`). SQL holds no KEK, so keys stored before this migration are sealed
+    // by the server at its next start, which then writes the `server_sealed` row.
+    r#"
+    CREATE TABLE server_secrets (
+        name          TEXT PRIMARY KEY,
+        sealed        BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE server_sealed (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        at_ms    INTEGER NOT NULL
+    );
+    -- A sealed identity key differs on every write, so "the same beacon twice" is
+    -- recognised by an HMAC of the key instead.
+    ALTER TABLE attendance_beacons ADD COLUMN identity_key_id BLOB;
+    CREATE UNIQUE INDEX attendance_beacons_by_key_id ON attendance_beacons(office_id, identity_key_id);
+    "#,
 ];
 
 /// The schema version this code produces.
