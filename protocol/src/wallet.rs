@@ -14,6 +14,8 @@ pub mod codes {
     pub const UNKNOWN_ISSUER: &str = "wallet_unknown_issuer";
     pub const TYPE_NOT_ALLOWED: &str = "wallet_type_not_allowed";
     pub const PICKUP_INVALID: &str = "wallet_pickup_invalid";
+    /// Too many wrong codes from this kiosk, or tries of this code, in the window.
+    pub const PICKUP_LOCKED: &str = "wallet_pickup_locked";
     pub const UNKNOWN_CONTRACT: &str = "wallet_unknown_contract";
 }
 
@@ -82,6 +84,13 @@ pub struct PickupCode {
     pub code: String,
     pub certificate_id: String,
     pub expires_at_ms: i64,
+}
+
+/// `POST /v1/wallet/pickup-codes/revoke`: the owner revokes an unused code. The code
+/// travels in the body, never in a URL, so no request log holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokePickup {
+    pub code: String,
 }
 
 /// `POST /v1/kiosk/pickup`: the kiosk redeems a code, once.

@@ -10,6 +10,7 @@ pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod devices;
 pub mod error;
@@ -118,7 +119,7 @@ fn route_table() -> Vec<Route> {
         post("/v1/admin/wallet/certificates", wallet::issue),
         post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke),
         post("/v1/wallet/pickup-codes", wallet::pickup::create),
-        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke),
+        post("/v1/wallet/pickup-codes/revoke", wallet::pickup::revoke),
         post("/v1/kiosk/pickup", wallet::pickup::redeem),
         post("/v1/admin/wallet/contracts", wallet::contracts::create),
         post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void),
@@ -132,6 +133,7 @@ fn route_table() -> Vec<Route> {
         get("/v1/attendance/week", attendance::my_week),
         get("/v1/admin/attendance/{user_id}/week", attendance::admin_week),
         get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html),
+        post("/v1/admin/credentials", credentials::mint),
     ]
 }
 

@@ -272,6 +272,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE attendance_beacons ADD COLUMN identity_key_id BLOB;
     CREATE UNIQUE INDEX attendance_beacons_by_key_id ON attendance_beacons(office_id, identity_key_id);
     "#,
+    // Credentials of systems calling on their own behalf (kiosks), kiosk failures for
+    // the pickup lockout; pickup codes become HMACs under a server secret, so codes
+    // stored as bare SHA-256 no longer match, and stored creation replies that carry
+    // a code in clear are dropped (a retry of one that old is long over).
+    r#"
+    CREATE TABLE credentials (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        -- Only the SHA-256 of a token is kept.
+        token_hash    BLOB NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE TABLE kiosk_failures (
+        kiosk_id TEXT NOT NULL,
+        code_mac BLOB NOT NULL,
+        at_ms    INTEGER NOT NULL
+    );
+    CREATE INDEX kiosk_failures_by_kiosk ON kiosk_failures(kiosk_id);
+    CREATE INDEX kiosk_failures_by_code ON kiosk_failures(code_mac);
+    CREATE INDEX kiosk_failures_by_time ON kiosk_failures(at_ms);
+    DELETE FROM idempotency WHERE body LIKE '{"code":"%';
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -1,0 +1,114 @@
+//! Credentials of systems that call the server on their own behalf, each a token of
+//! its own kind: minted by the operator (`POST /v1/admin/credentials`), shown once,
+//! stored as SHA-256 only (a 32-byte random token needs no salt), revocable, and
+//! checked in one place — an extractor per kind ([`Kiosk`]). A kiosk's token opens
+//! the kiosk endpoint and nothing else; the admin token does not open it.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use rusqlite::{OptionalExtension, params};
+use taipei_protocol::api::{MintedCredential, NewCredential, headers};
+
+use crate::AppState;
+use crate::audit::{self, Entry};
+use crate::auth::{Admin, sha256};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, check_len};
+use crate::middleware::Ctx;
+use crate::random;
+use crate::time::now_ms;
+
+pub mod actions {
+    pub const MINT: &str = "credential.mint";
+    pub const KIOSK_AUTH: &str = "kiosk.auth";
+}
+
+/// The kinds a credential can have.
+pub mod kinds {
+    pub const KIOSK: &str = "kiosk";
+    pub const ALL: [&str; 1] = [KIOSK];
+}
+
+/// A kiosk that presented a live kiosk credential (`Authorization: Bearer <token>`).
+#[derive(Debug, Clone)]
+pub struct Kiosk {
+    pub kiosk_id: String,
+    pub ip: Option<String>,
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(headers::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(headers::ADMIN_SCHEME))
+        .and_then(|v| v.strip_prefix(' '))
+        .map(str::trim)
+}
+
+/// The id of the live credential of `kind` whose token is `token`.
+async fn check(state: &AppState, kind: &'static str, token: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(hash) = token.map(|t| sha256(t.as_bytes())) else { return Ok(None) };
+    state
+        .db
+        .read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT id FROM credentials WHERE token_hash = ?1 AND kind = ?2 AND revoked_at_ms IS NULL",
+                    params![hash.as_slice(), kind],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+}
+
+impl FromRequestParts<AppState> for Kiosk {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        match check(state, kinds::KIOSK, bearer(parts)).await? {
+            Some(kiosk_id) => Ok(Kiosk { kiosk_id, ip: ctx.ip() }),
+            None => {
+                let error = ApiError::unauthorized(format!(
+                    "this endpoint needs Authorization: {} <kiosk credential>",
+                    headers::ADMIN_SCHEME
+                ));
+                audit::refused(&state.db, Entry::new(actions::KIOSK_AUTH, "anon").ip(ctx.ip()), &error).await;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// `POST /v1/admin/credentials`: the operator mints a credential; the token is in
+/// this reply only.
+pub async fn mint(
+    State(state): State<AppState>,
+    admin: Admin,
+    body: JsonBody<NewCredential>,
+) -> Result<(StatusCode, Json<MintedCredential>), ApiError> {
+    let NewCredential { kind, name } = body.value;
+    check_len("name", &name, 1, 200)?;
+    let Some(kind) = kinds::ALL.into_iter().find(|k| *k == kind) else {
+        return Err(ApiError::bad_request(format!("kind must be one of {:?}", kinds::ALL)));
+    };
+    let id = random::id()?;
+    let token = format!("{kind}_{}", random::token());
+    let hash = sha256(token.as_bytes());
+    let minted = MintedCredential { id: id.clone(), kind: kind.to_owned(), name: name.clone(), token };
+    state
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO credentials (id, kind, name, token_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, kind, name, hash.as_slice(), now_ms()],
+            )?;
+            audit::record(tx, &Entry::new(actions::MINT, "admin").ip(admin.ip))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(minted)))
+}
