@@ -266,6 +266,9 @@ async fn attendance_tour(client: &Client, url: &str, admin_token: &str) -> Resul
         epoch_ms: client.server_now_ms() - 3_600_000,
     };
     portal::create_office(url, admin_token, &office, &beacon).await?;
+    let me = client.me().await.map_err(|e| e.to_string())?;
+    portal::assign_to_office(url, admin_token, &office.office_id, &me.user_id).await?;
+    println!("      HR assigned {} to {} with its own credential (only assigned staff get the rotating ids)", me.display_name, office.name);
     let config = client.attendance().load_office(&office.office_id).await.map_err(|e| e.to_string())?;
     println!("      the phone holds {} EIDs valid for the next hours (no key), office level: {:?}", config.eids.len(), config.level);
     for walk in [crate::attendance::Walk::In, crate::attendance::Walk::Out] {

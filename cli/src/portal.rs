@@ -6,8 +6,8 @@
 //! the CLI is also the backend developer's tool.
 
 use taipei_core::net::{new_idempotency_key, tls};
-use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
-use taipei_protocol::attendance::{NewBeacon, NewOffice};
+use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, MintedCredential, NewBinding, headers};
+use taipei_protocol::attendance::{Assignment, NewBeacon, NewOffice};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey};
 
@@ -74,6 +74,16 @@ pub async fn create_office(base_url: &str, admin_token: &str, office: &NewOffice
     let body = serde_json::to_value(beacon).map_err(|e| e.to_string())?;
     let path = format!("/v1/admin/offices/{}/beacons", office.office_id);
     let _: serde_json::Value = admin_post(base_url, admin_token, &path, body).await?;
+    Ok(())
+}
+
+/// The operator mints an HR credential, and HR (with it, not the admin token) assigns
+/// a person to an office: only assigned people are given an EID office's rotating ids.
+pub async fn assign_to_office(base_url: &str, admin_token: &str, office_id: &str, user_id: &str) -> Result<(), String> {
+    let body = serde_json::json!({"kind": "hr", "name": "demo HR system"});
+    let hr: MintedCredential = admin_post(base_url, admin_token, "/v1/admin/credentials", body).await?;
+    let body = serde_json::to_value(Assignment { user_id: user_id.to_owned(), assigned: true }).map_err(|e| e.to_string())?;
+    let _: Assignment = admin_post(base_url, &hr.token, &format!("/v1/hr/offices/{office_id}/assignments"), body).await?;
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub mod actions {
     pub const ATTENDANCE_BEACON: &str = "attendance.beacon";
     pub const ATTENDANCE_PUNCH: &str = "attendance.punch";
     pub const ATTENDANCE_REPORT: &str = "attendance.report";
+    pub const ATTENDANCE_ASSIGN: &str = "attendance.assign";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

@@ -1,8 +1,8 @@
 //! Credentials of systems that call the server on their own behalf, each a token of
 //! its own kind: minted by the operator (`POST /v1/admin/credentials`), shown once,
 //! stored as SHA-256 only (a 32-byte random token needs no salt), revocable, and
-//! checked in one place — an extractor per kind ([`Kiosk`]). A kiosk's token opens
-//! the kiosk endpoint and nothing else; the admin token does not open it.
+//! checked in one place — an extractor per kind ([`Kiosk`], [`Hr`]). A kiosk's token
+//! opens the kiosk endpoint and nothing else; the admin token opens neither.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -22,21 +22,50 @@ use crate::time::now_ms;
 
 pub mod actions {
     pub const MINT: &str = "credential.mint";
-    pub const KIOSK_AUTH: &str = "kiosk.auth";
+    pub const CREDENTIAL_AUTH: &str = "credential.auth";
 }
 
 /// The kinds a credential can have.
 pub mod kinds {
     pub const KIOSK: &str = "kiosk";
-    pub const ALL: [&str; 1] = [KIOSK];
+    pub const HR: &str = "hr";
+    pub const ALL: [&str; 2] = [KIOSK, HR];
 }
 
-/// A kiosk that presented a live kiosk credential (`Authorization: Bearer <token>`).
-#[derive(Debug, Clone)]
-pub struct Kiosk {
-    pub kiosk_id: String,
-    pub ip: Option<String>,
+/// A kind of credential, as a type, so each gets its own extractor.
+pub trait Kind: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// Who presents it, for the refusal message ("kiosk credential").
+    const WHAT: &'static str;
 }
+
+#[derive(Debug, Clone, Copy)]
+pub struct KioskKind;
+impl Kind for KioskKind {
+    const NAME: &'static str = kinds::KIOSK;
+    const WHAT: &'static str = "kiosk credential";
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HrKind;
+impl Kind for HrKind {
+    const NAME: &'static str = kinds::HR;
+    const WHAT: &'static str = "HR credential";
+}
+
+/// A caller that presented a live credential of kind `K` (`Authorization: Bearer <token>`).
+#[derive(Debug, Clone)]
+pub struct Credential<K> {
+    /// The credential's id (audit rows name it, never the token).
+    pub id: String,
+    pub ip: Option<String>,
+    kind: std::marker::PhantomData<K>,
+}
+
+/// A convenience-store kiosk.
+pub type Kiosk = Credential<KioskKind>;
+/// The HR system: who is assigned to which office.
+pub type Hr = Credential<HrKind>;
 
 fn bearer(parts: &Parts) -> Option<&str> {
     parts
@@ -65,19 +94,17 @@ async fn check(state: &AppState, kind: &'static str, token: Option<&str>) -> Res
         .await
 }
 
-impl FromRequestParts<AppState> for Kiosk {
+impl<K: Kind> FromRequestParts<AppState> for Credential<K> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
-        match check(state, kinds::KIOSK, bearer(parts)).await? {
-            Some(kiosk_id) => Ok(Kiosk { kiosk_id, ip: ctx.ip() }),
+        match check(state, K::NAME, bearer(parts)).await? {
+            Some(id) => Ok(Credential { id, ip: ctx.ip(), kind: std::marker::PhantomData }),
             None => {
-                let error = ApiError::unauthorized(format!(
-                    "this endpoint needs Authorization: {} <kiosk credential>",
-                    headers::ADMIN_SCHEME
-                ));
-                audit::refused(&state.db, Entry::new(actions::KIOSK_AUTH, "anon").ip(ctx.ip()), &error).await;
+                let error =
+                    ApiError::unauthorized(format!("this endpoint needs Authorization: {} <{}>", headers::ADMIN_SCHEME, K::WHAT));
+                audit::refused(&state.db, Entry::new(actions::CREDENTIAL_AUTH, "anon").ip(ctx.ip()), &error).await;
                 Err(error)
             }
         }

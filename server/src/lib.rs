@@ -128,6 +128,7 @@ fn route_table() -> Vec<Route> {
         get("/verify", wallet::verify::page),
         post("/v1/admin/offices", attendance::put_office),
         post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon),
+        post("/v1/hr/offices/{office_id}/assignments", attendance::assign),
         get("/v1/attendance/offices/{office_id}", attendance::office_config),
         post("/v1/attendance/punches", attendance::punch),
         get("/v1/attendance/week", attendance::my_week),

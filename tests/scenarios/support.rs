@@ -70,6 +70,18 @@ pub async fn mint_kiosk(server: &RunningServer) -> String {
     json["token"].as_str().expect("token").to_owned()
 }
 
+/// HR, with a credential the operator minted for it, assigns `user` to `office` (only
+/// assigned people get an EID office's rotating ids).
+pub async fn assign_to_office(server: &RunningServer, office: &str, user: &str) {
+    let body = serde_json::json!({"kind": "hr", "name": "scenario HR"});
+    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/credentials", body).await;
+    assert_eq!(status, 201, "{json}");
+    let hr = json["token"].as_str().expect("token");
+    let path = format!("/v1/hr/offices/{office}/assignments");
+    let (status, json) = admin_post(&server.base_url(), hr, &path, serde_json::json!({"user_id": user})).await;
+    assert_eq!(status, 200, "{json}");
+}
+
 /// Revokes a device through the admin endpoint.
 pub async fn revoke(server: &RunningServer, device_id: &str) {
     let path = format!("/v1/admin/devices/{device_id}/revoke");

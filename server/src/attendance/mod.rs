@@ -20,12 +20,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use taipei_protocol::api::Receipt;
 use taipei_protocol::attendance::{
-    EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
+    Assignment, EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
 };
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, AuthedDevice};
+use crate::credentials::Hr;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
@@ -82,8 +83,16 @@ pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonB
     check_len("office_id", &office.office_id, 1, 64)?;
     check_len("name", &office.name, 1, 200)?;
     let p = &office.presence;
-    if !(1..=100).contains(&p.smoothing_pct) || p.dwell_ms < 0 || p.exit_timeout_ms <= 0 || office.min_interval_ms < 0 || office.day_start_min >= 24 * 60 {
-        return Err(ApiError::bad_request("presence: smoothing_pct 1-100, dwell_ms >= 0, exit_timeout_ms > 0; min_interval_ms >= 0; day_start_min < 1440"));
+    let day = taipei_protocol::attendance::DAY_MS;
+    if !(1..=100).contains(&p.smoothing_pct)
+        || !(0..=day).contains(&p.dwell_ms)
+        || !(1..=day).contains(&p.exit_timeout_ms)
+        || !(0..=day).contains(&office.min_interval_ms)
+        || office.day_start_min >= 24 * 60
+    {
+        return Err(ApiError::bad_request(
+            "presence: smoothing_pct 1-100, dwell_ms 0 to a day, exit_timeout_ms 1 ms to a day; min_interval_ms 0 to a day; day_start_min < 1440",
+        ));
     }
     let rules = serde_json::to_string(&office).map_err(|e| ApiError::internal(e.to_string()))?;
     let stored = office.clone();
@@ -119,6 +128,9 @@ pub async fn add_beacon(
             let key = unhex16(identity_key).ok_or_else(|| ApiError::bad_request("identity_key must be 32 hex digits"))?;
             if *rotation_exponent > eid::MAX_ROTATION_EXPONENT {
                 return Err(ApiError::bad_request("rotation_exponent must be 0 to 15 (Eddystone-EID)"));
+            }
+            if !(0..taipei_protocol::attendance::MAX_TIME_MS).contains(epoch_ms) {
+                return Err(ApiError::bad_request("epoch_ms must be a time from 1970 to 2100"));
             }
             (None, Some(key.to_vec()), Some(*rotation_exponent), Some(*epoch_ms))
         }
@@ -159,11 +171,45 @@ fn unhex16(text: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// `POST /v1/hr/offices/{office_id}/assignments` (HR credential): assigns a person to
+/// the office, or ends it (`assigned: false`).
+pub async fn assign(
+    State(state): State<AppState>,
+    hr: Hr,
+    office_id: Result<Path<String>, PathRejection>,
+    body: JsonBody<Assignment>,
+) -> Result<(StatusCode, Json<Assignment>), ApiError> {
+    let office_id = path_of(office_id)?;
+    let change = body.value;
+    check_len("user_id", &change.user_id, 1, 128)?;
+    let reply = change.clone();
+    let entry = Entry::new(actions::ATTENDANCE_ASSIGN, format!("hr:{}", hr.id)).ip(hr.ip);
+    state
+        .db
+        .write(move |tx| {
+            let known: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM attendance_offices WHERE office_id = ?1)", [&office_id], |r| r.get(0))?;
+            if !known {
+                return Err(unknown_office());
+            }
+            if change.assigned {
+                tx.execute(
+                    "INSERT OR IGNORE INTO attendance_assignments (office_id, user_id, created_at_ms) VALUES (?1, ?2, ?3)",
+                    params![office_id, change.user_id, now_ms()],
+                )?;
+            } else {
+                tx.execute("DELETE FROM attendance_assignments WHERE office_id = ?1 AND user_id = ?2", params![office_id, change.user_id])?;
+            }
+            audit::record(tx, &entry)
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(reply)))
+}
+
 /// `GET /v1/attendance/offices/{office_id}` (phone): rules, beacon ids, and the EIDs
 /// valid from the previous window to the horizon — never a key.
 pub async fn office_config(
     State(state): State<AppState>,
-    _device: AuthedDevice,
+    device: AuthedDevice,
     office_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OfficeConfig>, ApiError> {
     let office_id = path_of(office_id)?;
@@ -173,11 +219,16 @@ pub async fn office_config(
         .read(move |conn| {
             let office = load_office(conn, &kek, &office_id)?;
             let now = now_ms();
-            let mut eids: Vec<EidWindow> = office
-                .eid_beacons
-                .iter()
-                .flat_map(|b| b.windows(now - (1_i64 << b.k) * 1000, now + EID_HORIZON_MS))
-                .collect();
+            // The rotating ids go to the people who work here, no one else: with the
+            // schedule, anyone could quote tomorrow's EID from home.
+            let assigned: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM attendance_assignments WHERE office_id = ?1 AND user_id = ?2)",
+                params![office_id, device.user_id],
+                |r| r.get(0),
+            )?;
+            let beacons = if assigned { office.eid_beacons.as_slice() } else { &[] };
+            let mut eids: Vec<EidWindow> =
+                beacons.iter().flat_map(|b| b.windows(now - (1_i64 << b.k) * 1000, now + EID_HORIZON_MS)).collect();
             eids.sort_by_key(|w| w.valid_from_ms);
             let r = office.rules;
             Ok(Json(OfficeConfig {

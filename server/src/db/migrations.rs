@@ -296,6 +296,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX kiosk_failures_by_time ON kiosk_failures(at_ms);
     DELETE FROM idempotency WHERE body LIKE '{"code":"%';
     "#,
+    // Who works at which office (the HR credential manages it): only they are given an
+    // Eddystone-EID office's rotating ids.
+    r#"
+    CREATE TABLE attendance_assignments (
+        office_id     TEXT NOT NULL REFERENCES attendance_offices(office_id),
+        user_id       TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (office_id, user_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -133,7 +133,7 @@ pub async fn revoke(State(state): State<AppState>, device: AuthedDevice, body: J
 /// `POST /v1/kiosk/pickup` (a kiosk, with its credential): redeems a code exactly once.
 pub async fn redeem(State(state): State<AppState>, kiosk: Kiosk, body: JsonBody<RedeemPickup>) -> Result<Json<PickedUp>, ApiError> {
     let code = body.value.code;
-    let entry = Entry::new(actions::PICKUP_REDEEM, format!("kiosk:{}", kiosk.kiosk_id)).ip(kiosk.ip.clone());
+    let entry = Entry::new(actions::PICKUP_REDEEM, format!("kiosk:{}", kiosk.id)).ip(kiosk.ip.clone());
     let entry2 = entry.clone();
     let kek = state.settings.kek.clone();
     let outcome = state
@@ -144,7 +144,7 @@ pub async fn redeem(State(state): State<AppState>, kiosk: Kiosk, body: JsonBody<
             let mac = code_mac(tx, &kek, &code)?;
             let (by_kiosk, by_code): (i64, i64) = tx.query_row(
                 "SELECT (SELECT COUNT(*) FROM kiosk_failures WHERE kiosk_id = ?1), (SELECT COUNT(*) FROM kiosk_failures WHERE code_mac = ?2)",
-                params![kiosk.kiosk_id, mac],
+                params![kiosk.id, mac],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             // Checked before the code: a locked kiosk learns nothing, not even a right guess.
@@ -166,7 +166,7 @@ pub async fn redeem(State(state): State<AppState>, kiosk: Kiosk, body: JsonBody<
                 .optional()?;
             let Some(certificate_id) = certificate_id else {
                 // Committed with the refusal (the outer Ok), so the count survives it.
-                tx.execute("INSERT INTO kiosk_failures (kiosk_id, code_mac, at_ms) VALUES (?1, ?2, ?3)", params![kiosk.kiosk_id, mac, now])?;
+                tx.execute("INSERT INTO kiosk_failures (kiosk_id, code_mac, at_ms) VALUES (?1, ?2, ?3)", params![kiosk.id, mac, now])?;
                 return Ok(Err(invalid()));
             };
             let qr: String = tx.query_row("SELECT qr FROM wallet_certificates WHERE id = ?1", [&certificate_id], |r| r.get(0))?;
