@@ -90,7 +90,9 @@ async fn wallet_tour(client: &Client, url: &str, admin_token: &str) -> Result<()
         expires_at_ms: None,
         document_sha256: None,
     };
-    let issued = portal::issue_certificate(url, admin_token, &diploma).await?;
+    // The school's system holds an issuer credential for its own agency only.
+    let school = portal::mint_credential(url, admin_token, "issuer", Some(&diploma.issuer)).await?;
+    let issued = portal::issue_certificate(url, &school.token, &diploma).await?;
     let wallet = client.wallet();
     let t = Instant::now();
     let synced = wallet.sync().await.map_err(|e| e.to_string())?;
@@ -103,7 +105,7 @@ async fn wallet_tour(client: &Client, url: &str, admin_token: &str) -> Result<()
     let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;
     println!("      a verifier scans the printed QR (PNG through the QR engine, then verify) — {}", ms(t));
     crate::wallet::print_verdict(&verdict);
-    portal::revoke_certificate(url, admin_token, &issued.id).await?;
+    portal::revoke_certificate(url, &school.token, &issued.id).await?;
     println!("      the school revokes the diploma; the verifier's next list refresh sees it:");
     wallet.sync().await.map_err(|e| e.to_string())?;
     let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;

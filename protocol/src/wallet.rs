@@ -16,6 +16,8 @@ pub mod codes {
     pub const PICKUP_INVALID: &str = "wallet_pickup_invalid";
     /// Too many wrong codes from this kiosk, or tries of this code, in the window.
     pub const PICKUP_LOCKED: &str = "wallet_pickup_locked";
+    /// The body names another agency than the issuer credential's own.
+    pub const WRONG_ISSUER: &str = "wallet_wrong_issuer";
     pub const UNKNOWN_CONTRACT: &str = "wallet_unknown_contract";
 }
 

@@ -1,8 +1,9 @@
 //! Credentials of systems that call the server on their own behalf, each a token of
 //! its own kind: minted by the operator (`POST /v1/admin/credentials`), shown once,
 //! stored as SHA-256 only (a 32-byte random token needs no salt), revocable, and
-//! checked in one place — an extractor per kind ([`Kiosk`], [`Hr`]). A kiosk's token
-//! opens the kiosk endpoint and nothing else; the admin token opens neither.
+//! checked in one place — an extractor per kind ([`Kiosk`], [`Hr`], [`Issuer`]). A
+//! kiosk's token opens the kiosk endpoint and nothing else; an issuer's issues and
+//! revokes for its own agency only; the admin token opens none of them.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -29,7 +30,8 @@ pub mod actions {
 pub mod kinds {
     pub const KIOSK: &str = "kiosk";
     pub const HR: &str = "hr";
-    pub const ALL: [&str; 2] = [KIOSK, HR];
+    pub const ISSUER: &str = "issuer";
+    pub const ALL: [&str; 3] = [KIOSK, HR, ISSUER];
 }
 
 /// A kind of credential, as a type, so each gets its own extractor.
@@ -53,11 +55,20 @@ impl Kind for HrKind {
     const WHAT: &'static str = "HR credential";
 }
 
+#[derive(Debug, Clone, Copy)]
+pub struct IssuerKind;
+impl Kind for IssuerKind {
+    const NAME: &'static str = kinds::ISSUER;
+    const WHAT: &'static str = "issuer credential of your agency";
+}
+
 /// A caller that presented a live credential of kind `K` (`Authorization: Bearer <token>`).
 #[derive(Debug, Clone)]
 pub struct Credential<K> {
     /// The credential's id (audit rows name it, never the token).
     pub id: String,
+    /// What it is limited to (an issuer's agency).
+    pub scope: Option<String>,
     pub ip: Option<String>,
     kind: std::marker::PhantomData<K>,
 }
@@ -66,6 +77,15 @@ pub struct Credential<K> {
 pub type Kiosk = Credential<KioskKind>;
 /// The HR system: who is assigned to which office.
 pub type Hr = Credential<HrKind>;
+/// One agency's issuing system; `scope` is its agency.
+pub type Issuer = Credential<IssuerKind>;
+
+impl Issuer {
+    /// The agency this credential issues for.
+    pub fn agency(&self) -> Result<&str, ApiError> {
+        self.scope.as_deref().ok_or_else(|| ApiError::internal("an issuer credential without an agency"))
+    }
+}
 
 fn bearer(parts: &Parts) -> Option<&str> {
     parts
@@ -77,17 +97,17 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The id of the live credential of `kind` whose token is `token`.
-async fn check(state: &AppState, kind: &'static str, token: Option<&str>) -> Result<Option<String>, ApiError> {
+/// The id and scope of the live credential of `kind` whose token is `token`.
+async fn check(state: &AppState, kind: &'static str, token: Option<&str>) -> Result<Option<(String, Option<String>)>, ApiError> {
     let Some(hash) = token.map(|t| sha256(t.as_bytes())) else { return Ok(None) };
     state
         .db
         .read(move |conn| {
             Ok(conn
                 .query_row(
-                    "SELECT id FROM credentials WHERE token_hash = ?1 AND kind = ?2 AND revoked_at_ms IS NULL",
+                    "SELECT id, scope FROM credentials WHERE token_hash = ?1 AND kind = ?2 AND revoked_at_ms IS NULL",
                     params![hash.as_slice(), kind],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?)
         })
@@ -100,7 +120,7 @@ impl<K: Kind> FromRequestParts<AppState> for Credential<K> {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
         match check(state, K::NAME, bearer(parts)).await? {
-            Some(id) => Ok(Credential { id, ip: ctx.ip(), kind: std::marker::PhantomData }),
+            Some((id, scope)) => Ok(Credential { id, scope, ip: ctx.ip(), kind: std::marker::PhantomData }),
             None => {
                 let error =
                     ApiError::unauthorized(format!("this endpoint needs Authorization: {} <{}>", headers::ADMIN_SCHEME, K::WHAT));
@@ -118,21 +138,30 @@ pub async fn mint(
     admin: Admin,
     body: JsonBody<NewCredential>,
 ) -> Result<(StatusCode, Json<MintedCredential>), ApiError> {
-    let NewCredential { kind, name } = body.value;
+    let NewCredential { kind, name, scope } = body.value;
     check_len("name", &name, 1, 200)?;
     let Some(kind) = kinds::ALL.into_iter().find(|k| *k == kind) else {
         return Err(ApiError::bad_request(format!("kind must be one of {:?}", kinds::ALL)));
     };
+    if (kind == kinds::ISSUER) != scope.is_some() {
+        return Err(ApiError::bad_request("an issuer credential needs scope (its agency); other kinds take none"));
+    }
     let id = random::id()?;
     let token = format!("{kind}_{}", random::token());
     let hash = sha256(token.as_bytes());
-    let minted = MintedCredential { id: id.clone(), kind: kind.to_owned(), name: name.clone(), token };
+    let minted = MintedCredential { id: id.clone(), kind: kind.to_owned(), name: name.clone(), scope: scope.clone(), token };
     state
         .db
         .write(move |tx| {
+            if let Some(agency) = &scope {
+                let known: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM wallet_issuers WHERE issuer = ?1)", [agency], |r| r.get(0))?;
+                if !known {
+                    return Err(ApiError::bad_request(format!("no agency {agency} among the wallet's issuers")));
+                }
+            }
             tx.execute(
-                "INSERT INTO credentials (id, kind, name, token_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, kind, name, hash.as_slice(), now_ms()],
+                "INSERT INTO credentials (id, kind, name, scope, token_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, kind, name, scope, hash.as_slice(), now_ms()],
             )?;
             audit::record(tx, &Entry::new(actions::MINT, "admin").ip(admin.ip))
         })

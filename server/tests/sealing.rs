@@ -80,7 +80,11 @@ async fn server_keys_are_sealed_at_rest_and_a_copied_file_holds_none() {
         expires_at_ms: None,
         document_sha256: None,
     };
-    assert_eq!(admin(&t, "/v1/admin/wallet/certificates", serde_json::to_value(&cert).unwrap()).await, StatusCode::CREATED);
+    let minted = t.http.post(t.url("/v1/admin/credentials")).bearer_auth(t.server.admin_token());
+    let minted: serde_json::Value = minted.json(&serde_json::json!({"kind": "issuer", "name": "EDU", "scope": "TPE-EDU"})).send().await.unwrap().json().await.unwrap();
+    let issued = t.http.post(t.url("/v1/admin/wallet/certificates")).bearer_auth(minted["token"].as_str().unwrap());
+    let issued = issued.header(headers::IDEMPOTENCY_KEY, random_id()).json(&cert).send().await.unwrap();
+    assert_eq!(issued.status(), StatusCode::CREATED);
     let root = root_key(&t).await;
     assert!(trust_list_verifies(&t, &root).await);
     // The EIDs the phone gets still come from the (sealed) identity key.

@@ -49,8 +49,23 @@ async fn mint_kiosk(t: &TestServer) -> String {
     response.json::<taipei_protocol::api::MintedCredential>().await.unwrap().token
 }
 
+/// An issuer credential for `agency`, minted by the operator.
+async fn mint_issuer(t: &TestServer, agency: &str) -> String {
+    let body = serde_json::json!({"kind": "issuer", "name": format!("{agency} issuing system"), "scope": agency});
+    let response = admin_post(t, "/v1/admin/credentials", &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<taipei_protocol::api::MintedCredential>().await.unwrap().token
+}
+
+async fn post_as(t: &TestServer, token: &str, path: &str, body: &impl serde::Serialize) -> reqwest::Response {
+    let request = t.http.post(t.url(path)).bearer_auth(token).header(headers::IDEMPOTENCY_KEY, random_id());
+    request.json(body).send().await.unwrap()
+}
+
+/// Issues with a credential of the body's agency.
 async fn issue(t: &TestServer, body: &NewCertificate) -> IssuedCertificate {
-    let response = admin_post(t, "/v1/admin/wallet/certificates", body).await;
+    let token = mint_issuer(t, &body.issuer).await;
+    let response = post_as(t, &token, "/v1/admin/wallet/certificates", body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json().await.unwrap()
 }
@@ -86,13 +101,14 @@ async fn issued_certificates_verify_offline_until_revoked() {
     assert_eq!(cert.issuer, "TPE-EDU");
     assert_eq!(cert.expires_at, None);
 
-    let revoke = t
-        .http
-        .post(t.url(&format!("/v1/admin/wallet/certificates/{}/revoke", issued.id)))
-        .bearer_auth(t.server.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let edu = mint_issuer(&t, "TPE-EDU").await;
+    let revoke_path = format!("/v1/admin/wallet/certificates/{}/revoke", issued.id);
+    // Another agency cannot revoke it: to it the certificate does not exist.
+    let other_agency = post_as(&t, &mint_issuer(&t, "TPE-SW").await, &revoke_path, &serde_json::json!({})).await;
+    assert_eq!(error_of(other_agency).await, (StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE.into()));
+    let by_admin = post_as(&t, t.server.admin_token(), &revoke_path, &serde_json::json!({})).await;
+    assert_eq!(by_admin.status(), StatusCode::UNAUTHORIZED, "the admin token is not an issuer credential");
+    let revoke = post_as(&t, &edu, &revoke_path, &serde_json::json!({})).await;
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
     assert_eq!(verdict(&t, &issued.qr).await.kind, VerdictKind::Revoked);
     // The second certificate has its own bit: still valid.
@@ -100,13 +116,7 @@ async fn issued_certificates_verify_offline_until_revoked() {
     assert_eq!(other.status_index, issued.status_index + 1);
     assert_eq!(verdict(&t, &other.qr).await.kind, VerdictKind::Valid);
 
-    let unknown = t
-        .http
-        .post(t.url("/v1/admin/wallet/certificates/nope/revoke"))
-        .bearer_auth(t.server.admin_token())
-        .send()
-        .await
-        .unwrap();
+    let unknown = post_as(&t, &edu, "/v1/admin/wallet/certificates/nope/revoke", &serde_json::json!({})).await;
     assert_eq!(error_of(unknown).await, (StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE.into()));
     assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'wallet.revoke' AND outcome = 'ok'"), 1);
 }
@@ -114,14 +124,14 @@ async fn issued_certificates_verify_offline_until_revoked() {
 #[tokio::test]
 async fn issuance_keeps_to_the_trust_list() {
     let t = TestServer::start().await;
+    let sw = mint_issuer(&t, "TPE-SW").await;
     let mut wrong_type = diploma("u-x");
     wrong_type.issuer = "TPE-SW".into();
-    let response = admin_post(&t, "/v1/admin/wallet/certificates", &wrong_type).await;
+    let response = post_as(&t, &sw, "/v1/admin/wallet/certificates", &wrong_type).await;
     assert_eq!(error_of(response).await, (StatusCode::FORBIDDEN, codes::TYPE_NOT_ALLOWED.into()));
-    let mut unknown = diploma("u-x");
-    unknown.issuer = "TPE-NOPE".into();
-    let response = admin_post(&t, "/v1/admin/wallet/certificates", &unknown).await;
-    assert_eq!(error_of(response).await, (StatusCode::NOT_FOUND, codes::UNKNOWN_ISSUER.into()));
+    // No credential for an agency the wallet does not know.
+    let unknown = admin_post(&t, "/v1/admin/credentials", &serde_json::json!({"kind": "issuer", "name": "x", "scope": "TPE-NOPE"})).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
     let no_admin = t.post_json("/v1/admin/wallet/certificates", &diploma("u-x"), Some("k")).await;
     assert_eq!(no_admin.status(), StatusCode::UNAUTHORIZED);
     // Types per issuer as the trust list states them.
@@ -130,6 +140,33 @@ async fn issuance_keeps_to_the_trust_list() {
     assert_eq!(sw.types, vec!["low_income".to_string()]);
     assert_eq!(trust.anchors.len(), 1);
     assert_eq!(t.count("SELECT COUNT(*) FROM wallet_certificates"), 0);
+}
+
+#[tokio::test]
+async fn an_issuer_credential_issues_for_its_own_agency_only() {
+    let t = TestServer::start().await;
+    let sw = mint_issuer(&t, "TPE-SW").await;
+    // The social-welfare system naming the education department in the body.
+    let forged = post_as(&t, &sw, "/v1/admin/wallet/certificates", &diploma("u-x")).await;
+    assert_eq!(error_of(forged).await, (StatusCode::FORBIDDEN, codes::WRONG_ISSUER.into()));
+    // The admin token issues nothing.
+    let by_admin = admin_post(&t, "/v1/admin/wallet/certificates", &diploma("u-x")).await;
+    assert_eq!(by_admin.status(), StatusCode::UNAUTHORIZED);
+    // With its own credential, the agency may leave the body's issuer empty.
+    let edu = mint_issuer(&t, "TPE-EDU").await;
+    let mut body = diploma("u-x");
+    body.issuer = String::new();
+    let response = post_as(&t, &edu, "/v1/admin/wallet/certificates", &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let issued: IssuedCertificate = response.json().await.unwrap();
+    assert_eq!(verdict(&t, &issued.qr).await.certificate.unwrap().issuer, "TPE-EDU");
+    assert_eq!(t.count("SELECT COUNT(*) FROM wallet_certificates"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'wallet.issue' AND outcome = 'wallet_wrong_issuer'"), 1);
+    // Kind and scope go together.
+    let no_scope = admin_post(&t, "/v1/admin/credentials", &serde_json::json!({"kind": "issuer", "name": "x"})).await;
+    assert_eq!(no_scope.status(), StatusCode::BAD_REQUEST);
+    let scoped_kiosk = admin_post(&t, "/v1/admin/credentials", &serde_json::json!({"kind": "kiosk", "name": "x", "scope": "TPE-EDU"})).await;
+    assert_eq!(scoped_kiosk.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

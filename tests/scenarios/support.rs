@@ -62,23 +62,26 @@ pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
     offer.qr
 }
 
-/// A kiosk credential, minted by the operator through the admin endpoint.
-pub async fn mint_kiosk(server: &RunningServer) -> String {
-    let body = serde_json::json!({"kind": "kiosk", "name": "scenario kiosk"});
+/// A credential of `kind` (limited to `scope`: an issuer's agency), minted by the
+/// operator through the admin endpoint; returns its token.
+pub async fn mint_credential(server: &RunningServer, kind: &str, scope: Option<&str>) -> String {
+    let body = serde_json::json!({"kind": kind, "name": format!("scenario {kind}"), "scope": scope});
     let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/credentials", body).await;
     assert_eq!(status, 201, "{json}");
     json["token"].as_str().expect("token").to_owned()
 }
 
+/// A kiosk credential.
+pub async fn mint_kiosk(server: &RunningServer) -> String {
+    mint_credential(server, "kiosk", None).await
+}
+
 /// HR, with a credential the operator minted for it, assigns `user` to `office` (only
 /// assigned people get an EID office's rotating ids).
 pub async fn assign_to_office(server: &RunningServer, office: &str, user: &str) {
-    let body = serde_json::json!({"kind": "hr", "name": "scenario HR"});
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/credentials", body).await;
-    assert_eq!(status, 201, "{json}");
-    let hr = json["token"].as_str().expect("token");
+    let hr = mint_credential(server, "hr", None).await;
     let path = format!("/v1/hr/offices/{office}/assignments");
-    let (status, json) = admin_post(&server.base_url(), hr, &path, serde_json::json!({"user_id": user})).await;
+    let (status, json) = admin_post(&server.base_url(), &hr, &path, serde_json::json!({"user_id": user})).await;
     assert_eq!(status, 200, "{json}");
 }
 

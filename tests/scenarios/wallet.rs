@@ -14,7 +14,7 @@ use taipei_protocol::cert::city::{CityCertificate, sample_diploma};
 use taipei_protocol::cert::key_id;
 use taipei_server::RunningServer;
 
-use taipei_scenarios::{http, mint_kiosk, offer_binding, profile_config, server_kek, software_platform, start_server};
+use taipei_scenarios::{admin_post, http, mint_credential, mint_kiosk, offer_binding, profile_config, server_kek, software_platform, start_server};
 
 static KEYS: AtomicU32 = AtomicU32::new(0);
 
@@ -39,7 +39,8 @@ async fn issue(server: &RunningServer, user: &str, issuer: &str, cert_type: &str
         "fields": [{"label": {"zh": "學校", "en": "School"}, "value": "臺北市立建國高級中學"}],
         "expires_at_ms": expires_at_ms,
     });
-    let (status, json) = admin(server, "/v1/admin/wallet/certificates", body).await;
+    let token = mint_credential(server, "issuer", Some(issuer)).await;
+    let (status, json) = admin_post(&server.base_url(), &token, "/v1/admin/wallet/certificates", body).await;
     assert_eq!(status, 201, "issue: {json}");
     (json["id"].as_str().unwrap().to_owned(), json["qr"].as_str().unwrap().to_owned())
 }
@@ -148,7 +149,9 @@ async fn certificates_sync_verify_offline_and_show_every_failure() {
 
     // Revocation reaches the phone with the next status list; until then the verdict
     // says which lists it used.
-    let (status, _) = admin(&server, &format!("/v1/admin/wallet/certificates/{diploma_id}/revoke"), serde_json::json!({})).await;
+    let school = mint_credential(&server, "issuer", Some("TPE-EDU")).await;
+    let path = format!("/v1/admin/wallet/certificates/{diploma_id}/revoke");
+    let (status, _) = admin_post(&server.base_url(), &school, &path, serde_json::json!({})).await;
     assert_eq!(status, 204);
     let before = wallet.verify_text(&diploma_qr).await.unwrap();
     assert_eq!(before.kind, VerdictKind::Valid);

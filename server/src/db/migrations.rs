@@ -306,6 +306,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (office_id, user_id)
     ) WITHOUT ROWID;
     "#,
+    // What a credential is limited to: an issuer's agency (the agency comes from the
+    // credential, never from a request body).
+    r#"
+    ALTER TABLE credentials ADD COLUMN scope TEXT;
+    "#,
 ];
 
 /// The schema version this code produces.

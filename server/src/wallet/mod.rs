@@ -30,7 +30,8 @@ use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey, Wallet
 
 use crate::AppState;
 use crate::audit::{self, Entry};
-use crate::auth::{Admin, AuthedDevice};
+use crate::auth::AuthedDevice;
+use crate::credentials::Issuer;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len};
@@ -187,21 +188,34 @@ pub async fn get_status_list(State(state): State<AppState>) -> Result<Json<Signe
     state.db.read(move |conn| Ok(Json(signed(conn, &kek, STATUS_LIST_TAG, &status_bits(conn)?.to_list(now_ms()))?))).await
 }
 
-/// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate.
+/// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate,
+/// with its issuer credential. The agency is the credential's; a body naming another
+/// is refused (`issuer` may be left empty).
 pub async fn issue(
     State(state): State<AppState>,
-    admin: Admin,
+    issuer: Issuer,
     key: IdempotencyKey,
     body: JsonBody<NewCertificate>,
 ) -> Result<Response, ApiError> {
-    let n = body.value;
+    let mut n = body.value;
+    let agency = issuer.agency()?.to_owned();
+    let entry = Entry::new(actions::ISSUE, format!("issuer:{}", issuer.id)).ip(issuer.ip.clone());
+    if !n.issuer.is_empty() && n.issuer != agency {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::WRONG_ISSUER,
+            format!("this credential issues for {agency}, not {}", n.issuer),
+        );
+        return audit::unless_refused::<Response>(&state.db, entry, Err(error)).await;
+    }
+    n.issuer = agency;
     check_len("user_id", &n.user_id, 1, 128)?;
     check_len("holder_name", &n.holder_name, 1, 100)?;
     check_len("cert_type", &n.cert_type, 1, 64)?;
-    let entry = Entry::new(actions::ISSUE, "admin").ip(admin.ip);
     let entry2 = entry.clone();
     let kek = state.settings.kek.clone();
-    let result = idempotency::once(&state.db, "admin".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
+    let scope = format!("issuer:{}", issuer.id);
+    let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::CREATED, move |tx| {
         let (sealed, public, types): (Vec<u8>, Vec<u8>, String) = tx
             .query_row("SELECT pkcs8, public_key, types FROM wallet_issuers WHERE issuer = ?1", [&n.issuer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?
@@ -241,15 +255,20 @@ fn unknown_certificate() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE, "no such certificate")
 }
 
-/// `POST /v1/admin/wallet/certificates/{id}/revoke`: sets its bit in the status list.
-/// Revoking twice is harmless; the first time stands.
-pub async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let entry = Entry::new(actions::REVOKE, "admin").ip(admin.ip);
+/// `POST /v1/admin/wallet/certificates/{id}/revoke` (issuer credential): sets its bit
+/// in the status list. An agency revokes its own certificates only (another's looks
+/// unknown). Revoking twice is harmless; the first time stands.
+pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let agency = issuer.agency()?.to_owned();
+    let entry = Entry::new(actions::REVOKE, format!("issuer:{}", issuer.id)).ip(issuer.ip.clone());
     let entry2 = entry.clone();
     let result = state
         .db
         .write(move |tx| {
-            let changed = tx.execute("UPDATE wallet_certificates SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE id = ?1", params![id, now_ms()])?;
+            let changed = tx.execute(
+                "UPDATE wallet_certificates SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE id = ?1 AND issuer = ?3",
+                params![id, now_ms(), agency],
+            )?;
             if changed == 0 {
                 return Err(unknown_certificate());
             }
