@@ -96,25 +96,7 @@ where
     T: Serialize,
     F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
 {
-    run_once(db, None, scope, key, request_hash, status, work).await
-}
-
-/// [`once`] for a reply that carries a secret (a pickup code): the stored copy is
-/// sealed under the server's KEK, so the idempotency table never holds it in clear.
-pub async fn once_sealed<T, F>(
-    db: &Db,
-    kek: Kek,
-    scope: String,
-    key: IdempotencyKey,
-    request_hash: [u8; 32],
-    status: StatusCode,
-    work: F,
-) -> Result<Response, ApiError>
-where
-    T: Serialize,
-    F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
-{
-    run_once(db, Some(kek), scope, key, request_hash, status, work).await
+    once_with(db, None, scope, key, request_hash, status, work).await
 }
 
 /// Marks a stored body as sealed; a JSON reply never starts with it.
@@ -124,7 +106,9 @@ fn sealed_label(scope: &str, key: &str) -> String {
     format!("idempotency/{scope}/{key}")
 }
 
-async fn run_once<T, F>(
+/// [`once`], and for a reply that carries a secret (a pickup code) `Some(kek)`: the
+/// stored copy is then sealed, so the idempotency table never holds it in clear.
+pub async fn once_with<T, F>(
     db: &Db,
     kek: Option<Kek>,
     scope: String,

@@ -227,6 +227,14 @@ async fn new_code(t: &TestServer, session: &common::Session, certificate_id: &st
         .unwrap()
 }
 
+/// A person with a certificate and a fresh pickup code for it.
+async fn owner_with_code(t: &TestServer, user: &str) -> (common::Session, IssuedCertificate, PickupCode) {
+    let session = t.session(user).await;
+    let cert = issue(t, &diploma(user)).await;
+    let code: PickupCode = new_code(t, &session, &cert.id, &random_id()).await.json().await.unwrap();
+    (session, cert, code)
+}
+
 /// Everything the database file and its side files hold.
 fn file_bytes(t: &TestServer) -> Vec<u8> {
     let mut all = Vec::new();
@@ -261,9 +269,7 @@ async fn pickup_codes_are_never_stored_in_clear_and_hashed_with_a_server_secret(
 async fn revoking_a_pickup_code_keeps_it_out_of_the_url() {
     assert!(taipei_server::served_routes().iter().all(|(_, path)| !path.contains("{code}")));
     let t = TestServer::start().await;
-    let session = t.session("u-ho").await;
-    let cert = issue(&t, &diploma("u-ho")).await;
-    let code: PickupCode = new_code(&t, &session, &cert.id, &random_id()).await.json().await.unwrap();
+    let (session, _, code) = owner_with_code(&t, "u-ho").await;
     let revoke = t.authed(&session, Method::POST, "/v1/wallet/pickup-codes/revoke").json(&RevokePickup { code: code.code }).send().await.unwrap();
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
 }
@@ -271,9 +277,7 @@ async fn revoking_a_pickup_code_keeps_it_out_of_the_url() {
 #[tokio::test]
 async fn kiosks_need_a_credential_of_their_own() {
     let t = TestServer::start().await;
-    let session = t.session("u-kao").await;
-    let cert = issue(&t, &diploma("u-kao")).await;
-    let code: PickupCode = new_code(&t, &session, &cert.id, &random_id()).await.json().await.unwrap();
+    let (_, _, code) = owner_with_code(&t, "u-kao").await;
     let body = RedeemPickup { code: code.code };
     let anonymous = t.http.post(t.url("/v1/kiosk/pickup")).json(&body).send().await.unwrap();
     assert_eq!(error_of(anonymous).await.0, StatusCode::UNAUTHORIZED);

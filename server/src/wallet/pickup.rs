@@ -84,7 +84,7 @@ pub async fn create(
     let entry = Entry::new(actions::PICKUP_CREATE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
     let entry2 = entry.clone();
     let kek = state.settings.kek.clone();
-    let result = idempotency::once_sealed(&state.db, kek.clone(), device.device_id.clone(), key, body.request_hash, StatusCode::CREATED, move |tx| {
+    let result = idempotency::once_with(&state.db, Some(kek.clone()), device.device_id.clone(), key, body.request_hash, StatusCode::CREATED, move |tx| {
         let owned: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM wallet_certificates WHERE id = ?1 AND user_id = ?2)",
             params![request.certificate_id, device.user_id],
