@@ -267,9 +267,11 @@ async fn attendance_tour(client: &Client, url: &str, admin_token: &str) -> Resul
         rotation_exponent: 10,
         epoch_ms: client.server_now_ms() - 3_600_000,
     };
-    portal::create_office(url, admin_token, &office, &beacon).await?;
+    // HR's system holds a credential of its own: offices, beacons, who works where.
+    let hr = portal::mint_credential(url, admin_token, "hr", None).await?;
+    portal::create_office(url, &hr.token, &office, &beacon).await?;
     let me = client.me().await.map_err(|e| e.to_string())?;
-    portal::assign_to_office(url, admin_token, &office.office_id, &me.user_id).await?;
+    portal::assign_to_office(url, &hr.token, &office.office_id, &me.user_id).await?;
     println!("      HR assigned {} to {} with its own credential (only assigned staff get the rotating ids)", me.display_name, office.name);
     let config = client.attendance().load_office(&office.office_id).await.map_err(|e| e.to_string())?;
     println!("      the phone holds {} EIDs valid for the next hours (no key), office level: {:?}", config.eids.len(), config.level);

@@ -69,12 +69,13 @@ pub async fn create_meeting(base_url: &str, admin_token: &str, meeting: &NewMeet
 }
 
 /// HR's system sets up an office and its rules, then registers a beacon of it.
-pub async fn create_office(base_url: &str, admin_token: &str, office: &NewOffice, beacon: &NewBeacon) -> Result<(), String> {
+/// HR (with its credential) registers an office and its beacon.
+pub async fn create_office(base_url: &str, hr_token: &str, office: &NewOffice, beacon: &NewBeacon) -> Result<(), String> {
     let body = serde_json::to_value(office).map_err(|e| e.to_string())?;
-    let _: NewOffice = admin_post(base_url, admin_token, "/v1/admin/offices", body).await?;
+    let _: NewOffice = admin_post(base_url, hr_token, "/v1/admin/offices", body).await?;
     let body = serde_json::to_value(beacon).map_err(|e| e.to_string())?;
     let path = format!("/v1/admin/offices/{}/beacons", office.office_id);
-    let _: serde_json::Value = admin_post(base_url, admin_token, &path, body).await?;
+    let _: serde_json::Value = admin_post(base_url, hr_token, &path, body).await?;
     Ok(())
 }
 
@@ -85,12 +86,11 @@ pub async fn mint_credential(base_url: &str, admin_token: &str, kind: &str, scop
     admin_post(base_url, admin_token, "/v1/admin/credentials", serde_json::to_value(body).map_err(|e| e.to_string())?).await
 }
 
-/// The operator mints an HR credential, and HR (with it, not the admin token) assigns
-/// a person to an office: only assigned people are given an EID office's rotating ids.
-pub async fn assign_to_office(base_url: &str, admin_token: &str, office_id: &str, user_id: &str) -> Result<(), String> {
-    let hr = mint_credential(base_url, admin_token, "hr", None).await?;
+/// HR (with its credential, not the admin token) assigns a person to an office: only
+/// assigned people are given an EID office's rotating ids.
+pub async fn assign_to_office(base_url: &str, hr_token: &str, office_id: &str, user_id: &str) -> Result<(), String> {
     let body = serde_json::to_value(Assignment { user_id: user_id.to_owned(), assigned: true }).map_err(|e| e.to_string())?;
-    let _: Assignment = admin_post(base_url, &hr.token, &format!("/v1/hr/offices/{office_id}/assignments"), body).await?;
+    let _: Assignment = admin_post(base_url, hr_token, &format!("/v1/hr/offices/{office_id}/assignments"), body).await?;
     Ok(())
 }
 

@@ -17,23 +17,29 @@ fn now_ms() -> i64 {
     common::now_s() * 1000
 }
 
-async fn admin(t: &TestServer, path: &str, body: serde_json::Value) -> StatusCode {
-    t.http.post(t.url(path)).bearer_auth(t.server.admin_token()).json(&body).send().await.unwrap().status()
+/// `POST` with `token`: offices and beacons belong to HR's credential.
+async fn post_as(t: &TestServer, token: &str, path: &str, body: serde_json::Value) -> StatusCode {
+    t.http.post(t.url(path)).bearer_auth(token).json(&body).send().await.unwrap().status()
 }
 
 /// An EID office (beacon epoch two days back) and a static one.
 async fn offices(t: &TestServer) -> i64 {
+    let hr = mint_hr(t).await;
+    let admin = |path: &'static str, body: serde_json::Value| post_as(t, &hr, path, body);
     let epoch = now_ms() - 2 * 86_400_000;
+    // The admin token no longer manages offices.
+    let office = serde_json::json!({"office_id": "x", "name": "x", "level": "static"});
+    assert_eq!(post_as(t, t.server.admin_token(), "/v1/admin/offices", office).await, StatusCode::UNAUTHORIZED);
     let eid = serde_json::json!({"office_id": "hq", "name": "市府", "level": "eid", "min_interval_ms": 60000});
-    assert_eq!(admin(t, "/v1/admin/offices", eid).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices", eid).await, StatusCode::CREATED);
     let beacon = serde_json::json!({"kind": "eid", "identity_key": IK, "rotation_exponent": 10, "epoch_ms": epoch});
-    assert_eq!(admin(t, "/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
     let plain = serde_json::json!({"office_id": "annex", "name": "Annex", "level": "static"});
-    assert_eq!(admin(t, "/v1/admin/offices", plain).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices", plain).await, StatusCode::CREATED);
     let beacon = serde_json::json!({"kind": "static", "beacon_id": "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1"});
-    assert_eq!(admin(t, "/v1/admin/offices/annex/beacons", beacon).await, StatusCode::CREATED);
-    assert_eq!(admin(t, "/v1/admin/offices/nowhere/beacons", serde_json::json!({"kind": "static", "beacon_id": "x:1"})).await, StatusCode::NOT_FOUND);
-    assert_eq!(assign(t, &mint_hr(t).await, "hq", "alice", true).await, StatusCode::OK);
+    assert_eq!(admin("/v1/admin/offices/annex/beacons", beacon).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices/nowhere/beacons", serde_json::json!({"kind": "static", "beacon_id": "x:1"})).await, StatusCode::NOT_FOUND);
+    assert_eq!(assign(t, &hr, "hq", "alice", true).await, StatusCode::OK);
     epoch
 }
 

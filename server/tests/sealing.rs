@@ -27,9 +27,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn admin(t: &TestServer, path: &str, body: serde_json::Value) -> StatusCode {
-    let request = t.http.post(t.url(path)).bearer_auth(t.server.admin_token()).header(headers::IDEMPOTENCY_KEY, random_id());
+async fn post_as(t: &TestServer, token: &str, path: &str, body: serde_json::Value) -> StatusCode {
+    let request = t.http.post(t.url(path)).bearer_auth(token).header(headers::IDEMPOTENCY_KEY, random_id());
     request.json(&body).send().await.unwrap().status()
+}
+
+async fn admin(t: &TestServer, path: &str, body: serde_json::Value) -> StatusCode {
+    post_as(t, t.server.admin_token(), path, body).await
 }
 
 /// Everything the database file and its side files hold, as one byte string.
@@ -60,12 +64,15 @@ async fn server_keys_are_sealed_at_rest_and_a_copied_file_holds_none() {
     let t = TestServer::start().await;
     // Every kind of key the server keeps: root, CA, issuers (made at start), an EID
     // identity key, a meeting HMAC key; an issuance uses an issuer key.
+    let minted = t.http.post(t.url("/v1/admin/credentials")).bearer_auth(t.server.admin_token());
+    let hr: serde_json::Value = minted.json(&serde_json::json!({"kind": "hr", "name": "HR"})).send().await.unwrap().json().await.unwrap();
+    let hr = hr["token"].as_str().unwrap();
     let office = serde_json::json!({"office_id": "hq", "name": "HQ", "level": "eid"});
-    assert_eq!(admin(&t, "/v1/admin/offices", office).await, StatusCode::CREATED);
+    assert_eq!(post_as(&t, hr, "/v1/admin/offices", office).await, StatusCode::CREATED);
     let beacon = serde_json::json!({"kind": "eid", "identity_key": hex(&IK), "rotation_exponent": 10, "epoch_ms": 0});
-    assert_eq!(admin(&t, "/v1/admin/offices/hq/beacons", beacon.clone()).await, StatusCode::CREATED);
+    assert_eq!(post_as(&t, hr, "/v1/admin/offices/hq/beacons", beacon.clone()).await, StatusCode::CREATED);
     // Registering the same key again is still recognised (sealed copies differ).
-    assert_eq!(admin(&t, "/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
+    assert_eq!(post_as(&t, hr, "/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
     assert_eq!(t.count("SELECT COUNT(*) FROM attendance_beacons"), 1);
     let now = common::now_s() * 1000;
     let meeting = serde_json::json!({"title": "t", "room": "r", "organizer": "o", "starts_at_ms": now, "ends_at_ms": now + 3_600_000, "invitees": []});

@@ -7,7 +7,7 @@ use taipei_core::attendance::{AdvertData, Sighting, simulate};
 use taipei_core::{Client, Error, Event, EventListener, PunchKind};
 use taipei_protocol::beacon::{Advert, encode_ad};
 use taipei_scenarios::{
-    admin_get, admin_post, assign_to_office, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
+    admin_get, admin_post, assign_to_office, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
 };
 use taipei_server::RunningServer;
 use taipei_server::attendance::eid::EidBeacon;
@@ -23,14 +23,15 @@ fn now_ms() -> i64 {
 async fn office(server: &RunningServer, id: &str, level: &str) -> EidBeacon {
     let url = server.base_url();
     let body = serde_json::json!({"office_id": id, "name": "市府", "level": level, "min_interval_ms": 60000});
-    assert_eq!(admin_post(&url, server.admin_token(), "/v1/admin/offices", body).await.0, 201);
+    let hr = mint_credential(server, "hr", None).await;
+    assert_eq!(admin_post(&url, &hr, "/v1/admin/offices", body).await.0, 201);
     let beacon = EidBeacon { identity_key: IK, k: 10, epoch_ms: now_ms() - 2 * 86_400_000 };
     let key: String = IK.iter().map(|b| format!("{b:02x}")).collect();
     let eid = serde_json::json!({"kind": "eid", "identity_key": key, "rotation_exponent": 10, "epoch_ms": beacon.epoch_ms});
     let path = format!("/v1/admin/offices/{id}/beacons");
-    assert_eq!(admin_post(&url, server.admin_token(), &path, eid).await.0, 201);
+    assert_eq!(admin_post(&url, &hr, &path, eid).await.0, 201);
     let fixed = serde_json::json!({"kind": "static", "beacon_id": STATIC_ID});
-    assert_eq!(admin_post(&url, server.admin_token(), &path, fixed).await.0, 201);
+    assert_eq!(admin_post(&url, &hr, &path, fixed).await.0, 201);
     beacon
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use taipei_protocol::attendance::WeekReport;
-use taipei_scenarios::{admin_get, admin_post, kill_children, offer_binding, open_profile, start_server};
+use taipei_scenarios::{admin_get, admin_post, kill_children, mint_credential, offer_binding, open_profile, start_server};
 
 const RUNS: u32 = 50;
 const PER_RUN: u32 = 3;
@@ -18,7 +18,8 @@ async fn killed_mid_sync_fifty_times_every_punch_arrives_exactly_once() {
     let url = server.base_url();
     // No minimum interval: every manual punch of the runs is a distinct, valid punch.
     let office = serde_json::json!({"office_id": "hq", "name": "HQ", "level": "static", "min_interval_ms": 0});
-    assert_eq!(admin_post(&url, server.admin_token(), "/v1/admin/offices", office).await.0, 201);
+    let hr = mint_credential(&server, "hr", None).await;
+    assert_eq!(admin_post(&url, &hr, "/v1/admin/offices", office).await.0, 201);
     {
         let client = open_profile(dir.path(), &url).await;
         client.bind_device(&offer_binding(&server, "frank").await).await.unwrap();

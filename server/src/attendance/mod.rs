@@ -77,8 +77,8 @@ fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-/// `POST /v1/admin/offices`: creates or replaces an office's rules.
-pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
+/// `POST /v1/admin/offices` (HR credential): creates or replaces an office's rules.
+pub async fn put_office(State(state): State<AppState>, hr: Hr, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
     let office = body.value;
     check_len("office_id", &office.office_id, 1, 64)?;
     check_len("name", &office.name, 1, 200)?;
@@ -104,16 +104,17 @@ pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonB
                  ON CONFLICT (office_id) DO UPDATE SET rules = excluded.rules",
                 params![stored.office_id, rules, now_ms()],
             )?;
-            audit::record(tx, &Entry::new(actions::ATTENDANCE_OFFICE, "admin").ip(admin.ip))
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_OFFICE, format!("hr:{}", hr.id)).ip(hr.ip))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(office)))
 }
 
-/// `POST /v1/admin/offices/{office_id}/beacons`: registers a static id or an EID beacon.
+/// `POST /v1/admin/offices/{office_id}/beacons` (HR credential): registers a static id or
+/// an EID beacon.
 pub async fn add_beacon(
     State(state): State<AppState>,
-    admin: Admin,
+    hr: Hr,
     office_id: Result<Path<String>, PathRejection>,
     body: JsonBody<NewBeacon>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -150,7 +151,7 @@ pub async fn add_beacon(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![office_id, beacon_id, key, k, epoch, key_id],
             )?;
-            audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, "admin").ip(admin.ip))?;
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, format!("hr:{}", hr.id)).ip(hr.ip))?;
             // The identity key is not echoed: it stays in this table.
             Ok(serde_json::json!({ "office_id": office_id, "kind": if beacon_id.is_some() { "static" } else { "eid" } }))
         })
