@@ -327,7 +327,8 @@ fn spawn_child(exe: &str, dir: &Path, url: &str, run: u32, per_run: u32) -> (std
 
 /// The crash scenarios' loop. One child first runs to its end, which measures how
 /// long queueing and syncing take on this machine now; then `runs` children are each
-/// SIGKILLed at a random moment within that span after they say `opened`, and the
+/// SIGKILLed at a random moment within that span (shrunk whenever a child finished
+/// first) after they say `opened`, and the
 /// phase each kill landed in is noted. Timing the kills from `opened` keeps them off
 /// the start-up, where they would test nothing. Blocking: call it from
 /// `spawn_blocking` so the in-process server keeps serving.
@@ -341,13 +342,18 @@ pub fn kill_children(exe: &str, dir: &Path, url: &str, runs: u32, per_run: u32) 
     let started = std::time::Instant::now();
     stdout.read_to_string(&mut out).expect("child output");
     child.wait().expect("child reaped");
-    let span_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX).max(2);
+    let mut span_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX).max(2);
     assert!(out.contains("synced"), "the measuring child did not finish: {out}");
     collect(&mut kills, &out);
     for run in 0..runs {
         let (mut child, mut stdout, mut out) = spawn_child(exe, dir, url, run, per_run);
         std::thread::sleep(std::time::Duration::from_millis(random_delay_ms(span_ms)));
         let still_running = child.try_wait().expect("child state").is_none();
+        // One slow measuring run must not spoil the rest: a child that finished before
+        // the kill means the span was too long, so it shrinks.
+        if !still_running {
+            span_ms = (span_ms * 2 / 3).max(2);
+        }
         child.kill().ok(); // SIGKILL
         child.wait().expect("child reaped");
         stdout.read_to_string(&mut out).expect("child output");
