@@ -98,7 +98,9 @@ async fn wallet_tour(client: &Client, url: &str, admin_token: &str) -> Result<()
         expires_at_ms: None,
         document_sha256: None,
     };
-    let issued = portal::issue_certificate(url, admin_token, &diploma).await?;
+    // The school's system holds an issuer credential for its own agency only.
+    let school = portal::mint_credential(url, admin_token, "issuer", Some(&diploma.issuer)).await?;
+    let issued = portal::issue_certificate(url, &school.token, &diploma).await?;
     let wallet = client.wallet();
     let t = Instant::now();
     let synced = wallet.sync().await.map_err(|e| e.to_string())?;
@@ -111,7 +113,7 @@ async fn wallet_tour(client: &Client, url: &str, admin_token: &str) -> Result<()
     let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;
     println!("      a verifier scans the printed QR (PNG through the QR engine, then verify) — {}", ms(t));
     crate::wallet::print_verdict(&verdict);
-    portal::revoke_certificate(url, admin_token, &issued.id).await?;
+    portal::revoke_certificate(url, &school.token, &issued.id).await?;
     println!("      the school revokes the diploma; the verifier's next list refresh sees it:");
     wallet.sync().await.map_err(|e| e.to_string())?;
     let verdict = wallet.verify_image(&png).await.map_err(|e| e.to_string())?;
@@ -276,7 +278,12 @@ async fn attendance_tour(client: &Client, url: &str, admin_token: &str) -> Resul
         rotation_exponent: 10,
         epoch_ms: client.server_now_ms() - 3_600_000,
     };
-    portal::create_office(url, admin_token, &office, &beacon).await?;
+    // HR's system holds a credential of its own: offices, beacons, who works where.
+    let hr = portal::mint_credential(url, admin_token, "hr", None).await?;
+    portal::create_office(url, &hr.token, &office, &beacon).await?;
+    let me = client.me().await.map_err(|e| e.to_string())?;
+    portal::assign_to_office(url, &hr.token, &office.office_id, &me.user_id).await?;
+    println!("      HR assigned {} to {} with its own credential (only assigned staff get the rotating ids)", me.display_name, office.name);
     let config = client.attendance().load_office(&office.office_id).await.map_err(|e| e.to_string())?;
     println!("      the phone holds {} EIDs valid for the next hours (no key), office level: {:?}", config.eids.len(), config.level);
     for walk in [crate::attendance::Walk::In, crate::attendance::Walk::Out] {

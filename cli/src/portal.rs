@@ -6,8 +6,8 @@
 //! the CLI is also the backend developer's tool.
 
 use taipei_core::net::{new_idempotency_key, tls};
-use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, NewBinding, headers};
-use taipei_protocol::attendance::{NewBeacon, NewOffice};
+use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, MintedCredential, NewBinding, NewCredential, headers};
+use taipei_protocol::attendance::{Assignment, NewBeacon, NewOffice};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey};
 
@@ -18,6 +18,7 @@ pub fn http() -> Result<reqwest::Client, String> {
     reqwest::Client::builder().use_preconfigured_tls(tls).build().map_err(|e| format!("HTTP client: {e}"))
 }
 
+/// `POST` with a bearer token: the admin token, or a credential minted for a system.
 async fn admin_post<T: serde::de::DeserializeOwned>(
     base_url: &str,
     admin_token: &str,
@@ -68,23 +69,40 @@ pub async fn create_meeting(base_url: &str, admin_token: &str, meeting: &NewMeet
 }
 
 /// HR's system sets up an office and its rules, then registers a beacon of it.
-pub async fn create_office(base_url: &str, admin_token: &str, office: &NewOffice, beacon: &NewBeacon) -> Result<(), String> {
+/// HR (with its credential) registers an office and its beacon.
+pub async fn create_office(base_url: &str, hr_token: &str, office: &NewOffice, beacon: &NewBeacon) -> Result<(), String> {
     let body = serde_json::to_value(office).map_err(|e| e.to_string())?;
-    let _: NewOffice = admin_post(base_url, admin_token, "/v1/admin/offices", body).await?;
+    let _: NewOffice = admin_post(base_url, hr_token, "/v1/admin/offices", body).await?;
     let body = serde_json::to_value(beacon).map_err(|e| e.to_string())?;
     let path = format!("/v1/admin/offices/{}/beacons", office.office_id);
-    let _: serde_json::Value = admin_post(base_url, admin_token, &path, body).await?;
+    let _: serde_json::Value = admin_post(base_url, hr_token, &path, body).await?;
     Ok(())
 }
 
-/// An agency's system issues a certificate to a person's wallet.
-pub async fn issue_certificate(base_url: &str, admin_token: &str, certificate: &NewCertificate) -> Result<IssuedCertificate, String> {
-    let body = serde_json::to_value(certificate).map_err(|e| e.to_string())?;
-    admin_post(base_url, admin_token, "/v1/admin/wallet/certificates", body).await
+/// The operator mints a credential of `kind` (limited to `scope`, an issuer's agency)
+/// for a system that calls on its own behalf; the token is in the reply only.
+pub async fn mint_credential(base_url: &str, admin_token: &str, kind: &str, scope: Option<&str>) -> Result<MintedCredential, String> {
+    let body = NewCredential { kind: kind.to_owned(), name: format!("demo {kind} system"), scope: scope.map(str::to_owned) };
+    admin_post(base_url, admin_token, "/v1/admin/credentials", serde_json::to_value(body).map_err(|e| e.to_string())?).await
 }
 
-pub async fn revoke_certificate(base_url: &str, admin_token: &str, id: &str) -> Result<(), String> {
-    admin_post(base_url, admin_token, &format!("/v1/admin/wallet/certificates/{id}/revoke"), serde_json::json!({})).await
+/// HR (with its credential, not the admin token) assigns a person to an office: only
+/// assigned people are given an EID office's rotating ids.
+pub async fn assign_to_office(base_url: &str, hr_token: &str, office_id: &str, user_id: &str) -> Result<(), String> {
+    let body = serde_json::to_value(Assignment { user_id: user_id.to_owned(), assigned: true }).map_err(|e| e.to_string())?;
+    let _: Assignment = admin_post(base_url, hr_token, &format!("/v1/hr/offices/{office_id}/assignments"), body).await?;
+    Ok(())
+}
+
+/// An agency's system issues a certificate to a person's wallet with its issuer
+/// credential (the agency is the credential's).
+pub async fn issue_certificate(base_url: &str, issuer_token: &str, certificate: &NewCertificate) -> Result<IssuedCertificate, String> {
+    let body = serde_json::to_value(certificate).map_err(|e| e.to_string())?;
+    admin_post(base_url, issuer_token, "/v1/admin/wallet/certificates", body).await
+}
+
+pub async fn revoke_certificate(base_url: &str, issuer_token: &str, id: &str) -> Result<(), String> {
+    admin_post(base_url, issuer_token, &format!("/v1/admin/wallet/certificates/{id}/revoke"), serde_json::json!({})).await
 }
 
 /// The city root key, as an app build is configured with it (the demo's server makes

@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use taipei_server::sealing::{KEK_ENV, LocalKek};
 
 use crate::runtime;
 
@@ -10,7 +13,7 @@ use crate::runtime;
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
     /// Run the reference backend standalone (Ctrl-C stops it)
-    #[command(after_help = "The admin token is $TAIPEI_ADMIN_TOKEN if set, else generated and printed once.\nLogs go to stdout; RUST_LOG sets their level (default info).")]
+    #[command(after_help = "The admin token is $TAIPEI_ADMIN_TOKEN if set, else generated and printed once.\nKeys at rest are sealed under $TAIPEI_SERVER_KEK, else the --kek-file, else FILE.kek made beside the database.\nLogs go to stdout; RUST_LOG sets their level (default info).")]
     Server {
         /// The address to listen on
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
@@ -18,13 +21,49 @@ pub enum Args {
         /// The server's SQLite database, created if missing
         #[arg(long, value_name = "FILE", default_value = "taipei-server.db")]
         db: PathBuf,
+        /// The key-encryption key's file (else $TAIPEI_SERVER_KEK, else FILE.kek made beside the database)
+        #[arg(long, value_name = "FILE")]
+        kek_file: Option<PathBuf>,
     },
 }
 
+/// The key-encryption key: `$TAIPEI_SERVER_KEK`, else `--kek-file`, else `<db>.kek`
+/// beside the database, made on first start (owner-only) so a developer's server
+/// starts with no set-up. A deployment supplies its own, kept away from the database.
+fn load_kek(db: &std::path::Path, kek_file: Option<PathBuf>) -> Result<LocalKek, String> {
+    let explicit = kek_file.is_some();
+    let path = kek_file.unwrap_or_else(|| {
+        let mut p = db.as_os_str().to_owned();
+        p.push(".kek");
+        PathBuf::from(p)
+    });
+    let from_env = std::env::var(KEK_ENV).is_ok_and(|v| !v.trim().is_empty());
+    if !from_env && !explicit && !path.exists() {
+        let text = LocalKek::new_base64().map_err(|e| e.to_string())?;
+        write_owner_only(&path, &text).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        eprintln!(
+            "made a key-encryption key in {} (set {KEK_ENV} or --kek-file to supply your own; keep it apart from the database)",
+            path.display()
+        );
+    }
+    LocalKek::from_env_or_file(&path).map_err(|e| format!("key-encryption key: {e}"))
+}
+
+fn write_owner_only(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+
 pub fn run(args: Args) -> Result<(), String> {
-    let Args::Server { bind, db } = args;
+    let Args::Server { bind, db, kek_file } = args;
     let mut config = taipei_server::ServerConfig::embedded(db.clone());
     config.bind = bind;
+    config.kek = Arc::new(load_kek(&db, kek_file)?);
     match std::env::var("TAIPEI_ADMIN_TOKEN") {
         Ok(token) if !token.is_empty() => config.admin_token = token,
         // The operator needs the generated token once to call the portal and admin

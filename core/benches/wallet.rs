@@ -40,20 +40,30 @@ fn setup() -> Setup {
             .expect("http");
         let get = |path: &str| http.get(format!("{}{path}", server.base_url())).send();
         let root: serde_json::Value = get("/v1/wallet/root-key").await.expect("root").json().await.expect("json");
-        let post = |path: &str, body: serde_json::Value| {
+        let post_as = |token: &str, path: &str, body: serde_json::Value| {
             http.post(format!("{}{path}", server.base_url()))
-                .bearer_auth(server.admin_token())
+                .bearer_auth(token)
                 .header("Idempotency-Key", format!("bench{path}"))
                 .json(&body)
                 .send()
         };
+        let post = |path: &str, body: serde_json::Value| post_as(server.admin_token(), path, body);
+        // Issuing takes the agency's own credential, not the admin token.
+        let issuer: serde_json::Value = post("/v1/admin/credentials", serde_json::json!({"kind": "issuer", "name": "bench", "scope": "TPE-EDU"}))
+            .await
+            .expect("mint")
+            .json()
+            .await
+            .expect("json");
+        let issuer = issuer["token"].as_str().expect("issuer token").to_owned();
         let offer: serde_json::Value = post("/v1/portal/bindings", serde_json::json!({"user_id": "u-bench", "display_name": "陳小明"}))
             .await
             .expect("offer")
             .json()
             .await
             .expect("json");
-        let diploma: serde_json::Value = post(
+        let diploma: serde_json::Value = post_as(
+            &issuer,
             "/v1/admin/wallet/certificates",
             serde_json::json!({
                 "user_id": "u-bench", "issuer": "TPE-EDU", "cert_type": "diploma", "holder_name": "陳小明",

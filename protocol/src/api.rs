@@ -201,3 +201,32 @@ pub struct DeviceStatus {
     /// `active` or `revoked`.
     pub status: String,
 }
+
+/// `POST /v1/admin/credentials`: the operator mints a credential for a system that
+/// calls the server on its own behalf: `kiosk`, `hr`, `issuer` (with its agency).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCredential {
+    pub kind: String,
+    /// Who holds it, for people reading the audit log ("7-ELEVEN 市府門市 kiosk 2").
+    pub name: String,
+    /// What it is limited to: for `issuer`, the agency (`TPE-EDU`); none for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The minted credential. The token is shown this once; the server keeps only its hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintedCredential {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub token: String,
+}
+
+impl std::fmt::Debug for MintedCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintedCredential").field("id", &self.id).field("kind", &self.kind).field("name", &self.name).field("scope", &self.scope).field("token", &"<redacted>").finish()
+    }
+}

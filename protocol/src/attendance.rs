@@ -32,21 +32,32 @@ pub mod codes {
 pub const TAIPEI_OFFSET_MS: i64 = 8 * 60 * 60 * 1000;
 pub const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The times an attendance field may hold: 2000-01-01 to 2100-01-01 UTC. Anything
+/// outside is a broken clock or a crafted value, refused before any arithmetic.
+pub const MIN_TIME_MS: i64 = 946_684_800_000;
+pub const MAX_TIME_MS: i64 = 4_102_444_800_000;
+
+/// Whether `ms` is a plausible attendance time (see [`MIN_TIME_MS`]).
+pub fn time_in_range(ms: i64) -> bool {
+    (MIN_TIME_MS..MAX_TIME_MS).contains(&ms)
+}
+
 /// The working day (days since 1970-01-01 in Taipei) a UTC time falls in, for a day that
 /// starts `day_start_min` minutes after Taipei midnight (night shifts belong to the
 /// evening's day).
 pub fn workday(time_ms: i64, day_start_min: u32) -> i64 {
-    (time_ms + TAIPEI_OFFSET_MS - i64::from(day_start_min) * 60_000).div_euclid(DAY_MS)
+    // Saturating: an extreme time (refused elsewhere) must not wrap into a real day.
+    time_ms.saturating_add(TAIPEI_OFFSET_MS).saturating_sub(i64::from(day_start_min) * 60_000).div_euclid(DAY_MS)
 }
 
 /// UTC ms at which working day `day` starts.
 pub fn workday_start_ms(day: i64, day_start_min: u32) -> i64 {
-    day * DAY_MS - TAIPEI_OFFSET_MS + i64::from(day_start_min) * 60_000
+    day.saturating_mul(DAY_MS).saturating_sub(TAIPEI_OFFSET_MS).saturating_add(i64::from(day_start_min) * 60_000)
 }
 
 /// The Monday of the week holding working day `day` (1970-01-01 was a Thursday).
 pub fn week_monday(day: i64) -> i64 {
-    day - weekday(day)
+    day.saturating_sub(weekday(day))
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).
@@ -75,7 +86,7 @@ pub fn date_day(text: &str) -> Option<i64> {
 
 /// Monday is 0, Sunday 6.
 pub fn weekday(day: i64) -> i64 {
-    (day + 3).rem_euclid(7)
+    (day.rem_euclid(7) + 3) % 7
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +239,20 @@ pub struct Evidence {
     pub location: Option<Location>,
 }
 
+/// `POST /v1/hr/offices/{office_id}/assignments` (HR credential): whether a person
+/// works at the office. Only assigned people are given an EID office's schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub user_id: String,
+    /// `false` ends the assignment.
+    #[serde(default = "assigned_default")]
+    pub assigned: bool,
+}
+
+fn assigned_default() -> bool {
+    true
+}
+
 /// `POST /v1/attendance/punches` (phone, through the outbox).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Punch {
@@ -309,7 +334,7 @@ pub fn summarize_day(day: i64, punches: &[DayPunch]) -> DayReport {
         flags.push("late".to_owned());
     }
     let worked_ms = match (first_in_ms, last_out_ms) {
-        (Some(i), Some(o)) if o > i => o - i,
+        (Some(i), Some(o)) if o > i => o.saturating_sub(i),
         (Some(_), _) => {
             flags.push("no_out".to_owned());
             0
@@ -355,6 +380,22 @@ mod tests {
             assert_eq!(date_day(bad), None, "{bad}");
         }
         assert!(date_day("2028-02-29").is_some());
+    }
+
+    #[test]
+    fn extreme_times_saturate_instead_of_wrapping() {
+        assert!(!time_in_range(i64::MIN) && !time_in_range(i64::MAX) && !time_in_range(0));
+        assert!(time_in_range(1_796_054_400_000));
+        for t in [i64::MIN, i64::MAX, i64::MIN + 1] {
+            let day = workday(t, 1439);
+            let _ = week_monday(day);
+            let _ = workday_start_ms(day, 1439);
+        }
+        assert!(workday(i64::MIN, 0) < 0 && workday(i64::MAX, 0) > 0);
+        assert_eq!(week_monday(i64::MAX).rem_euclid(7), 4, "a Monday (day 4 was 1970-01-05)");
+        let p = |kind, time_ms| DayPunch { kind, time_ms, manual: false, late: false };
+        let day = summarize_day(0, &[p(PunchKind::In, i64::MIN), p(PunchKind::Out, i64::MAX)]);
+        assert_eq!(day.worked_ms, i64::MAX);
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub mod codes {
     pub const UNKNOWN_ISSUER: &str = "wallet_unknown_issuer";
     pub const TYPE_NOT_ALLOWED: &str = "wallet_type_not_allowed";
     pub const PICKUP_INVALID: &str = "wallet_pickup_invalid";
+    /// Too many wrong codes from this kiosk, or tries of this code, in the window.
+    pub const PICKUP_LOCKED: &str = "wallet_pickup_locked";
+    /// The body names another agency than the issuer credential's own.
+    pub const WRONG_ISSUER: &str = "wallet_wrong_issuer";
     pub const UNKNOWN_CONTRACT: &str = "wallet_unknown_contract";
 }
 
@@ -89,6 +93,15 @@ pub struct PickupCode {
 }
 
 crate::debug_redacted!(PickupCode { certificate_id, expires_at_ms; code });
+
+/// `POST /v1/wallet/pickup-codes/revoke`: the owner revokes an unused code. The code
+/// travels in the body, never in a URL, so no request log holds it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokePickup {
+    pub code: String,
+}
+
+crate::debug_redacted!(RevokePickup { ; code });
 
 /// `POST /v1/kiosk/pickup`: the kiosk redeems a code, once.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

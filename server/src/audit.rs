@@ -45,6 +45,7 @@ pub mod actions {
     pub const APPROVAL_ADMIN: &str = "approval.admin";
     pub const APPROVAL_ACT: &str = "approval.act";
     pub const APPROVAL_READ: &str = "approval.read";
+    pub const ATTENDANCE_ASSIGN: &str = "attendance.assign";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

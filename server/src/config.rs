@@ -8,6 +8,7 @@ use ipnet::IpNet;
 
 use crate::limits::RateLimits;
 use crate::random;
+use crate::sealing::{Kek, LocalKek};
 
 /// Everything a server instance needs. Built by the CLI (`taipei server`) or by tests
 /// and the core's scenarios through [`ServerConfig::embedded`].
@@ -35,6 +36,10 @@ pub struct ServerConfig {
     /// Embedded: loopback only (the demo); a deployment lists its ranges. Private
     /// ranges are not assumed: a café's Wi-Fi is 192.168.x.x too.
     pub city_networks: Vec<IpNet>,
+    /// Seals every server key stored in the database (`sealing.rs`). The same KEK
+    /// must be supplied on every start; a database sealed under another refuses to
+    /// sign anything.
+    pub kek: Kek,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -50,6 +55,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("rate_limits", &self.rate_limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("city_networks", &self.city_networks)
+            .field("kek", &self.kek)
             .finish()
     }
 }
@@ -60,7 +66,9 @@ pub const DEFAULT_BINDING_TTL: Duration = Duration::from_secs(120);
 pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 impl ServerConfig {
-    /// A server for tests and demos: loopback, a free port, a fresh random admin token.
+    /// A server for tests and demos: loopback, a free port, a fresh random admin token
+    /// and a fresh random KEK (clone the config to restart on the same file).
+    #[allow(clippy::expect_used)] // a failing RNG must stop the process, as in random::token
     pub fn embedded(db_path: PathBuf) -> Self {
         Self {
             db_path,
@@ -72,6 +80,7 @@ impl ServerConfig {
             rate_limits: RateLimits::default(),
             trusted_proxies: Vec::new(),
             city_networks: loopback(),
+            kek: std::sync::Arc::new(LocalKek::generate().expect("system random generator unavailable")),
         }
     }
 }

@@ -16,8 +16,11 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use taipei_protocol::api::{codes, headers};
 
+use taipei_protocol::b64;
+
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::sealing::Kek;
 use crate::time::now_ms;
 
 /// How long a stored reply is kept: far longer than any client retries a request.
@@ -93,6 +96,31 @@ where
     T: Serialize,
     F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
 {
+    once_with(db, None, scope, key, request_hash, status, work).await
+}
+
+/// Marks a stored body as sealed; a JSON reply never starts with it.
+const SEALED_PREFIX: &str = "sealed:";
+
+fn sealed_label(scope: &str, key: &str) -> String {
+    format!("idempotency/{scope}/{key}")
+}
+
+/// [`once`], and for a reply that carries a secret (a pickup code) `Some(kek)`: the
+/// stored copy is then sealed, so the idempotency table never holds it in clear.
+pub async fn once_with<T, F>(
+    db: &Db,
+    kek: Option<Kek>,
+    scope: String,
+    key: IdempotencyKey,
+    request_hash: [u8; 32],
+    status: StatusCode,
+    work: F,
+) -> Result<Response, ApiError>
+where
+    T: Serialize,
+    F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+{
     let stored = db
         .write(move |tx| {
             let now = now_ms();
@@ -112,15 +140,28 @@ where
                         format!("{} was already used for a different request", headers::IDEMPOTENCY_KEY),
                     ));
                 }
+                let body = match (body.strip_prefix(SEALED_PREFIX), &kek) {
+                    (None, _) => body,
+                    (Some(sealed), Some(kek)) => {
+                        let sealed = b64::decode(sealed).map_err(|_| ApiError::internal("a sealed stored reply is not base64url"))?;
+                        String::from_utf8(kek.open(&sealed_label(&scope, &key.0), &sealed)?)
+                            .map_err(|_| ApiError::internal("a sealed stored reply is not UTF-8"))?
+                    }
+                    (Some(_), None) => return Err(ApiError::internal("a sealed stored reply was asked for without the KEK")),
+                };
                 return Ok(Stored { status, body, replayed: true });
             }
             let value = work(tx)?;
             let body = serde_json::to_string(&value)
                 .map_err(|e| ApiError::internal(format!("could not encode the reply: {e}")))?;
+            let kept = match &kek {
+                Some(kek) => format!("{SEALED_PREFIX}{}", b64::encode(kek.seal(&sealed_label(&scope, &key.0), body.as_bytes())?)),
+                None => body.clone(),
+            };
             tx.execute(
                 "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![scope, key.0, request_hash.as_slice(), status.as_u16(), body, now],
+                params![scope, key.0, request_hash.as_slice(), status.as_u16(), kept, now],
             )?;
             Ok(Stored { status: status.as_u16(), body, replayed: false })
         })

@@ -11,6 +11,7 @@ pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod devices;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod pages;
 pub mod purge;
 mod random;
 pub mod reports;
+pub mod sealing;
 pub mod time;
 pub mod wallet;
 pub mod web;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub binding_ttl: Duration,
     /// The city's networks (`ServerConfig::city_networks`).
     pub city_networks: Vec<ipnet::IpNet>,
+    /// Seals and opens the keys kept in the database.
+    pub kek: sealing::Kek,
 }
 
 struct Route {
@@ -135,7 +139,7 @@ fn route_table() -> Vec<Route> {
         post("/v1/admin/wallet/certificates", wallet::issue).limited(Class::Admin),
         post("/v1/admin/wallet/certificates/{id}/revoke", wallet::revoke).limited(Class::Admin),
         post("/v1/wallet/pickup-codes", wallet::pickup::create).limited(Class::Device),
-        post("/v1/wallet/pickup-codes/{code}/revoke", wallet::pickup::revoke).limited(Class::Device),
+        post("/v1/wallet/pickup-codes/revoke", wallet::pickup::revoke).limited(Class::Device),
         post("/v1/kiosk/pickup", wallet::pickup::redeem).limited(Class::Anonymous),
         post("/v1/admin/wallet/contracts", wallet::contracts::create).limited(Class::Admin),
         post("/v1/admin/wallet/contracts/{id}/void", wallet::contracts::void).limited(Class::Admin),
@@ -144,11 +148,13 @@ fn route_table() -> Vec<Route> {
         get("/verify", wallet::verify::page).limited(Class::Anonymous),
         post("/v1/admin/offices", attendance::put_office).limited(Class::Admin),
         post("/v1/admin/offices/{office_id}/beacons", attendance::add_beacon).limited(Class::Admin),
+        post("/v1/hr/offices/{office_id}/assignments", attendance::assign).limited(Class::Admin),
         get("/v1/attendance/offices/{office_id}", attendance::office_config),
         post("/v1/attendance/punches", attendance::punch),
         get("/v1/attendance/week", attendance::my_week),
         get("/v1/admin/attendance/{user_id}/week", attendance::admin_week).limited(Class::Admin),
         get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html).limited(Class::Admin),
+        post("/v1/admin/credentials", credentials::mint).limited(Class::Admin),
         post("/v1/admin/approval/people", approval::admin::people).limited(Class::Admin),
         post("/v1/admin/approval/proxies", approval::admin::proxies).limited(Class::Admin),
         post("/v1/admin/approval/calendar", approval::admin::calendar).limited(Class::Admin),
@@ -247,7 +253,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let db = tokio::task::spawn_blocking(move || Db::open(&path))
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
-    wallet::init(&db).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    sealing::seal_stored_keys(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    wallet::init(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {
@@ -255,6 +262,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             token_ttl: config.token_ttl,
             binding_ttl: config.binding_ttl,
             city_networks: config.city_networks.clone(),
+            kek: config.kek.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -28,6 +28,7 @@ use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::middleware::Ctx;
 use crate::random;
+use crate::sealing::{Kek, labels};
 use crate::time::now_ms;
 use crate::web;
 
@@ -88,9 +89,11 @@ pub async fn create(
         display_token: token.clone(),
         display_path: format!("/meetings/{mid}/display"),
     };
+    let kek = state.settings.kek.clone();
     state
         .db
         .write(move |tx| {
+            let key = kek.seal(&labels::meeting_key(&mid), &key)?;
             tx.execute(
                 "INSERT INTO meetings (mid, meeting_key, display_token_hash, title, room, organizer, starts_at_ms, \
                  ends_at_ms, created_at_ms, late_window_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -107,7 +110,8 @@ pub async fn create(
 }
 
 struct Meeting {
-    key: Vec<u8>,
+    /// The HMAC key of the room frames, sealed (`Meeting::key` opens it).
+    sealed_key: Vec<u8>,
     token_hash: Vec<u8>,
     title: String,
     room: String,
@@ -117,6 +121,12 @@ struct Meeting {
     late_window_ms: i64,
 }
 
+impl Meeting {
+    fn key(&self, kek: &Kek, mid: &str) -> Result<Vec<u8>, ApiError> {
+        Ok(kek.open(&labels::meeting_key(mid), &self.sealed_key)?)
+    }
+}
+
 fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
     conn.query_row(
         "SELECT meeting_key, display_token_hash, title, room, organizer, starts_at_ms, ends_at_ms, late_window_ms \
@@ -124,7 +134,7 @@ fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
         [mid],
         |r| {
             Ok(Meeting {
-                key: r.get(0)?,
+                sealed_key: r.get(0)?,
                 token_hash: r.get(1)?,
                 title: r.get(2)?,
                 room: r.get(3)?,
@@ -182,11 +192,12 @@ pub async fn sign_in(
     let scope = device.device_id.clone();
     let request = body.value;
     let entry2 = entry.clone();
+    let kek = state.settings.kek.clone();
     let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::CREATED, move |tx| {
         let m = load(tx, &mid)?;
         let mid_raw = mid_bytes(&mid)?;
         let tag = b64::decode(&request.tag).map_err(|e| ApiError::bad_request(format!("tag: {e}")))?;
-        if !verify_frame_tag(&m.key, &mid_raw, request.slot, &tag) {
+        if !verify_frame_tag(&m.key(&kek, &mid)?, &mid_raw, request.slot, &tag) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, codes::FORGED_FRAME, "this meeting code was not made by the room display"));
         }
         let message = sign_in_message(&mid_raw, request.slot, &tag, &device.device_id, request.time_ms);
@@ -266,6 +277,7 @@ pub async fn display(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| sha256(t.trim().as_bytes()));
     let entry = Entry::new(actions::MEETING_DISPLAY, "display").ip(ctx.ip());
+    let kek = state.settings.kek.clone();
     let result = state
         .db
         .read(move |conn| {
@@ -284,7 +296,7 @@ pub async fn display(
                 .collect::<Result<Vec<_>, _>>()?;
             let now = now_ms();
             let slot = slot_of(now);
-            let frame = MeetingFrame::new(&m.key, mid_bytes(&mid)?, slot).encode();
+            let frame = MeetingFrame::new(&m.key(&kek, &mid)?, mid_bytes(&mid)?, slot).encode();
             let frame_svg = web::qr_svg(&frame)?;
             let next_change_ms = (i64::try_from(slot).unwrap_or(0) + 1) * SLOT_MS;
             Ok(DisplayFrame { title: m.title, room: m.room, frame, frame_svg, slot, next_change_ms, roster })

@@ -17,23 +17,43 @@ fn now_ms() -> i64 {
     common::now_s() * 1000
 }
 
-async fn admin(t: &TestServer, path: &str, body: serde_json::Value) -> StatusCode {
-    t.http.post(t.url(path)).bearer_auth(t.server.admin_token()).json(&body).send().await.unwrap().status()
+/// `POST` with `token`: offices and beacons belong to HR's credential.
+async fn post_as(t: &TestServer, token: &str, path: &str, body: serde_json::Value) -> StatusCode {
+    t.http.post(t.url(path)).bearer_auth(token).json(&body).send().await.unwrap().status()
 }
 
 /// An EID office (beacon epoch two days back) and a static one.
 async fn offices(t: &TestServer) -> i64 {
+    let hr = mint_hr(t).await;
+    let admin = |path: &'static str, body: serde_json::Value| post_as(t, &hr, path, body);
     let epoch = now_ms() - 2 * 86_400_000;
+    // The admin token no longer manages offices.
+    let office = serde_json::json!({"office_id": "x", "name": "x", "level": "static"});
+    assert_eq!(post_as(t, t.server.admin_token(), "/v1/admin/offices", office).await, StatusCode::UNAUTHORIZED);
     let eid = serde_json::json!({"office_id": "hq", "name": "市府", "level": "eid", "min_interval_ms": 60000});
-    assert_eq!(admin(t, "/v1/admin/offices", eid).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices", eid).await, StatusCode::CREATED);
     let beacon = serde_json::json!({"kind": "eid", "identity_key": IK, "rotation_exponent": 10, "epoch_ms": epoch});
-    assert_eq!(admin(t, "/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices/hq/beacons", beacon).await, StatusCode::CREATED);
     let plain = serde_json::json!({"office_id": "annex", "name": "Annex", "level": "static"});
-    assert_eq!(admin(t, "/v1/admin/offices", plain).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices", plain).await, StatusCode::CREATED);
     let beacon = serde_json::json!({"kind": "static", "beacon_id": "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1"});
-    assert_eq!(admin(t, "/v1/admin/offices/annex/beacons", beacon).await, StatusCode::CREATED);
-    assert_eq!(admin(t, "/v1/admin/offices/nowhere/beacons", serde_json::json!({"kind": "static", "beacon_id": "x:1"})).await, StatusCode::NOT_FOUND);
+    assert_eq!(admin("/v1/admin/offices/annex/beacons", beacon).await, StatusCode::CREATED);
+    assert_eq!(admin("/v1/admin/offices/nowhere/beacons", serde_json::json!({"kind": "static", "beacon_id": "x:1"})).await, StatusCode::NOT_FOUND);
+    assert_eq!(assign(t, &hr, "hq", "alice", true).await, StatusCode::OK);
     epoch
+}
+
+/// An HR credential, minted by the operator.
+async fn mint_hr(t: &TestServer) -> String {
+    let body = serde_json::json!({"kind": "hr", "name": "HR system"});
+    let response = t.http.post(t.url("/v1/admin/credentials")).bearer_auth(t.server.admin_token()).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json::<serde_json::Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
+async fn assign(t: &TestServer, token: &str, office: &str, user: &str, assigned: bool) -> StatusCode {
+    let body = serde_json::json!({"user_id": user, "assigned": assigned});
+    t.http.post(t.url(&format!("/v1/hr/offices/{office}/assignments"))).bearer_auth(token).json(&body).send().await.unwrap().status()
 }
 
 fn punch(s: &Session, office: &str, kind: PunchKind, time_ms: i64, evidence: Evidence) -> Punch {
@@ -113,6 +133,25 @@ async fn eid_office_accepts_current_eids_and_refuses_copies_old_eids_and_bad_clo
     assert_eq!(t.count("SELECT count(*) FROM attendance_punches"), 1);
     assert_eq!(t.count("SELECT count(*) FROM audit_log WHERE action = 'attendance.punch' AND outcome = 'ok'"), 1);
     assert_eq!(t.count("SELECT count(*) FROM audit_log WHERE action = 'attendance.punch' AND outcome LIKE 'attendance_%'"), 3);
+}
+
+#[tokio::test]
+async fn eid_schedules_go_only_to_people_assigned_to_the_office() {
+    let t = TestServer::start().await;
+    offices(&t).await;
+    let s = t.session("mallory").await;
+    // Bound, but not working at hq: the rules, no rotating ids.
+    let cfg = config(&t, &s, "hq").await;
+    assert!(cfg.eids.is_empty(), "{:?}", cfg.eids);
+    // Only the HR credential assigns; the admin token and a kiosk's do not.
+    assert_eq!(assign(&t, t.server.admin_token(), "hq", "mallory", true).await, StatusCode::UNAUTHORIZED);
+    let hr = mint_hr(&t).await;
+    assert_eq!(assign(&t, &hr, "nowhere", "mallory", true).await, StatusCode::NOT_FOUND);
+    assert_eq!(assign(&t, &hr, "hq", "mallory", true).await, StatusCode::OK);
+    assert!(!config(&t, &s, "hq").await.eids.is_empty());
+    assert_eq!(assign(&t, &hr, "hq", "mallory", false).await, StatusCode::OK);
+    assert!(config(&t, &s, "hq").await.eids.is_empty());
+    assert_eq!(t.count("SELECT count(*) FROM audit_log WHERE action = 'attendance.assign' AND outcome = 'ok'"), 3);
 }
 
 #[tokio::test]

@@ -569,8 +569,10 @@ async fn sign_in(t: &TestServer, s: &Session, mid: &str, body: &MeetingSignIn) -
         .unwrap()
 }
 
+/// The meeting's HMAC key, opened with the server's KEK.
 fn meeting_key(t: &TestServer, mid: &str) -> Vec<u8> {
-    t.db().query_row("SELECT meeting_key FROM meetings WHERE mid = ?1", [mid], |r| r.get(0)).unwrap()
+    let sealed: Vec<u8> = t.db().query_row("SELECT meeting_key FROM meetings WHERE mid = ?1", [mid], |r| r.get(0)).unwrap();
+    common::kek().open(&format!("meetings/{mid}"), &sealed).unwrap()
 }
 
 #[tokio::test]

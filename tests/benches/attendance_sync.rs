@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use taipei_core::{Client, PunchKind};
-use taipei_scenarios::{admin_post, offer_binding, profile_config, software_platform, start_server};
+use taipei_scenarios::{admin_post, mint_credential, offer_binding, profile_config, software_platform, start_server};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -20,7 +20,8 @@ fn main() {
         let server = start_server(dir.path()).await;
         let url = server.base_url();
         let office = serde_json::json!({"office_id": "hq", "name": "HQ", "level": "static", "min_interval_ms": 0});
-        assert_eq!(admin_post(&url, server.admin_token(), "/v1/admin/offices", office).await.0, 201);
+        let hr = mint_credential(&server, "hr", None).await;
+        assert_eq!(admin_post(&url, &hr, "/v1/admin/offices", office).await.0, 201);
         let client = Client::open(profile_config(dir.path(), &url), software_platform(dir.path())).await.expect("open");
         client.bind_device(&offer_binding(&server, "bench").await).await.expect("bind");
         client.attendance().load_office("hq").await.expect("office");

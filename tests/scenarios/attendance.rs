@@ -7,7 +7,7 @@ use taipei_core::attendance::{AdvertData, Sighting, simulate};
 use taipei_core::{Client, Error, Event, EventListener, PunchKind};
 use taipei_protocol::beacon::{Advert, encode_ad};
 use taipei_scenarios::{
-    admin_get, admin_post, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
+    admin_get, admin_post, assign_to_office, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
 };
 use taipei_server::RunningServer;
 use taipei_server::attendance::eid::EidBeacon;
@@ -23,14 +23,15 @@ fn now_ms() -> i64 {
 async fn office(server: &RunningServer, id: &str, level: &str) -> EidBeacon {
     let url = server.base_url();
     let body = serde_json::json!({"office_id": id, "name": "市府", "level": level, "min_interval_ms": 60000});
-    assert_eq!(admin_post(&url, server.admin_token(), "/v1/admin/offices", body).await.0, 201);
+    let hr = mint_credential(server, "hr", None).await;
+    assert_eq!(admin_post(&url, &hr, "/v1/admin/offices", body).await.0, 201);
     let beacon = EidBeacon { identity_key: IK, k: 10, epoch_ms: now_ms() - 2 * 86_400_000 };
     let key: String = IK.iter().map(|b| format!("{b:02x}")).collect();
     let eid = serde_json::json!({"kind": "eid", "identity_key": key, "rotation_exponent": 10, "epoch_ms": beacon.epoch_ms});
     let path = format!("/v1/admin/offices/{id}/beacons");
-    assert_eq!(admin_post(&url, server.admin_token(), &path, eid).await.0, 201);
+    assert_eq!(admin_post(&url, &hr, &path, eid).await.0, 201);
     let fixed = serde_json::json!({"kind": "static", "beacon_id": STATIC_ID});
-    assert_eq!(admin_post(&url, server.admin_token(), &path, fixed).await.0, 201);
+    assert_eq!(admin_post(&url, &hr, &path, fixed).await.0, 201);
     beacon
 }
 
@@ -73,6 +74,7 @@ async fn malformed_adverts_are_typed_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     office(&server, "hq", "eid").await;
+    assign_to_office(&server, "hq", "amy").await;
     let client = bound_client(dir.path(), &server, "amy", None).await;
     let raw = |bytes: &[u8]| Sighting { data: AdvertData::Raw(bytes.to_vec()), rssi: -50, at_ms: 0 };
     // Before any office is known, a good advert is refused with a reason.
@@ -107,6 +109,7 @@ async fn walk_in_and_out_at_an_eid_office_and_the_week_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     office(&server, "hq", "eid").await;
+    assign_to_office(&server, "hq", "ben").await;
     let events = Arc::new(Events::default());
     let client = bound_client(dir.path(), &server, "ben", Some(events.clone())).await;
     let config = client.attendance().load_office("hq").await.unwrap();
@@ -143,6 +146,7 @@ async fn a_cloned_static_beacon_at_an_eid_office_is_rejected_and_the_person_is_t
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     office(&server, "hq", "eid").await;
+    assign_to_office(&server, "hq", "cai").await;
     let events = Arc::new(Events::default());
     let client = bound_client(dir.path(), &server, "cai", Some(events.clone())).await;
     client.attendance().load_office("hq").await.unwrap();
@@ -173,6 +177,7 @@ async fn yesterdays_eid_is_ignored_and_a_wrong_phone_clock_does_not_move_the_pun
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let beacon = office(&server, "hq", "eid").await;
+    assign_to_office(&server, "hq", "dai").await;
     let client = bound_client(dir.path(), &server, "dai", None).await;
     client.attendance().load_office("hq").await.unwrap();
 

@@ -16,6 +16,7 @@ async fn main() {
     };
     let count: u32 = count.parse().unwrap_or(1);
     let client = open_profile(std::path::Path::new(dir), url).await;
+    println!("opened");
     for i in 0..count {
         let kind = if i % 2 == 0 { PunchKind::In } else { PunchKind::Out };
         match client.attendance().manual_punch(kind, &format!("run {run} punch {i}")).await {
@@ -26,8 +27,10 @@ async fn main() {
             }
         }
     }
-    if let Err(e) = client.sync().await {
-        eprintln!("sync failed: {e}");
+    println!("syncing");
+    match client.sync().await {
+        Ok(_) => println!("synced"),
+        Err(e) => eprintln!("sync failed: {e}"),
     }
     let _ = client.close().await;
 }

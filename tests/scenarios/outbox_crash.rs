@@ -23,11 +23,17 @@ async fn killed_mid_sync_every_report_arrives_exactly_once() {
     // The children run on std processes in a blocking thread; the server keeps
     // serving on the runtime meanwhile.
     let (data_dir, child_url) = (dir.path().to_owned(), url.clone());
-    let (queued, killed) = tokio::task::spawn_blocking(move || {
-        kill_children(env!("CARGO_BIN_EXE_outbox-child"), &data_dir, &child_url, RUNS, PER_RUN, 70)
+    let kills = tokio::task::spawn_blocking(move || {
+        kill_children(env!("CARGO_BIN_EXE_outbox-child"), &data_dir, &child_url, RUNS, PER_RUN)
     })
     .await
     .unwrap();
+    let queued = &kills.queued;
+    // A kill at start-up or after the child finished tests nothing: most must land
+    // mid-way, and some of them while items were on their way to the server.
+    assert!(kills.mid_way() >= RUNS / 2, "only {} of {RUNS} kills landed mid-way: {kills:?}", kills.mid_way());
+    assert!(kills.while_queueing >= 1 && kills.while_syncing >= 1, "kills never landed in one phase: {kills:?}");
+    assert!(!queued.is_empty(), "no child queued anything before it was killed");
 
     let client = open_profile(dir.path(), &url).await;
     let report = client.sync().await.unwrap();
@@ -37,7 +43,7 @@ async fn killed_mid_sync_every_report_arrives_exactly_once() {
     assert_eq!(unique.len(), texts.len(), "a report arrived twice: {texts:?}");
     assert!(queued.is_subset(&unique), "lost: {:?}", queued.difference(&unique).collect::<Vec<_>>());
     assert!(texts.iter().all(|t| t.starts_with("run ")));
-    eprintln!("{killed} of {RUNS} children killed mid-way; {} reports queued, {} delivered", queued.len(), texts.len());
+    eprintln!("{} of {RUNS} children killed mid-way ({} queueing, {} syncing); {} reports queued, {} delivered", kills.mid_way(), kills.while_queueing, kills.while_syncing, queued.len(), texts.len());
     client.close().await.unwrap();
     server.shutdown().await;
 }

@@ -2,7 +2,7 @@
 //! admin endpoints (plain loopback HTTP, as a portal back office would call them), and
 //! profiles of the core in temp dirs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use taipei_core::{Client, ClientConfig, FileSecretStore, Platform};
@@ -12,6 +12,13 @@ use taipei_server::{RunningServer, ServerConfig};
 /// Starts the reference server on a loopback port with its database in `dir`.
 pub async fn start_server(dir: &Path) -> RunningServer {
     start_server_at(dir, None).await
+}
+
+/// The key-encryption key of every scenario server (one per test process), so a
+/// restarted server opens its file and a test can act as the operator who holds it.
+pub fn server_kek() -> taipei_server::sealing::Kek {
+    static KEK: std::sync::OnceLock<taipei_server::sealing::Kek> = std::sync::OnceLock::new();
+    KEK.get_or_init(|| std::sync::Arc::new(taipei_server::sealing::LocalKek::generate().expect("system randomness"))).clone()
 }
 
 /// Same, on a chosen address (to restart a server where a client expects it).
@@ -28,6 +35,7 @@ pub async fn start_server_at(dir: &Path, addr: Option<std::net::SocketAddr>) -> 
 /// bench that measures throughput from one address).
 pub async fn start_server_with(dir: &Path, adjust: impl FnOnce(&mut ServerConfig)) -> RunningServer {
     let mut config = ServerConfig::embedded(dir.join("server.db"));
+    config.kek = server_kek();
     adjust(&mut config);
     taipei_server::start(config).await.expect("server starts")
 }
@@ -61,6 +69,29 @@ pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
     assert!((200..300).contains(&status), "portal offer: {status} {json}");
     let offer: BindingOffer = serde_json::from_value(json).expect("BindingOffer");
     offer.qr
+}
+
+/// A credential of `kind` (limited to `scope`: an issuer's agency), minted by the
+/// operator through the admin endpoint; returns its token.
+pub async fn mint_credential(server: &RunningServer, kind: &str, scope: Option<&str>) -> String {
+    let body = serde_json::json!({"kind": kind, "name": format!("scenario {kind}"), "scope": scope});
+    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/credentials", body).await;
+    assert_eq!(status, 201, "{json}");
+    json["token"].as_str().expect("token").to_owned()
+}
+
+/// A kiosk credential.
+pub async fn mint_kiosk(server: &RunningServer) -> String {
+    mint_credential(server, "kiosk", None).await
+}
+
+/// HR, with a credential the operator minted for it, assigns `user` to `office` (only
+/// assigned people get an EID office's rotating ids).
+pub async fn assign_to_office(server: &RunningServer, office: &str, user: &str) {
+    let hr = mint_credential(server, "hr", None).await;
+    let path = format!("/v1/hr/offices/{office}/assignments");
+    let (status, json) = admin_post(&server.base_url(), &hr, &path, serde_json::json!({"user_id": user})).await;
+    assert_eq!(status, 200, "{json}");
 }
 
 /// Revokes a device through the admin endpoint.
@@ -204,6 +235,41 @@ pub async fn admin_get(server: &RunningServer, path: &str) -> serde_json::Value 
         .expect("admin reply JSON")
 }
 
+/// Where outside test data lives: `$TAIPEI_TESTDATA`, else `../shared/testdata` beside
+/// the repository.
+fn testdata_root() -> PathBuf {
+    match std::env::var_os("TAIPEI_TESTDATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+    }
+}
+
+/// `root/sub` if it exists. When it does not: under CI (`ci`) an error, because a
+/// build that silently skips its conformance tests is not a passing build; elsewhere
+/// `None`, and the caller skips with a plain message.
+pub fn find_testdata(root: &Path, sub: &str, ci: bool) -> Result<Option<PathBuf>, String> {
+    let dir = root.join(sub);
+    if dir.is_dir() {
+        return Ok(Some(dir));
+    }
+    let why = format!("the outside test data {} is absent; set TAIPEI_TESTDATA", dir.display());
+    if ci { Err(why) } else { Ok(None) }
+}
+
+/// [`find_testdata`] for a test: panics under `CI=true` when the data is missing,
+/// otherwise prints why the test skips and returns `None`.
+pub fn testdata_dir(sub: &str) -> Option<PathBuf> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    match find_testdata(&testdata_root(), sub, ci) {
+        Ok(Some(dir)) => Some(dir),
+        Ok(None) => {
+            println!("skipped: the outside test data {sub} is absent (set TAIPEI_TESTDATA)");
+            None
+        }
+        Err(why) => panic!("CI=true: {why}"),
+    }
+}
+
 /// A random delay from the OS's randomness (no rand crate in the workspace).
 fn random_delay_ms(max: u64) -> u64 {
     let mut b = [0u8; 8];
@@ -213,32 +279,135 @@ fn random_delay_ms(max: u64) -> u64 {
     u64::from_le_bytes(b) % max
 }
 
-/// The crash scenarios' loop: runs the child binary `exe` (`<dir> <url> <run> <count>`)
-/// `runs` times, SIGKILLs each after a random delay under `max_delay_ms`, and collects
-/// what the children printed as `queued <id>` (printed only once committed). Blocking:
-/// call it from `spawn_blocking` so the in-process server keeps serving. Returns the
-/// ids and how many children were killed before they finished.
-pub fn kill_children(exe: &str, dir: &Path, url: &str, runs: u32, per_run: u32, max_delay_ms: u64) -> (std::collections::HashSet<String>, u32) {
+/// Where a crash-test child was when the parent's SIGKILL landed, read from the phase
+/// lines it prints (`opened`, `queued <id>` once committed, `syncing`, `synced`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillPhase {
+    /// The child had exited before the kill (or never reached the queue): nothing was
+    /// interrupted, so the run proves nothing about crash safety.
+    NotMidWay,
+    /// Killed after opening its profile, while queueing items (possibly mid-transaction).
+    Queueing,
+    /// Killed after queueing everything, while sending it to the server.
+    Syncing,
+}
+
+impl KillPhase {
+    /// `still_running`: the child had not exited when the kill was sent.
+    pub fn of(output: &str, still_running: bool) -> Self {
+        let last = output.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("");
+        if !still_running {
+            return Self::NotMidWay;
+        }
+        match last {
+            "syncing" => Self::Syncing,
+            "opened" => Self::Queueing,
+            l if l.starts_with("queued ") => Self::Queueing,
+            _ => Self::NotMidWay,
+        }
+    }
+}
+
+/// What [`kill_children`] saw.
+#[derive(Debug, Default)]
+pub struct Kills {
+    /// Every id a child printed as `queued <id>` (printed only once committed).
+    pub queued: std::collections::HashSet<String>,
+    /// Kills that landed while the child was queueing items.
+    pub while_queueing: u32,
+    /// Kills that landed while the child was syncing.
+    pub while_syncing: u32,
+}
+
+impl Kills {
+    pub fn mid_way(&self) -> u32 {
+        self.while_queueing + self.while_syncing
+    }
+}
+
+/// Starts the child binary `exe` (`<dir> <url> <run> <count>`) and waits for its
+/// `opened` line; the reader keeps the rest of its output.
+fn spawn_child(exe: &str, dir: &Path, url: &str, run: u32, per_run: u32) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>, String) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(exe)
+        .args([dir.to_str().expect("utf-8 temp dir"), url, &run.to_string(), &per_run.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut out = String::new();
+    stdout.read_line(&mut out).expect("child output");
+    assert_eq!(out.trim(), "opened", "run {run}: the child did not open its profile");
+    (child, stdout, out)
+}
+
+/// The crash scenarios' loop. One child first runs to its end, which measures how
+/// long queueing and syncing take on this machine now; then `runs` children are each
+/// SIGKILLed at a random moment within that span (shrunk whenever a child finished
+/// first) after they say `opened`, and the
+/// phase each kill landed in is noted. Timing the kills from `opened` keeps them off
+/// the start-up, where they would test nothing. Blocking: call it from
+/// `spawn_blocking` so the in-process server keeps serving.
+pub fn kill_children(exe: &str, dir: &Path, url: &str, runs: u32, per_run: u32) -> Kills {
     use std::io::Read as _;
-    let mut queued = std::collections::HashSet::new();
-    let mut killed = 0;
+    let mut kills = Kills::default();
+    let collect = |kills: &mut Kills, out: &str| {
+        kills.queued.extend(out.lines().filter_map(|l| l.strip_prefix("queued ")).map(str::to_owned));
+    };
+    let (mut child, mut stdout, mut out) = spawn_child(exe, dir, url, runs, per_run);
+    let started = std::time::Instant::now();
+    stdout.read_to_string(&mut out).expect("child output");
+    child.wait().expect("child reaped");
+    let mut span_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX).max(2);
+    assert!(out.contains("synced"), "the measuring child did not finish: {out}");
+    collect(&mut kills, &out);
     for run in 0..runs {
-        let mut child = std::process::Command::new(exe)
-            .args([dir.to_str().expect("utf-8 temp dir"), url, &run.to_string(), &per_run.to_string()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("child starts");
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        std::thread::sleep(std::time::Duration::from_millis(random_delay_ms(max_delay_ms)));
-        if child.try_wait().expect("child state").is_none() {
-            killed += 1;
+        let (mut child, mut stdout, mut out) = spawn_child(exe, dir, url, run, per_run);
+        std::thread::sleep(std::time::Duration::from_millis(random_delay_ms(span_ms)));
+        let still_running = child.try_wait().expect("child state").is_none();
+        // One slow measuring run must not spoil the rest: a child that finished before
+        // the kill means the span was too long, so it shrinks.
+        if !still_running {
+            span_ms = (span_ms * 2 / 3).max(2);
         }
         child.kill().ok(); // SIGKILL
         child.wait().expect("child reaped");
-        let mut out = String::new();
         stdout.read_to_string(&mut out).expect("child output");
-        queued.extend(out.lines().filter_map(|l| l.strip_prefix("queued ")).map(str::to_owned));
+        match KillPhase::of(&out, still_running) {
+            KillPhase::Queueing => kills.while_queueing += 1,
+            KillPhase::Syncing => kills.while_syncing += 1,
+            KillPhase::NotMidWay => {}
+        }
+        collect(&mut kills, &out);
     }
-    (queued, killed)
+    kills
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KillPhase, find_testdata};
+
+    /// Reliability check: missing outside test data fails the build under CI instead
+    /// of passing as "skipped".
+    #[test]
+    fn missing_testdata_fails_under_ci() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(find_testdata(root.path(), "eu-dcc", true).is_err());
+        assert_eq!(find_testdata(root.path(), "eu-dcc", false), Ok(None));
+        std::fs::create_dir(root.path().join("eu-dcc")).unwrap();
+        assert_eq!(find_testdata(root.path(), "eu-dcc", true), Ok(Some(root.path().join("eu-dcc"))));
+    }
+
+    /// Reliability check: a kill counts only if it landed while items were being
+    /// queued or synced; one during start-up or after the child finished does not.
+    #[test]
+    fn crash_kills_count_only_mid_queue_or_sync() {
+        assert_eq!(KillPhase::of("", true), KillPhase::NotMidWay);
+        assert_eq!(KillPhase::of("opened\nqueued a\nsyncing\nsynced\n", true), KillPhase::NotMidWay);
+        assert_eq!(KillPhase::of("opened\nqueued a\n", false), KillPhase::NotMidWay);
+        assert_eq!(KillPhase::of("opened\n", true), KillPhase::Queueing);
+        assert_eq!(KillPhase::of("opened\nqueued a\n", true), KillPhase::Queueing);
+        assert_eq!(KillPhase::of("opened\nqueued a\nqueued b\nsyncing\n", true), KillPhase::Syncing);
+    }
 }

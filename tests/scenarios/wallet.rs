@@ -14,7 +14,7 @@ use taipei_protocol::cert::city::{CityCertificate, sample_diploma};
 use taipei_protocol::cert::key_id;
 use taipei_server::RunningServer;
 
-use taipei_scenarios::{http, offer_binding, profile_config, software_platform, start_server};
+use taipei_scenarios::{admin_post, http, mint_credential, mint_kiosk, offer_binding, profile_config, server_kek, software_platform, start_server};
 
 static KEYS: AtomicU32 = AtomicU32::new(0);
 
@@ -39,7 +39,8 @@ async fn issue(server: &RunningServer, user: &str, issuer: &str, cert_type: &str
         "fields": [{"label": {"zh": "學校", "en": "School"}, "value": "臺北市立建國高級中學"}],
         "expires_at_ms": expires_at_ms,
     });
-    let (status, json) = admin(server, "/v1/admin/wallet/certificates", body).await;
+    let token = mint_credential(server, "issuer", Some(issuer)).await;
+    let (status, json) = admin_post(&server.base_url(), &token, "/v1/admin/wallet/certificates", body).await;
     assert_eq!(status, 201, "issue: {json}");
     (json["id"].as_str().unwrap().to_owned(), json["qr"].as_str().unwrap().to_owned())
 }
@@ -120,9 +121,11 @@ async fn certificates_sync_verify_offline_and_show_every_failure() {
     // Every failure, offline.
     let trust_kid = {
         let db = server_db(dir.path());
-        let (pkcs8, public): (Vec<u8>, Vec<u8>) = db
+        let (sealed, public): (Vec<u8>, Vec<u8>) = db
             .query_row("SELECT pkcs8, public_key FROM wallet_issuers WHERE issuer = 'TPE-SW'", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
+        // Sealed at rest: only the operator's KEK opens it.
+        let pkcs8 = server_kek().open("wallet_issuers/TPE-SW", &sealed).unwrap();
         // The social-welfare key signing a diploma: trusted key, wrong type.
         let misuse = CityCertificate { issuer: "TPE-SW".into(), ..sample_diploma("林大華", 99, now_ms() / 1000) };
         let misused = misuse.sign(&pair(&pkcs8), &key_id(&public)).unwrap();
@@ -146,7 +149,9 @@ async fn certificates_sync_verify_offline_and_show_every_failure() {
 
     // Revocation reaches the phone with the next status list; until then the verdict
     // says which lists it used.
-    let (status, _) = admin(&server, &format!("/v1/admin/wallet/certificates/{diploma_id}/revoke"), serde_json::json!({})).await;
+    let school = mint_credential(&server, "issuer", Some("TPE-EDU")).await;
+    let path = format!("/v1/admin/wallet/certificates/{diploma_id}/revoke");
+    let (status, _) = admin_post(&server.base_url(), &school, &path, serde_json::json!({})).await;
     assert_eq!(status, 204);
     let before = wallet.verify_text(&diploma_qr).await.unwrap();
     assert_eq!(before.kind, VerdictKind::Valid);
@@ -208,10 +213,12 @@ async fn pickup_codes_are_one_time_short_lived_and_revocable() {
     let client = phone(&dir.path().join("phone"), &server, "u-wu").await;
     let (id, qr_text) = issue(&server, "u-wu", "TPE-SW", "low_income", ("低收入戶證明", "Low-income household"), None).await;
     client.wallet().sync().await.unwrap();
+    let kiosk_token = mint_kiosk(&server).await;
     let kiosk = |code: String| {
         let url = format!("{}/v1/kiosk/pickup", server.base_url());
+        let token = kiosk_token.clone();
         async move {
-            let reply = http().post(url).json(&serde_json::json!({ "code": code })).send().await.unwrap();
+            let reply = http().post(url).bearer_auth(token).json(&serde_json::json!({ "code": code })).send().await.unwrap();
             let status = reply.status().as_u16();
             (status, reply.json::<serde_json::Value>().await.unwrap())
         }

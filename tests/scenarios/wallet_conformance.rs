@@ -8,19 +8,9 @@ use taipei_protocol::cert::conformance::{KnownIssues, check_case};
 #[path = "../../cli/src/wallet/conformance.rs"]
 mod conformance;
 
-/// `$TAIPEI_TESTDATA/eu-dcc`, else `../shared/testdata/eu-dcc` beside the repository.
+/// `$TAIPEI_TESTDATA/eu-dcc`, else `../shared/testdata/eu-dcc`; required under `CI=true`.
 fn eu_dcc_dir() -> Option<PathBuf> {
-    let root = match std::env::var_os("TAIPEI_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
-    };
-    let dir = root.join("eu-dcc");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("SKIPPED: the EU DCC test data is absent ({} does not exist); set TAIPEI_TESTDATA", dir.display());
-        None
-    }
+    taipei_scenarios::testdata_dir("eu-dcc")
 }
 
 #[test]

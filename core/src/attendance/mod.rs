@@ -116,7 +116,9 @@ pub fn parse(data: &AdvertData) -> Result<Advert, BeaconError> {
 pub fn office_key(config: &OfficeConfig, advert: &Advert, server_now_ms: i64) -> Option<(String, bool)> {
     if let Some(eid) = advert.eid_hex() {
         let valid = config.eids.iter().any(|w| {
-            w.eid.eq_ignore_ascii_case(&eid) && w.valid_from_ms - EID_SLACK_MS <= server_now_ms && server_now_ms < w.valid_until_ms + EID_SLACK_MS
+            w.eid.eq_ignore_ascii_case(&eid)
+                && w.valid_from_ms.saturating_sub(EID_SLACK_MS) <= server_now_ms
+                && server_now_ms < w.valid_until_ms.saturating_add(EID_SLACK_MS)
         });
         return valid.then_some((eid, true));
     }
@@ -414,7 +416,7 @@ impl Attendance {
                 DayView { summary: summarize_day(day, &counted), sync: sync.into(), punches: of_day }
             })
             .collect();
-        Ok(WeekView { week_of: date_text(monday), worked_ms: days.iter().map(|d| d.summary.worked_ms).sum(), days })
+        Ok(WeekView { week_of: date_text(monday), worked_ms: days.iter().fold(0_i64, |sum, d| sum.saturating_add(d.summary.worked_ms)), days })
     }
 }
 

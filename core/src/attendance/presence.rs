@@ -111,7 +111,7 @@ impl Presence {
             return None;
         }
         let since = *self.near_since_ms.get_or_insert(at_ms);
-        if at_ms - since >= self.params.dwell_ms {
+        if at_ms.saturating_sub(since) >= self.params.dwell_ms {
             self.inside = true;
             return Some(Transition::Entered);
         }
@@ -121,7 +121,7 @@ impl Presence {
     /// Time passing without sightings: the exit timeout.
     pub fn tick(&mut self, now_ms: i64) -> Option<Transition> {
         let last = self.last_near_ms?;
-        if self.inside && now_ms - last >= self.params.exit_timeout_ms {
+        if self.inside && now_ms.saturating_sub(last) >= self.params.exit_timeout_ms {
             self.inside = false;
             self.near_since_ms = None;
             for t in self.tracks.values_mut() {

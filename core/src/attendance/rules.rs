@@ -34,7 +34,8 @@ pub fn decide(transition: Transition, today: i64, now_ms: i64, min_interval_ms: 
     if kind == PunchKind::In && same_kind.clone().any(|e| e.workday == today) {
         return None;
     }
-    if same_kind.any(|e| (now_ms - e.time_ms).abs() < min_interval_ms) {
+    // abs_diff: times from a hostile server or a broken clock must not overflow.
+    if same_kind.any(|e| now_ms.abs_diff(e.time_ms) < min_interval_ms.max(0).unsigned_abs()) {
         return None;
     }
     Some(kind)
@@ -65,5 +66,13 @@ mod tests {
         // A refused clock-in does not count as today's.
         let refused = [Earlier { rejected: true, ..e(PunchKind::In, 1_000, day) }];
         assert_eq!(decide(Transition::Entered, day, 5_000_000, 60_000, &refused), Some(PunchKind::In));
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow_the_debounce() {
+        let far = [e(PunchKind::Out, i64::MIN, 0), e(PunchKind::Out, i64::MAX, 0)];
+        assert_eq!(decide(Transition::Exited, 1, i64::MAX, 60_000, &far), None, "i64::MAX is within the interval of itself");
+        assert_eq!(decide(Transition::Exited, 1, 0, 60_000, &far), Some(PunchKind::Out));
+        assert_eq!(decide(Transition::Exited, 1, 0, i64::MIN, &far), Some(PunchKind::Out), "a negative interval means none");
     }
 }

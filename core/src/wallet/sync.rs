@@ -2,7 +2,7 @@
 //! and contracts (authenticated), pickup codes.
 
 use taipei_protocol::cert::lists::{STATUS_LIST_TAG, SignedList, StatusBits, StatusList, TRUST_LIST_TAG, TrustList};
-use taipei_protocol::wallet::{Contracts, NewPickupCode, PickupCode, WalletEntries};
+use taipei_protocol::wallet::{Contracts, NewPickupCode, PickupCode, RevokePickup, WalletEntries};
 
 use super::{WalletError, root_key, storage};
 use crate::client::Inner;
@@ -92,8 +92,9 @@ pub async fn revoke_pickup_code(inner: &Inner, code: &str) -> Result<(), Error> 
     if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) || code.len() > 32 {
         return Err(Error::InvalidInput("a pickup code is digits".into()));
     }
-    let path = format!("/v1/wallet/pickup-codes/{code}/revoke");
-    inner.authed(Method::Post, &path, None, Some(net::new_idempotency_key())).await.map_err(refusal)?;
+    // In the body, not the path: a code in a URL ends up in request logs.
+    let body = serde_json::to_vec(&RevokePickup { code: code.to_owned() }).map_err(|e| Error::Internal(e.to_string()))?;
+    inner.authed(Method::Post, "/v1/wallet/pickup-codes/revoke", Some(body), Some(net::new_idempotency_key())).await.map_err(refusal)?;
     Ok(())
 }
 

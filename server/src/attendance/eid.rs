@@ -64,7 +64,7 @@ impl EidBeacon {
     /// The window (EID and validity) holding server time `at_ms`; none before the epoch
     /// or past the 32-bit counter.
     pub fn window_at(&self, at_ms: i64) -> Option<EidWindow> {
-        let t = u32::try_from((at_ms - self.epoch_ms).div_euclid(1000)).ok()?;
+        let t = u32::try_from(at_ms.checked_sub(self.epoch_ms)?.div_euclid(1000)).ok()?;
         let start_s = t & !(period_s(self.k) - 1);
         let valid_from_ms = self.epoch_ms + i64::from(start_s) * 1000;
         Some(EidWindow {
@@ -89,7 +89,7 @@ impl EidBeacon {
     /// Whether `eid` (hex) is this beacon's EID at `at_ms` or in the window just before:
     /// a phone may see the last EID of a window and punch a moment after it rotated.
     pub fn shows(&self, eid: &str, at_ms: i64) -> bool {
-        [at_ms, at_ms - self.period_ms()]
+        [at_ms, at_ms.saturating_sub(self.period_ms())]
             .into_iter()
             .filter_map(|t| self.window_at(t))
             .any(|w| w.eid.eq_ignore_ascii_case(eid))

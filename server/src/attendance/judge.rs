@@ -1,7 +1,7 @@
 //! The rules a punch must pass, as a pure function of the office, its beacons, the
 //! punch and the server clock — so each rule is testable without HTTP or SQLite.
 
-use taipei_protocol::attendance::{Level, NewOffice, Punch, codes};
+use taipei_protocol::attendance::{Level, NewOffice, Punch, codes, time_in_range};
 
 use super::eid::EidBeacon;
 
@@ -15,6 +15,11 @@ pub const MAX_AGE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Arriving later than this after its time marks a punch `late` (it waited offline).
 pub const LATE_AFTER_MS: i64 = 10 * 60 * 1000;
 const MAX_REASON_CHARS: usize = 500;
+/// Bluetooth signal strengths a real advert can have (dBm).
+const MIN_RSSI_DBM: i32 = -127;
+const MAX_RSSI_DBM: i32 = 20;
+/// A phone's running time since its last clock sync beyond this is not believed.
+pub const MAX_ELAPSED_MS: i64 = 366 * 24 * 60 * 60 * 1000;
 
 /// An office with what is registered for it.
 #[derive(Debug, Clone)]
@@ -48,6 +53,11 @@ fn minutes(ms: i64) -> i64 {
 
 /// Time: against the server clock, and against the phone's own monotonic account.
 fn check_time(p: &Punch, now: i64) -> Result<(), Refusal> {
+    // Bounds first, so the arithmetic below cannot overflow (an extreme time_ms used to
+    // wrap past the 7-day limit in release builds).
+    if !time_in_range(p.time_ms) || !time_in_range(p.synced_at_ms) || !(0..=MAX_ELAPSED_MS).contains(&p.elapsed_since_sync_ms) {
+        return Err(refuse(codes::CLOCK_SKEW, "the punch times are outside any plausible date; the phone's clock is broken"));
+    }
     if p.time_ms > now + MAX_AHEAD_MS || p.synced_at_ms > now + MAX_AHEAD_MS {
         return Err(refuse(
             codes::CLOCK_SKEW,
@@ -85,14 +95,21 @@ fn check_evidence(office: &Office, p: &Punch) -> Result<Vec<&'static str>, Refus
     }
     let ev = &p.evidence;
     let static_ok = ev.beacon_ids.iter().any(|id| office.static_ids.contains(id));
-    let eid_ok = ev.eids.iter().any(|eid| office.eid_beacons.iter().any(|b| b.shows(eid, p.time_ms)));
-    if !ev.eids.is_empty() && !eid_ok && !static_ok {
+    let eid_valid = ev.eids.iter().any(|eid| office.eid_beacons.iter().any(|b| b.shows(eid, p.time_ms)));
+    // An EID counts only with a sighting: adverts received at a real signal strength.
+    // The schedule a phone holds lists EIDs it could quote without any beacon near.
+    let sighted = ev.sightings > 0 && (MIN_RSSI_DBM..=MAX_RSSI_DBM).contains(&ev.rssi_max_dbm);
+    let eid_ok = eid_valid && sighted;
+    if !ev.eids.is_empty() && !eid_valid && !static_ok {
         return Err(refuse(codes::EID_INVALID, "the beacon identifier seen is not this office's at the punch time (an old or copied EID)"));
     }
     match office.rules.level {
         Level::Static if static_ok || eid_ok => Ok(Vec::new()),
         Level::Static => Err(refuse(codes::EVIDENCE, "none of this office's beacons was seen")),
         Level::Eid if eid_ok => Ok(Vec::new()),
+        Level::Eid if eid_valid => {
+            Err(refuse(codes::EVIDENCE, "the rotating (EID) beacon was quoted without being seen; stay near the beacon and try again"))
+        }
         Level::Eid if !ev.eids.is_empty() => {
             Err(refuse(codes::EID_INVALID, "the beacon identifier seen is not this office's at the punch time (an old or copied EID)"))
         }
@@ -114,7 +131,7 @@ fn check_evidence(office: &Office, p: &Punch) -> Result<Vec<&'static str>, Refus
 pub fn judge(office: &Office, p: &Punch, now: i64, previous_ms: Option<i64>) -> Result<Verdict, Refusal> {
     check_time(p, now)?;
     let mut flags = check_evidence(office, p)?;
-    if previous_ms.is_some_and(|prev| (p.time_ms - prev).abs() < office.rules.min_interval_ms) {
+    if previous_ms.is_some_and(|prev| p.time_ms.abs_diff(prev) < office.rules.min_interval_ms.max(0).unsigned_abs()) {
         return Err(refuse(codes::TOO_SOON, "another punch was recorded moments before this one"));
     }
     let late = now - p.time_ms > LATE_AFTER_MS;
@@ -163,7 +180,45 @@ mod tests {
     }
 
     fn with_ids(ids: &[&str], eids: &[String]) -> Evidence {
-        Evidence { beacon_ids: ids.iter().map(|s| s.to_string()).collect(), eids: eids.to_vec(), ..Evidence::default() }
+        let beacon_ids = ids.iter().map(|s| s.to_string()).collect();
+        Evidence { beacon_ids, eids: eids.to_vec(), sightings: 5, rssi_max_dbm: -60, rssi_mean_dbm: -70, ..Evidence::default() }
+    }
+
+    #[test]
+    fn an_eid_punch_needs_a_sighting_of_a_currently_valid_eid() {
+        let o2 = office(Level::Eid);
+        let current = o2.eid_beacons[0].window_at(NOW).unwrap().eid;
+        assert!(judge(&o2, &punch(with_ids(&[], &[current.clone()])), NOW, None).is_ok());
+        // Quoted from the schedule with no advert received.
+        let unseen = Evidence { eids: vec![current.clone()], ..Evidence::default() };
+        assert_eq!(judge(&o2, &punch(unseen), NOW, None).unwrap_err().code, codes::EVIDENCE);
+        let mut impossible = with_ids(&[], &[current]);
+        impossible.rssi_max_dbm = 90;
+        assert_eq!(judge(&o2, &punch(impossible), NOW, None).unwrap_err().code, codes::EVIDENCE);
+        // Valid tomorrow, not at the punch time.
+        let tomorrow = o2.eid_beacons[0].window_at(NOW + 86_400_000).unwrap().eid;
+        assert_eq!(judge(&o2, &punch(with_ids(&[], &[tomorrow])), NOW, None).unwrap_err().code, codes::EID_INVALID);
+    }
+
+    #[test]
+    fn extreme_punch_times_are_refused_not_wrapped() {
+        let o1 = office(Level::Static);
+        let base = punch(with_ids(&["ibeacon:a:1:1"], &[]));
+        for (time_ms, synced_at_ms, elapsed) in [
+            (i64::MIN, i64::MIN, 0),
+            (i64::MIN + 1, i64::MIN + 1, 0),
+            (i64::MAX, i64::MAX, 0),
+            (NOW, NOW - 1_000, i64::MAX),
+            (NOW, i64::MIN, i64::MAX),
+            (NOW, NOW, -1),
+            (0, 0, 0),
+        ] {
+            let p = Punch { time_ms, synced_at_ms, elapsed_since_sync_ms: elapsed, ..base.clone() };
+            assert_eq!(judge(&o1, &p, NOW, None).unwrap_err().code, codes::CLOCK_SKEW, "{time_ms} {synced_at_ms} {elapsed}");
+            assert!(judge(&o1, &p, NOW, Some(i64::MIN)).is_err());
+        }
+        assert!(judge(&o1, &base, NOW, Some(i64::MIN)).is_ok());
+        assert!(judge(&o1, &base, NOW, Some(i64::MAX)).is_ok());
     }
 
     #[test]

@@ -20,16 +20,18 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use taipei_protocol::api::Receipt;
 use taipei_protocol::attendance::{
-    EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
+    Assignment, EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
 };
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, AuthedDevice};
+use crate::credentials::Hr;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, path_of, query_of, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
+use crate::sealing::{self, Kek, labels};
 use crate::time::now_ms;
 use eid::EidBeacon;
 use judge::Office;
@@ -42,7 +44,7 @@ fn unknown_office() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_OFFICE, "no such office")
 }
 
-fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
+fn load_office(conn: &Connection, kek: &Kek, office_id: &str) -> Result<Office, ApiError> {
     let rules: String = conn
         .query_row("SELECT rules FROM attendance_offices WHERE office_id = ?1", [office_id], |r| r.get(0))
         .optional()?
@@ -59,7 +61,8 @@ fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
     for row in rows {
         match row? {
             (Some(id), ..) => office.static_ids.push(id),
-            (None, Some(key), Some(k), Some(epoch_ms)) => {
+            (None, Some(sealed), Some(k), Some(epoch_ms)) => {
+                let key = kek.open(&labels::beacon_key(office_id), &sealed)?;
                 let identity_key = <[u8; 16]>::try_from(key.as_slice())
                     .map_err(|_| ApiError::internal("stored identity key is not 16 bytes"))?;
                 office.eid_beacons.push(EidBeacon { identity_key, k, epoch_ms });
@@ -70,14 +73,22 @@ fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
     Ok(office)
 }
 
-/// `POST /v1/admin/offices`: creates or replaces an office's rules.
-pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
+/// `POST /v1/admin/offices` (HR credential): creates or replaces an office's rules.
+pub async fn put_office(State(state): State<AppState>, hr: Hr, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
     let office = body.value;
     check_len("office_id", &office.office_id, 1, 64)?;
     check_len("name", &office.name, 1, 200)?;
     let p = &office.presence;
-    if !(1..=100).contains(&p.smoothing_pct) || p.dwell_ms < 0 || p.exit_timeout_ms <= 0 || office.min_interval_ms < 0 || office.day_start_min >= 24 * 60 {
-        return Err(ApiError::bad_request("presence: smoothing_pct 1-100, dwell_ms >= 0, exit_timeout_ms > 0; min_interval_ms >= 0; day_start_min < 1440"));
+    let day = taipei_protocol::attendance::DAY_MS;
+    if !(1..=100).contains(&p.smoothing_pct)
+        || !(0..=day).contains(&p.dwell_ms)
+        || !(1..=day).contains(&p.exit_timeout_ms)
+        || !(0..=day).contains(&office.min_interval_ms)
+        || office.day_start_min >= 24 * 60
+    {
+        return Err(ApiError::bad_request(
+            "presence: smoothing_pct 1-100, dwell_ms 0 to a day, exit_timeout_ms 1 ms to a day; min_interval_ms 0 to a day; day_start_min < 1440",
+        ));
     }
     let rules = serde_json::to_string(&office).map_err(|e| ApiError::internal(e.to_string()))?;
     let stored = office.clone();
@@ -89,16 +100,17 @@ pub async fn put_office(State(state): State<AppState>, admin: Admin, body: JsonB
                  ON CONFLICT (office_id) DO UPDATE SET rules = excluded.rules",
                 params![stored.office_id, rules, now_ms()],
             )?;
-            audit::record(tx, &Entry::new(actions::ATTENDANCE_OFFICE, "admin").ip(admin.ip))
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_OFFICE, format!("hr:{}", hr.id)).ip(hr.ip))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(office)))
 }
 
-/// `POST /v1/admin/offices/{office_id}/beacons`: registers a static id or an EID beacon.
+/// `POST /v1/admin/offices/{office_id}/beacons` (HR credential): registers a static id or
+/// an EID beacon.
 pub async fn add_beacon(
     State(state): State<AppState>,
-    admin: Admin,
+    hr: Hr,
     office_id: Result<Path<String>, PathRejection>,
     body: JsonBody<NewBeacon>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
@@ -114,19 +126,28 @@ pub async fn add_beacon(
             if *rotation_exponent > eid::MAX_ROTATION_EXPONENT {
                 return Err(ApiError::bad_request("rotation_exponent must be 0 to 15 (Eddystone-EID)"));
             }
+            if !(0..taipei_protocol::attendance::MAX_TIME_MS).contains(epoch_ms) {
+                return Err(ApiError::bad_request("epoch_ms must be a time from 1970 to 2100"));
+            }
             (None, Some(key.to_vec()), Some(*rotation_exponent), Some(*epoch_ms))
         }
     };
+    let kek = state.settings.kek.clone();
     state
         .db
         .write(move |tx| {
-            load_office(tx, &office_id)?;
+            load_office(tx, &kek, &office_id)?;
+            // Sealed, with an HMAC id so registering the same key twice stays harmless.
+            let (key, key_id) = match key {
+                Some(key) => (Some(kek.seal(&labels::beacon_key(&office_id), &key)?), Some(sealing::mac(tx, &kek, sealing::BEACON_KEY_ID, &key)?)),
+                None => (None, None),
+            };
             tx.execute(
-                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![office_id, beacon_id, key, k, epoch],
+                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms, identity_key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![office_id, beacon_id, key, k, epoch, key_id],
             )?;
-            audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, "admin").ip(admin.ip))?;
+            audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, format!("hr:{}", hr.id)).ip(hr.ip))?;
             // The identity key is not echoed: it stays in this table.
             Ok(serde_json::json!({ "office_id": office_id, "kind": if beacon_id.is_some() { "static" } else { "eid" } }))
         })
@@ -147,24 +168,64 @@ fn unhex16(text: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// `POST /v1/hr/offices/{office_id}/assignments` (HR credential): assigns a person to
+/// the office, or ends it (`assigned: false`).
+pub async fn assign(
+    State(state): State<AppState>,
+    hr: Hr,
+    office_id: Result<Path<String>, PathRejection>,
+    body: JsonBody<Assignment>,
+) -> Result<(StatusCode, Json<Assignment>), ApiError> {
+    let office_id = path_of(office_id)?;
+    let change = body.value;
+    check_len("user_id", &change.user_id, 1, 128)?;
+    let reply = change.clone();
+    let entry = Entry::new(actions::ATTENDANCE_ASSIGN, format!("hr:{}", hr.id)).ip(hr.ip);
+    state
+        .db
+        .write(move |tx| {
+            let known: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM attendance_offices WHERE office_id = ?1)", [&office_id], |r| r.get(0))?;
+            if !known {
+                return Err(unknown_office());
+            }
+            if change.assigned {
+                tx.execute(
+                    "INSERT OR IGNORE INTO attendance_assignments (office_id, user_id, created_at_ms) VALUES (?1, ?2, ?3)",
+                    params![office_id, change.user_id, now_ms()],
+                )?;
+            } else {
+                tx.execute("DELETE FROM attendance_assignments WHERE office_id = ?1 AND user_id = ?2", params![office_id, change.user_id])?;
+            }
+            audit::record(tx, &entry)
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(reply)))
+}
+
 /// `GET /v1/attendance/offices/{office_id}` (phone): rules, beacon ids, and the EIDs
 /// valid from the previous window to the horizon — never a key.
 pub async fn office_config(
     State(state): State<AppState>,
-    _device: AuthedDevice,
+    device: AuthedDevice,
     office_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OfficeConfig>, ApiError> {
     let office_id = path_of(office_id)?;
+    let kek = state.settings.kek.clone();
     state
         .db
         .read(move |conn| {
-            let office = load_office(conn, &office_id)?;
+            let office = load_office(conn, &kek, &office_id)?;
             let now = now_ms();
-            let mut eids: Vec<EidWindow> = office
-                .eid_beacons
-                .iter()
-                .flat_map(|b| b.windows(now - (1_i64 << b.k) * 1000, now + EID_HORIZON_MS))
-                .collect();
+            // The rotating ids go to the people who work here, no one else: with the
+            // schedule, anyone could quote tomorrow's EID from home.
+            let assigned: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM attendance_assignments WHERE office_id = ?1 AND user_id = ?2)",
+                params![office_id, device.user_id],
+                |r| r.get(0),
+            )?;
+            let beacons = if assigned { office.eid_beacons.as_slice() } else { &[] };
+            let mut eids: Vec<EidWindow> =
+                beacons.iter().flat_map(|b| b.windows(now - (1_i64 << b.k) * 1000, now + EID_HORIZON_MS)).collect();
             eids.sort_by_key(|w| w.valid_from_ms);
             let r = office.rules;
             Ok(Json(OfficeConfig {
@@ -221,8 +282,9 @@ pub async fn punch(
     let p = body.value;
     let scope = device.device_id.clone();
     let entry2 = entry.clone();
+    let kek = state.settings.kek.clone();
     let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::OK, move |tx| {
-        let office = load_office(tx, &p.office_id)?;
+        let office = load_office(tx, &kek, &p.office_id)?;
         let now = now_ms();
         let id = random::id()?;
         let reject = |code: &'static str, message: &str| -> Result<Receipt, ApiError> {

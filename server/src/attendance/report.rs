@@ -34,7 +34,7 @@ pub fn week(conn: &Connection, user_id: &str, at_ms: i64) -> Result<WeekReport, 
         user_id: user_id.to_owned(),
         display_name,
         week_of: date_text(monday),
-        worked_ms: days.iter().map(|d| d.worked_ms).sum(),
+        worked_ms: days.iter().fold(0_i64, |sum, d| sum.saturating_add(d.worked_ms)),
         days,
     })
 }

@@ -398,6 +398,63 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX login_requests_by_device ON login_requests(device_id);
     CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at_ms);
     "#,
+    // Server keys sealed at rest under the operator's key-encryption key (see
+    // `sealing.rs`). SQL holds no KEK, so keys stored before this migration are sealed
+    // by the server at its next start, which then writes the `server_sealed` row.
+    r#"
+    CREATE TABLE server_secrets (
+        name          TEXT PRIMARY KEY,
+        sealed        BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE server_sealed (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        at_ms    INTEGER NOT NULL
+    );
+    -- A sealed identity key differs on every write, so "the same beacon twice" is
+    -- recognised by an HMAC of the key instead.
+    ALTER TABLE attendance_beacons ADD COLUMN identity_key_id BLOB;
+    CREATE UNIQUE INDEX attendance_beacons_by_key_id ON attendance_beacons(office_id, identity_key_id);
+    "#,
+    // Credentials of systems calling on their own behalf (kiosks), kiosk failures for
+    // the pickup lockout; pickup codes become HMACs under a server secret, so codes
+    // stored as bare SHA-256 no longer match, and stored creation replies that carry
+    // a code in clear are dropped (a retry of one that old is long over).
+    r#"
+    CREATE TABLE credentials (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        -- Only the SHA-256 of a token is kept.
+        token_hash    BLOB NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE TABLE kiosk_failures (
+        kiosk_id TEXT NOT NULL,
+        code_mac BLOB NOT NULL,
+        at_ms    INTEGER NOT NULL
+    );
+    CREATE INDEX kiosk_failures_by_kiosk ON kiosk_failures(kiosk_id);
+    CREATE INDEX kiosk_failures_by_code ON kiosk_failures(code_mac);
+    CREATE INDEX kiosk_failures_by_time ON kiosk_failures(at_ms);
+    DELETE FROM idempotency WHERE body LIKE '{"code":"%';
+    "#,
+    // Who works at which office (the HR credential manages it): only they are given an
+    // Eddystone-EID office's rotating ids.
+    r#"
+    CREATE TABLE attendance_assignments (
+        office_id     TEXT NOT NULL REFERENCES attendance_offices(office_id),
+        user_id       TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (office_id, user_id)
+    ) WITHOUT ROWID;
+    "#,
+    // What a credential is limited to: an issuer's agency (the agency comes from the
+    // credential, never from a request body).
+    r#"
+    ALTER TABLE credentials ADD COLUMN scope TEXT;
+    "#,
 ];
 
 /// The schema version this code produces.

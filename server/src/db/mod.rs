@@ -43,6 +43,10 @@ impl Db {
             .map_err(db_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
+        // A secret overwritten in place (a key sealed at start, a pickup code's row
+        // purged) is zeroed rather than left readable in the file's free space.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
         migrations::apply(&mut conn, &shown)?;

@@ -62,10 +62,11 @@ pub async fn create(State(state): State<AppState>, admin: Admin, body: JsonBody<
         check_len("parties[]", p, 1, 100)?;
     }
     let entry = Entry::new(actions::CONTRACT_CREATE, "admin").ip(admin.ip);
+    let kek = state.settings.kek.clone();
     state
         .db
         .write(move |tx| {
-            let ca_key = stored_key(tx, CA)?.0;
+            let ca_key = stored_key(tx, &kek, CA)?.0;
             let mut contract = Contract { id: random::id()?, title: n.title, document_sha256: n.document_sha256, signatures: vec![], voided_at_ms: None, void_reason: None };
             let start = now_ms();
             for (i, party) in n.parties.iter().enumerate() {

@@ -3,9 +3,10 @@
 //! (`pickup`), contracts with multi-party signatures (`contracts`) and the public
 //! verifier page (`verify`).
 //!
-//! Keys are made on first start and kept in the database: a reference server has no
-//! HSM. A city deployment keeps the root key offline and signs lists with it on a
-//! schedule; the wire format does not change.
+//! Keys are made on first start and kept in the database sealed under the operator's
+//! key-encryption key (`crate::sealing`). A city deployment keeps the root key offline
+//! (or in an HSM behind the same trait) and signs lists with it on a schedule; the
+//! wire format does not change.
 
 pub mod contracts;
 pub mod pickup;
@@ -29,12 +30,14 @@ use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey, Wallet
 
 use crate::AppState;
 use crate::audit::{self, Entry};
-use crate::auth::{Admin, AuthedDevice};
+use crate::auth::AuthedDevice;
+use crate::credentials::Issuer;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
+use crate::sealing::{Kek, labels};
 use crate::time::now_ms;
 
 /// Audit actions of the wallet.
@@ -72,21 +75,35 @@ pub(crate) fn fixed_pair(pkcs8: &[u8]) -> Result<EcdsaKeyPair, ApiError> {
         .map_err(|_| ApiError::internal("a stored wallet key is unreadable"))
 }
 
-pub(crate) fn stored_key(conn: &Connection, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
-    conn.query_row("SELECT pkcs8, certificate FROM wallet_keys WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
+/// A wallet key's PKCS #8 (opened) and its certificate, if it has one.
+pub(crate) fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+    let (sealed, certificate): (Vec<u8>, Option<Vec<u8>>) = conn
+        .query_row("SELECT pkcs8, certificate FROM wallet_keys WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
-        .ok_or_else(|| ApiError::internal(format!("wallet key {name} is missing")))
+        .ok_or_else(|| ApiError::internal(format!("wallet key {name} is missing")))?;
+    Ok((kek.open(&labels::wallet_key(name), &sealed)?, certificate))
 }
 
-/// Makes the root key, the test CA and the default issuers on a fresh database.
-pub async fn init(db: &Db) -> Result<(), ApiError> {
-    db.write(|tx| {
+/// The CA's certificate alone: public, no need to open its key.
+fn ca_certificate(conn: &Connection) -> Result<Vec<u8>, ApiError> {
+    let certificate: Option<Option<Vec<u8>>> =
+        conn.query_row("SELECT certificate FROM wallet_keys WHERE name = ?1", [CA], |r| r.get(0)).optional()?;
+    Ok(certificate.flatten().unwrap_or_default())
+}
+
+/// Makes the root key, the test CA and the default issuers on a fresh database. On
+/// one that has them, checks the root key opens, so a wrong KEK stops the start
+/// instead of failing every signature later.
+pub async fn init(db: &Db, kek: &Kek) -> Result<(), ApiError> {
+    let kek = kek.clone();
+    db.write(move |tx| {
         let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM wallet_keys WHERE name = ?1)", [ROOT], |r| r.get(0))?;
         if exists {
-            return Ok(());
+            return stored_key(tx, &kek, ROOT).map(drop);
         }
         let now = now_ms();
-        tx.execute("INSERT INTO wallet_keys (name, pkcs8, created_at_ms) VALUES (?1, ?2, ?3)", params![ROOT, new_pkcs8()?, now])?;
+        let seal_key = |name: &str, pkcs8: &[u8]| kek.seal(&labels::wallet_key(name), pkcs8);
+        tx.execute("INSERT INTO wallet_keys (name, pkcs8, created_at_ms) VALUES (?1, ?2, ?3)", params![ROOT, seal_key(ROOT, &new_pkcs8()?)?, now])?;
         let ca_key = new_pkcs8()?;
         let ca_public = fixed_pair(&ca_key)?.public_key().as_ref().to_vec();
         let now_s = now / 1000;
@@ -95,7 +112,7 @@ pub async fn init(db: &Db) -> Result<(), ApiError> {
             &ca_key,
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        tx.execute("INSERT INTO wallet_keys (name, pkcs8, certificate, created_at_ms) VALUES (?1, ?2, ?3, ?4)", params![CA, ca_key, ca_cert, now])?;
+        tx.execute("INSERT INTO wallet_keys (name, pkcs8, certificate, created_at_ms) VALUES (?1, ?2, ?3, ?4)", params![CA, seal_key(CA, &ca_key)?, ca_cert, now])?;
         for (issuer, name, types) in DEFAULT_ISSUERS {
             let pkcs8 = new_pkcs8()?;
             let public = fixed_pair(&pkcs8)?.public_key().as_ref().to_vec();
@@ -103,7 +120,7 @@ pub async fn init(db: &Db) -> Result<(), ApiError> {
             tx.execute(
                 "INSERT INTO wallet_issuers (issuer, name, kid, public_key, pkcs8, types, not_before_ms, not_after_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![issuer, name, b64::encode(key_id(&public)), public, pkcs8, types, now - 86_400_000, now + ISSUER_KEY_LIFETIME_MS],
+                params![issuer, name, b64::encode(key_id(&public)), public, kek.seal(&labels::issuer_key(issuer), &pkcs8)?, types, now - 86_400_000, now + ISSUER_KEY_LIFETIME_MS],
             )?;
         }
         Ok(())
@@ -113,10 +130,11 @@ pub async fn init(db: &Db) -> Result<(), ApiError> {
 
 /// `GET /v1/wallet/root-key`.
 pub async fn root_key(State(state): State<AppState>) -> Result<Json<RootKey>, ApiError> {
+    let kek = state.settings.kek.clone();
     state
         .db
-        .read(|conn| {
-            let pair = fixed_pair(&stored_key(conn, ROOT)?.0)?;
+        .read(move |conn| {
+            let pair = fixed_pair(&stored_key(conn, &kek, ROOT)?.0)?;
             Ok(Json(RootKey { public_key: b64::encode(pair.public_key().as_ref()) }))
         })
         .await
@@ -138,7 +156,7 @@ pub(crate) fn trust_list(conn: &Connection) -> Result<TrustList, ApiError> {
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let ca = stored_key(conn, CA)?.1.unwrap_or_default();
+    let ca = ca_certificate(conn)?;
     let anchors = vec![TrustAnchor { name: "Taipei City Test CA".into(), certificate: b64::encode(ca) }];
     Ok(TrustList { as_of_ms: now_ms(), issuers, anchors })
 }
@@ -153,39 +171,56 @@ pub(crate) fn status_bits(conn: &Connection) -> Result<StatusBits, ApiError> {
     Ok(bits)
 }
 
-fn signed<T: serde::Serialize>(conn: &Connection, tag: &str, list: &T) -> Result<SignedList, ApiError> {
-    let root = fixed_pair(&stored_key(conn, ROOT)?.0)?;
+fn signed<T: serde::Serialize>(conn: &Connection, kek: &Kek, tag: &str, list: &T) -> Result<SignedList, ApiError> {
+    let root = fixed_pair(&stored_key(conn, kek, ROOT)?.0)?;
     SignedList::sign(tag, list, &root).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// `GET /v1/wallet/trust-list`: public; the phone checks the root signature.
 pub async fn get_trust_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
-    state.db.read(|conn| Ok(Json(signed(conn, TRUST_LIST_TAG, &trust_list(conn)?)?))).await
+    let kek = state.settings.kek.clone();
+    state.db.read(move |conn| Ok(Json(signed(conn, &kek, TRUST_LIST_TAG, &trust_list(conn)?)?))).await
 }
 
 /// `GET /v1/wallet/status-list`: public; one bit per certificate ever issued.
 pub async fn get_status_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
-    state.db.read(|conn| Ok(Json(signed(conn, STATUS_LIST_TAG, &status_bits(conn)?.to_list(now_ms()))?))).await
+    let kek = state.settings.kek.clone();
+    state.db.read(move |conn| Ok(Json(signed(conn, &kek, STATUS_LIST_TAG, &status_bits(conn)?.to_list(now_ms()))?))).await
 }
 
-/// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate.
+/// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate,
+/// with its issuer credential. The agency is the credential's; a body naming another
+/// is refused (`issuer` may be left empty).
 pub async fn issue(
     State(state): State<AppState>,
-    admin: Admin,
+    issuer: Issuer,
     key: IdempotencyKey,
     body: JsonBody<NewCertificate>,
 ) -> Result<Response, ApiError> {
-    let n = body.value;
+    let mut n = body.value;
+    let agency = issuer.agency()?.to_owned();
+    let entry = Entry::new(actions::ISSUE, format!("issuer:{}", issuer.id)).ip(issuer.ip.clone());
+    if !n.issuer.is_empty() && n.issuer != agency {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::WRONG_ISSUER,
+            format!("this credential issues for {agency}, not {}", n.issuer),
+        );
+        return audit::unless_refused::<Response>(&state.db, entry, Err(error)).await;
+    }
+    n.issuer = agency;
     check_len("user_id", &n.user_id, 1, 128)?;
     check_len("holder_name", &n.holder_name, 1, 100)?;
     check_len("cert_type", &n.cert_type, 1, 64)?;
-    let entry = Entry::new(actions::ISSUE, "admin").ip(admin.ip);
     let entry2 = entry.clone();
-    let result = idempotency::once(&state.db, "admin".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
-        let (pkcs8, public, types): (Vec<u8>, Vec<u8>, String) = tx
+    let kek = state.settings.kek.clone();
+    let scope = format!("issuer:{}", issuer.id);
+    let result = idempotency::once(&state.db, scope, key, body.request_hash, StatusCode::CREATED, move |tx| {
+        let (sealed, public, types): (Vec<u8>, Vec<u8>, String) = tx
             .query_row("SELECT pkcs8, public_key, types FROM wallet_issuers WHERE issuer = ?1", [&n.issuer], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_ISSUER, format!("no issuer {}", n.issuer)))?;
+        let pkcs8 = kek.open(&labels::issuer_key(&n.issuer), &sealed)?;
         let types: Vec<String> = serde_json::from_str(&types).unwrap_or_default();
         if !types.contains(&n.cert_type) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, codes::TYPE_NOT_ALLOWED, format!("{} may not issue {} certificates", n.issuer, n.cert_type)));
@@ -220,15 +255,20 @@ fn unknown_certificate() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_CERTIFICATE, "no such certificate")
 }
 
-/// `POST /v1/admin/wallet/certificates/{id}/revoke`: sets its bit in the status list.
-/// Revoking twice is harmless; the first time stands.
-pub async fn revoke(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let entry = Entry::new(actions::REVOKE, "admin").ip(admin.ip);
+/// `POST /v1/admin/wallet/certificates/{id}/revoke` (issuer credential): sets its bit
+/// in the status list. An agency revokes its own certificates only (another's looks
+/// unknown). Revoking twice is harmless; the first time stands.
+pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let agency = issuer.agency()?.to_owned();
+    let entry = Entry::new(actions::REVOKE, format!("issuer:{}", issuer.id)).ip(issuer.ip.clone());
     let entry2 = entry.clone();
     let result = state
         .db
         .write(move |tx| {
-            let changed = tx.execute("UPDATE wallet_certificates SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE id = ?1", params![id, now_ms()])?;
+            let changed = tx.execute(
+                "UPDATE wallet_certificates SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE id = ?1 AND issuer = ?3",
+                params![id, now_ms(), agency],
+            )?;
             if changed == 0 {
                 return Err(unknown_certificate());
             }

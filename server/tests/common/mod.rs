@@ -113,6 +113,13 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
+/// The KEK of every [`TestServer`], so a test can open what the server sealed (as
+/// only its operator could).
+pub fn kek() -> taipei_server::sealing::Kek {
+    static KEK: std::sync::OnceLock<taipei_server::sealing::Kek> = std::sync::OnceLock::new();
+    KEK.get_or_init(|| std::sync::Arc::new(taipei_server::sealing::LocalKek::generate().unwrap())).clone()
+}
+
 pub fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
     dir.path().join("server.sqlite")
 }
@@ -125,6 +132,7 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::embedded(db_path(&dir));
+        config.kek = kek();
         adjust(&mut config);
         let server = taipei_server::start(config).await.unwrap();
         Self {

@@ -22,8 +22,9 @@ private fun iBeaconAdvert(major: Int, minor: Int): ByteArray {
 val attendanceTests = listOf(
     test("attendance: sightings fed from Kotlin clock in, the event arrives, the week shows it synced") {
         withServer { h ->
-            h.adminPost("/v1/admin/offices", """{"office_id":"annex","name":"市府 annex","level":"static"}""")
-            h.adminPost("/v1/admin/offices/annex/beacons", """{"kind":"static","beacon_id":"ibeacon:$UUID:1:2"}""")
+            val hr = h.mintCredential("hr", null)
+            h.postAs(hr, "/v1/admin/offices", """{"office_id":"annex","name":"市府 annex","level":"static"}""")
+            h.postAs(hr, "/v1/admin/offices/annex/beacons", """{"kind":"static","beacon_id":"ibeacon:$UUID:1:2"}""")
             val listener = RecordingListener()
             withClient(h.config(), listener = listener) { client ->
                 h.bind(client, "u-kotlin-att", "林小華")

@@ -57,9 +57,22 @@ class Harness(val server: TestServer, val dir: Path) {
 
     fun adminPost(path: String, body: String): String = admin(path, body)
 
-    private fun admin(path: String, body: String): String {
+    /** The operator mints a credential for a system (kind `issuer` takes its agency as scope); its token. */
+    fun mintCredential(kind: String, scope: String?): String {
+        val scopeField = if (scope == null) "" else ""","scope":${json(scope)}"""
+        val reply = admin("/v1/admin/credentials", """{"kind":${json(kind)},"name":"Kotlin test $kind"$scopeField}""")
+        return Regex(""""token"\s*:\s*"([^"]+)"""").find(reply)?.groupValues?.get(1)
+            ?: throw TestFailure("no token in the minted credential: $reply")
+    }
+
+    /** `POST` as a system holding `token` (a minted credential). */
+    fun postAs(token: String, path: String, body: String): String = post(token, path, body)
+
+    private fun admin(path: String, body: String): String = post(server.adminToken(), path, body)
+
+    private fun post(token: String, path: String, body: String): String {
         val request = HttpRequest.newBuilder(URI.create(server.baseUrl() + path))
-            .header("Authorization", "Bearer " + server.adminToken())
+            .header("Authorization", "Bearer " + token)
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", java.util.UUID.randomUUID().toString())
             .POST(HttpRequest.BodyPublishers.ofString(body))

@@ -21,7 +21,8 @@ private fun rootKey(h: Harness): String {
     return jsonField(reply.body(), "public_key")
 }
 
-private fun issueDiploma(h: Harness, userId: String): String = h.adminPost(
+private fun issueDiploma(h: Harness, userId: String): String = h.postAs(
+    h.mintCredential("issuer", "TPE-EDU"),
     "/v1/admin/wallet/certificates",
     """{"user_id":"$userId","issuer":"TPE-EDU","cert_type":"diploma","holder_name":"陳小明",
        "title":{"zh":"高級中等學校畢業證書","en":"Senior High School Diploma"},
