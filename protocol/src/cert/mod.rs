@@ -20,6 +20,7 @@ mod dsc;
 mod error;
 pub mod lists;
 mod time;
+mod valuesets;
 pub mod verdict;
 pub mod x509;
 
