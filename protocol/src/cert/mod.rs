@@ -15,7 +15,6 @@ pub mod contract;
 mod cose;
 mod cwt;
 pub mod dcc;
-mod der;
 mod dsc;
 mod error;
 pub mod lists;
