@@ -1,8 +1,9 @@
 //! taipei-ffi: the uniffi surface over `taipei-core`, the library the apps load.
 //!
-//! Thin on purpose: conversion only, no logic. One [`Client`] object, the core's plain
-//! data as records, the platform services as foreign traits with Rust defaults, one
-//! error enum per area, and no panic ever crossing into Kotlin or Swift.
+//! Thin on purpose: conversion only, no logic. One [`Client`] object that hands out one
+//! object per capability (each module below holds the object, its records and its
+//! error enum, so one cfg can gate a capability), the platform services as foreign
+//! traits with Rust defaults, and no panic ever crossing into Kotlin or Swift.
 
 uniffi::setup_scaffolding!();
 
@@ -11,6 +12,7 @@ mod client;
 mod error;
 mod logging;
 mod login;
+mod meetings;
 mod platform;
 mod qr;
 mod runtime;
@@ -20,8 +22,13 @@ mod wallet;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+pub use attendance::{Attendance, AttendanceError};
 pub use client::Client;
 pub use error::{ClientError, PlatformError};
+pub use login::{Login, LoginError};
+pub use meetings::{Meetings, MeetingsError};
+pub use qr::QrError;
+pub use wallet::{Wallet, WalletError};
 pub use logging::{LogLevel, Logger, set_logger, stderr_logger};
 pub use platform::{DeviceSigner, EventListener, SecretStore, file_secret_store};
 pub use types::ClientConfig;

@@ -71,7 +71,7 @@ fn install() -> Result<(), ClientError> {
                 .map_err(|e| e.to_string())
         })
         .clone()
-        .map_err(|e| ClientError::internal(format!("another log subscriber is already installed: {e}")))
+        .map_err(|e| <ClientError as crate::error::FfiError>::internal("internal", format!("another log subscriber is already installed: {e}")))
 }
 
 fn level_of(level: &Level) -> LogLevel {

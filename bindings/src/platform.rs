@@ -40,7 +40,8 @@ pub trait EventListener: Send + Sync {
 #[uniffi::export]
 pub fn file_secret_store(dir: String) -> Result<Arc<dyn SecretStore>, ClientError> {
     crate::runtime::guard(|| {
-        let store = taipei_core::FileSecretStore::new(dir).map_err(|e| ClientError::invalid_input(e.to_string()))?;
+        let store = taipei_core::FileSecretStore::new(dir)
+            .map_err(|e| ClientError::InvalidInput { code: "invalid_input".to_owned(), detail: e.to_string() })?;
         Ok(Arc::new(FileSecrets(store)) as Arc<dyn SecretStore>)
     })
 }

@@ -11,7 +11,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use taipei_core::qr::{self, EcLevel, LumaFrame, RenderOptions, render};
 
-use crate::error::QrError;
 
 /// Error-correction level of a code.
 #[uniffi::remote(Enum)]
@@ -94,6 +93,68 @@ fn contained(f: impl FnOnce() -> Result<Vec<qr::DecodedCode>, qr::QrError>) -> R
 fn guard<T>(f: impl FnOnce() -> Result<T, qr::QrError>) -> Result<T, QrError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result.map_err(QrError::from),
-        Err(payload) => Err(QrError::from_panic(payload)),
+        Err(payload) => {
+            let text = crate::runtime::panic_text(payload.as_ref());
+            tracing::error!(panic = %text, "a panic was caught in the QR engine");
+            Err(QrError::Internal { code: "panic".to_owned(), detail: format!("the QR engine hit a bug (panic: {text})") })
+        }
+    }
+}
+
+/// What the QR functions (`decode_luma`, `decode_image`, `render_*`) refuse. `code` is
+/// the engine's stable code: `qr.invalid_frame`, `qr.frame_too_large`,
+/// `qr.image_unreadable`, `qr.render_failed`, or `panic` for a bug of ours. A frame that
+/// simply holds no code is not an error but an empty list. No profile is involved, so
+/// it has none of the client's variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum QrError {
+    /// The frame's size, stride and buffer length do not fit together, or it is
+    /// larger than the engine looks at.
+    #[error("{detail} ({code})")]
+    InvalidFrame { code: String, detail: String },
+    /// Encoded bytes that are not a readable PNG or JPEG.
+    #[error("{detail} ({code})")]
+    ImageUnreadable { code: String, detail: String },
+    /// The text does not fit in a code at that level, or the layout is out of range.
+    #[error("{detail} ({code})")]
+    RenderFailed { code: String, detail: String },
+    /// A bug in the library (a caught panic). Report it.
+    #[error("{detail} ({code})")]
+    Internal { code: String, detail: String },
+}
+
+#[uniffi::export]
+impl QrError {
+    /// The stable code, whatever the variant.
+    pub fn code(&self) -> String {
+        self.parts().0.to_owned()
+    }
+
+    /// What happened, for people.
+    pub fn detail(&self) -> String {
+        self.parts().1.to_owned()
+    }
+}
+
+impl QrError {
+    fn parts(&self) -> (&str, &str) {
+        match self {
+            Self::InvalidFrame { code, detail }
+            | Self::ImageUnreadable { code, detail }
+            | Self::RenderFailed { code, detail }
+            | Self::Internal { code, detail } => (code, detail),
+        }
+    }
+}
+
+impl From<qr::QrError> for QrError {
+    fn from(e: qr::QrError) -> Self {
+        use qr::QrError as Engine;
+        let (code, detail) = (e.code().to_owned(), e.to_string());
+        match e {
+            Engine::InvalidFrame(_) | Engine::FrameTooLarge { .. } => Self::InvalidFrame { code, detail },
+            Engine::Image(_) => Self::ImageUnreadable { code, detail },
+            Engine::Render(_) => Self::RenderFailed { code, detail },
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The one tokio runtime every exported call runs on, and the guards that turn a
-//! panic into [`ClientError::Internal`] instead of letting it cross the FFI.
+//! panic into the call's own error enum (variant `Internal`, code `panic`) instead of
+//! letting it cross the FFI.
 //!
 //! Why our own runtime rather than `#[uniffi::export(async_runtime = "tokio")]`: that
 //! attribute wraps each future in `async_compat::Compat`, which polls it on the foreign
@@ -13,11 +14,11 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
-use crate::error::ClientError;
+use crate::error::FfiError;
 
 static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
 
-fn runtime() -> Result<&'static tokio::runtime::Runtime, ClientError> {
+pub(crate) fn runtime<E: FfiError>() -> Result<&'static tokio::runtime::Runtime, E> {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
@@ -30,28 +31,36 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, ClientError> {
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|e| ClientError::internal(format!("cannot start the core's runtime: {e}")))
+        .map_err(|e| E::internal("internal", format!("cannot start the core's runtime: {e}")))
 }
 
-/// Runs `fut` on the core's runtime. A panic inside it becomes `ClientError::Internal`;
-/// if the caller stops waiting (a cancelled coroutine or Task), the work is aborted.
-pub(crate) async fn run<T, F>(fut: F) -> Result<T, ClientError>
+/// Runs `fut` on the core's runtime. A panic inside it becomes `E::Internal`; if the
+/// caller stops waiting (a cancelled coroutine or Task), the work is aborted.
+pub(crate) async fn run<T, E, F>(fut: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: Future<Output = Result<T, ClientError>> + Send + 'static,
+    E: FfiError,
+    F: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let handle = runtime()?.spawn(fut);
+    let handle = runtime::<E>()?.spawn(fut);
     let _abort = AbortOnDrop(handle.abort_handle());
     match handle.await {
         Ok(result) => result,
-        Err(e) if e.is_panic() => Err(ClientError::from_panic(e.into_panic())),
-        Err(_) => Err(ClientError::internal("the call was cancelled".to_owned())),
+        Err(e) if e.is_panic() => Err(from_panic(e.into_panic())),
+        Err(_) => Err(E::internal("internal", "the call was cancelled".to_owned())),
     }
 }
 
-/// Runs a synchronous call, turning a panic into `ClientError::Internal`.
-pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, ClientError>) -> Result<T, ClientError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(ClientError::from_panic(payload)))
+/// Runs a synchronous call, turning a panic into `E::Internal`.
+pub(crate) fn guard<T, E: FfiError>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(from_panic(payload)))
+}
+
+/// A caught panic as the call's error: `Internal`, code `panic`, logged once here.
+pub(crate) fn from_panic<E: FfiError>(payload: Box<dyn Any + Send>) -> E {
+    let text = panic_text(payload.as_ref());
+    tracing::error!(panic = %text, "a panic was caught at the FFI boundary");
+    E::internal("panic", format!("the library hit a bug (panic: {text})"))
 }
 
 /// The text of a panic payload (`panic!` gives `&str` or `String`).

@@ -27,7 +27,7 @@ pub async fn start_test_server(db_path: String) -> Result<Arc<TestServer>, Clien
         let config = taipei_server::ServerConfig::embedded(db_path.into());
         let server = taipei_server::start(config)
             .await
-            .map_err(|e| ClientError::internal(format!("the test server did not start: {e}")))?;
+            .map_err(|e| ClientError::Internal { code: "internal".to_owned(), detail: format!("the test server did not start: {e}") })?;
         Ok(Arc::new(TestServer {
             base_url: server.base_url(),
             admin_token: server.admin_token().to_owned(),

@@ -3,7 +3,7 @@
 //! mirrored here fails to compile instead of drifting). Times are UTC ms, ids strings.
 
 use taipei_core::outbox::ItemState;
-use taipei_core::{Assurance, DeviceInfo, Event, Me, OutboxItem, OutboxStatus, ReportEntry, SessionInfo, SyncReport};
+use taipei_core::{Assurance, DeviceInfo, Event, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
 
 /// What opening a profile needs. `sync_interval_secs = 0` turns background sync off.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -127,6 +127,6 @@ pub enum Event {
     DeviceRevoked { device_id: String },
     SessionStarted { expires_at_ms: i64 },
     SessionEnded { reason: String },
-    PunchRecorded { punch_id: String, kind: String, time_ms: i64, manual: bool },
+    PunchRecorded { punch_id: String, kind: PunchKind, time_ms: i64, manual: bool },
     PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
 }

@@ -1,4 +1,4 @@
-//! The certificate wallet on the [`Client`]: conversion only. The core's wallet types
+//! [`Wallet`]: the certificate wallet, and its error enum [`WalletError`]. The core's wallet types
 //! are restated as `Wallet*` records here (not exported as they are) because their
 //! short Rust names — `Text`, `Field`, `Page`, `SyncReport` — would collide in Kotlin
 //! and Swift with the app's own and with the outbox's `SyncReport`.
@@ -8,8 +8,12 @@ use taipei_core::wallet::{
     SignatureView, Text, Verdict, VerdictKind,
 };
 
-use crate::client::Client;
-use crate::error::ClientError;
+use std::sync::Arc;
+
+use taipei_core::Error as CoreError;
+
+use crate::client::{Client, Shared};
+use crate::error::{ClientError, ffi_error};
 
 #[uniffi::remote(Enum)]
 pub enum VerdictKind {
@@ -193,11 +197,72 @@ impl From<Verdict> for WalletVerdict {
     }
 }
 
+ffi_error! {
+    /// What the certificate wallet refuses.
+    pub enum WalletError {
+        /// The app was built without the city root key. Code `wallet_no_root_key`.
+        NoRootKey {},
+        /// No trust list yet: sync once while online. Code `wallet_no_lists`.
+        NoLists {},
+        /// The signed lists did not verify. Code `wallet_bad_lists`.
+        BadLists {},
+        /// No certificate with that id on this phone. Code `wallet_unknown_item`.
+        UnknownItem {},
+        /// The scanned or received text is not a city certificate. Code
+        /// `wallet_not_a_city_certificate`.
+        NotACityCertificate {},
+        /// No QR code found in the picture or frame. Code `wallet_no_code`.
+        NoCode {},
+        /// The picture or frame could not be read. Code `wallet_qr`.
+        BadImage {},
+        /// Wrong passphrase, or the backup was altered. Code `wallet_wrong_passphrase`.
+        WrongPassphrase {},
+        /// Not a wallet backup. Code `wallet_bad_backup`.
+        BadBackup {},
+        /// A wallet refusal this version has no variant for (`wallet_…` codes of the
+        /// server, or a code a newer server adds); `code` is the server's raw code.
+        Unknown {},
+    }
+    specific = |e| match e {
+        CoreError::Wallet(w) => {
+            use core_wallet::WalletError as W;
+            let (code, detail) = (w.code().to_owned(), w.to_string());
+            Ok(match w {
+                W::NoRootKey => WalletError::NoRootKey { code, detail },
+                W::NoLists => WalletError::NoLists { code, detail },
+                W::BadLists(_) => WalletError::BadLists { code, detail },
+                W::UnknownItem(_) => WalletError::UnknownItem { code, detail },
+                W::NotACityCertificate(_) => WalletError::NotACityCertificate { code, detail },
+                W::NoCode => WalletError::NoCode { code, detail },
+                W::Qr(_) => WalletError::BadImage { code, detail },
+                W::WrongPassphrase => WalletError::WrongPassphrase { code, detail },
+                W::BadBackup(_) => WalletError::BadBackup { code, detail },
+                W::Refused { message, .. } => WalletError::Unknown { code, detail: message },
+            })
+        }
+        e => Err(e),
+    };
+}
+
+/// The certificate wallet, handed out by `Client.wallet()`.
+#[derive(Debug, uniffi::Object)]
+pub struct Wallet {
+    client: Arc<Shared>,
+}
+
 #[uniffi::export]
 impl Client {
+    /// The certificate wallet. No I/O; fails only with `Closed`.
+    pub fn wallet(&self) -> Result<Arc<Wallet>, ClientError> {
+        self.shared.get(|_| Ok(Arc::new(Wallet { client: Arc::clone(&self.shared) })))
+    }
+}
+
+#[uniffi::export]
+impl Wallet {
     /// Fetches the signed lists, this person's certificates and contracts.
-    pub async fn wallet_sync(&self) -> Result<WalletSyncReport, ClientError> {
-        self.call(|c| async move {
+    pub async fn sync(&self) -> Result<WalletSyncReport, WalletError> {
+        self.client.call(|c| async move {
             let r = c.wallet().sync().await?;
             Ok(WalletSyncReport {
                 added: r.added,
@@ -212,7 +277,7 @@ impl Client {
     }
 
     /// A page of certificates, newest issued first, filtered offline.
-    pub async fn wallet_list(&self, filter: WalletFilter) -> Result<WalletPage, ClientError> {
+    pub async fn list(&self, filter: WalletFilter) -> Result<WalletPage, WalletError> {
         let filter = Filter {
             cert_type: filter.cert_type,
             issuer: filter.issuer,
@@ -222,7 +287,7 @@ impl Client {
             offset: filter.offset,
             limit: filter.limit,
         };
-        self.call(|c| async move {
+        self.client.call(|c| async move {
             let page = c.wallet().list(filter).await?;
             Ok(WalletPage { items: page.items.into_iter().map(Into::into).collect(), total: page.total })
         })
@@ -230,8 +295,8 @@ impl Client {
     }
 
     /// One certificate: fields, its verdict now, its QR as SVG.
-    pub async fn wallet_show(&self, id: String) -> Result<WalletCard, ClientError> {
-        self.call(|c| async move {
+    pub async fn show(&self, id: String) -> Result<WalletCard, WalletError> {
+        self.client.call(|c| async move {
             let card = c.wallet().show(&id).await?;
             Ok(WalletCard { item: card.item.into(), verdict: card.verdict.into(), qr_svg: card.qr_svg })
         })
@@ -239,50 +304,52 @@ impl Client {
     }
 
     /// The certificate's QR as PNG (`module_px` pixels per module).
-    pub async fn wallet_qr_png(&self, id: String, module_px: u32) -> Result<Vec<u8>, ClientError> {
-        self.call(|c| async move { c.wallet().qr_png(&id, module_px).await }).await
+    pub async fn render_qr_png(&self, id: String, module_px: u32) -> Result<Vec<u8>, WalletError> {
+        self.client.call(|c| async move { c.wallet().qr_png(&id, module_px).await }).await
     }
 
-    pub async fn wallet_delete(&self, id: String) -> Result<(), ClientError> {
-        self.call(|c| async move { c.wallet().delete(&id).await }).await
+    /// Removes the certificate from this phone (the server keeps its copy).
+    pub async fn delete(&self, id: String) -> Result<(), WalletError> {
+        self.client.call(|c| async move { c.wallet().delete(&id).await }).await
     }
 
     /// Verifies scanned text (`TPC1:` or `HC1:`) offline against the cached lists.
-    pub async fn wallet_verify_text(&self, qr_text: String) -> Result<WalletVerdict, ClientError> {
-        self.call(|c| async move { Ok(c.wallet().verify_text(&qr_text).await?.into()) }).await
+    pub async fn verify_text(&self, qr_text: String) -> Result<WalletVerdict, WalletError> {
+        self.client.call(|c| async move { Ok(c.wallet().verify_text(&qr_text).await?.into()) }).await
     }
 
     /// Verifies the certificate in a picture (PNG/JPEG bytes).
-    pub async fn wallet_verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, ClientError> {
-        self.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
+    pub async fn verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, WalletError> {
+        self.client.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
     }
 
     /// Verifies the certificate in a camera frame (luminance plane).
-    pub async fn wallet_verify_frame(&self, luma: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<WalletVerdict, ClientError> {
-        self.call(|c| async move { Ok(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
+    pub async fn verify_frame(&self, luma: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<WalletVerdict, WalletError> {
+        self.client.call(|c| async move { Ok(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
     }
 
     /// A backup sealed to `passphrase` (at least 8 characters).
-    pub async fn wallet_export_backup(&self, passphrase: String) -> Result<Vec<u8>, ClientError> {
-        self.call(|c| async move { c.wallet().export_backup(&passphrase).await }).await
+    pub async fn export_backup(&self, passphrase: String) -> Result<Vec<u8>, WalletError> {
+        self.client.call(|c| async move { c.wallet().export_backup(&passphrase).await }).await
     }
 
     /// Restores a backup; returns how many certificates were added.
-    pub async fn wallet_import_backup(&self, backup: Vec<u8>, passphrase: String) -> Result<u32, ClientError> {
-        self.call(|c| async move { c.wallet().import_backup(&backup, &passphrase).await }).await
+    pub async fn import_backup(&self, backup: Vec<u8>, passphrase: String) -> Result<u32, WalletError> {
+        self.client.call(|c| async move { c.wallet().import_backup(&backup, &passphrase).await }).await
     }
 
     /// A one-time kiosk pickup code.
-    pub async fn wallet_pickup_code(&self, id: String, ttl_secs: Option<u32>) -> Result<PickupCode, ClientError> {
-        self.call(|c| async move { c.wallet().pickup_code(&id, ttl_secs).await }).await
+    pub async fn create_pickup_code(&self, id: String, ttl_secs: Option<u32>) -> Result<PickupCode, WalletError> {
+        self.client.call(|c| async move { c.wallet().pickup_code(&id, ttl_secs).await }).await
     }
 
-    pub async fn wallet_revoke_pickup_code(&self, code: String) -> Result<(), ClientError> {
-        self.call(|c| async move { c.wallet().revoke_pickup_code(&code).await }).await
+    /// Withdraws a pickup code before it is used.
+    pub async fn revoke_pickup_code(&self, code: String) -> Result<(), WalletError> {
+        self.client.call(|c| async move { c.wallet().revoke_pickup_code(&code).await }).await
     }
 
     /// Contracts with their signature history, checked against the trust anchors.
-    pub async fn wallet_contracts(&self) -> Result<Vec<ContractView>, ClientError> {
-        self.call(|c| async move { c.wallet().contracts().await }).await
+    pub async fn list_contracts(&self) -> Result<Vec<ContractView>, WalletError> {
+        self.client.call(|c| async move { c.wallet().contracts().await }).await
     }
 }

@@ -5,20 +5,94 @@
 use taipei_core::attendance::{PunchRecord, WeekView, simulate};
 use taipei_core::{Client, PunchKind};
 
-use crate::args::{Args, runtime};
 use crate::login::taipei_time;
 use crate::phone::Phone;
+use crate::runtime;
 
-pub const USAGE: &str = "\
-    taipei attendance simulate --office ID --walk in|out [--server URL] [--data DIR]
-                                walk into / out of the office (generated advert stream); syncs
-    taipei attendance manual --office ID --kind in|out --reason TEXT
-                                a punch without a beacon, flagged for review; syncs
-    taipei attendance week [--at-ms MS]  the week's punches from the phone's store (offline)
-    taipei attendance scan --office ID [--seconds N]
-                                scan real BLE adverts with btleplug (built with --features ble)";
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Beacon attendance: simulated walks, manual punches, the week, a real BLE scan
+    #[command(subcommand)]
+    Attendance(Attendance),
+}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, clap::Subcommand)]
+pub enum Attendance {
+    /// Walk into / out of the office (a generated advert stream through the real presence engine); syncs
+    Simulate {
+        /// The office, as HR registered it
+        #[arg(long, value_name = "ID")]
+        office: String,
+        /// Which way to walk
+        #[arg(long, value_enum, value_name = "in|out")]
+        walk: Walk,
+        #[command(flatten)]
+        phone: Phone,
+    },
+    /// A punch without a beacon, flagged for review; syncs
+    Manual {
+        /// The office to load first (else the one the phone holds)
+        #[arg(long, value_name = "ID")]
+        office: Option<String>,
+        /// Clocking in or out
+        #[arg(long, value_name = "in|out", value_parser = kind_of)]
+        kind: PunchKind,
+        /// Why there was no beacon
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        #[command(flatten)]
+        phone: Phone,
+    },
+    /// The week's punches from the phone's store (offline)
+    Week {
+        /// A time in the week to show, UTC milliseconds (default: now by the server's clock)
+        #[arg(long, value_name = "MS", allow_negative_numbers = true)]
+        at_ms: Option<i64>,
+        #[command(flatten)]
+        phone: Phone,
+    },
+    /// Scan real BLE adverts with btleplug (built with `--features ble`)
+    Scan {
+        /// The office, as HR registered it
+        #[arg(long, value_name = "ID")]
+        office: String,
+        /// How long to scan
+        #[arg(long, value_name = "N", default_value_t = 60)]
+        seconds: u64,
+        #[command(flatten)]
+        phone: Phone,
+    },
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let Args::Attendance(command) = args;
+    match command {
+        Attendance::Simulate { office, walk, phone } => with_client(&phone, |client| async move {
+            client.attendance().load_office(&office).await?;
+            let punches = simulate_walk(&client, walk).await?;
+            if punches.is_empty() {
+                println!("      no punch: the rules recorded nothing for this walk (first in, last out, minimum interval)");
+            }
+            sync_and_show(&client, &punches).await
+        }),
+        Attendance::Manual { office, kind, reason, phone } => with_client(&phone, |client| async move {
+            if let Some(office) = office {
+                client.attendance().load_office(&office).await?;
+            }
+            let punch = client.attendance().manual_punch(kind, &reason).await?;
+            sync_and_show(&client, &[punch]).await
+        }),
+        Attendance::Week { at_ms, phone } => with_client(&phone, |client| async move {
+            let at = at_ms.unwrap_or_else(|| client.server_now_ms());
+            print_week(&client.attendance().week(at).await?);
+            Ok(())
+        }),
+        Attendance::Scan { office, seconds, phone } => scan(&phone, office, seconds),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Walk {
     In,
     Out,
@@ -88,66 +162,7 @@ pub async fn sync_and_show(client: &Client, punches: &[PunchRecord]) -> Result<(
 }
 
 fn kind_of(text: &str) -> Result<PunchKind, String> {
-    PunchKind::parse(text).ok_or_else(|| format!("--kind is `in` or `out`, not {text}"))
-}
-
-pub fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut argv = argv.into_iter();
-    let sub = argv.next();
-    let mut args = Args::new(argv.collect());
-    let phone = Phone::from_args(&mut args)?;
-    let office = args.value("--office")?;
-    match sub.as_deref() {
-        Some("simulate") => {
-            let walk = match args.value("--walk")?.as_deref() {
-                Some("in") => Walk::In,
-                Some("out") => Walk::Out,
-                _ => return Err(format!("usage:\n{USAGE}")),
-            };
-            let office = office.ok_or("--office ID is required")?;
-            no_more(args)?;
-            with_client(&phone, |client| async move {
-                client.attendance().load_office(&office).await?;
-                let punches = simulate_walk(&client, walk).await?;
-                if punches.is_empty() {
-                    println!("      no punch: the rules recorded nothing for this walk (first in, last out, minimum interval)");
-                }
-                sync_and_show(&client, &punches).await
-            })
-        }
-        Some("manual") => {
-            let kind = kind_of(&args.value("--kind")?.ok_or("--kind in|out is required")?)?;
-            let reason = args.value("--reason")?.ok_or("--reason TEXT is required")?;
-            no_more(args)?;
-            with_client(&phone, |client| async move {
-                if let Some(office) = office {
-                    client.attendance().load_office(&office).await?;
-                }
-                let punch = client.attendance().manual_punch(kind, &reason).await?;
-                sync_and_show(&client, &[punch]).await
-            })
-        }
-        Some("week") => {
-            let at = args.value("--at-ms")?.map(|v| v.parse::<i64>().map_err(|e| format!("--at-ms: {e}"))).transpose()?;
-            no_more(args)?;
-            with_client(&phone, |client| async move {
-                let at = at.unwrap_or_else(|| client.server_now_ms());
-                print_week(&client.attendance().week(at).await?);
-                Ok(())
-            })
-        }
-        Some("scan") => {
-            let seconds = args.value("--seconds")?.map(|v| v.parse::<u64>().map_err(|e| format!("--seconds: {e}"))).transpose()?;
-            let office = office.ok_or("--office ID is required")?;
-            no_more(args)?;
-            scan(&phone, office, seconds.unwrap_or(60))
-        }
-        _ => Err(format!("usage:\n{USAGE}")),
-    }
-}
-
-fn no_more(args: Args) -> Result<(), String> {
-    args.positional()?.first().map_or(Ok(()), |x| Err(format!("unexpected argument {x}")))
+    PunchKind::parse(text).ok_or_else(|| "a punch is `in` or `out`".to_owned())
 }
 
 fn with_client<F, Fut>(phone: &Phone, f: F) -> Result<(), String>

@@ -15,9 +15,19 @@ use taipei_core::{Client, ClientConfig, Event, EventListener, FileSecretStore, P
 use taipei_protocol::attendance::{Level, NewBeacon, NewOffice, PresenceParams};
 use taipei_protocol::meeting::NewMeeting;
 
-use crate::args::{Args, runtime};
 use crate::browser::{SignInPage, room_display};
-use crate::portal;
+use crate::{portal, runtime};
+
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Run the guided demo against an embedded reference server
+    Demo {
+        /// Keep the demo's files (server database, phone profile) instead of deleting them
+        #[arg(long)]
+        keep: bool,
+    },
+}
 
 /// Prints the core's events as they arrive, as the app's UI would react to them.
 struct PrintEvents;
@@ -28,10 +38,8 @@ impl EventListener for PrintEvents {
     }
 }
 
-pub fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut args = Args::new(argv);
-    let keep = args.flag("--keep");
-    args.positional()?.first().map_or(Ok(()), |extra| Err(format!("unexpected argument {extra}")))?;
+pub fn run(args: Args) -> Result<(), String> {
+    let Args::Demo { keep } = args;
     let dir = tempfile::Builder::new().prefix("taipei-demo-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let result = runtime()?.block_on(tour(dir.path()));
     if keep {

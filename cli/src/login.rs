@@ -5,17 +5,77 @@
 use taipei_core::{LoginContext, LoginError};
 use taipei_core::meetings::SignInOutcome;
 
-use crate::args::{Args, runtime};
-use crate::phone::{self, Phone};
+use crate::phone::{self, Phone, Scanned};
+use crate::runtime;
 
-pub const USAGE: &str = "\
-    taipei bind IMAGE|--text QR [--server URL] [--data DIR]
-                                bind this command-line phone with a portal's binding code
-    taipei login scan IMAGE|--text QR [--number NN | --deny | --report] [--server URL] [--data DIR]
-                                show a sign-in page's login request and answer it
-    taipei login history        this person's login requests
-    taipei meeting scan IMAGE|--text QR [--yes] [--server URL] [--data DIR]
-                                show a meeting room's code and sign in";
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Bind this command-line phone with a portal's binding code
+    Bind {
+        #[command(flatten)]
+        scanned: Scanned,
+        #[command(flatten)]
+        phone: Phone,
+    },
+    /// QR-key login: answer a sign-in page's login code
+    #[command(subcommand)]
+    Login(Login),
+    /// Sign in to a meeting from its room display's code
+    #[command(subcommand)]
+    Meeting(Meeting),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Login {
+    /// Show a sign-in page's login request and answer it (asks for the number unless told)
+    Scan {
+        #[command(flatten)]
+        scanned: Scanned,
+        /// Approve with the number the sign-in page shows
+        #[arg(long, value_name = "NN", conflicts_with_all = ["deny", "report"])]
+        number: Option<String>,
+        /// Deny the request
+        #[arg(long)]
+        deny: bool,
+        /// Deny the request and report it: this was not me
+        #[arg(long)]
+        report: bool,
+        #[command(flatten)]
+        phone: Phone,
+    },
+    /// This person's login requests
+    History {
+        #[command(flatten)]
+        phone: Phone,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Meeting {
+    /// Show a meeting room's code and sign in
+    Scan {
+        #[command(flatten)]
+        scanned: Scanned,
+        /// Sign in without asking
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        phone: Phone,
+    },
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    match args {
+        Args::Bind { scanned, phone } => run_bind(&phone, &scanned.read()?),
+        Args::Login(Login::Scan { scanned, number, deny, report, phone }) => {
+            let qr = scanned.read()?;
+            runtime()?.block_on(login_scan(&phone, &qr, number, deny, report))
+        }
+        Args::Login(Login::History { phone }) => login_history(&phone),
+        Args::Meeting(Meeting::Scan { scanned, yes, phone }) => run_meeting(&phone, &scanned.read()?, yes),
+    }
+}
 
 /// A time in Taipei (UTC+8, no daylight saving) as people read it.
 pub fn taipei_time(ms: i64) -> String {
@@ -46,13 +106,10 @@ fn risk_text(flag: &str) -> String {
     }
 }
 
-pub fn run_bind(argv: Vec<String>) -> Result<(), String> {
-    let mut args = Args::new(argv);
-    let phone = Phone::from_args(&mut args)?;
-    let qr = phone::scanned_text(&mut args)?;
+fn run_bind(phone: &Phone, qr: &str) -> Result<(), String> {
     runtime()?.block_on(async {
         let client = phone.open().await?;
-        let result = client.bind_device(&qr).await;
+        let result = client.bind_device(qr).await;
         client.close().await.map_err(|e| e.to_string())?;
         let device = result.map_err(|e| format!("[{}] {e}", e.code()))?;
         println!("bound: device {} for {} ({})", device.device_id, device.display_name, device.user_id);
@@ -60,32 +117,16 @@ pub fn run_bind(argv: Vec<String>) -> Result<(), String> {
     })
 }
 
-pub fn run_login(argv: Vec<String>) -> Result<(), String> {
-    let mut argv = argv.into_iter();
-    let sub = argv.next();
-    let mut args = Args::new(argv.collect());
-    let phone = Phone::from_args(&mut args)?;
-    match sub.as_deref() {
-        Some("scan") => {
-            let number = args.value("--number")?;
-            let (deny, report) = (args.flag("--deny"), args.flag("--report"));
-            let qr = phone::scanned_text(&mut args)?;
-            runtime()?.block_on(login_scan(&phone, &qr, number, deny, report))
+fn login_history(phone: &Phone) -> Result<(), String> {
+    runtime()?.block_on(async {
+        let client = phone.open().await?;
+        let history = client.login().history().await;
+        client.close().await.map_err(|e| e.to_string())?;
+        for e in history.map_err(|e| format!("[{}] {e}", e.code()))? {
+            println!("{}  {:<9} {}  ({} / {}, {})", taipei_time(e.started_at_ms), e.state, e.system, e.browser, e.os, e.place);
         }
-        Some("history") => {
-            args.positional()?.first().map_or(Ok(()), |x| Err(format!("unexpected argument {x}")))?;
-            runtime()?.block_on(async {
-                let client = phone.open().await?;
-                let history = client.login().history().await;
-                client.close().await.map_err(|e| e.to_string())?;
-                for e in history.map_err(|e| format!("[{}] {e}", e.code()))? {
-                    println!("{}  {:<9} {}  ({} / {}, {})", taipei_time(e.started_at_ms), e.state, e.system, e.browser, e.os, e.place);
-                }
-                Ok(())
-            })
-        }
-        _ => Err(format!("usage:\n{USAGE}")),
-    }
+        Ok(())
+    })
 }
 
 async fn login_scan(phone: &Phone, qr: &str, number: Option<String>, deny: bool, report: bool) -> Result<(), String> {
@@ -116,20 +157,12 @@ async fn login_scan(phone: &Phone, qr: &str, number: Option<String>, deny: bool,
     })
 }
 
-pub fn run_meeting(argv: Vec<String>) -> Result<(), String> {
-    let mut argv = argv.into_iter();
-    if argv.next().as_deref() != Some("scan") {
-        return Err(format!("usage:\n{USAGE}"));
-    }
-    let mut args = Args::new(argv.collect());
-    let phone = Phone::from_args(&mut args)?;
-    let yes = args.flag("--yes");
-    let qr = phone::scanned_text(&mut args)?;
+fn run_meeting(phone: &Phone, qr: &str, yes: bool) -> Result<(), String> {
     runtime()?.block_on(async {
         let client = phone.open().await?;
         let result = async {
             // Offline the meeting cannot be looked up; the sign-in still queues.
-            match client.meetings().scan(&qr).await {
+            match client.meetings().scan(qr).await {
                 Ok(m) => {
                     println!("      {} — room {}, by {}", m.title, m.room, m.organizer);
                     println!("      {} to {} (Taipei time)", taipei_time(m.starts_at_ms), taipei_time(m.ends_at_ms));
@@ -141,7 +174,7 @@ pub fn run_meeting(argv: Vec<String>) -> Result<(), String> {
                 println!("      not signed in");
                 return Ok(());
             }
-            match client.meetings().sign_in(&qr).await? {
+            match client.meetings().sign_in(qr).await? {
                 SignInOutcome::SignedIn { at_ms, .. } => println!("      signed in at {}", taipei_time(at_ms)),
                 SignInOutcome::Queued { reason } => println!("      saved on the phone; it will be sent when online ({reason})"),
             }

@@ -1,9 +1,10 @@
 //! `taipei`: the command-line phone. It drives the core exactly as the apps do, against
 //! the reference backend (embedded in-process, or any server you point it at).
 //!
-//! Each capability gets its own module and subcommand; `main` only dispatches.
+//! Each capability module owns its commands: an `Args` enum (a clap `Subcommand` whose
+//! variants are top-level commands, with their options and help) and `run(Args)`.
+//! `main` only composes them, one line per module in `capabilities!` below.
 
-mod args;
 mod attendance;
 mod browser;
 mod demo;
@@ -14,54 +15,107 @@ mod qr;
 mod server_cmd;
 mod wallet;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-taipei — the command-line phone for the Taipei City app core
+use clap::error::{ContextKind, ContextValue};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap_complete::Shell;
 
-USAGE:
-    taipei demo [--keep]        run the guided demo against an embedded reference server
-    taipei server [--bind ADDR] [--db FILE]
-                                run the reference backend standalone (Ctrl-C stops it)
-    taipei qr decode [--json] IMAGE...   read QR codes from PNG/JPEG files
-    taipei qr encode TEXT --out FILE     render a QR code (PNG or SVG); `taipei qr` for all options
-    taipei bind IMAGE|--text QR            bind this command-line phone (profile in --data DIR)
-    taipei login scan IMAGE|--text QR      answer a sign-in page's login code; `taipei login` for all
-    taipei meeting scan IMAGE|--text QR    sign in to a meeting from its room display's code
-    taipei attendance simulate|manual|week|scan   beacon attendance; `taipei attendance` for all
-    taipei wallet list|show|verify IMAGE|--text QR|sync|conformance DIR
-                                the certificate wallet; `taipei wallet` for all commands
-    taipei help                 show this text
+/// taipei — the command-line phone for the Taipei City app core
+#[derive(Debug, Parser)]
+#[command(name = "taipei", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-Set RUST_LOG=debug for more detail.";
-
-fn main() -> ExitCode {
-    let mut argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.is_empty() {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    }
-    let command = argv.remove(0);
-    let result = match command.as_str() {
-        "demo" => demo::run(argv),
-        "server" => server_cmd::run(argv),
-        "wallet" => wallet::run(argv),
-        "qr" => qr::run(argv),
-        "bind" => login::run_bind(argv),
-        "login" => login::run_login(argv),
-        "meeting" => login::run_meeting(argv),
-        "attendance" => attendance::run(argv),
-        "help" | "--help" | "-h" => {
-            println!("{USAGE}");
-            Ok(())
+/// The top-level commands: every capability module's, in this order, then `completions`.
+macro_rules! capabilities {
+    ($($variant:ident => $module:ident),+ $(,)?) => {
+        #[derive(Debug, Subcommand)]
+        enum Command {
+            $(
+                #[command(flatten)]
+                $variant($module::Args),
+            )+
+            /// Print a completion script for SHELL, e.g. `source <(taipei completions bash)`
+            Completions {
+                #[arg(value_enum)]
+                shell: Shell,
+            },
         }
-        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+
+        fn dispatch(command: Command) -> Result<(), String> {
+            match command {
+                $(Command::$variant(args) => $module::run(args),)+
+                Command::Completions { shell } => {
+                    clap_complete::generate(shell, &mut Cli::command(), "taipei", &mut std::io::stdout());
+                    Ok(())
+                }
+            }
+        }
     };
-    match result {
+}
+
+capabilities! {
+    Demo => demo,
+    Server => server_cmd,
+    Qr => qr,
+    Login => login,
+    Attendance => attendance,
+    Wallet => wallet,
+}
+
+/// Exit codes: 0 done, 1 the command failed (its message on stderr), 2 the command line
+/// was wrong (clap prints what and the usage).
+fn main() -> ExitCode {
+    let cli = parse(std::env::args_os().collect());
+    match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `Cli::parse`, except that every mistake shows the usage of the command it was made
+/// in: clap leaves it out of some errors (a bad value, a failed value check).
+fn parse(argv: Vec<OsString>) -> Cli {
+    let mut command = Cli::command();
+    // Built, so that each subcommand's usage line carries its full path.
+    command.build();
+    let parsed = command
+        .try_get_matches_from_mut(&argv)
+        .and_then(|matches| Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command)));
+    parsed.unwrap_or_else(|mut e| {
+        if e.use_stderr() && e.get(ContextKind::Usage).is_none() {
+            let mut at = &command;
+            for word in argv.iter().skip(1).filter_map(|w| w.to_str()) {
+                at = at.find_subcommand(word).unwrap_or(at);
+            }
+            e.insert(ContextKind::Usage, ContextValue::StyledStr(at.clone().render_usage()));
+        }
+        e.exit()
+    })
+}
+
+/// One tokio runtime per CLI invocation.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own consistency checks over the whole tree (names, groups, conflicts).
+    #[test]
+    fn command_tree_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -11,29 +11,25 @@ use std::sync::Arc;
 
 use taipei_core::{Client, ClientConfig, FileSecretStore, Platform, qr};
 
-use crate::args::Args;
-
-/// Where the phone keeps its profile and which server it talks to.
-#[derive(Debug)]
+/// Where the phone keeps its profile and which server it talks to: the options every
+/// phone command takes.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Phone {
+    /// The folder holding this phone's profile and its file secret store
+    #[arg(long, value_name = "DIR", env = "TAIPEI_DATA", hide_env_values = true, default_value = "taipei-phone")]
     data: PathBuf,
+    /// The server this phone talks to (`taipei server` listens on the default)
+    #[arg(long, value_name = "URL", env = "TAIPEI_SERVER", hide_env_values = true, default_value = "http://127.0.0.1:8787")]
     server: String,
-    /// The city root key for the wallet (`--root-key`, `$TAIPEI_ROOT_KEY`).
+    /// The city root key for the wallet; only `taipei wallet` sets it.
+    #[arg(skip)]
     root_key: Option<String>,
 }
 
 impl Phone {
-    pub fn from_args(args: &mut Args) -> Result<Self, String> {
-        let data = args
-            .value("--data")?
-            .or_else(|| std::env::var("TAIPEI_DATA").ok())
-            .unwrap_or_else(|| "taipei-phone".into());
-        let server = args
-            .value("--server")?
-            .or_else(|| std::env::var("TAIPEI_SERVER").ok())
-            .unwrap_or_else(|| "http://127.0.0.1:8787".into());
-        let root_key = args.value("--root-key")?.or_else(|| std::env::var("TAIPEI_ROOT_KEY").ok());
-        Ok(Self { data: data.into(), server, root_key })
+    /// The same phone, verifying certificates against the city root key `key`.
+    pub fn with_root_key(self, key: Option<String>) -> Self {
+        Self { root_key: key, ..self }
     }
 
     pub async fn open(&self) -> Result<Client, String> {
@@ -47,18 +43,30 @@ impl Phone {
     }
 }
 
-/// The scanned text: `--text QR`, or the first code the QR engine reads in IMAGE.
-pub fn scanned_text(args: &mut Args) -> Result<String, String> {
-    let text = args.value("--text")?;
-    let rest: Vec<String> = std::mem::take(args).positional()?;
-    match (text, rest.as_slice()) {
-        (Some(text), []) => Ok(text),
-        (None, [image]) => {
-            let bytes = std::fs::read(image).map_err(|e| format!("cannot read {image}: {e}"))?;
-            let codes = qr::decode_image(&bytes).map_err(|e| format!("{image}: {e}"))?;
-            codes.into_iter().next().map(|c| c.text).ok_or_else(|| format!("{image}: no QR code found"))
+/// What the phone's camera saw: a picture of a QR code, or its text.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Scanned {
+    /// A PNG or JPEG holding the QR code (the first code found is used)
+    #[arg(value_name = "IMAGE")]
+    image: Option<PathBuf>,
+    /// The QR code's text, as if scanned
+    #[arg(long, value_name = "QR")]
+    text: Option<String>,
+}
+
+impl Scanned {
+    /// The scanned text: `--text QR`, or the first code the QR engine reads in IMAGE.
+    pub fn read(&self) -> Result<String, String> {
+        if let Some(text) = &self.text {
+            return Ok(text.clone());
         }
-        _ => Err("give one IMAGE or --text QR".into()),
+        // The group makes clap refuse a command line with neither.
+        let path = self.image.as_ref().ok_or("give one IMAGE or --text QR")?;
+        let image = path.display();
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {image}: {e}"))?;
+        let codes = qr::decode_image(&bytes).map_err(|e| format!("{image}: {e}"))?;
+        codes.into_iter().next().map(|c| c.text).ok_or_else(|| format!("{image}: no QR code found"))
     }
 }
 

@@ -4,54 +4,118 @@ use std::time::Instant;
 
 use taipei_core::qr::{self, DecodeOptions, EcLevel, RenderOptions, render};
 
-use crate::args::Args;
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Read and render QR codes with the core's QR engine
+    #[command(subcommand)]
+    Qr(Qr),
+}
 
-pub const USAGE: &str = "\
-    taipei qr decode [--json] [--without STEP,...] [--plain-rqrr] IMAGE...
-                                read every QR code in PNG/JPEG files; --json prints
-                                {\"path\",\"texts\",\"us\"} per image (us: decode time,
-                                file loading excluded). STEP: downscale, local, global,
-                                upscale, inverted, rqrr (for measuring each step)
-    taipei qr encode TEXT --out FILE.png|FILE.svg [--ec L|M|Q|H] [--quiet-zone N] [--module-px N]
-                                render TEXT as a QR code";
+#[derive(Debug, clap::Subcommand)]
+pub enum Qr {
+    /// Read every QR code in PNG/JPEG files
+    Decode {
+        /// One line of JSON per image: {"path","texts","us"} (us: decode time, file loading excluded)
+        #[arg(long)]
+        json: bool,
+        /// Turn off steps of the decoder, to measure what each one adds
+        #[arg(long, value_name = "STEP,...", value_enum, value_delimiter = ',')]
+        without: Vec<Step>,
+        /// Only rqrr's own threshold, as the baseline
+        #[arg(long, conflicts_with = "without")]
+        plain_rqrr: bool,
+        /// PNG or JPEG files
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
+    },
+    /// Render TEXT as a QR code
+    Encode {
+        /// The text to encode (quote it if it has spaces)
+        text: String,
+        /// Where to write the code: a .png or .svg file
+        #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = out_file)]
+        out: String,
+        /// Error correction level
+        #[arg(long, value_enum, ignore_case = true)]
+        ec: Option<Ec>,
+        /// Blank modules around the code
+        #[arg(long, value_name = "N")]
+        quiet_zone: Option<u32>,
+        /// Pixels per module
+        #[arg(long, value_name = "N")]
+        module_px: Option<u32>,
+    },
+}
 
-pub fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut argv = argv.into_iter();
-    match argv.next().as_deref() {
-        Some("decode") => decode(Args::new(argv.collect())),
-        Some("encode") => encode(Args::new(argv.collect())),
-        _ => Err(format!("usage:\n{USAGE}")),
+/// A step of the decoder's retry ladder that `--without` turns off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    Downscale,
+    Local,
+    Global,
+    Upscale,
+    Inverted,
+    Rqrr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ec {
+    L,
+    M,
+    Q,
+    H,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let Args::Qr(command) = args;
+    match command {
+        Qr::Decode { json, without, plain_rqrr, images } => decode(json, &decode_options(&without, plain_rqrr), images),
+        Qr::Encode { text, out, ec, quiet_zone, module_px } => {
+            let mut options = RenderOptions::default();
+            if let Some(ec) = ec {
+                options.ec_level = match ec {
+                    Ec::L => EcLevel::L,
+                    Ec::M => EcLevel::M,
+                    Ec::Q => EcLevel::Q,
+                    Ec::H => EcLevel::H,
+                };
+            }
+            options.quiet_zone = quiet_zone.unwrap_or(options.quiet_zone);
+            options.module_px = module_px.unwrap_or(options.module_px);
+            encode(&text, &out, &options)
+        }
     }
 }
 
-fn decode_options(without: Option<String>, plain: bool) -> Result<DecodeOptions, String> {
+fn decode_options(without: &[Step], plain: bool) -> DecodeOptions {
     if plain {
-        return Ok(DecodeOptions::plain_rqrr());
+        return DecodeOptions::plain_rqrr();
     }
     let mut o = DecodeOptions::default();
-    for step in without.iter().flat_map(|s| s.split(',')).filter(|s| !s.is_empty()) {
+    for step in without {
         let switch = match step {
-            "downscale" => &mut o.downscale,
-            "local" => &mut o.local_threshold,
-            "global" => &mut o.global_threshold,
-            "upscale" => &mut o.upscale,
-            "inverted" => &mut o.inverted,
-            "rqrr" => &mut o.rqrr_locator,
-            other => return Err(format!("unknown step `{other}`")),
+            Step::Downscale => &mut o.downscale,
+            Step::Local => &mut o.local_threshold,
+            Step::Global => &mut o.global_threshold,
+            Step::Upscale => &mut o.upscale,
+            Step::Inverted => &mut o.inverted,
+            Step::Rqrr => &mut o.rqrr_locator,
         };
         *switch = false;
     }
-    Ok(o)
+    o
 }
 
-fn decode(mut args: Args) -> Result<(), String> {
-    let json = args.flag("--json");
-    let plain = args.flag("--plain-rqrr");
-    let options = decode_options(args.value("--without")?, plain)?;
-    let paths = args.positional()?;
-    if paths.is_empty() {
-        return Err(format!("no image given\n{USAGE}"));
+fn out_file(out: &str) -> Result<String, String> {
+    if out.ends_with(".png") || out.ends_with(".svg") {
+        Ok(out.to_owned())
+    } else {
+        Err("the file must end in .png or .svg".into())
     }
+}
+
+fn decode(json: bool, options: &DecodeOptions, paths: Vec<String>) -> Result<(), String> {
     let mut failures = 0;
     for path in paths {
         let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
@@ -59,7 +123,7 @@ fn decode(mut args: Args) -> Result<(), String> {
         });
         let result = loaded.and_then(|img| {
             let start = Instant::now();
-            let found = qr::decode_luma_with(&img.frame(), &options).map_err(|e| e.to_string())?;
+            let found = qr::decode_luma_with(&img.frame(), options).map_err(|e| e.to_string())?;
             Ok((found, start.elapsed().as_micros() as u64))
         });
         match (result, json) {
@@ -91,34 +155,13 @@ fn decode(mut args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn encode(mut args: Args) -> Result<(), String> {
-    let out = args.value("--out")?.ok_or("encode needs --out FILE.png or FILE.svg")?;
-    let mut options = RenderOptions::default();
-    if let Some(ec) = args.value("--ec")? {
-        options.ec_level = match ec.to_ascii_uppercase().as_str() {
-            "L" => EcLevel::L,
-            "M" => EcLevel::M,
-            "Q" => EcLevel::Q,
-            "H" => EcLevel::H,
-            _ => return Err(format!("--ec must be L, M, Q or H, not `{ec}`")),
-        };
-    }
-    if let Some(n) = args.value("--quiet-zone")? {
-        options.quiet_zone = n.parse().map_err(|_| format!("--quiet-zone needs a number, not `{n}`"))?;
-    }
-    if let Some(n) = args.value("--module-px")? {
-        options.module_px = n.parse().map_err(|_| format!("--module-px needs a number, not `{n}`"))?;
-    }
-    let [text]: [String; 1] = args
-        .positional()?
-        .try_into()
-        .map_err(|_| "encode takes exactly one TEXT (quote it if it has spaces)".to_string())?;
+fn encode(text: &str, out: &str, options: &RenderOptions) -> Result<(), String> {
     let bytes = if out.ends_with(".svg") {
-        render::svg(&text, &options).map_err(|e| e.to_string())?.into_bytes()
+        render::svg(text, options).map_err(|e| e.to_string())?.into_bytes()
     } else if out.ends_with(".png") {
-        render::png(&text, &options).map_err(|e| e.to_string())?
+        render::png(text, options).map_err(|e| e.to_string())?
     } else {
         return Err(format!("--out must end in .png or .svg, not `{out}`"));
     };
-    std::fs::write(&out, bytes).map_err(|e| format!("cannot write {out}: {e}"))
+    std::fs::write(out, bytes).map_err(|e| format!("cannot write {out}: {e}"))
 }

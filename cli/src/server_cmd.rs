@@ -4,18 +4,25 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::args::{Args, runtime};
+use crate::runtime;
 
-pub fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut args = Args::new(argv);
-    let bind: SocketAddr = args
-        .value("--bind")?
-        .unwrap_or_else(|| "127.0.0.1:8787".into())
-        .parse()
-        .map_err(|e| format!("--bind: {e}"))?;
-    let db: PathBuf = args.value("--db")?.unwrap_or_else(|| "taipei-server.db".into()).into();
-    args.positional()?.first().map_or(Ok(()), |extra| Err(format!("unexpected argument {extra}")))?;
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// Run the reference backend standalone (Ctrl-C stops it)
+    #[command(after_help = "The admin token is $TAIPEI_ADMIN_TOKEN if set, else generated and printed once.\nLogs go to stdout; RUST_LOG sets their level (default info).")]
+    Server {
+        /// The address to listen on
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+        bind: SocketAddr,
+        /// The server's SQLite database, created if missing
+        #[arg(long, value_name = "FILE", default_value = "taipei-server.db")]
+        db: PathBuf,
+    },
+}
 
+pub fn run(args: Args) -> Result<(), String> {
+    let Args::Server { bind, db } = args;
     let mut config = taipei_server::ServerConfig::embedded(db.clone());
     config.bind = bind;
     match std::env::var("TAIPEI_ADMIN_TOKEN") {

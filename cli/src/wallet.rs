@@ -4,76 +4,167 @@
 
 mod conformance;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use taipei_core::wallet::{Filter, Item};
 use taipei_protocol::cert::format_rfc3339;
 use taipei_protocol::cert::verdict::Verdict;
 
-use crate::args::{Args, runtime};
-use crate::phone::{self, Phone};
+use crate::phone::{Phone, Scanned};
+use crate::runtime;
 
-pub const USAGE: &str = "\
-    taipei wallet sync|list|show|verify|pickup|contracts|backup|restore|conformance
-        sync                          fetch the signed lists, certificates and contracts
-        list [--type T] [--issuer I] [--search TEXT]
-        show ID [--png FILE]          one certificate, its verdict now and its QR
-        verify IMAGE|--text QR        verify a certificate offline (TPC1: or HC1:)
-        pickup ID                     a one-time kiosk pickup code
-        contracts                     contracts with their signature history
-        backup FILE --passphrase P    export a passphrase-sealed backup; restore FILE --passphrase P
-        conformance DIR               check the pipeline against EU DCC test cases
-      (--server URL, --data DIR as for bind; --root-key KEY or $TAIPEI_ROOT_KEY: the city root key)";
+/// The commands this module adds to `taipei`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Args {
+    /// The certificate wallet, and the EU DCC conformance runner
+    #[command(subcommand)]
+    Wallet(Wallet),
+}
 
-pub fn run(argv: Vec<String>) -> Result<(), String> {
-    let mut args = Args::new(argv);
-    let command = args.positional_first().ok_or_else(|| format!("usage:\n{USAGE}"))?;
-    if command == "conformance" {
-        let [dir] = args.positional()?.try_into().map_err(|_| "usage: taipei wallet conformance DIR".to_string())?;
-        let run = conformance::run_dir(Path::new(&dir))?;
-        println!("{}", run.render());
-        return if run.failed() == 0 { Ok(()) } else { Err(format!("{} conformance case(s) failed", run.failed())) };
+#[derive(Debug, clap::Subcommand)]
+pub enum Wallet {
+    /// Fetch the signed lists, certificates and contracts
+    Sync {
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// The certificates held, filtered
+    List {
+        /// Only this certificate type
+        #[arg(long = "type", value_name = "T")]
+        cert_type: Option<String>,
+        /// Only this issuer
+        #[arg(long, value_name = "I")]
+        issuer: Option<String>,
+        /// Only certificates whose text holds TEXT
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// One certificate, its verdict now and its QR
+    Show {
+        /// The certificate's id, as `list` shows it
+        id: String,
+        /// Also write the certificate's QR code to FILE (PNG)
+        #[arg(long, value_name = "FILE")]
+        png: Option<String>,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// Verify a certificate offline (TPC1: or HC1:)
+    Verify {
+        #[command(flatten)]
+        scanned: Scanned,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// A one-time kiosk pickup code
+    Pickup {
+        /// The certificate's id, as `list` shows it
+        id: String,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// Contracts with their signature history
+    Contracts {
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// Export a passphrase-sealed backup to FILE
+    Backup {
+        /// The backup file to write
+        file: String,
+        /// The passphrase that seals the backup
+        #[arg(long, value_name = "P")]
+        passphrase: String,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// Restore certificates from a passphrase-sealed backup FILE
+    Restore {
+        /// The backup file to read
+        file: String,
+        /// The passphrase the backup was sealed with
+        #[arg(long, value_name = "P")]
+        passphrase: String,
+        #[command(flatten)]
+        on: OnPhone,
+    },
+    /// Check the certificate pipeline against EU DCC test cases; the last line is `N passed, N failed`
+    Conformance {
+        /// A folder of dgc-testdata's cases, searched recursively
+        dir: PathBuf,
+    },
+}
+
+/// The phone a wallet command runs on, and the key its lists are checked against.
+#[derive(Debug, clap::Args)]
+pub struct OnPhone {
+    #[command(flatten)]
+    phone: Phone,
+    /// The city root key that signs the trust and status lists
+    #[arg(long, value_name = "KEY", env = "TAIPEI_ROOT_KEY", hide_env_values = true)]
+    root_key: Option<String>,
+}
+
+impl Wallet {
+    /// The phone the command runs on, or the folder of the conformance run, which needs none.
+    fn phone(&self) -> Result<Phone, &Path> {
+        match self {
+            Self::Sync { on }
+            | Self::List { on, .. }
+            | Self::Show { on, .. }
+            | Self::Verify { on, .. }
+            | Self::Pickup { on, .. }
+            | Self::Contracts { on }
+            | Self::Backup { on, .. }
+            | Self::Restore { on, .. } => Ok(on.phone.clone().with_root_key(on.root_key.clone())),
+            Self::Conformance { dir } => Err(dir),
+        }
     }
-    let phone = Phone::from_args(&mut args)?;
-    runtime()?.block_on(async {
-        let client = phone.open().await?;
-        let result = command_on(&client, &command, args).await;
-        client.close().await.map_err(|e| e.to_string())?;
-        result
-    })
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let Args::Wallet(command) = args;
+    match command.phone() {
+        Err(dir) => conformance(dir),
+        Ok(phone) => runtime()?.block_on(async {
+            let client = phone.open().await?;
+            let result = command_on(&client, command).await;
+            client.close().await.map_err(|e| e.to_string())?;
+            result
+        }),
+    }
 }
 
 fn fail(e: taipei_core::Error) -> String {
     format!("[{}] {e}", e.code())
 }
 
-async fn command_on(client: &taipei_core::Client, command: &str, mut args: Args) -> Result<(), String> {
+fn conformance(dir: &Path) -> Result<(), String> {
+    let run = conformance::run_dir(dir)?;
+    println!("{}", run.render());
+    if run.failed() == 0 { Ok(()) } else { Err(format!("{} conformance case(s) failed", run.failed())) }
+}
+
+async fn command_on(client: &taipei_core::Client, command: Wallet) -> Result<(), String> {
     let wallet = client.wallet();
     match command {
-        "sync" => {
-            args.positional()?;
+        Wallet::Sync { .. } => {
             let r = wallet.sync().await.map_err(fail)?;
             println!("{} new, {} held by the server, {} refused, {} contract(s)", r.added, r.total, r.refused, r.contracts);
             println!("lists as of {} (trust) and {} (status)", when(r.trust_list_as_of_ms), when(r.status_list_as_of_ms));
         }
-        "list" => {
-            let filter = Filter {
-                cert_type: args.value("--type")?,
-                issuer: args.value("--issuer")?,
-                text: args.value("--search")?,
-                limit: 500,
-                ..Filter::default()
-            };
-            args.positional()?;
+        Wallet::List { cert_type, issuer, search, .. } => {
+            let filter = Filter { cert_type, issuer, text: search, limit: 500, ..Filter::default() };
             let page = wallet.list(filter).await.map_err(fail)?;
             for item in &page.items {
                 print_item_line(item);
             }
             println!("{} certificate(s)", page.total);
         }
-        "show" => {
-            let png = args.value("--png")?;
-            let [id] = args.positional()?.try_into().map_err(|_| "usage: taipei wallet show ID [--png FILE]".to_string())?;
+        Wallet::Show { id, png, .. } => {
             let card = wallet.show(&id).await.map_err(fail)?;
             print_item(&card.item);
             print_verdict(&card.verdict);
@@ -83,17 +174,15 @@ async fn command_on(client: &taipei_core::Client, command: &str, mut args: Args)
                 println!("QR written to {file}");
             }
         }
-        "verify" => {
-            let text = phone::scanned_text(&mut args)?;
+        Wallet::Verify { scanned, .. } => {
+            let text = scanned.read()?;
             print_verdict(&wallet.verify_text(&text).await.map_err(fail)?);
         }
-        "pickup" => {
-            let [id] = args.positional()?.try_into().map_err(|_| "usage: taipei wallet pickup ID".to_string())?;
+        Wallet::Pickup { id, .. } => {
             let code = wallet.pickup_code(&id, None).await.map_err(fail)?;
             println!("pickup code {} (once, until {})", code.code, when(code.expires_at_ms));
         }
-        "contracts" => {
-            args.positional()?;
+        Wallet::Contracts { .. } => {
             for c in wallet.contracts().await.map_err(fail)? {
                 println!("{} — {} [{:?}]", c.id, c.title, c.status);
                 for s in &c.signatures {
@@ -105,20 +194,17 @@ async fn command_on(client: &taipei_core::Client, command: &str, mut args: Args)
                 }
             }
         }
-        "backup" | "restore" => {
-            let passphrase = args.value("--passphrase")?.ok_or("--passphrase is required")?;
-            let [file] = args.positional()?.try_into().map_err(|_| format!("usage: taipei wallet {command} FILE --passphrase P"))?;
-            if command == "backup" {
-                let bytes = wallet.export_backup(&passphrase).await.map_err(fail)?;
-                std::fs::write(&file, bytes).map_err(|e| format!("{file}: {e}"))?;
-                println!("backup written to {file}");
-            } else {
-                let bytes = std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?;
-                let added = wallet.import_backup(&bytes, &passphrase).await.map_err(fail)?;
-                println!("{added} certificate(s) restored");
-            }
+        Wallet::Backup { file, passphrase, .. } => {
+            let bytes = wallet.export_backup(&passphrase).await.map_err(fail)?;
+            std::fs::write(&file, bytes).map_err(|e| format!("{file}: {e}"))?;
+            println!("backup written to {file}");
         }
-        other => return Err(format!("unknown wallet command `{other}`\n{USAGE}")),
+        Wallet::Restore { file, passphrase, .. } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{file}: {e}"))?;
+            let added = wallet.import_backup(&bytes, &passphrase).await.map_err(fail)?;
+            println!("{added} certificate(s) restored");
+        }
+        Wallet::Conformance { dir } => return conformance(&dir),
     }
     Ok(())
 }

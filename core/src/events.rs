@@ -19,7 +19,7 @@ pub enum Event {
     SessionStarted { expires_at_ms: i64 },
     SessionEnded { reason: String },
     /// A clock-in or clock-out was recorded on the phone (queued for the server).
-    PunchRecorded { punch_id: String, kind: String, time_ms: i64, manual: bool },
+    PunchRecorded { punch_id: String, kind: crate::PunchKind, time_ms: i64, manual: bool },
     /// The server's verdict on a punch; `reason` says why when it was rejected.
     PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
 }

@@ -1,7 +1,8 @@
 //! taipei-core: the whole logic of the TaipeiON / TaipeiPASS phone apps, as plain
 //! async Rust. Nothing here knows uniffi exists; `bindings/` wraps it.
 
-pub mod qr;
+/// The QR engine, a crate of its own (`qr/`), re-exported for the capabilities that scan.
+pub use taipei_qr as qr;
 
 pub mod secrets;
 pub mod store;

@@ -30,8 +30,9 @@ pub enum LoginError {
     /// The code on the screen has changed or timed out: scan it again.
     #[error("this code has expired; scan the code on the screen again")]
     Expired,
-    /// The number picked is not the one on the browser's screen.
-    #[error("that is not the number on the screen ({0})")]
+    /// The number picked is not the one on the browser's screen; the server's own
+    /// words, which already say so and how many tries are left.
+    #[error("{0}")]
     WrongNumber(String),
     /// The request was cancelled (three wrong numbers, or denied).
     #[error("this sign-in was cancelled; start again on the computer")]

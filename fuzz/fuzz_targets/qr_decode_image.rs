@@ -16,6 +16,6 @@ fuzz_target!(
         }));
     },
     |data: &[u8]| {
-        let _ = taipei_core::qr::decode_image(data);
+        let _ = taipei_qr::decode_image(data);
     }
 );

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use taipei_core::qr::{LumaFrame, decode_luma};
+use taipei_qr::{LumaFrame, decode_luma};
 
 fuzz_target!(
     init: {

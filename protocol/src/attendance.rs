@@ -46,13 +46,36 @@ pub fn workday_start_ms(day: i64, day_start_min: u32) -> i64 {
 
 /// The Monday of the week holding working day `day` (1970-01-01 was a Thursday).
 pub fn week_monday(day: i64) -> i64 {
-    day - (day + 3).rem_euclid(7)
+    day - weekday(day)
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).
 pub fn date_text(day: i64) -> String {
     let (y, m, d) = crate::cert::civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The day number of a `YYYY-MM-DD` date (the inverse of [`date_text`]); `None` unless
+/// the text is exactly such a date.
+pub fn date_day(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = text.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) { part.parse().ok() } else { None }
+    };
+    let (y, m, d) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || d == 0 || d > crate::cert::days_in_month(y, m) {
+        return None;
+    }
+    Some(crate::cert::days_from_civil(y, m, d))
+}
+
+/// Monday is 0, Sunday 6.
+pub fn weekday(day: i64) -> i64 {
+    (day + 3).rem_euclid(7)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,6 +344,18 @@ pub struct WeekReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_parse_back_to_their_day() {
+        for day in [-1, 0, 11_016, 20_454, 20_513] {
+            assert_eq!(date_day(&date_text(day)), Some(day));
+        }
+        assert_eq!(weekday(date_day("2026-12-05").unwrap_or(0)), 5, "a Saturday");
+        for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "2026/01/01", "２０２６-01-01", "2026-01-00", ""] {
+            assert_eq!(date_day(bad), None, "{bad}");
+        }
+        assert!(date_day("2028-02-29").is_some());
+    }
 
     #[test]
     fn taipei_days_weeks_and_dates() {

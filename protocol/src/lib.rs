@@ -6,6 +6,7 @@
 //! the two can never drift. No I/O happens here.
 
 pub mod api;
+pub mod approval;
 pub mod attendance;
 pub mod b64;
 pub mod beacon;
@@ -15,6 +16,7 @@ pub mod dpop;
 pub mod ecdsa;
 pub mod login;
 pub mod meeting;
+pub mod push;
 pub mod qrpayload;
 pub mod signed;
 pub mod wallet;

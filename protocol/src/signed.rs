@@ -14,6 +14,7 @@ pub mod tags {
     pub const PUNCH: &str = "TPQ-PUNCH-v1";
     pub const ACT: &str = "TPQ-ACT-v1";
     pub const REPORT: &str = "TPQ-REPORT-v1";
+    pub const APPROVE: &str = "TPQ-APPROVE-v1";
 }
 
 /// Builder for the bytes to sign: `tag ‖ (len ‖ field)*`.

@@ -34,15 +34,25 @@ ensure_jna() {
 
 # Build the FFI library. $1 = profile (debug|release); FFI_FEATURES = cargo feature
 # flags, shared with the generator build so cargo does not rebuild the crate twice.
+#
+# The built library is copied into a directory of its own per profile and feature set
+# (target/ffi/debug-test-hooks, target/ffi/release, ...), and the foreign code is
+# generated from that copy and loaded from it. A later `cargo build` of another
+# feature set rewrites target/debug/libtaipei_ffi.so, but never these copies, so the
+# generated code and the library it was generated from stay a pair.
 FFI_FEATURES=()
 build_ffi() {
-    local profile="$1" flags=()
+    local profile="$1" flags=() variant="$1"
     [[ $profile == release ]] && flags+=(--release)
+    [[ ${#FFI_FEATURES[@]} -gt 0 ]] && variant+="-$(printf '%s' "${FFI_FEATURES[*]}" | sed 's/--features //g; s/[^A-Za-z0-9]\+/-/g')"
     log "building taipei-ffi ($profile ${FFI_FEATURES[*]})"
     (cd "$ROOT" && cargo build -p taipei-ffi --lib "${flags[@]}" "${FFI_FEATURES[@]}" >&2)
-    FFI_LIB_DIR="$TARGET_DIR/$profile"
+    local built="$TARGET_DIR/$profile/libtaipei_ffi.so"
+    [[ -f "$built" ]] || die "cargo finished but $built is missing"
+    FFI_LIB_DIR="$TARGET_DIR/ffi/$variant"
     FFI_LIB="$FFI_LIB_DIR/libtaipei_ffi.so"
-    [[ -f "$FFI_LIB" ]] || die "cargo finished but $FFI_LIB is missing"
+    mkdir -p "$FFI_LIB_DIR"
+    cp "$built" "$FFI_LIB.tmp" && mv "$FFI_LIB.tmp" "$FFI_LIB"
 }
 
 # Generate bindings from the built library's metadata (library mode reads

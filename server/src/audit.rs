@@ -36,6 +36,9 @@ pub mod actions {
     pub const ATTENDANCE_BEACON: &str = "attendance.beacon";
     pub const ATTENDANCE_PUNCH: &str = "attendance.punch";
     pub const ATTENDANCE_REPORT: &str = "attendance.report";
+    pub const APPROVAL_ADMIN: &str = "approval.admin";
+    pub const APPROVAL_ACT: &str = "approval.act";
+    pub const APPROVAL_READ: &str = "approval.read";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

@@ -1,7 +1,8 @@
 //! Request bodies: JSON with our error replies instead of axum's plain-text ones.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use taipei_protocol::api::codes;
@@ -83,4 +84,14 @@ pub fn check_len(field: &str, value: &str, min: usize, max: usize) -> Result<(),
         )));
     }
     Ok(())
+}
+
+/// A path parameter, or a `bad_request` naming what did not parse.
+pub fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// A query string, or a `bad_request` naming what did not parse.
+pub fn query_of<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
 }

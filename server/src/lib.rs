@@ -6,6 +6,7 @@
 //! Embedded use (tests, the CLI demo): [`start`] on the current tokio runtime;
 //! a standalone process: [`run_standalone`].
 
+pub mod approval;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
@@ -79,6 +80,12 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> 
     }
 }
 
+/// A route that takes larger bodies than [`extract::BODY_LIMIT`] (documents with
+/// attachments from an agency's system).
+fn with_body_limit(route: Route, limit: usize) -> Route {
+    Route { handler: route.handler.layer(DefaultBodyLimit::max(limit)), ..route }
+}
+
 /// Every endpoint, once. The router is built from this table and [`served_routes`]
 /// lists it, so a test can hold the OpenAPI document against what is really served.
 fn route_table() -> Vec<Route> {
@@ -129,6 +136,18 @@ fn route_table() -> Vec<Route> {
         get("/v1/attendance/week", attendance::my_week),
         get("/v1/admin/attendance/{user_id}/week", attendance::admin_week),
         get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html),
+        post("/v1/admin/approval/people", approval::admin::people),
+        post("/v1/admin/approval/proxies", approval::admin::proxies),
+        post("/v1/admin/approval/calendar", approval::admin::calendar),
+        with_body_limit(post("/v1/admin/approval/items", approval::admin::items), approval::admin::ITEM_REQUEST_LIMIT),
+        post("/v1/admin/approval/items/{item_id}/edit", approval::admin::edit),
+        get("/v1/admin/approval/items/{item_id}/history.html", approval::admin::history_html),
+        get("/v1/approval/inbox", approval::inbox),
+        get("/v1/approval/changes", approval::changes),
+        get("/v1/approval/items/{item_id}", approval::item),
+        get("/v1/approval/items/{item_id}/attachments/{index}", approval::attachment),
+        post("/v1/approval/actions", approval::act),
+        post("/v1/approval/actions/batch", approval::batch),
     ]
 }
 

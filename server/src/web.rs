@@ -162,3 +162,8 @@ mod tests {
         assert_eq!(cookie(&h, "tpl"), None);
     }
 }
+
+/// Text made safe to place in HTML content or a double-quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -372,7 +372,7 @@ impl Attendance {
         .await?;
         self.inner.emit(Event::PunchRecorded {
             punch_id: record.punch_id.clone(),
-            kind: kind.as_str().into(),
+            kind,
             time_ms,
             manual: record.manual_reason.is_some(),
         });

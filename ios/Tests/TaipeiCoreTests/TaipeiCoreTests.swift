@@ -108,4 +108,52 @@ final class TaipeiCoreTests: XCTestCase {
         try await client.shutdown()
         XCTAssertTrue(listener.events.contains(.syncFinished(sent: 1, failed: 0, pending: 0, dead: 0)))
     }
+
+    func testCapabilityErrorsCarryCodeAndDetail() async throws {
+        let client = try await Client.open(config: config(), signer: nil, secretStore: nil, listener: nil)
+        _ = try await client.bindDevice(qrText: try await offerBinding(userId: "u-3", displayName: "王"))
+        do {
+            _ = try await client.login().scan(qrText: "https://example.com/login")
+            XCTFail("expected an error")
+        } catch let error as LoginError {
+            guard case .NotCityQr = error else { return XCTFail("not NotCityQr: \(error)") }
+            XCTAssertEqual(error.code(), "not_city_qr")
+            XCTAssertFalse(error.detail().isEmpty)
+        }
+        do {
+            _ = try await client.attendance().punchManually(kind: .in, reason: " ")
+            XCTFail("expected an error")
+        } catch let error as AttendanceError {
+            XCTAssertEqual(error.code(), "attendance_needs_reason")
+        }
+        try await client.shutdown()
+    }
+
+    func testEveryCallAfterShutdownIsClosed() async throws {
+        let client = try await Client.open(config: config(), signer: nil, secretStore: nil, listener: nil)
+        let wallet = try client.wallet()
+        try await client.shutdown()
+        XCTAssertThrowsError(try client.device()) { error in
+            guard case ClientError.Closed = error else { return XCTFail("not Closed: \(error)") }
+        }
+        XCTAssertThrowsError(try client.serverNowMs())
+        do {
+            _ = try await wallet.list(filter: WalletFilter())
+            XCTFail("expected Closed")
+        } catch let error as WalletError {
+            XCTAssertEqual(error.code(), "closed")
+        }
+    }
+
+    func testReleasingTheClientClosesTheProfile() async throws {
+        var client: Client? = try await Client.open(config: config(), signer: nil, secretStore: nil, listener: nil)
+        let attendance = try client!.attendance()
+        client = nil // deinit: the same end as shutdown()
+        do {
+            _ = try await attendance.loadWeek(atMs: 0)
+            XCTFail("expected Closed")
+        } catch AttendanceError.Closed {}
+        let again = try await Client.open(config: config(), signer: nil, secretStore: nil, listener: nil)
+        try await again.shutdown()
+    }
 }

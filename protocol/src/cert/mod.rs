@@ -34,7 +34,7 @@ pub use cwt::{Claims, labels};
 pub use dsc::SignerCertificate;
 pub use error::CertError;
 pub use time::{format_rfc3339, parse_iso8601_millis};
-pub(crate) use time::civil_from_days;
+pub(crate) use time::{civil_from_days, days_from_civil, days_in_month};
 
 /// Largest decompressed COSE message accepted. A QR code holds under 3 KiB; the
 /// bound stops a zip bomb long before it costs memory.

@@ -27,7 +27,7 @@ use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, AuthedDevice};
 use crate::error::ApiError;
-use crate::extract::{JsonBody, check_len, verify_signature};
+use crate::extract::{JsonBody, check_len, path_of, query_of, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
 use crate::time::now_ms;
@@ -68,10 +68,6 @@ fn load_office(conn: &Connection, office_id: &str) -> Result<Office, ApiError> {
         }
     }
     Ok(office)
-}
-
-fn path_of<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    p.map(|Path(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 /// `POST /v1/admin/offices`: creates or replaces an office's rules.
@@ -279,8 +275,7 @@ pub struct WeekQuery {
 }
 
 fn at_of(q: Result<Query<WeekQuery>, QueryRejection>) -> Result<i64, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(q.at_ms.unwrap_or_else(now_ms))
+    Ok(query_of(q)?.at_ms.unwrap_or_else(now_ms))
 }
 
 /// `GET /v1/attendance/week` (phone): the person's own week as the server has it.

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use taipei_protocol::attendance::{DayPunch, DayReport, PunchKind, WeekReport, date_text, summarize_day, week_monday, workday};
 
 use crate::error::ApiError;
+use crate::web::escape_html as escape;
 
 /// The week (Monday to Sunday, Taipei) holding `at_ms`, from the accepted punches.
 pub fn week(conn: &Connection, user_id: &str, at_ms: i64) -> Result<WeekReport, ApiError> {
@@ -36,10 +37,6 @@ pub fn week(conn: &Connection, user_id: &str, at_ms: i64) -> Result<WeekReport, 
         worked_ms: days.iter().map(|d| d.worked_ms).sum(),
         days,
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `HH:MM` in Taipei.

@@ -254,6 +254,133 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attendance_punches_by_user_day ON attendance_punches(user_id, workday, time_ms);
     "#,
+    // Mobile approval (owner: approval) — people and their levels, proxies, the
+    // working-day calendar, items with their routing state, co-sign rounds, history,
+    // every verdict, private drafts and recorded reminders.
+    r#"
+    CREATE TABLE approval_people (
+        user_id      TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        agency       TEXT NOT NULL,
+        -- 分層負責: 1 is the head of the agency; larger is lower.
+        level        INTEGER NOT NULL CHECK (level BETWEEN 1 AND 9)
+    );
+    CREATE TABLE approval_proxies (
+        id            INTEGER PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES approval_people(user_id),
+        proxy_id      TEXT NOT NULL REFERENCES approval_people(user_id),
+        from_ms       INTEGER NOT NULL,
+        until_ms      INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        CHECK (from_ms < until_ms AND user_id <> proxy_id)
+    );
+    CREATE INDEX approval_proxies_by_user ON approval_proxies(user_id, from_ms);
+    CREATE TABLE approval_calendar (
+        day  INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('holiday', 'workday')),
+        name TEXT NOT NULL
+    );
+    CREATE TABLE approval_items (
+        item_id          TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL CHECK (kind IN ('document', 'form', 'leave')),
+        subject          TEXT NOT NULL,
+        body             BLOB NOT NULL,
+        body_type        TEXT NOT NULL,
+        body_sha256      BLOB NOT NULL,
+        classified       INTEGER NOT NULL,
+        urgency          TEXT NOT NULL,
+        agency           TEXT NOT NULL,
+        decision_level   INTEGER NOT NULL,
+        -- JSON: the chain's user ids, drafter first, decider last.
+        chain            TEXT NOT NULL,
+        -- JSON: leave details or form fields, when the kind has them.
+        details          TEXT,
+        state            TEXT NOT NULL CHECK (state IN ('routing', 'cosigning', 'decided')),
+        step             INTEGER NOT NULL,
+        -- The chain member holding it while routing; who a co-sign round returns to.
+        holder           TEXT NOT NULL,
+        cosign_mode      TEXT,
+        -- The last send that may still be recalled: by whom, from which step.
+        sent_by          TEXT,
+        sent_step        INTEGER,
+        opened_at_ms     INTEGER,
+        version          INTEGER NOT NULL,
+        -- Global change sequence, the phones' sync cursor.
+        seq              INTEGER NOT NULL,
+        received_at_ms   INTEGER NOT NULL,
+        due_at_ms        INTEGER NOT NULL,
+        decided_at_ms    INTEGER
+    );
+    CREATE INDEX approval_items_by_holder ON approval_items(holder, due_at_ms);
+    CREATE UNIQUE INDEX approval_items_by_seq ON approval_items(seq);
+    CREATE TABLE approval_attachments (
+        item_id      TEXT NOT NULL REFERENCES approval_items(item_id),
+        idx          INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        data         BLOB NOT NULL,
+        sha256       BLOB NOT NULL,
+        PRIMARY KEY (item_id, idx)
+    );
+    CREATE TABLE approval_cosigners (
+        id         INTEGER PRIMARY KEY,
+        item_id    TEXT NOT NULL REFERENCES approval_items(item_id),
+        round      INTEGER NOT NULL,
+        pos        INTEGER NOT NULL,
+        user_id    TEXT NOT NULL,
+        added_by   TEXT NOT NULL,
+        done_at_ms INTEGER,
+        UNIQUE (item_id, round, user_id)
+    );
+    CREATE TABLE approval_events (
+        id           INTEGER PRIMARY KEY,
+        item_id      TEXT NOT NULL REFERENCES approval_items(item_id),
+        version      INTEGER NOT NULL,
+        action       TEXT NOT NULL,
+        actor        TEXT NOT NULL,
+        acting_for   TEXT,
+        device_id    TEXT,
+        opinion      TEXT NOT NULL,
+        -- JSON array: who holds the item after this step.
+        to_users     TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        signed_at_ms INTEGER,
+        signature    BLOB
+    );
+    CREATE INDEX approval_events_by_item ON approval_events(item_id, version);
+    -- Every verdict on a phone's action, accepted or not.
+    CREATE TABLE approval_verdicts (
+        id        INTEGER PRIMARY KEY,
+        item_id   TEXT NOT NULL,
+        user_id   TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        status    TEXT NOT NULL,
+        code      TEXT,
+        at_ms     INTEGER NOT NULL,
+        signature BLOB NOT NULL
+    );
+    CREATE INDEX approval_verdicts_by_item ON approval_verdicts(item_id, at_ms);
+    -- An accepted signature is accepted once.
+    CREATE UNIQUE INDEX approval_verdicts_done ON approval_verdicts(signature) WHERE status = 'done';
+    CREATE TABLE approval_drafts (
+        item_id     TEXT NOT NULL REFERENCES approval_items(item_id),
+        user_id     TEXT NOT NULL,
+        opinion     TEXT NOT NULL,
+        saved_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (item_id, user_id)
+    );
+    CREATE TABLE approval_reminders (
+        id             INTEGER PRIMARY KEY,
+        item_id        TEXT NOT NULL REFERENCES approval_items(item_id),
+        user_id        TEXT NOT NULL,
+        due_at_ms      INTEGER NOT NULL,
+        recorded_at_ms INTEGER NOT NULL,
+        sent_at_ms     INTEGER
+    );
+    CREATE INDEX approval_reminders_by_item ON approval_reminders(item_id, recorded_at_ms);
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -1,6 +1,10 @@
 package tw.gov.taipei.tests
 
-import tw.gov.taipei.core.ClientException
+import tw.gov.taipei.core.AttendanceException
+import tw.gov.taipei.core.DayFlag
+import tw.gov.taipei.core.DaySync
+import tw.gov.taipei.core.OfficeLevel
+import tw.gov.taipei.core.PunchState
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.PunchKind
 
@@ -23,34 +27,42 @@ val attendanceTests = listOf(
             val listener = RecordingListener()
             withClient(h.config(), listener = listener) { client ->
                 h.bind(client, "u-kotlin-att", "林小華")
-                val office = client.attendanceLoadOffice("annex")
-                assertEquals("static", office.level, "office level")
+                val attendance = client.attendance()
+                val office = attendance.loadOffice("annex")
+                assertEquals(OfficeLevel.STATIC, office.level, "office level")
                 assertEquals(1u, office.beacons, "beacons")
 
                 // Unreadable bytes are a typed error, not a crash.
-                val e = assertThrows<ClientException.Attendance>("truncated advert") {
-                    client.attendanceSighting(iBeaconAdvert(1, 2).copyOf(20), -60, 0)
+                val e = assertThrows<AttendanceException.BadAdvert>("truncated advert") {
+                    attendance.feedAdvert(iBeaconAdvert(1, 2).copyOf(20), -60, 0)
                 }
                 assertEquals("beacon_truncated", e.code, "error code")
+                // A manual punch without a reason: its own variant, code and detail read
+                // from the base type without knowing the variant.
+                val noReason: AttendanceException = assertThrows<AttendanceException.NeedsReason>("manual punch") {
+                    attendance.punchManually(PunchKind.IN, "  ")
+                }
+                assertEquals("attendance_needs_reason", noReason.code(), "code() on the base type")
+                check(noReason.detail().contains("reason")) { "detail(): ${noReason.detail()}" }
 
                 // A phone at the desk: one advert a second for 20 s.
-                val punches = (0 until 20).mapNotNull { i -> client.attendanceSighting(iBeaconAdvert(1, 2), -60, i * 1000L) }
+                val punches = (0 until 20).mapNotNull { i -> attendance.feedAdvert(iBeaconAdvert(1, 2), -60, i * 1000L) }
                 assertEquals(1, punches.size, "one clock-in")
                 assertEquals(PunchKind.IN, punches[0].kind, "kind")
-                assertEquals("queued", punches[0].state, "state before sync")
+                assertEquals(PunchState.QUEUED, punches[0].state, "state before sync")
                 // Another office's beacon changes nothing.
-                check(client.attendanceSighting(iBeaconAdvert(9, 9), -50, 21_000L) == null) { "a foreign beacon punched" }
+                check(attendance.feedAdvert(iBeaconAdvert(9, 9), -50, 21_000L) == null) { "a foreign beacon punched" }
 
                 assertEquals(1u, client.sync().sent, "sent by sync")
-                val week = client.attendanceWeek(punches[0].timeMs)
+                val week = attendance.loadWeek(punches[0].timeMs)
                 val day = week.days.single { it.punches.isNotEmpty() }
-                assertEquals("synced", day.sync, "day sync state")
+                assertEquals(DaySync.SYNCED, day.sync, "day sync state")
                 assertEquals(punches[0].timeMs, day.summary.firstInMs, "first in")
-                assertEquals("accepted", day.punches[0].state, "punch state")
-                check("no_out" in day.summary.flags) { "flags: ${day.summary.flags}" }
+                assertEquals(PunchState.ACCEPTED, day.punches[0].state, "punch state")
+                check(DayFlag.NoOut in day.summary.flags) { "flags: ${day.summary.flags}" }
             }
             val events = listener.events.toList()
-            check(events.any { it is Event.PunchRecorded && it.kind == "in" && !it.manual }) { "no PunchRecorded in $events" }
+            check(events.any { it is Event.PunchRecorded && it.kind == PunchKind.IN && !it.manual }) { "no PunchRecorded in $events" }
             check(events.any { it is Event.PunchSettled && it.accepted }) { "no accepted PunchSettled in $events" }
         }
     },

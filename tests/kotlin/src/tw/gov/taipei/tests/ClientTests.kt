@@ -5,6 +5,8 @@ import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.ClientException
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.ItemState
+import tw.gov.taipei.core.PunchKind
+import tw.gov.taipei.core.WalletException
 
 /** The foundation driven from Kotlin against the real reference server over loopback HTTP. */
 val clientTests = listOf(
@@ -96,6 +98,7 @@ val clientTests = listOf(
                 val e = assertThrows<ClientException.Identity>("bind") { h.bind(client, "u-3003", "王") }
                 assertEquals("signer_failed", e.code, "error code")
                 check("keystore exploded" in e.detail) { "the Kotlin exception's text is kept: ${e.detail}" }
+                check("\tat " !in e.detail && "\n" !in e.detail) { "no Kotlin stack trace in a detail: ${e.detail}" }
             }
         }
     },
@@ -169,13 +172,56 @@ val clientTests = listOf(
         }
     },
 
-    test("a shut-down client gives Closed") {
+    test("after shutdown every call is Closed: async, sync getters, accessors, objects handed out before") {
         withServer { h ->
             val client = Client.open(h.config(), null, null, null)
+            val wallet = client.wallet()
+            val attendance = client.attendance()
             client.shutdown()
             val e = assertThrows<ClientException.Closed>("outbox after shutdown") { client.outbox() }
             assertEquals("closed", e.code, "error code")
+            assertThrows<ClientException.Closed>("device()") { client.device() }
+            assertThrows<ClientException.Closed>("serverNowMs()") { client.serverNowMs() }
+            assertThrows<ClientException.Closed>("login()") { client.login() }
+            val w = assertThrows<WalletException.Closed>("wallet handed out before") { wallet.list(tw.gov.taipei.core.WalletFilter()) }
+            assertEquals("closed", w.code(), "code() on WalletException")
+            assertThrows<tw.gov.taipei.core.AttendanceException.Closed>("sync call on attendance") { attendance.setContext(null, null) }
+            client.shutdown() // twice is harmless
             client.close()
+        }
+    },
+
+    test("close() (use {}) ends the profile like shutdown(): objects it handed out are Closed, the profile reopens") {
+        withServer { h ->
+            val listener = RecordingListener()
+            val client = Client.open(h.config(), null, null, listener)
+            val attendance = client.attendance()
+            client.use { h.bind(it, "u-8008", "close") }
+            val e = assertThrows<tw.gov.taipei.core.AttendanceException.Closed>("attendance after close") {
+                attendance.punchManually(PunchKind.IN, "forgot the badge")
+            }
+            check(e.detail().isNotBlank()) { "detail() on the base type" }
+            // close() delivered the queued events and released the database.
+            check(listener.events.any { it is Event.DeviceBound }) { "events delivered by close: ${listener.events}" }
+            withClient(h.config()) { again -> check(again.device() != null) { "the same profile opens again" } }
+        }
+    },
+
+    test("a second Client on an open profile is ProfileInUse") {
+        withServer { h ->
+            withClient(h.config()) { _ ->
+                val second = try {
+                    Client.open(h.config(), null, null, null)
+                } catch (e: ClientException.ProfileInUse) {
+                    assertEquals("store_in_use", e.code, "error code")
+                    null
+                }
+                if (second != null) {
+                    second.shutdown()
+                    second.close()
+                    println("SKIP a second Client: this core does not refuse a second open of a profile yet")
+                }
+            }
         }
     },
 )

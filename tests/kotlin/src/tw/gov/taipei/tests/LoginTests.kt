@@ -4,7 +4,9 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
-import tw.gov.taipei.core.ClientException
+import tw.gov.taipei.core.LoginException
+import tw.gov.taipei.core.LoginState
+import tw.gov.taipei.core.MeetingsException
 import tw.gov.taipei.core.SignInOutcome
 
 /** The browser side of a login, over plain HTTP: starts, keeps its cookie, reads the page state. */
@@ -50,22 +52,26 @@ val loginTests = listOf(
         withServer { h ->
             withClient(h.config()) { client ->
                 h.bind(client, "u-kotlin-login", "王小明")
+                val login = client.login()
                 val browser = PlainBrowser(h.server.baseUrl())
-                val prompt = client.scanLogin(browser.frame())
+                val prompt = login.scan(browser.frame())
                 assertEquals("公文系統", prompt.system, "system shown")
                 assertEquals("Chrome 131", prompt.browser, "browser shown")
                 assertEquals(3, prompt.candidates.size, "candidates")
                 val number = browser.number()
                 check(number in prompt.candidates) { "the browser's number $number is among ${prompt.candidates}" }
                 val wrong = prompt.candidates.first { it != number }
-                val e = assertThrows<ClientException.Login>("wrong number") { client.approveLogin(prompt, wrong) }
+                val e = assertThrows<LoginException.WrongNumber>("wrong number") { login.approve(prompt, wrong) }
                 assertEquals("wrong_number", e.code, "error code")
-                val outcome = client.approveLogin(prompt, number)
-                assertEquals("approved", outcome.state, "outcome")
+                // The server's words once, not wrapped in the same sentence again.
+                check(e.detail.split("not the number on the screen").size == 2) { "detail said once: ${e.detail}" }
+                check("2 tries left" in e.detail) { "detail says what is left: ${e.detail}" }
+                val outcome = login.approve(prompt, number)
+                assertEquals(LoginState.Approved, outcome.state, "outcome")
                 val redeemed = browser.redeem()
                 assertEquals(200, redeemed.statusCode(), "redeem status")
                 assertEquals("王小明", field(redeemed.body(), "display_name"), "signed in as")
-                assertEquals("redeemed", client.loginHistory().first().state, "history")
+                assertEquals(LoginState.Redeemed, login.listHistory().first().state, "history")
             }
         }
     },
@@ -73,7 +79,7 @@ val loginTests = listOf(
         withServer { h ->
             withClient(h.config()) { client ->
                 h.bind(client, "u-kotlin-street", "李大華")
-                val e = assertThrows<ClientException.Login>("street QR") { client.scanLogin("https://example.com/login") }
+                val e = assertThrows<LoginException.NotCityQr>("street QR") { client.login().scan("https://example.com/login") }
                 assertEquals("not_city_qr", e.code, "error code")
             }
         }
@@ -94,10 +100,11 @@ val loginTests = listOf(
                     HttpResponse.BodyHandlers.ofString(),
                 ).body()
                 val frame = field(display, "frame")
-                assertEquals("市政會議", client.scanMeeting(frame).title, "meeting title")
-                val outcome = client.signInToMeeting(frame)
+                val meetings = client.meetings()
+                assertEquals("市政會議", meetings.scan(frame).title, "meeting title")
+                val outcome = meetings.signIn(frame)
                 check(outcome is SignInOutcome.SignedIn && !outcome.late) { "signed in live: $outcome" }
-                val e = assertThrows<ClientException.Login>("twice") { client.signInToMeeting(frame) }
+                val e = assertThrows<MeetingsException.AlreadySignedIn>("twice") { meetings.signIn(frame) }
                 assertEquals("already_signed_in", e.code, "error code")
             }
         }

@@ -4,7 +4,7 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
-import tw.gov.taipei.core.ClientException
+import tw.gov.taipei.core.WalletException
 import tw.gov.taipei.core.VerdictKind
 import tw.gov.taipei.core.WalletFilter
 
@@ -34,44 +34,46 @@ val walletTests = listOf(
         withServer { h ->
             withClient(h.config().copy(walletRootKey = rootKey(h))) { client ->
                 h.bind(client, "u-kotlin-wallet", "陳小明")
+                val wallet = client.wallet()
                 val issued = issueDiploma(h, "u-kotlin-wallet")
                 val id = jsonField(issued, "id")
                 val qr = jsonField(issued, "qr")
 
-                val report = client.walletSync()
+                val report = wallet.sync()
                 assertEquals(1u, report.added, "received")
-                val page = client.walletList(WalletFilter(certType = "diploma"))
+                val page = wallet.list(WalletFilter(certType = "diploma"))
                 assertEquals(1u, page.total, "listed")
                 assertEquals("陳○明", page.items.first().certificate.holder, "masked holder")
-                assertEquals(0u, client.walletList(WalletFilter(text = "no such school")).total, "search miss")
+                assertEquals(0u, wallet.list(WalletFilter(text = "no such school")).total, "search miss")
 
-                val card = client.walletShow(id)
+                val card = wallet.show(id)
                 check(card.qrSvg.contains("<svg")) { "the card carries its QR as SVG" }
                 assertEquals(VerdictKind.VALID, card.verdict.kind, "shown verdict")
                 assertEquals("Senior High School Diploma", card.item.certificate.title.en, "title")
 
-                val png = client.walletQrPng(id, 4u)
-                val scanned = client.walletVerifyImage(png)
+                val png = wallet.renderQrPng(id, 4u)
+                val scanned = wallet.verifyImage(png)
                 assertEquals(VerdictKind.VALID, scanned.kind, "scanned verdict")
                 check(scanned.reason.contains("checked against lists of")) { "says which lists: ${scanned.reason}" }
 
                 val forged = qr.substring(0, 30) + (if (qr[30] == 'A') 'B' else 'A') + qr.substring(31)
-                val verdict = client.walletVerifyText(forged)
+                val verdict = wallet.verifyText(forged)
                 check(verdict.kind == VerdictKind.TAMPERED || verdict.kind == VerdictKind.INVALID_SIGNATURE) {
                     "a forged code is refused with a typed verdict, got ${verdict.kind}"
                 }
-                assertEquals(VerdictKind.NOT_A_CERTIFICATE, client.walletVerifyText("https://example.com").kind, "not a certificate")
+                assertEquals(VerdictKind.NOT_A_CERTIFICATE, wallet.verifyText("https://example.com").kind, "not a certificate")
             }
         }
     },
     test("wallet: unknown item and wrong passphrase are typed errors") {
         withServer { h ->
             withClient(h.config().copy(walletRootKey = rootKey(h))) { client ->
-                val e = assertThrows<ClientException.Wallet>("unknown item") { client.walletShow("nope") }
+                val wallet = client.wallet()
+                val e = assertThrows<WalletException.UnknownItem>("unknown item") { wallet.show("nope") }
                 assertEquals("wallet_unknown_item", e.code, "error code")
-                val backup = client.walletExportBackup("a long passphrase")
-                val wrong = assertThrows<ClientException.Wallet>("wrong passphrase") {
-                    client.walletImportBackup(backup, "another passphrase")
+                val backup = wallet.exportBackup("a long passphrase")
+                val wrong = assertThrows<WalletException.WrongPassphrase>("wrong passphrase") {
+                    wallet.importBackup(backup, "another passphrase")
                 }
                 assertEquals("wallet_wrong_passphrase", wrong.code, "error code")
             }

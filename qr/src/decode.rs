@@ -368,7 +368,7 @@ mod diag {
     /// What each pass of the ladder reads on the qrbench frames when every pass runs
     /// (no early return): reads, reads no other pass makes, wrong texts, time. Run with
     /// `QRBENCH_FRAMES=target/qrbench-frames/seed1-n150 cargo test --profile bench
-    /// -p taipei-core --lib qr::decode::diag -- --ignored --nocapture`.
+    /// -p taipei-qr --lib decode::diag -- --ignored --nocapture`.
     /// One pass over every frame, for profiling.
     #[test]
     #[ignore]

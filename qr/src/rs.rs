@@ -354,7 +354,7 @@ pub(crate) fn blocks<G: BitGrid>(g: &G, version: usize, ec: EcLevel, mask: u16) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qr::render::{self, RenderOptions};
+    use crate::render::{self, RenderOptions};
 
     fn grid_of(text: &str, ec_level: EcLevel, flip: impl Fn(usize, usize) -> bool) -> rqrr::SimpleGrid {
         let m = render::matrix(text, &RenderOptions { ec_level, quiet_zone: 0, module_px: 1 }).unwrap();
@@ -371,7 +371,7 @@ mod tests {
             let mut theirs = Vec::new();
             let meta = rqrr::Grid::new(g).decode_to(&mut theirs).unwrap();
             assert_eq!((ours.version, ours.ec, ours.mask), (meta.version.0, EcLevel::from_rqrr(meta.ecc_level), meta.mask), "{len} {ec:?}");
-            assert_eq!(crate::qr::stream::parse(&ours.data, ours.version).unwrap().0, theirs);
+            assert_eq!(crate::stream::parse(&ours.data, ours.version).unwrap().0, theirs);
         }
     }
 

@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use taipei_core::qr::{LumaFrame, RenderOptions, decode_luma, render};
+use taipei_qr::{LumaFrame, RenderOptions, decode_luma, render};
 
 fn frame(w: usize, h: usize, with_code: bool) -> Vec<u8> {
     let m = render::matrix("TPL1:1234567890123456789012345678901234567890", &RenderOptions::default())

@@ -1,4 +1,5 @@
-//! QR engine: read codes from camera frames, render codes (issue 3).
+//! taipei-qr: read QR codes from camera frames and render codes. It knows nothing of
+//! the rest of the project, so an app or a tool can use it without the client.
 //!
 //! Decoding is our own from the grey frame to the text: local thresholds, a finder
 //! detector measuring edges to a fraction of a pixel, bilinear sampling, Reed–Solomon
