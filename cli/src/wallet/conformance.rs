@@ -36,7 +36,11 @@ impl Run {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for report in &self.reports {
-            let verdict = if report.passed() { "PASS" } else { "FAIL" };
+            let verdict = match (report.passed(), report.failed_on_data_defects()) {
+                (true, _) => "PASS",
+                (false, true) => "FAIL (upstream data defect)",
+                (false, false) => "FAIL",
+            };
             out += &format!("{verdict} {} — {}\n", report.name, report.description);
             for flag in &report.flags {
                 out += &format!("    {}\n", flag.describe());
@@ -51,6 +55,12 @@ impl Run {
             out += &format!(
                 "{known} check(s) differ as upstream's known_issues.csv ({}) lists; reported as known issues, not failures\n",
                 file.map(|f| f.to_string()).unwrap_or_default()
+            );
+        }
+        let defects = self.reports.iter().filter(|r| r.failed_on_data_defects()).count();
+        if defects > 0 {
+            out += &format!(
+                "{defects} of the failed case(s) fail only where their own data contradicts itself (UPSTREAM DATA DEFECT, evidence above)\n"
             );
         }
         out += &format!("{} passed, {} failed", self.passed(), self.failed());
@@ -76,13 +86,22 @@ fn find_known_issues(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("known_issues.csv")).find(|p| p.is_file())
 }
 
-/// The member state a case belongs to: the folder above `2DCode` (dgc-testdata's
-/// layout `CC/2DCode/raw/N.json`, wherever the run starts), else the first folder
-/// under the root.
+/// The member state a case belongs to, as upstream's `known_issues.csv` names it:
+/// the nearest folder above `2DCode` named like a country code (`PL` in
+/// `PL/1.3.0/2DCode/raw/6.json`) or `common`, else the folder above `2DCode`, else
+/// the first folder under the root.
 fn country_of(path: &Path, relative: &Path) -> String {
     let name = |c: std::path::Component<'_>| c.as_os_str().to_string_lossy().into_owned();
     let parts: Vec<String> = path.components().map(name).collect();
-    match parts.iter().position(|p| p.eq_ignore_ascii_case("2DCode")) {
+    let two_d = parts.iter().position(|p| p.eq_ignore_ascii_case("2DCode"));
+    let is_country = |p: &String| {
+        p.eq_ignore_ascii_case("common") || ((2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_uppercase()))
+    };
+    let before = &parts[..two_d.unwrap_or(0)];
+    if let Some(country) = before.iter().rev().find(|p| is_country(p)) {
+        return country.clone();
+    }
+    match two_d {
         Some(i) if i > 0 => parts[i - 1].clone(),
         _ => relative.components().next().map(name).unwrap_or_default(),
     }
@@ -131,5 +150,7 @@ fn unreadable() -> conformance::FlagResult {
         expected: true,
         found: Some(Err("could not be read".into())),
         known_issue: None,
+        defect: None,
+        note: None,
     }
 }

@@ -7,7 +7,7 @@ use coset::{AsCborValue as _, CoseSign1, CoseSign1Builder, HeaderBuilder, Regist
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, UnparsedPublicKey};
 
-use super::{CertError, cbor, der};
+use super::{CertError, cbor};
 use crate::ecdsa::PublicKey;
 
 /// CBOR tag of a CWT (RFC 8392), which some issuers put around the COSE tag.
@@ -40,13 +40,13 @@ impl VerifyingKey {
     /// Takes a DER `RSAPublicKey`; its shape (a sequence of two integers) is checked
     /// here, the numbers by ring at verification.
     pub fn ps256_from_rsa_der(bytes: &[u8]) -> Result<Self, CertError> {
-        let shape = der::single(bytes, der::SEQUENCE, "RSAPublicKey").and_then(|body| {
-            let mut r = der::Reader::new(body);
-            r.expect(der::INTEGER, "RSA modulus")?;
-            r.expect(der::INTEGER, "RSA exponent")?;
-            r.finish("RSAPublicKey")
-        });
-        shape.map_err(|e| CertError::BadKey(e.to_string()))?;
+        use x509_cert::der::Decode as _;
+        use x509_cert::der::asn1::UintRef;
+        let numbers = Vec::<UintRef<'_>>::from_der(bytes)
+            .map_err(|e| CertError::BadKey(format!("RSAPublicKey: {e}")))?;
+        if numbers.len() != 2 {
+            return Err(CertError::BadKey("RSAPublicKey: not a modulus and an exponent".into()));
+        }
         Ok(Self::Ps256(bytes.to_vec()))
     }
 

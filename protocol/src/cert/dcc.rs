@@ -1,6 +1,6 @@
-//! What is specific to the EU Digital COVID Certificate: its three kinds, the
-//! structural rules of its JSON schema (DCC schema 1.0–1.3), and the extended key
-//! usages that limit which kinds a signer certificate may sign.
+//! What is specific to the EU Digital COVID Certificate: its three kinds, the rules
+//! of its JSON schema (DCC schema 1.0–1.3, value sets included), and the extended
+//! key usages that limit which kinds a signer certificate may sign.
 
 use serde_json::Value as Json;
 
@@ -119,10 +119,11 @@ fn is_dob(text: &str) -> bool {
     }
 }
 
-fn positive_int(obj: &Json, field: &str, at: &str) -> Result<(), CertError> {
+/// A dose number or series length: the schema's `dose_posint`, an integer 1–9.
+fn dose_number(obj: &Json, field: &str, at: &str) -> Result<(), CertError> {
     match obj.get(field).and_then(Json::as_u64) {
-        Some(n) if n >= 1 => Ok(()),
-        Some(_) => Err(schema(format!("{at}.{field} must be at least 1"))),
+        Some(1..=9) => Ok(()),
+        Some(n) => Err(schema(format!("{at}.{field} is {n}, outside 1–9"))),
         None => Err(schema(format!("{at}.{field} is missing or not a positive integer"))),
     }
 }
@@ -137,20 +138,51 @@ fn required_fields(kind: DccKind) -> &'static [&'static str] {
     }
 }
 
-/// Checks a DCC payload against the structure of the DCC JSON schema: version, name,
-/// date of birth, and exactly one non-empty list of entries of one kind, each with the
-/// fields its kind requires. Value sets (vaccine codes, …) are the business rules'
-/// concern, not the schema's.
-pub fn validate_schema(dcc: &Json) -> Result<DccKind, CertError> {
-    if !dcc.is_object() {
-        return Err(schema("the payload is not an object"));
-    }
-    let ver = text(dcc, "ver", "dcc", None)?;
+/// The schema versions this validator knows: 1.0.0 to 1.3.x. Another major version
+/// is a different schema, refused rather than guessed at.
+fn check_version(ver: &str) -> Result<(), CertError> {
     let parts: Vec<&str> = ver.split('.').collect();
     if parts.len() != 3 || parts.iter().any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err(schema(format!("ver is not a semantic version: {ver:?}")));
     }
-    let nam = dcc.get("nam").filter(|n| n.is_object()).ok_or_else(|| schema("nam is missing"))?;
+    if parts[0] != "1" {
+        return Err(schema(format!("schema version {ver} is not a DCC 1.x schema")));
+    }
+    Ok(())
+}
+
+/// Whether a document is a DCC object at all — what upstream's `EXPECTEDVALIDOBJECT`
+/// asks: an object with a version, a name object, a date of birth and exactly one
+/// non-empty list of entries of one kind, each an object. Bounds, formats and value
+/// sets are the schema's concern ([`validate_schema`]), so a dose number of 0 is a
+/// valid object that fails the schema.
+pub fn validate_object(dcc: &Json) -> Result<(DccKind, &[Json]), CertError> {
+    if !dcc.is_object() {
+        return Err(schema("the payload is not an object"));
+    }
+    text(dcc, "ver", "dcc", None)?;
+    dcc.get("nam").filter(|n| n.is_object()).ok_or_else(|| schema("nam is missing or not an object"))?;
+    text(dcc, "dob", "dcc", None)?;
+    let kind = kind_of(dcc)?;
+    let entries = dcc
+        .get(kind.key())
+        .and_then(Json::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| schema(format!("{} is not a non-empty list", kind.key())))?;
+    if let Some(i) = entries.iter().position(|e| !e.is_object()) {
+        return Err(schema(format!("{}[{i}] is not an object", kind.key())));
+    }
+    Ok((kind, entries))
+}
+
+/// Checks a DCC payload against the DCC JSON schema of the version it declares
+/// (1.x): a valid object ([`validate_object`]), the name rules, the date of birth,
+/// each entry's required fields and bounds (dose numbers 1–9), and every coded field
+/// against the EU value sets (`valuesets`).
+pub fn validate_schema(dcc: &Json) -> Result<DccKind, CertError> {
+    let (kind, entries) = validate_object(dcc)?;
+    check_version(text(dcc, "ver", "dcc", None)?)?;
+    let nam = &dcc["nam"];
     icao_name(nam, "fnt", true)?;
     icao_name(nam, "gnt", false)?;
     optional_text(nam, "fn", "nam", 80)?;
@@ -159,26 +191,18 @@ pub fn validate_schema(dcc: &Json) -> Result<DccKind, CertError> {
     if !is_dob(dob) {
         return Err(schema(format!("dob is not a date: {dob:?}")));
     }
-    let kind = kind_of(dcc)?;
-    let entries = dcc
-        .get(kind.key())
-        .and_then(Json::as_array)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| schema(format!("{} is not a non-empty list", kind.key())))?;
     for (i, entry) in entries.iter().enumerate() {
         let at = format!("{}[{i}]", kind.key());
-        if !entry.is_object() {
-            return Err(schema(format!("{at} is not an object")));
-        }
         for field in required_fields(kind) {
             text(entry, field, &at, None)?;
         }
         text(entry, "ci", &at, Some(80))?;
         text(entry, "is", &at, Some(80))?;
         if kind == DccKind::Vaccination {
-            positive_int(entry, "dn", &at)?;
-            positive_int(entry, "sd", &at)?;
+            dose_number(entry, "dn", &at)?;
+            dose_number(entry, "sd", &at)?;
         }
+        super::valuesets::check_entry(kind, entry, &at)?;
     }
     Ok(kind)
 }
@@ -219,10 +243,32 @@ mod tests {
         bad_dob["dob"] = json!("26.02.1998");
         let mut bad_ver = vaccination();
         bad_ver["ver"] = json!("1.3");
+        let mut ver_two = vaccination();
+        ver_two["ver"] = json!("2.0.0");
+        let mut dose_ten = vaccination();
+        dose_ten["v"][0]["sd"] = json!(10);
+        let mut unknown_vaccine = vaccination();
+        unknown_vaccine["v"][0]["mp"] = json!("EU/1/99/9999");
+        let mut unknown_country = vaccination();
+        unknown_country["v"][0]["co"] = json!("XY");
         for (name, dcc) in [("two kinds", two_kinds), ("no fnt", no_fnt), ("lowercase fnt", lower),
-            ("empty v", empty), ("no ci", no_ci), ("dose 0", dose_zero), ("dob", bad_dob), ("ver", bad_ver)]
+            ("empty v", empty), ("no ci", no_ci), ("dose 0", dose_zero), ("dob", bad_dob), ("ver", bad_ver),
+            ("ver 2", ver_two), ("dose 10", dose_ten), ("vaccine", unknown_vaccine), ("country", unknown_country)]
         {
             assert!(matches!(validate_schema(&dcc), Err(CertError::Schema(_))), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_valid_object_may_still_break_the_schema() {
+        let mut dose_zero = vaccination();
+        dose_zero["v"][0]["dn"] = json!(0);
+        assert_eq!(validate_object(&dose_zero).unwrap().0, DccKind::Vaccination);
+        assert!(validate_schema(&dose_zero).unwrap_err().to_string().contains("v[0].dn is 0"));
+        for not_object in [json!([1]), json!({"ver": "1.3.0", "nam": {}, "dob": ""}), json!({"ver": "1.3.0", "nam": "X",
+            "dob": "", "v": [{}]}), json!({"ver": "1.3.0", "nam": {}, "dob": "", "v": ["x"]})]
+        {
+            assert!(validate_object(&not_object).is_err(), "{not_object}");
         }
     }
 }

@@ -15,11 +15,11 @@ pub mod contract;
 mod cose;
 mod cwt;
 pub mod dcc;
-mod der;
 mod dsc;
 mod error;
 pub mod lists;
 mod time;
+mod valuesets;
 pub mod verdict;
 pub mod x509;
 

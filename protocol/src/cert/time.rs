@@ -151,26 +151,6 @@ pub fn parse_iso8601_millis(text: &str) -> Result<i64, CertError> {
     Ok(local - offset_minutes * 60_000)
 }
 
-/// Parses ASN.1 UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049 per RFC 5280) or
-/// GeneralizedTime (`YYYYMMDDHHMMSSZ`) into UTC seconds. RFC 5280 requires the
-/// `Z` form with seconds; anything else is refused.
-pub fn parse_asn1_time(generalized: bool, text: &str) -> Result<i64, CertError> {
-    let bad = || CertError::Time(format!("not an X.509 time: {text:?}"));
-    let (year, at) = if generalized {
-        (i64::from(digits(text, 0, 4).ok_or_else(bad)?), 4)
-    } else {
-        let yy = i64::from(digits(text, 0, 2).ok_or_else(bad)?);
-        (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
-    };
-    if text.len() != at + 11 || !text.ends_with('Z') {
-        return Err(bad());
-    }
-    let field = |i: usize| digits(text, at + 2 * i, 2).ok_or_else(bad);
-    to_millis(year, field(0)?, field(1)?, field(2)?, field(3)?, field(4)?, 0)
-        .map(|ms| ms / 1000)
-        .ok_or_else(bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,14 +182,5 @@ mod tests {
             assert_eq!(parse_iso8601_millis(&text).unwrap(), secs * 1000, "{text}");
         }
         assert_eq!(format_rfc3339(1_620_064_800), "2021-05-03T18:00:00Z");
-    }
-
-    #[test]
-    fn parses_x509_times() {
-        assert_eq!(parse_asn1_time(false, "210503180000Z").unwrap(), 1_620_064_800);
-        assert_eq!(parse_asn1_time(true, "20210503180000Z").unwrap(), 1_620_064_800);
-        assert_eq!(parse_asn1_time(false, "500101000000Z").unwrap(), -631_152_000);
-        assert!(parse_asn1_time(false, "2105031800Z").is_err());
-        assert!(parse_asn1_time(true, "20210503180000+0000").is_err());
     }
 }

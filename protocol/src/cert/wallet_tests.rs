@@ -7,7 +7,6 @@ use super::city::{CityCertificate, mask_name, sample_diploma};
 use super::contract::{self, Contract, ContractSignature, ContractStatus};
 use super::lists::{StatusBits, TrustAnchor, TrustList, TrustedIssuer};
 use super::verdict::{Lists, VerdictKind, verify_text};
-use super::x509::{NewCertificate, issue};
 use super::{CertificateBuilder, Prefix, key_id};
 use crate::b64;
 
@@ -159,11 +158,47 @@ fn names_are_masked_as_the_city_shows_them() {
     assert_eq!(mask_name(""), "");
 }
 
-fn asn1_key() -> (Vec<u8>, Vec<u8>) {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-    (pkcs8.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+/// A party of a contract chain: its rcgen key (P-256) and certificate parameters.
+struct Party {
+    key: rcgen::KeyPair,
+    params: rcgen::CertificateParams,
+}
+
+impl Party {
+    fn new(cn: &str) -> Self {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CountryName, "TW");
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 36])];
+        Self { key, params }
+    }
+
+    fn ca(cn: &str, path_len: u8) -> Self {
+        let mut party = Self::new(cn);
+        party.params.distinguished_name.push(rcgen::DnType::OrganizationName, "Taipei City Government");
+        party.params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(path_len));
+        party.params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        party.params.extended_key_usages = vec![];
+        party
+    }
+
+    fn self_signed(&self) -> Vec<u8> {
+        self.params.self_signed(&self.key).unwrap().der().to_vec()
+    }
+
+    fn signed_by(&self, issuer: &Self) -> Vec<u8> {
+        let issuer = rcgen::Issuer::from_params(&issuer.params, &issuer.key);
+        self.params.signed_by(&self.key, &issuer).unwrap().der().to_vec()
+    }
+
+    fn pkcs8(&self) -> Vec<u8> {
+        self.key.serialize_der()
+    }
 }
 
 fn sign_contract(c: &mut Contract, pkcs8: &[u8], chain: Vec<Vec<u8>>, signer: &str, at_ms: i64) {
@@ -175,45 +210,43 @@ fn sign_contract(c: &mut Contract, pkcs8: &[u8], chain: Vec<Vec<u8>>, signer: &s
     c.signatures.push(ContractSignature {
         order,
         signed_at_ms: at_ms,
+        received_at_ms: Some(at_ms + 1_000),
         signer: signer.into(),
         chain: chain.iter().map(b64::encode).collect(),
         signature: b64::encode(sig.as_ref()),
     });
 }
 
+fn new_contract() -> Contract {
+    Contract { id: "C1".into(), title: "系統維護契約".into(), document_sha256: "ab".repeat(32), signatures: vec![], voided_at_ms: None, void_reason: None }
+}
+
 #[test]
 fn contract_signatures_chain_to_the_anchor() {
-    let (ca_key, ca_pub) = asn1_key();
-    let ca_name = [("C", "TW"), ("O", "Taipei City Government"), ("CN", "Taipei Test CA")];
-    let ca = issue(&NewCertificate { serial: 1, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &ca_pub, is_ca: true }, &ca_key).unwrap();
-    let party = |cn: &str, serial: u64| {
-        let (k, p) = asn1_key();
-        let subject = [("C", "TW"), ("CN", cn)];
-        let cert = issue(&NewCertificate { serial, subject: &subject, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &p, is_ca: false }, &ca_key).unwrap();
-        (k, cert)
-    };
-    let (agency_key, agency_cert) = party("臺北市政府資訊局", 0x1001);
-    let (vendor_key, vendor_cert) = party("大同資訊", 0x1002);
-    let mut c = Contract { id: "C1".into(), title: "系統維護契約".into(), document_sha256: "ab".repeat(32), signatures: vec![], voided_at_ms: None, void_reason: None };
-    sign_contract(&mut c, &agency_key, vec![agency_cert.clone()], "臺北市政府資訊局", NOW_MS);
-    sign_contract(&mut c, &vendor_key, vec![vendor_cert], "大同資訊", NOW_MS + 60_000);
-    let anchors = vec![ca.clone()];
+    let ca = Party::ca("Taipei Test CA", 1);
+    let ca_der = ca.self_signed();
+    let agency = Party::new("臺北市政府資訊局");
+    let mut vendor = Party::new("大同資訊");
+    vendor.params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x10, 0x02]));
+    let mut c = new_contract();
+    sign_contract(&mut c, &agency.pkcs8(), vec![agency.signed_by(&ca)], "臺北市政府資訊局", NOW_MS);
+    sign_contract(&mut c, &vendor.pkcs8(), vec![vendor.signed_by(&ca)], "大同資訊", NOW_MS + 60_000);
+    let anchors = vec![ca_der.clone()];
     let view = contract::check(&c, &anchors);
     assert_eq!(view.status, ContractStatus::Valid, "{:?}", view.signatures);
     assert_eq!(view.signatures[1].subject_dn, "C=TW, CN=大同資訊");
-    assert_eq!(view.signatures[1].issuer_dn, "C=TW, O=Taipei City Government, CN=Taipei Test CA");
-    assert_eq!(view.signatures[0].serial, "1001");
+    assert_eq!(view.signatures[1].issuer_dn, "C=TW, CN=Taipei Test CA, O=Taipei City Government");
+    assert_eq!(view.signatures[1].serial, "1002");
 
     // Another document under the same signatures.
     let mut changed = c.clone();
     changed.document_sha256 = "cd".repeat(32);
     assert_eq!(contract::check(&changed, &anchors).status, ContractStatus::Invalid);
     // A signer whose certificate comes from a CA the city does not trust.
-    let (rogue_ca_key, rogue_ca_pub) = asn1_key();
-    let rogue = issue(&NewCertificate { serial: 9, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &rogue_ca_pub, is_ca: true }, &rogue_ca_key).unwrap();
+    let rogue = Party::ca("Taipei Test CA", 1).self_signed();
     let view = contract::check(&c, &[rogue]);
     assert_eq!(view.status, ContractStatus::Invalid);
-    assert!(view.signatures[0].problem.as_deref().unwrap().contains("trust anchor"));
+    assert!(view.signatures[0].problem.as_deref().unwrap().contains("trust anchor"), "{:?}", view.signatures[0].problem);
     // No anchors at all, and a chain of garbage.
     assert_eq!(contract::check(&c, &[]).status, ContractStatus::Invalid);
     let mut garbage = c.clone();
@@ -227,6 +260,63 @@ fn contract_signatures_chain_to_the_anchor() {
     assert_eq!(view.status, ContractStatus::Voided);
     assert_eq!(view.signatures.len(), 2);
     // The anchors travel in the trust list.
-    let list = TrustList { as_of_ms: 0, issuers: vec![], anchors: vec![TrustAnchor { name: "CA".into(), certificate: b64::encode(&ca) }] };
+    let list = TrustList { as_of_ms: 0, issuers: vec![], anchors: vec![TrustAnchor { name: "CA".into(), certificate: b64::encode(&ca_der) }] };
     assert_eq!(list.anchor_certificates(), anchors);
+}
+
+/// One signature by `signer` (with `chain`) under `anchor`: its problem, if any.
+fn problem(signer: &Party, chain: Vec<Vec<u8>>, anchor: &[u8], at_ms: i64) -> Option<String> {
+    let mut c = new_contract();
+    sign_contract(&mut c, &signer.pkcs8(), chain, "signer", at_ms);
+    contract::check(&c, &[anchor.to_vec()]).signatures[0].problem.clone()
+}
+
+#[test]
+fn contract_chains_are_refused_with_their_reason() {
+    let ca = Party::ca("Taipei Test CA", 1);
+    let anchor = ca.self_signed();
+    let good = Party::new("good");
+    assert_eq!(problem(&good, vec![good.signed_by(&ca)], &anchor, NOW_MS), None);
+
+    // An extension the verifier does not understand, marked critical.
+    let mut odd = Party::new("odd");
+    let mut ext = rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 7], vec![0x05, 0x00]);
+    ext.set_criticality(true);
+    odd.params.custom_extensions = vec![ext];
+    let why = problem(&odd, vec![odd.signed_by(&ca)], &anchor, NOW_MS).unwrap();
+    assert!(why.contains("unknown critical extension 1.3.6.1.4.1.99999.7"), "{why}");
+
+    // A certificate for TLS servers, not for signing documents.
+    let mut tls = Party::new("tls");
+    tls.params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let why = problem(&tls, vec![tls.signed_by(&ca)], &anchor, NOW_MS).unwrap();
+    assert!(why.contains("not for signing documents") && why.contains("1.3.6.1.5.5.7.3.1"), "{why}");
+
+    // The root allows one CA below it; a chain of two intermediates is one too many.
+    let first = Party::ca("first", 5);
+    let second = Party::ca("second", 5);
+    let deep = Party::new("deep");
+    let chain = vec![deep.signed_by(&second), second.signed_by(&first), first.signed_by(&ca)];
+    let why = problem(&deep, chain, &anchor, NOW_MS).unwrap();
+    assert!(why.contains("path length"), "{why}");
+    // One intermediate is within the limit.
+    let shallow = Party::new("shallow");
+    assert_eq!(problem(&shallow, vec![shallow.signed_by(&first), first.signed_by(&ca)], &anchor, NOW_MS), None);
+
+    // Outside validity at the time the server received it, whatever the signer claims.
+    let mut lapsed = Party::new("lapsed");
+    lapsed.params.not_after = rcgen::date_time_ymd(2025, 1, 1);
+    let chain = vec![lapsed.signed_by(&ca)];
+    let after = 1_760_000_000_000; // 2025-10
+    let why = problem(&lapsed, chain.clone(), &anchor, after).unwrap();
+    assert!(why.contains("was not valid when the server received"), "{why}");
+    let mut c = new_contract();
+    sign_contract(&mut c, &lapsed.pkcs8(), chain.clone(), "signer", 1_700_000_000_000);
+    c.signatures[0].received_at_ms = Some(after);
+    let why = contract::check(&c, &[anchor.clone()]).signatures[0].problem.clone().unwrap();
+    assert!(why.contains("not valid when the server received"), "a backdated claim must not help: {why}");
+    // A signature the server never recorded has no trusted time.
+    c.signatures[0].received_at_ms = None;
+    let why = contract::check(&c, &[anchor]).signatures[0].problem.clone().unwrap();
+    assert!(why.contains("no time of receipt"), "{why}");
 }

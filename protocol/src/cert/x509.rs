@@ -1,34 +1,54 @@
-//! X.509 as contract signatures need it: read the fields a person is shown (subject,
-//! issuer, serial, validity), check that a certificate was signed by its issuer's key
-//! (ECDSA P-256 / SHA-256 only, the one algorithm the city uses), and — for the
-//! reference server's test CA — write such certificates.
-//!
-//! The strict DER reader of `der` does the parsing; no X.509 library enters the phone
-//! library for a handful of fields.
+//! X.509 read with RustCrypto's `x509-cert`: the fields a person is shown (subject,
+//! issuer, serial, validity), the key, and the extensions a verifier must honour
+//! (basic constraints and path length, key usage, extended key usage, and any other
+//! extension marked critical). Chains are checked with `rustls-webpki` in `contract`;
+//! signatures are verified with ring. Writing certificates is the reference server's
+//! business (`rcgen`), not the phone library's.
 
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, UnparsedPublicKey};
+use x509_cert::Certificate as X509;
+use x509_cert::der::asn1::ObjectIdentifier;
+use x509_cert::der::{Decode as _, Tag, Tagged as _};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+use x509_cert::name::Name;
 
-use super::der::{self, Reader, TAG_EXTENSIONS, TAG_VERSION};
-use super::dsc;
-use super::{CertError, VerifyingKey, format_rfc3339};
+use super::{CertError, VerifyingKey};
 
-const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
-const UTF8_STRING: u8 = 0x0c;
-const PRINTABLE_STRING: u8 = 0x13;
-const IA5_STRING: u8 = 0x16;
-const SET: u8 = 0x31;
+const OID_KEY_USAGE: &str = "2.5.29.15";
+const OID_EXT_KEY_USAGE: &str = "2.5.29.37";
+
+/// Extensions this reader understands, or that a verifier may leave unread without
+/// changing what the certificate allows; any other one marked critical makes the
+/// certificate unusable (RFC 5280 §4.2).
+const UNDERSTOOD_EXTENSIONS: [&str; 12] = [
+    OID_BASIC_CONSTRAINTS,
+    OID_KEY_USAGE,
+    OID_EXT_KEY_USAGE,
+    "2.5.29.14",          // subject key identifier
+    "2.5.29.35",          // authority key identifier
+    "2.5.29.17",          // subject alternative name
+    "2.5.29.18",          // issuer alternative name
+    "2.5.29.16",          // private key usage period
+    "2.5.29.31",          // CRL distribution points
+    "2.5.29.32",          // certificate policies
+    "1.3.6.1.5.5.7.1.1",  // authority information access
+    "2.23.136.1.1.6.2",   // ICAO document type list (member states' DSCs)
+];
 
 /// Attribute types shown in a DN, with their usual short names.
-const ATTRIBUTES: [(&str, &str, &[u8]); 7] = [
-    ("CN", "2.5.4.3", &[0x55, 0x04, 0x03]),
-    ("SERIALNUMBER", "2.5.4.5", &[0x55, 0x04, 0x05]),
-    ("C", "2.5.4.6", &[0x55, 0x04, 0x06]),
-    ("L", "2.5.4.7", &[0x55, 0x04, 0x07]),
-    ("ST", "2.5.4.8", &[0x55, 0x04, 0x08]),
-    ("O", "2.5.4.10", &[0x55, 0x04, 0x0a]),
-    ("OU", "2.5.4.11", &[0x55, 0x04, 0x0b]),
+const ATTRIBUTES: [(&str, &str); 8] = [
+    ("CN", "2.5.4.3"),
+    ("SN", "2.5.4.4"),
+    ("SERIALNUMBER", "2.5.4.5"),
+    ("C", "2.5.4.6"),
+    ("L", "2.5.4.7"),
+    ("ST", "2.5.4.8"),
+    ("O", "2.5.4.10"),
+    ("OU", "2.5.4.11"),
 ];
 
 fn err(what: impl Into<String>) -> CertError {
@@ -38,7 +58,7 @@ fn err(what: impl Into<String>) -> CertError {
 /// What a person sees of a certificate, and what a chain check needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
-    /// `CN=…, O=…, C=TW`, in the certificate's order.
+    /// `C=TW, O=…, CN=…`, in the certificate's order.
     pub subject: String,
     pub issuer: String,
     /// Uppercase hex of the serial number's bytes.
@@ -49,243 +69,184 @@ pub struct Certificate {
     pub key: VerifyingKey,
     /// basicConstraints cA: may this certificate sign others.
     pub is_ca: bool,
-    tbs: Vec<u8>,
-    signature: Vec<u8>,
-    subject_der: Vec<u8>,
-    issuer_der: Vec<u8>,
+    /// basicConstraints pathLenConstraint: how many CAs may follow below it.
+    pub path_len: Option<u8>,
+    /// The key usage bits, when the extension is present (RFC 5280 bit order:
+    /// digitalSignature = bit 0 … decipherOnly = bit 8).
+    pub key_usage: Option<u16>,
+    /// Extended key usage OIDs in dotted form; empty when the extension is absent.
+    pub extended_key_usage: Vec<String>,
+    /// Critical extensions this reader does not understand, in dotted form.
+    pub unknown_critical: Vec<String>,
+    der: Vec<u8>,
 }
 
 impl Certificate {
     pub fn from_der(bytes: &[u8]) -> Result<Self, CertError> {
-        let x = |e: CertError| err(e.to_string());
-        let mut cert = Reader::new(der::single(bytes, der::SEQUENCE, "Certificate").map_err(x)?);
-        let tbs_raw = cert.expect_raw(der::SEQUENCE, "TBSCertificate").map_err(x)?;
-        let mut alg = Reader::new(cert.expect(der::SEQUENCE, "signatureAlgorithm").map_err(x)?);
-        let signature = der::bit_string_bytes(cert.expect(der::BIT_STRING, "signatureValue").map_err(x)?).map_err(x)?;
-        cert.finish("Certificate").map_err(x)?;
-        let alg = der::oid_to_string(alg.expect(der::OID, "signature algorithm").map_err(x)?).map_err(x)?;
-        if alg != OID_ECDSA_SHA256 {
-            return Err(err(format!("signature algorithm {alg} (only ecdsa-with-SHA256 is used)")));
-        }
-
-        let mut tbs = Reader::new(der::single(tbs_raw, der::SEQUENCE, "TBSCertificate").map_err(x)?);
-        tbs.optional(TAG_VERSION).map_err(x)?;
-        let serial = tbs.expect(der::INTEGER, "serialNumber").map_err(x)?;
-        tbs.expect(der::SEQUENCE, "signature").map_err(x)?;
-        let issuer_der = tbs.expect_raw(der::SEQUENCE, "issuer").map_err(x)?;
-        let (not_before, not_after) = dsc::validity(tbs.expect(der::SEQUENCE, "validity").map_err(x)?).map_err(x)?;
-        let subject_der = tbs.expect_raw(der::SEQUENCE, "subject").map_err(x)?;
-        let key = dsc::public_key(tbs.expect(der::SEQUENCE, "subjectPublicKeyInfo").map_err(x)?).map_err(x)?;
-        let mut is_ca = false;
-        while !tbs.is_empty() {
-            let (tag, contents) = tbs.any().map_err(x)?;
-            if tag == TAG_EXTENSIONS {
-                is_ca = basic_constraints_ca(der::single(contents, der::SEQUENCE, "extensions").map_err(x)?)?;
-            }
-        }
+        let cert = X509::from_der(bytes).map_err(|e| err(format!("not a DER certificate: {e}")))?;
+        let tbs = cert.tbs_certificate();
+        let serial = tbs.serial_number().as_bytes();
         if serial.is_empty() {
             return Err(err("empty serial number"));
         }
-        Ok(Self {
-            subject: dn_text(subject_der)?,
-            issuer: dn_text(issuer_der)?,
+        let validity = tbs.validity();
+        let secs = |t: x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).map_err(|_| err("time out of range"));
+        let spki = tbs.subject_public_key_info();
+        let mut out = Self {
+            subject: dn_text(tbs.subject())?,
+            issuer: dn_text(tbs.issuer())?,
             serial: serial.iter().map(|b| format!("{b:02X}")).collect(),
-            not_before,
-            not_after,
-            key,
-            is_ca,
-            tbs: tbs_raw.to_vec(),
-            signature: signature.to_vec(),
-            subject_der: subject_der.to_vec(),
-            issuer_der: issuer_der.to_vec(),
-        })
+            not_before: secs(validity.not_before)?,
+            not_after: secs(validity.not_after)?,
+            key: public_key(spki)?,
+            is_ca: false,
+            path_len: None,
+            key_usage: None,
+            extended_key_usage: Vec::new(),
+            unknown_critical: Vec::new(),
+            der: bytes.to_vec(),
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for ext in tbs.extensions().into_iter().flatten() {
+            let oid = ext.extn_id.to_string();
+            if seen.contains(&oid) {
+                return Err(err(format!("extension {oid} appears twice")));
+            }
+            let value = ext.extn_value.as_bytes();
+            let bad = |what: &'static str| move |e: x509_cert::der::Error| err(format!("{what}: {e}"));
+            match oid.as_str() {
+                OID_BASIC_CONSTRAINTS => {
+                    let bc = BasicConstraints::from_der(value).map_err(bad("basic constraints"))?;
+                    out.is_ca = bc.ca;
+                    out.path_len = bc.path_len_constraint;
+                }
+                OID_KEY_USAGE => out.key_usage = Some(KeyUsage::from_der(value).map_err(bad("key usage"))?.0.bits()),
+                OID_EXT_KEY_USAGE => {
+                    let eku = ExtendedKeyUsage::from_der(value).map_err(bad("extended key usage"))?;
+                    out.extended_key_usage = eku.0.iter().map(ObjectIdentifier::to_string).collect();
+                }
+                other if ext.critical && !UNDERSTOOD_EXTENSIONS.contains(&other) => out.unknown_critical.push(oid.clone()),
+                _ => {}
+            }
+            seen.push(oid);
+        }
+        Ok(out)
     }
 
-    /// Whether `issuer` issued this certificate: names match and its key verifies the
-    /// signature over the TBSCertificate.
-    pub fn issued_by(&self, issuer: &Self) -> Result<(), CertError> {
-        if self.issuer_der != issuer.subject_der {
-            return Err(err(format!("issued by {}, not by {}", self.issuer, issuer.subject)));
-        }
-        let VerifyingKey::Es256(key) = &issuer.key else {
-            return Err(err("the issuer's key is not P-256"));
-        };
-        UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, key.as_bytes())
-            .verify(&self.tbs, &self.signature)
-            .map_err(|_| err(format!("the signature by {} does not verify", issuer.subject)))
+    /// The certificate's DER, as it was read.
+    pub fn der(&self) -> &[u8] {
+        &self.der
     }
 
     /// Whether the certificate is within its validity at `secs` (UTC seconds).
     pub fn valid_at(&self, secs: i64) -> bool {
         (self.not_before..=self.not_after).contains(&secs)
     }
-}
 
-fn basic_constraints_ca(extensions: &[u8]) -> Result<bool, CertError> {
-    let x = |e: CertError| err(e.to_string());
-    let mut list = Reader::new(extensions);
-    while !list.is_empty() {
-        let mut ext = Reader::new(list.expect(der::SEQUENCE, "Extension").map_err(x)?);
-        let oid = der::oid_to_string(ext.expect(der::OID, "extnID").map_err(x)?).map_err(x)?;
-        ext.optional(der::BOOLEAN).map_err(x)?;
-        let value = ext.expect(der::OCTET_STRING, "extnValue").map_err(x)?;
-        if oid == OID_BASIC_CONSTRAINTS {
-            let mut bc = Reader::new(der::single(value, der::SEQUENCE, "BasicConstraints").map_err(x)?);
-            return Ok(bc.optional(der::BOOLEAN).map_err(x)? == Some(&[0xff][..]));
+    /// Whether the key usage extension, when present, allows `usage`.
+    pub fn allows(&self, usage: KeyUsages) -> bool {
+        let wanted = x509_cert::der::flagset::FlagSet::<KeyUsages>::from(usage).bits();
+        self.key_usage.is_none_or(|bits| bits & wanted != 0)
+    }
+
+    /// Refuses a certificate carrying a critical extension this reader does not
+    /// understand: what it restricts cannot be honoured.
+    pub fn check_critical(&self) -> Result<(), CertError> {
+        match self.unknown_critical.first() {
+            None => Ok(()),
+            Some(oid) => Err(err(format!("{} carries an unknown critical extension {oid}", self.subject))),
         }
     }
-    Ok(false)
 }
 
-fn dn_text(name: &[u8]) -> Result<String, CertError> {
-    let x = |e: CertError| err(e.to_string());
-    let mut rdns = Reader::new(der::single(name, der::SEQUENCE, "Name").map_err(x)?);
-    let mut parts = Vec::new();
-    while !rdns.is_empty() {
-        let mut set = Reader::new(rdns.expect(SET, "RelativeDistinguishedName").map_err(x)?);
-        while !set.is_empty() {
-            let mut atv = Reader::new(set.expect(der::SEQUENCE, "AttributeTypeAndValue").map_err(x)?);
-            let oid = der::oid_to_string(atv.expect(der::OID, "attribute type").map_err(x)?).map_err(x)?;
-            let (tag, value) = atv.any().map_err(x)?;
-            if ![UTF8_STRING, PRINTABLE_STRING, IA5_STRING].contains(&tag) {
-                return Err(err(format!("attribute {oid} has string type 0x{tag:02x}")));
+/// The key of a SubjectPublicKeyInfo: P-256 for ES256, RSA for PS256.
+pub(super) fn public_key(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<VerifyingKey, CertError> {
+    let key_bits = spki.subject_public_key.as_bytes().ok_or_else(|| CertError::BadKey("the key is not whole bytes".into()))?;
+    match spki.algorithm.oid.to_string().as_str() {
+        OID_EC_PUBLIC_KEY => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                .map(|oid| oid.to_string())
+                .ok_or_else(|| CertError::BadKey("EC key without a named curve".into()))?;
+            if curve != OID_P256 {
+                return Err(CertError::BadKey(format!("EC curve {curve} (only P-256 is used)")));
             }
-            let value = std::str::from_utf8(value).map_err(|_| err(format!("attribute {oid} is not UTF-8")))?;
-            let name = ATTRIBUTES.iter().find(|a| a.1 == oid).map_or(oid.as_str(), |a| a.0);
-            parts.push(format!("{name}={value}"));
+            VerifyingKey::es256_from_sec1(key_bits)
+        }
+        OID_RSA_ENCRYPTION | OID_RSASSA_PSS => VerifyingKey::ps256_from_rsa_der(key_bits),
+        other => Err(CertError::BadKey(format!("public key algorithm {other}"))),
+    }
+}
+
+/// `C=TW, O=…, CN=…` in the certificate's order (not RFC 4514's reversed one), as
+/// the city's platform shows a DN.
+fn dn_text(name: &Name) -> Result<String, CertError> {
+    let mut parts = Vec::new();
+    for rdn in name.iter_rdn() {
+        for atv in rdn.iter() {
+            let oid = atv.oid.to_string();
+            let value = &atv.value;
+            if ![Tag::Utf8String, Tag::PrintableString, Tag::Ia5String].contains(&value.tag()) {
+                return Err(err(format!("attribute {oid} has string type {}", value.tag())));
+            }
+            let text = std::str::from_utf8(value.value()).map_err(|_| err(format!("attribute {oid} is not UTF-8")))?;
+            let short = ATTRIBUTES.iter().find(|a| a.1 == oid).map_or(oid.as_str(), |a| a.0);
+            parts.push(format!("{short}={text}"));
         }
     }
     Ok(parts.join(", "))
 }
 
-// ---- writing (the reference server's test CA) ----
-
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(contents);
-    out
-}
-
-fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-    tlv(der::SEQUENCE, &parts.concat())
-}
-
-/// A DN from `(short name, value)` pairs, one attribute per RDN.
-fn name(attributes: &[(&str, &str)]) -> Result<Vec<u8>, CertError> {
-    let rdns = attributes
-        .iter()
-        .map(|(short, value)| {
-            let oid = ATTRIBUTES.iter().find(|a| a.0 == *short).ok_or_else(|| err(format!("unknown attribute {short}")))?.2;
-            Ok(tlv(SET, &seq(&[tlv(der::OID, oid), tlv(UTF8_STRING, value.as_bytes())])))
-        })
-        .collect::<Result<Vec<_>, CertError>>()?;
-    Ok(seq(&rdns))
-}
-
-fn time(secs: i64) -> Vec<u8> {
-    // GeneralizedTime YYYYMMDDHHMMSSZ from the RFC 3339 form.
-    let text: String = format_rfc3339(secs).chars().filter(char::is_ascii_digit).collect();
-    tlv(der::GENERALIZED_TIME, format!("{text}Z").as_bytes())
-}
-
-/// What a new certificate says.
-#[derive(Debug, Clone)]
-pub struct NewCertificate<'a> {
-    pub serial: u64,
-    pub subject: &'a [(&'a str, &'a str)],
-    pub issuer: &'a [(&'a str, &'a str)],
-    /// UTC seconds.
-    pub not_before: i64,
-    pub not_after: i64,
-    /// SEC1 P-256 public key of the subject.
-    pub public_key: &'a [u8],
-    pub is_ca: bool,
-}
-
-/// Writes and signs a certificate with the issuer's PKCS #8 P-256 key.
-pub fn issue(new: &NewCertificate<'_>, issuer_pkcs8: &[u8]) -> Result<Vec<u8>, CertError> {
-    let rng = SystemRandom::new();
-    let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, issuer_pkcs8, &rng)
-        .map_err(|_| CertError::Signing("the issuer key is not a P-256 PKCS #8 key".into()))?;
-    // ecdsa-with-SHA256, no parameters.
-    let alg = seq(&[tlv(der::OID, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02])]);
-    let spki = seq(&[
-        seq(&[tlv(der::OID, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), tlv(der::OID, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07])]),
-        tlv(der::BIT_STRING, &[&[0u8][..], new.public_key].concat()),
-    ]);
-    let serial: Vec<u8> = {
-        let bytes: Vec<u8> = new.serial.max(1).to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
-        // A positive INTEGER: a leading 1 bit needs a 0 byte before it.
-        if bytes[0] & 0x80 != 0 { [&[0u8][..], &bytes].concat() } else { bytes }
-    };
-    let basic = seq(&[tlv(der::OID, &[0x55, 0x1d, 0x13]), tlv(der::BOOLEAN, &[0xff]), tlv(der::OCTET_STRING, &seq(&if new.is_ca { vec![tlv(der::BOOLEAN, &[0xff])] } else { vec![] }))]);
-    let tbs = seq(&[
-        tlv(TAG_VERSION, &tlv(der::INTEGER, &[2])),
-        tlv(der::INTEGER, &serial),
-        alg.clone(),
-        name(new.issuer)?,
-        seq(&[time(new.not_before), time(new.not_after)]),
-        name(new.subject)?,
-        spki,
-        tlv(TAG_EXTENSIONS, &seq(&[basic])),
-    ]);
-    let sig = key.sign(&rng, &tbs).map_err(|_| CertError::Signing("ECDSA signing failed".into()))?;
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(sig.as_ref());
-    Ok(seq(&[tbs, alg, tlv(der::BIT_STRING, &bits)]))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use ring::signature::KeyPair as _;
 
-    pub(crate) fn keypair() -> (Vec<u8>, Vec<u8>) {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        (pkcs8.as_ref().to_vec(), pair.public_key().as_ref().to_vec())
+    /// A P-256 key and a certificate for it, from rcgen (ring).
+    pub(crate) fn ca(name: &str) -> (rcgen::KeyPair, rcgen::CertificateParams) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CountryName, "TW");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, name);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(1));
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        (key, params)
     }
 
     #[test]
-    fn written_certificates_read_back_and_chain() {
-        let (ca_key, ca_pub) = keypair();
-        let (leaf_key, leaf_pub) = keypair();
-        let ca_name = [("C", "TW"), ("O", "臺北市政府"), ("CN", "Taipei Test CA")];
-        let ca = issue(&NewCertificate { serial: 1, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &ca_pub, is_ca: true }, &ca_key).unwrap();
-        let leaf_name = [("C", "TW"), ("O", "大同資訊股份有限公司"), ("CN", "Vendor Signer")];
-        let leaf = issue(&NewCertificate { serial: 0x80_1234, subject: &leaf_name, issuer: &ca_name, not_before: 100, not_after: 200, public_key: &leaf_pub, is_ca: false }, &ca_key).unwrap();
-        let ca = Certificate::from_der(&ca).unwrap();
-        let leaf = Certificate::from_der(&leaf).unwrap();
-        assert!(ca.is_ca && !leaf.is_ca);
-        assert_eq!(leaf.subject, "C=TW, O=大同資訊股份有限公司, CN=Vendor Signer");
-        assert_eq!(leaf.issuer, "C=TW, O=臺北市政府, CN=Taipei Test CA");
-        assert_eq!(leaf.serial, "00801234");
-        assert_eq!((leaf.not_before, leaf.not_after), (100, 200));
-        assert!(leaf.valid_at(150) && !leaf.valid_at(201));
-        leaf.issued_by(&ca).unwrap();
-        ca.issued_by(&ca).unwrap();
-        // The leaf did not sign the CA; a self-signed impostor with the CA's name fails.
-        assert!(ca.issued_by(&leaf).is_err());
-        let (fake_key, fake_pub) = keypair();
-        let fake = issue(&NewCertificate { serial: 1, subject: &ca_name, issuer: &ca_name, not_before: 0, not_after: 4_000_000_000, public_key: &fake_pub, is_ca: true }, &fake_key).unwrap();
-        assert!(leaf.issued_by(&Certificate::from_der(&fake).unwrap()).is_err());
-        let _ = leaf_key;
+    fn reads_names_serial_constraints_and_usages() {
+        let (ca_key, mut params) = ca("臺北市政府");
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x80, 0x12, 0x34]));
+        let der = params.self_signed(&ca_key).unwrap().der().to_vec();
+        let cert = Certificate::from_der(&der).unwrap();
+        assert_eq!(cert.subject, "C=TW, O=臺北市政府, CN=臺北市政府");
+        assert_eq!(cert.subject, cert.issuer);
+        assert_eq!(cert.serial, "00801234");
+        assert!(cert.is_ca && cert.path_len == Some(1));
+        assert!(cert.allows(KeyUsages::KeyCertSign) && !cert.allows(KeyUsages::DigitalSignature));
+        assert!(matches!(cert.key, VerifyingKey::Es256(_)));
+        cert.check_critical().unwrap();
+    }
+
+    #[test]
+    fn an_unknown_critical_extension_is_kept_and_refused() {
+        let (key, mut params) = ca("x");
+        let mut ext = rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x05, 0x00]);
+        ext.set_criticality(true);
+        params.custom_extensions = vec![ext];
+        let cert = Certificate::from_der(params.self_signed(&key).unwrap().der()).unwrap();
+        assert_eq!(cert.unknown_critical, ["1.3.6.1.4.1.99999.1"]);
+        assert!(cert.check_critical().unwrap_err().to_string().contains("unknown critical extension"));
     }
 
     #[test]
     fn hostile_der_is_an_error() {
-        let (ca_key, ca_pub) = keypair();
-        let n = [("CN", "x")];
-        let good = issue(&NewCertificate { serial: 7, subject: &n, issuer: &n, not_before: 0, not_after: 1, public_key: &ca_pub, is_ca: false }, &ca_key).unwrap();
+        let (key, params) = ca("x");
+        let good = params.self_signed(&key).unwrap().der().to_vec();
         for cut in [0, 1, 10, good.len() / 2, good.len() - 1] {
             assert!(Certificate::from_der(&good[..cut]).is_err());
         }

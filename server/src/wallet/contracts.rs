@@ -7,14 +7,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use rusqlite::params;
 use taipei_protocol::b64;
 use taipei_protocol::cert::contract::{Contract, ContractSignature, signature_message};
-use taipei_protocol::cert::x509::{self, NewCertificate as NewX509};
 use taipei_protocol::wallet::{Contracts, NewContract, VoidContract, codes};
 
-use super::{CA, CA_NAME, actions, new_pkcs8, stored_key};
+use super::{CA, actions, ca_params, dn, new_pkcs8, stored_key, x509_time};
 use crate::AppState;
 use crate::audit::{self, Entry};
 use crate::auth::{Admin, AuthedDevice};
@@ -29,22 +28,37 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-/// Signs as `party`, with a fresh key certified by the test CA.
-fn sign_as(contract: &Contract, party: &str, order: u32, at_ms: i64, ca_key: &[u8]) -> Result<ContractSignature, ApiError> {
+/// Signs as `party`, with a fresh key certified by the test CA for signing
+/// documents.
+fn sign_as(contract: &Contract, party: &str, order: u32, at_ms: i64, ca_pkcs8: &[u8]) -> Result<ContractSignature, ApiError> {
     let rng = SystemRandom::new();
     let pkcs8 = new_pkcs8()?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng).map_err(|_| ApiError::internal("party key"))?;
-    let subject = [("C", "TW"), ("O", party), ("CN", party)];
-    let serial = u64::from_be_bytes(random::bytes::<8>()?) >> 1;
+    let party_key = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(internal)?;
+    let ca_key = rcgen::KeyPair::try_from(ca_pkcs8).map_err(internal)?;
+    // The CA's name and key are what a certificate it issues refers to.
+    let issuer = rcgen::Issuer::new(ca_params(0)?, ca_key);
     let at_s = at_ms / 1000;
-    let cert = x509::issue(
-        &NewX509 { serial, subject: &subject, issuer: &CA_NAME, not_before: at_s - 86_400, not_after: at_s + 2 * 365 * 86_400, public_key: pair.public_key().as_ref(), is_ca: false },
-        ca_key,
-    )
-    .map_err(internal)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = dn(&[("C", "TW"), ("O", party), ("CN", party)]);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&random::bytes::<8>()?));
+    params.not_before = x509_time(at_s - 86_400)?;
+    params.not_after = x509_time(at_s + 2 * 365 * 86_400)?;
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::ContentCommitment];
+    // id-kp-documentSigning (RFC 9336): what contract verification asks of a signer.
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 36])];
+    let cert = params.signed_by(&party_key, &issuer).map_err(internal)?;
     let message = signature_message(&contract.id, &contract.document_sha256, order, at_ms, party);
     let signature = pair.sign(&rng, &message).map_err(|_| ApiError::internal("signing failed"))?;
-    Ok(ContractSignature { order, signed_at_ms: at_ms, signer: party.to_owned(), chain: vec![b64::encode(cert)], signature: b64::encode(signature.as_ref()) })
+    Ok(ContractSignature {
+        order,
+        signed_at_ms: at_ms,
+        // The reference server plays the signer and receives the signature at once.
+        received_at_ms: Some(now_ms().max(at_ms)),
+        signer: party.to_owned(),
+        chain: vec![b64::encode(cert.der())],
+        signature: b64::encode(signature.as_ref()),
+    })
 }
 
 /// `POST /v1/admin/wallet/contracts`.

@@ -25,7 +25,6 @@ use taipei_protocol::cert::key_id;
 use taipei_protocol::cert::lists::{
     STATUS_LIST_TAG, SignedList, StatusBits, TRUST_LIST_TAG, TrustAnchor, TrustList, TrustedIssuer,
 };
-use taipei_protocol::cert::x509::{self, NewCertificate as NewX509};
 use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey, WalletEntries, WalletEntry, codes};
 
 use crate::AppState;
@@ -62,6 +61,45 @@ const ISSUER_KEY_LIFETIME_MS: i64 = 10 * 365 * 86_400_000;
 const ROOT: &str = "root";
 const CA: &str = "ca";
 pub const CA_NAME: [(&str, &str); 3] = [("C", "TW"), ("O", "Taipei City Government"), ("CN", "Taipei City Test CA")];
+
+/// A distinguished name from `(short name, value)` pairs, in order.
+pub(crate) fn dn(attributes: &[(&str, &str)]) -> rcgen::DistinguishedName {
+    let mut name = rcgen::DistinguishedName::new();
+    for (short, value) in attributes {
+        let kind = match *short {
+            "C" => rcgen::DnType::CountryName,
+            "O" => rcgen::DnType::OrganizationName,
+            "OU" => rcgen::DnType::OrganizationalUnitName,
+            "L" => rcgen::DnType::LocalityName,
+            "ST" => rcgen::DnType::StateOrProvinceName,
+            _ => rcgen::DnType::CommonName,
+        };
+        name.push(kind, *value);
+    }
+    name
+}
+
+pub(crate) fn x509_time(secs: i64) -> Result<time::OffsetDateTime, ApiError> {
+    time::OffsetDateTime::from_unix_timestamp(secs).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The test CA's parameters: a root for contract signers, with no CA below it.
+pub(crate) fn ca_params(now_s: i64) -> Result<rcgen::CertificateParams, ApiError> {
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = dn(&CA_NAME);
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[1]));
+    params.not_before = x509_time(now_s - 86_400)?;
+    params.not_after = x509_time(now_s + 20 * 365 * 86_400)?;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+fn new_ca_certificate(ca_pkcs8: &[u8], now_s: i64) -> Result<Vec<u8>, ApiError> {
+    let key = rcgen::KeyPair::try_from(ca_pkcs8).map_err(|e| ApiError::internal(format!("CA key: {e}")))?;
+    let cert = ca_params(now_s)?.self_signed(&key).map_err(|e| ApiError::internal(format!("CA certificate: {e}")))?;
+    Ok(cert.der().to_vec())
+}
 
 fn new_pkcs8() -> Result<Vec<u8>, ApiError> {
     EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
@@ -105,13 +143,7 @@ pub async fn init(db: &Db, kek: &Kek) -> Result<(), ApiError> {
         let seal_key = |name: &str, pkcs8: &[u8]| kek.seal(&labels::wallet_key(name), pkcs8);
         tx.execute("INSERT INTO wallet_keys (name, pkcs8, created_at_ms) VALUES (?1, ?2, ?3)", params![ROOT, seal_key(ROOT, &new_pkcs8()?)?, now])?;
         let ca_key = new_pkcs8()?;
-        let ca_public = fixed_pair(&ca_key)?.public_key().as_ref().to_vec();
-        let now_s = now / 1000;
-        let ca_cert = x509::issue(
-            &NewX509 { serial: 1, subject: &CA_NAME, issuer: &CA_NAME, not_before: now_s - 86_400, not_after: now_s + 20 * 365 * 86_400, public_key: &ca_public, is_ca: true },
-            &ca_key,
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let ca_cert = new_ca_certificate(&ca_key, now / 1000)?;
         tx.execute("INSERT INTO wallet_keys (name, pkcs8, certificate, created_at_ms) VALUES (?1, ?2, ?3, ?4)", params![CA, seal_key(CA, &ca_key)?, ca_cert, now])?;
         for (issuer, name, types) in DEFAULT_ISSUERS {
             let pkcs8 = new_pkcs8()?;

@@ -1,0 +1,114 @@
+//! Upstream dgc-testdata cases of member states outside the shared subset, kept as
+//! small fixtures (see `dgc-testdata/SOURCE.md`): each stands for a kind of case
+//! the runner once got wrong, and each test also shows the runner can still fail.
+
+use std::path::Path;
+
+use taipei_protocol::cert::conformance::{CaseReport, FlagResult, KnownIssues, check_case};
+
+fn load(relative: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dgc-testdata").join(relative);
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn check(relative: &str, case: &serde_json::Value) -> CaseReport {
+    let country = relative.split('/').next().unwrap();
+    let stem = Path::new(relative).file_stem().unwrap().to_str().unwrap();
+    let no_picture = |_: &[u8]| -> Result<String, String> { Err("no QR engine in the protocol crate".into()) };
+    check_case(relative, country, stem, case, &KnownIssues::default(), &no_picture)
+}
+
+fn run(relative: &str) -> CaseReport {
+    check(relative, &load(relative))
+}
+
+fn show(report: &CaseReport) -> String {
+    report.flags.iter().map(FlagResult::describe).collect::<Vec<_>>().join("\n")
+}
+
+fn flag<'a>(report: &'a CaseReport, key: &str) -> &'a FlagResult {
+    report.flags.iter().find(|f| f.flag == key).unwrap()
+}
+
+/// PL 1.3.0 cases 7, 8: a test device identifier and a country code outside the EU
+/// value sets must fail schema validation (and nothing else).
+#[test]
+fn value_sets_are_checked_in_schema_validation() {
+    for (case, field, code) in [("PL/1.3.0/2DCode/raw/7.json", "t[0].ma", "9999"), ("PL/1.3.0/2DCode/raw/8.json", "r[0].co", "XY")] {
+        let report = run(case);
+        assert!(report.passed(), "{case}\n{}", show(&report));
+        let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+        let why = schema.found.clone().unwrap().unwrap_err();
+        assert!(why.contains(field) && why.contains(code), "{why}");
+        assert!(flag(&report, "EXPECTEDVERIFY").found == Some(Ok(())), "the rest of the chain is sound");
+    }
+    // The same case expecting a valid schema now fails.
+    let mut wrong = load("PL/1.3.0/2DCode/raw/7.json");
+    wrong["EXPECTEDRESULTS"]["EXPECTEDSCHEMAVALIDATION"] = true.into();
+    assert!(!check("PL/1.3.0/2DCode/raw/7.json", &wrong).passed());
+}
+
+/// PL 1.3.0 case 6: the kid names the recovery signer, the case carries the
+/// vaccination signer. The signature must not verify, yet key usage and expiry are
+/// judged on the certificate the case carries, as upstream does, and say so.
+#[test]
+fn signer_selection_follows_the_case_certificate() {
+    let report = run("PL/1.3.0/2DCode/raw/6.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert!(flag(&report, "EXPECTEDVERIFY").found.clone().unwrap().is_err());
+    let usage = flag(&report, "EXPECTEDKEYUSAGE");
+    assert_eq!(usage.found, Some(Ok(())));
+    assert!(usage.note.as_deref().unwrap().contains("names another certificate"), "{:?}", usage.note);
+    // A vaccination signer may not sign a recovery: swap the payload's expectations
+    // the other way and the key usage check must fail.
+    let mut recovery_signer = load("PL/1.3.0/2DCode/raw/6.json");
+    recovery_signer["TESTCTX"]["CERTIFICATE"] = load("PL/1.3.0/2DCode/raw/8.json")["TESTCTX"]["CERTIFICATE"].clone();
+    let report = check("PL/1.3.0/2DCode/raw/6.json", &recovery_signer);
+    assert!(flag(&report, "EXPECTEDKEYUSAGE").found.clone().unwrap().is_err(), "{}", show(&report));
+    assert!(!report.passed());
+}
+
+/// IS case 5: an RSA (PS256) signer certificate with no extended key usage may sign
+/// every kind.
+#[test]
+fn rsa_signer_without_key_usage_signs_every_kind() {
+    let report = run("IS/2DCode/raw/5.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert_eq!(flag(&report, "EXPECTEDKEYUSAGE").found, Some(Ok(())));
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())));
+}
+
+/// Upstream's flag spellings: `EXPTECTEDEXPIRED` (sic) means "expired at the clock",
+/// a nested `EXPECTEDRESULTS` means "every other expectation holds", and a flag no
+/// one knows is reported unchecked without failing the case.
+#[test]
+fn upstream_flag_spellings_are_understood() {
+    let mut case = load("PL/1.3.0/2DCode/raw/8.json");
+    case["EXPECTEDRESULTS"]["EXPTECTEDEXPIRED"] = false.into();
+    case["EXPECTEDRESULTS"]["EXPECTEDRESULTS"] = true.into();
+    case["EXPECTEDRESULTS"]["EXPECTEDTELEPATHY"] = true.into();
+    let report = check("PL/1.3.0/2DCode/raw/8.json", &case);
+    assert!(report.passed(), "{}", show(&report));
+    assert!(flag(&report, "EXPECTEDTELEPATHY").describe().contains("unchecked"));
+
+    // exp is 2023-05-24; at a clock in 2024 the certificate has expired.
+    case["TESTCTX"]["VALIDATIONCLOCK"] = "2024-01-01T00:00:00Z".into();
+    let report = check("PL/1.3.0/2DCode/raw/8.json", &case);
+    assert_eq!(flag(&report, "EXPTECTEDEXPIRED").found, Some(Ok(())));
+    assert!(!report.passed(), "expired, and EXPECTEDEXPIRATIONCHECK still expects valid");
+    let summary = flag(&report, "EXPECTEDRESULTS");
+    assert!(summary.found.clone().unwrap().unwrap_err().contains("EXPECTEDEXPIRATIONCHECK"), "{}", summary.describe());
+}
+
+/// A case whose JSON disagrees with its own signed QR fails, labelled as an
+/// upstream data defect with the place they differ.
+#[test]
+fn data_defects_fail_with_their_evidence() {
+    let mut case = load("PL/1.3.0/2DCode/raw/6.json");
+    case["JSON"]["v"][0]["dt"] = "2021-05-19".into();
+    let report = check("PL/1.3.0/2DCode/raw/6.json", &case);
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let decode = flag(&report, "EXPECTEDVALIDJSON");
+    assert!(decode.defect.as_deref().unwrap().contains(".v[0].dt"), "{}", decode.describe());
+    assert!(decode.describe().contains("UPSTREAM DATA DEFECT"));
+}
