@@ -15,6 +15,7 @@ pub mod dpop;
 pub mod ecdsa;
 pub mod login;
 pub mod meeting;
+pub mod push;
 pub mod qrpayload;
 pub mod signed;
 pub mod wallet;
