@@ -60,10 +60,12 @@ pub fn decode_luma(frame: &LumaFrame<'_>) -> Result<Vec<DecodedCode>, QrError> {
 }
 
 /// Decodes encoded PNG or JPEG bytes (colour is reduced to luminance).
+#[cfg(feature = "image")]
 pub fn decode_image(encoded: &[u8]) -> Result<Vec<DecodedCode>, QrError> {
     decode_image_with(encoded, &DecodeOptions::default())
 }
 
+#[cfg(feature = "image")]
 pub fn decode_image_with(encoded: &[u8], options: &DecodeOptions) -> Result<Vec<DecodedCode>, QrError> {
     decode_luma_with(&load_luma(encoded)?.frame(), options)
 }
@@ -84,6 +86,7 @@ impl LumaImage {
 
 /// Reads PNG/JPEG bytes into a luminance image, refusing sizes the decoder would refuse
 /// before the pixels are allocated (a few bytes of PNG header can claim gigapixels).
+#[cfg(feature = "image")]
 pub fn load_luma(encoded: &[u8]) -> Result<LumaImage, QrError> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(encoded))
         .with_guessed_format()
@@ -349,19 +352,20 @@ fn same_code(a: &DecodedCode, b: &DecodedCode) -> bool {
     a.bytes == b.bytes && (ax - bx).hypot(ay - by) < size / 2.0
 }
 
-/// Runs one pass with rqrr's panics contained: a panic inside it means this input
-/// tripped a bug there, and for the caller that frame simply holds no readable code.
+/// Runs one pass with panics contained: the caller gets "no code" for that pass rather
+/// than a crash. A panic is still an engine bug (ours or rqrr's) on this input, so it
+/// is logged at error level, without the frame's pixels.
 fn run_contained(pass: impl FnOnce() -> Vec<DecodedCode>) -> Vec<DecodedCode> {
     match catch_unwind(AssertUnwindSafe(pass)) {
         Ok(found) => found,
         Err(_) => {
-            tracing::debug!("QR decoder panicked on a frame; reported as no code");
+            tracing::error!("QR decoder panicked on a frame (an engine bug); reported as no code");
             Vec::new()
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "image"))]
 mod diag {
     use super::*;
 

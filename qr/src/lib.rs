@@ -22,9 +22,9 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{
-    DecodeOptions, LumaImage, decode_image, decode_image_with, decode_luma, decode_luma_with, load_luma,
-};
+pub use decode::{DecodeOptions, LumaImage, decode_luma, decode_luma_with};
+#[cfg(feature = "image")]
+pub use decode::{decode_image, decode_image_with, load_luma};
 pub use render::{EcLevel, RenderOptions};
 pub use text::TextEncoding;
 
@@ -72,7 +72,8 @@ pub enum QrError {
     /// The frame is larger than the engine will look at.
     #[error("frame too large: {width}x{height} (limit {limit} pixels a side, {max_pixels} in all)")]
     FrameTooLarge { width: u32, height: u32, limit: u32, max_pixels: u64 },
-    /// Encoded image bytes could not be read as PNG or JPEG.
+    /// Encoded image bytes could not be read as PNG or JPEG (or the `image` feature,
+    /// which reads them, is off).
     #[error("unreadable image: {0}")]
     Image(String),
     /// The text does not fit in a QR code at the chosen error-correction level.

@@ -110,6 +110,7 @@ fn eci_designator_is_recovered_and_used() {
     assert_eq!(found.text_encoding, TextEncoding::Eci(20));
 }
 
+#[cfg(feature = "image")]
 #[test]
 fn png_round_trips_through_decode_image() {
     let text = "TPB1:8UADYB9J6";
@@ -176,6 +177,7 @@ fn many_finder_like_targets_are_bounded_work() {
     must_be_empty(&data, w as u32, h as u32);
 }
 
+#[cfg(feature = "image")]
 #[test]
 fn bad_frames_and_images_are_typed_errors() {
     let f = LumaFrame { data: &[0; 10], width: 4, height: 4, stride: 4 };
@@ -220,6 +222,7 @@ fn frame_geometry_at_and_past_the_limits() {
     must_be_empty(&noise(4096, 12), 1, 4096);
 }
 
+#[cfg(feature = "image")]
 /// Every prefix of a valid encoded image is an unreadable image or, where the decoder
 /// fills the missing part, a frame that yields the true text or none: never a panic,
 /// never a wrong text.
@@ -239,6 +242,7 @@ fn truncations_are_safe(encoded: &[u8], text: &str) {
     assert!(unreadable > 0, "no prefix was refused");
 }
 
+#[cfg(feature = "image")]
 #[test]
 fn truncated_png_and_jpeg_are_refused_or_read_truly() {
     let text = "TPC1:TRUNCATED-IMAGE-TEST";

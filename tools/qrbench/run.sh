@@ -24,8 +24,8 @@ if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv "$venv"
 fi
 $venv/bin/pip install --quiet zxing-cpp==3.1.1 numpy pillow
-# Optimised like the apps' library, with symbols: the bench profile.
-cargo build --quiet --profile bench -p taipei-cli
+# The profile the apps ship (release: opt-level "z", LTO): what a phone runs.
+cargo build --quiet --release -p taipei-cli
 frames=target/qrbench-frames/seed${seed}-n${count}
 [[ $sizes == 640x480,1280x720 ]] || frames+=-${sizes//,/-}
 if [[ ! -f $frames/manifest.json ]]; then
