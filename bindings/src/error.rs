@@ -86,7 +86,9 @@ impl From<CoreError> for ClientError {
             CoreError::Net(_) => Self::Network { code, detail },
             CoreError::Outbox(_) => Self::Outbox { code, detail },
             CoreError::Login(_) => Self::Login { code, detail },
+            #[cfg(feature = "taipei-on")]
             CoreError::Attendance(_) => Self::Attendance { code, detail },
+            #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
             CoreError::Wallet(_) => Self::Wallet { code, detail },
             CoreError::Closed => Self::Closed { code, detail },
             CoreError::Internal(_) => Self::Internal { code, detail },

@@ -6,15 +6,19 @@
 
 uniffi::setup_scaffolding!();
 
+#[cfg(feature = "taipei-on")]
 mod attendance;
 mod client;
 mod error;
 mod logging;
 mod login;
+#[cfg(feature = "taipei-on")]
+mod meetings;
 mod platform;
 mod qr;
 mod runtime;
 mod types;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 mod wallet;
 
 #[cfg(feature = "test-hooks")]

@@ -1,8 +1,7 @@
-//! QR-key login and meeting sign-in on the [`Client`]: conversion only.
+//! QR-key login on the [`Client`]: conversion only.
 
 use taipei_core::login::LoginOutcome;
-use taipei_core::meetings::SignInOutcome;
-use taipei_core::{LoginContext, LoginHistoryEntry, MeetingInfo};
+use taipei_core::{LoginContext, LoginHistoryEntry};
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -45,23 +44,6 @@ pub struct LoginHistoryEntry {
     pub device_id: String,
 }
 
-#[uniffi::remote(Record)]
-pub struct MeetingInfo {
-    pub mid: String,
-    pub title: String,
-    pub room: String,
-    pub organizer: String,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
-    pub signed_in_at_ms: Option<i64>,
-}
-
-#[uniffi::remote(Enum)]
-pub enum SignInOutcome {
-    SignedIn { at_ms: i64, late: bool },
-    Queued { reason: String },
-}
-
 #[uniffi::export]
 impl Client {
     /// Reads a scanned sign-in page code (`TPL1:`) and returns what to show.
@@ -82,15 +64,5 @@ impl Client {
     /// The person's login requests, newest first.
     pub async fn login_history(&self) -> Result<Vec<LoginHistoryEntry>, ClientError> {
         self.call(|c| async move { c.login().history().await }).await
-    }
-
-    /// The meeting a scanned room code (`TPM1:`) belongs to.
-    pub async fn scan_meeting(&self, qr_text: String) -> Result<MeetingInfo, ClientError> {
-        self.call(|c| async move { c.meetings().scan(&qr_text).await }).await
-    }
-
-    /// Signs in to the meeting with one call: accepted now, or queued offline.
-    pub async fn sign_in_to_meeting(&self, qr_text: String) -> Result<SignInOutcome, ClientError> {
-        self.call(|c| async move { c.meetings().sign_in(&qr_text).await }).await
     }
 }

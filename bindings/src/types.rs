@@ -107,6 +107,7 @@ pub struct OutboxItem {
     pub created_at_ms: i64,
     pub attempts: u32,
     pub last_error: Option<String>,
+    pub last_code: Option<String>,
     pub next_attempt_at_ms: i64,
     pub state: ItemState,
 }

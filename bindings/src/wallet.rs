@@ -252,11 +252,6 @@ impl Client {
         self.call(|c| async move { Ok(c.wallet().verify_text(&qr_text).await?.into()) }).await
     }
 
-    /// Verifies the certificate in a picture (PNG/JPEG bytes).
-    pub async fn wallet_verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, ClientError> {
-        self.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
-    }
-
     /// Verifies the certificate in a camera frame (luminance plane).
     pub async fn wallet_verify_frame(&self, luma: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<WalletVerdict, ClientError> {
         self.call(|c| async move { Ok(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
@@ -284,5 +279,15 @@ impl Client {
     /// Contracts with their signature history, checked against the trust anchors.
     pub async fn wallet_contracts(&self) -> Result<Vec<ContractView>, ClientError> {
         self.call(|c| async move { c.wallet().contracts().await }).await
+    }
+}
+
+/// Picture files are for builds with the `image` feature (tests, desktop tools).
+#[cfg(feature = "image")]
+#[uniffi::export]
+impl Client {
+    /// Verifies the certificate in a picture (PNG/JPEG bytes).
+    pub async fn wallet_verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, ClientError> {
+        self.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
     }
 }

@@ -13,6 +13,7 @@ pub mod binding;
 pub mod cert;
 pub mod dpop;
 pub mod ecdsa;
+pub mod limits;
 pub mod login;
 pub mod meeting;
 pub mod qrpayload;

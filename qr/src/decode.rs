@@ -60,10 +60,12 @@ pub fn decode_luma(frame: &LumaFrame<'_>) -> Result<Vec<DecodedCode>, QrError> {
 }
 
 /// Decodes encoded PNG or JPEG bytes (colour is reduced to luminance).
+#[cfg(feature = "image")]
 pub fn decode_image(encoded: &[u8]) -> Result<Vec<DecodedCode>, QrError> {
     decode_image_with(encoded, &DecodeOptions::default())
 }
 
+#[cfg(feature = "image")]
 pub fn decode_image_with(encoded: &[u8], options: &DecodeOptions) -> Result<Vec<DecodedCode>, QrError> {
     decode_luma_with(&load_luma(encoded)?.frame(), options)
 }
@@ -84,6 +86,7 @@ impl LumaImage {
 
 /// Reads PNG/JPEG bytes into a luminance image, refusing sizes the decoder would refuse
 /// before the pixels are allocated (a few bytes of PNG header can claim gigapixels).
+#[cfg(feature = "image")]
 pub fn load_luma(encoded: &[u8]) -> Result<LumaImage, QrError> {
     let mut reader = image::ImageReader::new(std::io::Cursor::new(encoded))
         .with_guessed_format()

@@ -22,9 +22,9 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{
-    DecodeOptions, LumaImage, decode_image, decode_image_with, decode_luma, decode_luma_with, load_luma,
-};
+pub use decode::{DecodeOptions, LumaImage, decode_luma, decode_luma_with};
+#[cfg(feature = "image")]
+pub use decode::{decode_image, decode_image_with, load_luma};
 pub use render::{EcLevel, RenderOptions};
 pub use text::TextEncoding;
 

@@ -146,12 +146,18 @@ pub fn png(text: &str, options: &RenderOptions) -> Result<Vec<u8>, QrError> {
         )));
     }
     let side = side as u32;
-    let img = image::GrayImage::from_fn(side, side, |x, y| {
-        image::Luma([if m.is_dark(x / px, y / px) { 0 } else { 255 }])
-    });
+    let mut pixels = Vec::with_capacity((side as usize) * (side as usize));
+    for y in 0..side {
+        pixels.extend((0..side).map(|x| if m.is_dark(x / px, y / px) { 0u8 } else { 255 }));
+    }
+    let failed = |e: png::EncodingError| QrError::Render(format!("PNG encoding failed: {e}"));
     let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .map_err(|e| QrError::Render(format!("PNG encoding failed: {e}")))?;
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(&pixels).map_err(failed)?;
+    writer.finish().map_err(failed)?;
     Ok(out)
 }
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::{OptionalExtension, params};
 use taipei_protocol::wallet::{
-    DEFAULT_PICKUP_TTL_SECS, MAX_PICKUP_TTL_SECS, NewPickupCode, PickedUp, PickupCode, RedeemPickup, codes,
+    DEFAULT_PICKUP_TTL_SECS, NewPickupCode, PickedUp, PickupCode, RedeemPickup, codes,
 };
 
 use super::actions;
@@ -47,10 +47,8 @@ pub async fn create(
     body: JsonBody<NewPickupCode>,
 ) -> Result<Response, ApiError> {
     let request = body.value;
+    taipei_protocol::limits::check_pickup_ttl(request.ttl_secs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let ttl = request.ttl_secs.unwrap_or(DEFAULT_PICKUP_TTL_SECS);
-    if ttl == 0 || ttl > MAX_PICKUP_TTL_SECS {
-        return Err(ApiError::bad_request(format!("ttl_secs must be 1 to {MAX_PICKUP_TTL_SECS}")));
-    }
     let entry = Entry::new(actions::PICKUP_CREATE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
     let entry2 = entry.clone();
     let result = idempotency::once(&state.db, device.device_id.clone(), key, body.request_hash, StatusCode::CREATED, move |tx| {
