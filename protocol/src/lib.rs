@@ -16,6 +16,7 @@ pub mod ecdsa;
 pub mod limits;
 pub mod login;
 pub mod meeting;
+pub mod push;
 pub mod qrpayload;
 pub mod signed;
 pub mod wallet;
