@@ -10,12 +10,6 @@ use taipei_core::{Error as CoreError, Location, NetError, OfficeConfig, PunchKin
 use crate::client::{Client, Shared};
 use crate::error::{ClientError, ffi_error};
 
-#[uniffi::remote(Enum)]
-pub enum PunchKind {
-    In,
-    Out,
-}
-
 /// Where a punch stands with the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum PunchState {

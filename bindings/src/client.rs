@@ -114,6 +114,10 @@ impl Client {
                 signer: signer.map(|s| Arc::new(SignerBridge(s)) as Arc<dyn taipei_core::DeviceSigner>),
                 secret_store: Arc::new(SecretsBridge(secret_store)),
                 listener: listener.map(|l| Arc::new(ListenerBridge(l)) as Arc<dyn taipei_core::EventListener>),
+                // The Rust default counts through suspend on Android (CLOCK_BOOTTIME);
+                // on iOS it stops during sleep until an `ElapsedClock` foreign trait
+                // is exported here.
+                clock: None,
             };
             let core = taipei_core::Client::open(config.into(), platform).await?;
             Ok(Arc::new(Self { shared: Arc::new(Shared { core, closed: AtomicBool::new(false) }) }))

@@ -7,27 +7,33 @@
 
 uniffi::setup_scaffolding!();
 
+#[cfg(feature = "taipei-on")]
 mod attendance;
 mod client;
 mod error;
 mod logging;
 mod login;
+#[cfg(feature = "taipei-on")]
 mod meetings;
 mod platform;
 mod qr;
 mod runtime;
 mod types;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 mod wallet;
 
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+#[cfg(feature = "taipei-on")]
 pub use attendance::{Attendance, AttendanceError};
 pub use client::Client;
 pub use error::{ClientError, PlatformError};
 pub use login::{Login, LoginError};
+#[cfg(feature = "taipei-on")]
 pub use meetings::{Meetings, MeetingsError};
 pub use qr::QrError;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use wallet::{Wallet, WalletError};
 pub use logging::{LogLevel, Logger, set_logger, stderr_logger};
 pub use platform::{DeviceSigner, EventListener, SecretStore, file_secret_store};

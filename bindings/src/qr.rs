@@ -66,6 +66,7 @@ pub fn decode_luma(data: Vec<u8>, width: u32, height: u32, stride: u32) -> Resul
 }
 
 /// Decodes every QR code in an encoded PNG or JPEG image.
+#[cfg(feature = "image")]
 #[uniffi::export]
 pub fn decode_image(encoded: Vec<u8>) -> Result<Vec<QrCode>, QrError> {
     contained(|| qr::decode_image(&encoded))

@@ -107,6 +107,7 @@ pub struct OutboxItem {
     pub created_at_ms: i64,
     pub attempts: u32,
     pub last_error: Option<String>,
+    pub last_code: Option<String>,
     pub next_attempt_at_ms: i64,
     pub state: ItemState,
 }
@@ -116,6 +117,13 @@ pub struct OutboxStatus {
     pub pending: u32,
     pub dead: u32,
     pub items: Vec<OutboxItem>,
+}
+
+/// In or out; here rather than with attendance because every build's `Event` names it.
+#[uniffi::remote(Enum)]
+pub enum PunchKind {
+    In,
+    Out,
 }
 
 #[uniffi::remote(Enum)]

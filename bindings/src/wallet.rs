@@ -318,11 +318,6 @@ impl Wallet {
         self.client.call(|c| async move { Ok(c.wallet().verify_text(&qr_text).await?.into()) }).await
     }
 
-    /// Verifies the certificate in a picture (PNG/JPEG bytes).
-    pub async fn verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, WalletError> {
-        self.client.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
-    }
-
     /// Verifies the certificate in a camera frame (luminance plane).
     pub async fn verify_frame(&self, luma: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<WalletVerdict, WalletError> {
         self.client.call(|c| async move { Ok(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
@@ -351,5 +346,16 @@ impl Wallet {
     /// Contracts with their signature history, checked against the trust anchors.
     pub async fn list_contracts(&self) -> Result<Vec<ContractView>, WalletError> {
         self.client.call(|c| async move { c.wallet().contracts().await }).await
+    }
+}
+
+/// Picture files are for builds with the `image` feature (tests, desktop tools); apps
+/// hand camera and gallery frames to `verify_frame` as luma planes.
+#[cfg(feature = "image")]
+#[uniffi::export]
+impl Wallet {
+    /// Verifies the certificate in a picture (PNG/JPEG bytes).
+    pub async fn verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, WalletError> {
+        self.client.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
     }
 }

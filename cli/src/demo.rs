@@ -154,6 +154,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
         signer: None,
         secret_store: Arc::new(FileSecretStore::new(dir.join("phone-secrets")).map_err(|e| e.to_string())?),
         listener: Some(Arc::new(PrintEvents)),
+        clock: None,
     };
     let t = Instant::now();
     let client = Client::open(config, platform).await.map_err(|e| e.to_string())?;

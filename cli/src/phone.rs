@@ -38,7 +38,7 @@ impl Phone {
         config.sync_interval_secs = 0;
         config.wallet_root_key.clone_from(&self.root_key);
         let secrets = FileSecretStore::new(self.data.join("secrets")).map_err(|e| format!("secret store: {e}"))?;
-        let platform = Platform { signer: None, secret_store: Arc::new(secrets), listener: None };
+        let platform = Platform { signer: None, secret_store: Arc::new(secrets), listener: None, clock: None };
         Client::open(config, platform).await.map_err(|e| format!("cannot open the phone profile: {e}"))
     }
 }

@@ -83,6 +83,7 @@ fn setup() -> Setup {
             signer: None,
             secret_store: Arc::new(FileSecretStore::new(dir.path().join("secrets")).expect("secrets")),
             listener: None,
+            clock: None,
         };
         let client = Client::open(config, platform).await.expect("open");
         client.bind_device(offer["qr"].as_str().expect("qr")).await.expect("bind");

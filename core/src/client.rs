@@ -12,22 +12,22 @@ use taipei_protocol::api::{
     AccessToken, DeviceRegistered, Me, NewReport, Receipt, ReportEntry, ReportList, TokenRequest, codes, headers,
 };
 use taipei_protocol::ecdsa::PublicKey;
-use taipei_protocol::{b64, signed};
+use taipei_protocol::{b64, limits, signed};
 use tokio::sync::{Notify, watch};
 
+use crate::clock::{ElapsedClock, SystemElapsed};
 use crate::error::Error;
 use crate::events::{Event, EventBus, EventListener};
 use crate::identity::session::{self, Token};
 use crate::identity::signer::sign_checked;
 use crate::identity::{DeviceInfo, DeviceSigner, IdentityError, Session, device};
 use crate::net::{self, Api, Method, NetConfig, NetError, Request, RetryPolicy, parse_json};
-use crate::outbox::{self, ItemSender, NewItem, Outbox, OutboxItem, OutboxStatus, SendFuture, SyncReport};
+use crate::outbox::{self, DeliveryError, ItemSender, NewItem, Outbox, OutboxItem, OutboxStatus, SendFuture, SyncReport};
 use crate::secrets::SecretStore;
 use crate::store::Store;
 
 /// The outbox kind of a problem report.
 pub const REPORT_KIND: &str = "report";
-const MAX_REPORT_TEXT: usize = 4_000;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -73,6 +73,8 @@ pub struct Platform {
     pub signer: Option<Arc<dyn DeviceSigner>>,
     pub secret_store: Arc<dyn SecretStore>,
     pub listener: Option<Arc<dyn EventListener>>,
+    /// Elapsed time through suspend; `None` = [`SystemElapsed`] (see `crate::clock`).
+    pub clock: Option<Arc<dyn ElapsedClock>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -80,6 +82,7 @@ impl std::fmt::Debug for Platform {
         f.debug_struct("Platform")
             .field("signer", &self.signer.is_some())
             .field("listener", &self.listener.is_some())
+            .field("clock", &self.clock.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -109,7 +112,10 @@ pub(crate) struct Inner {
     sync_lock: tokio::sync::Mutex<()>,
     pub(crate) outbox: Outbox,
     events: EventBus,
+    #[cfg(feature = "attendance")]
     pub(crate) attendance: crate::attendance::Shared,
+    #[cfg_attr(not(feature = "attendance"), allow(dead_code, reason = "only punches stamp elapsed time so far"))]
+    pub(crate) elapsed: Arc<dyn ElapsedClock>,
     pub(crate) kick: Arc<Notify>,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -178,14 +184,18 @@ impl Client {
             sync_lock: tokio::sync::Mutex::new(()),
             outbox,
             events: EventBus::new(platform.listener),
+            #[cfg(feature = "attendance")]
             attendance: crate::attendance::Shared::default(),
+            elapsed: platform.clock.unwrap_or_else(|| Arc::new(SystemElapsed)),
             kick: Arc::new(Notify::new()),
             stop,
             background: Mutex::new(None),
             closed: AtomicBool::new(false),
             config,
         });
+        #[cfg(feature = "meetings")]
         inner.outbox.register_handler(crate::meetings::SIGN_IN_KIND, Arc::new(crate::meetings::Receipts));
+        #[cfg(feature = "attendance")]
         inner.outbox.register_handler(crate::attendance::PUNCH_KIND, Arc::new(crate::attendance::Receipts));
         if inner.config.sync_interval_secs > 0 {
             let task = tokio::spawn(background_sync(
@@ -253,27 +263,30 @@ impl Client {
         Ok(())
     }
 
-    /// The server's clock as this phone estimates it (UTC ms).
     /// QR-key login: scan a sign-in page's code, approve or deny, see the history.
     pub fn login(&self) -> crate::login::Login {
         crate::login::Login::new(Arc::clone(&self.inner))
     }
 
     /// Meeting sign-in: scan a room display's code, sign in with one call.
+    #[cfg(feature = "meetings")]
     pub fn meetings(&self) -> crate::meetings::Meetings {
         crate::meetings::Meetings::new(Arc::clone(&self.inner))
     }
 
     /// Beacon attendance: sightings in, punches out, the week's history.
+    #[cfg(feature = "attendance")]
     pub fn attendance(&self) -> crate::attendance::Attendance {
         crate::attendance::Attendance::new(Arc::clone(&self.inner))
     }
 
     /// Certificate wallet: receive, keep sealed, list, show, verify, back up.
+    #[cfg(feature = "wallet")]
     pub fn wallet(&self) -> crate::wallet::Wallet {
         crate::wallet::Wallet::new(Arc::clone(&self.inner))
     }
 
+    /// The server's clock as this phone estimates it (UTC ms).
     pub fn server_now_ms(&self) -> i64 {
         self.inner.api.clock().now_ms()
     }
@@ -376,10 +389,41 @@ impl Inner {
         if let Some(b) = self.bound().filter(|b| !b.info.revoked) {
             return Err(IdentityError::AlreadyBound(b.info.device_id).into());
         }
-        let now = self.now_ms().await?;
-        let (qr, platform, name) = (qr_text.to_owned(), self.platform_signer.clone(), self.config.device_name.clone());
-        let pending = Arc::new(blocking(move || Ok(device::prepare_binding(&qr, platform, &name, now)?)).await?);
-        let key = net::new_idempotency_key();
+        limits::DEVICE_NAME.check(&self.config.device_name)?;
+        // A call dropped after the device was saved (the save runs to its end on the
+        // blocking pool) left it in the store only: that call did bind.
+        let store = Arc::clone(&self.store);
+        if let Some((info, software)) = blocking(move || Ok(device::load_device(&store)?)).await?
+            && !info.revoked
+        {
+            let signer = software.or_else(|| self.platform_signer.clone());
+            *self.bound.write().unwrap_or_else(|p| p.into_inner()) = Some(Bound { info: info.clone(), signer });
+            self.session.clear();
+            self.events.emit(Event::DeviceBound { device_id: info.device_id.clone() });
+            return Ok(info);
+        }
+        // Cancel-safe: the request and its idempotency key are kept before it leaves, and
+        // a second call for the same code resends exactly that, so a caller that stopped
+        // waiting anywhere still ends with one device on the server.
+        let bid = device::binding_id(qr_text)?;
+        let (store, platform) = (Arc::clone(&self.store), self.platform_signer.clone());
+        let resumed = blocking(move || Ok(device::load_intent(&store, &bid, platform)?)).await?;
+        let (pending, key) = match resumed {
+            Some((pending, key)) => (Arc::new(pending), key),
+            None => {
+                let now = self.now_ms().await?;
+                let (qr, platform, name) = (qr_text.to_owned(), self.platform_signer.clone(), self.config.device_name.clone());
+                let key = net::new_idempotency_key();
+                let (store, k) = (Arc::clone(&self.store), key.clone());
+                let pending = blocking(move || {
+                    let pending = device::prepare_binding(&qr, platform, &name, now)?;
+                    device::save_intent(&store, &pending, &k, now)?;
+                    Ok(pending)
+                })
+                .await?;
+                (Arc::new(pending), key)
+            }
+        };
         let body = self
             .api
             .send(|| {
@@ -394,9 +438,24 @@ impl Inner {
                     Error::Identity(IdentityError::BindingRefused { code: code.to_owned(), message: e.to_string() })
                 }
                 _ => Error::from(e),
-            })?;
+            });
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                // Refused for good: nothing to resume. Anything else (offline, timeout)
+                // keeps the intent for the next call.
+                if matches!(e, Error::Identity(IdentityError::BindingExpired | IdentityError::BindingRefused { .. })) {
+                    let store = Arc::clone(&self.store);
+                    if let Err(err) = blocking(move || Ok(device::clear_intent(&store)?)).await {
+                        tracing::warn!(code = err.code(), "could not forget a refused binding");
+                    }
+                }
+                return Err(e);
+            }
+        };
         let registered: DeviceRegistered = parse_json(&body, "DeviceRegistered")?;
         let (store, p) = (Arc::clone(&self.store), Arc::clone(&pending));
+        let now = self.api.clock().now_ms();
         let info = blocking(move || Ok(device::save_device(&store, &p, &registered, now)?)).await?;
         *self.bound.write().unwrap_or_else(|p| p.into_inner()) =
             Some(Bound { info: info.clone(), signer: Some(Arc::clone(&pending.signer)) });
@@ -494,12 +553,9 @@ impl Inner {
     }
 
     async fn report(&self, kind: &str, text: &str) -> Result<String, Error> {
-        if kind.is_empty() || kind.len() > 64 {
-            return Err(Error::InvalidInput("a report kind is 1-64 bytes".into()));
-        }
-        if text.chars().count() > MAX_REPORT_TEXT {
-            return Err(Error::InvalidInput(format!("a report text is at most {MAX_REPORT_TEXT} characters")));
-        }
+        // The server's own rules: a report it would refuse must not wait in the outbox.
+        limits::REPORT_KIND.check(kind)?;
+        limits::REPORT_TEXT.check(text)?;
         let (info, signer, public) = self.active()?;
         // Offline is fine: the phone clock plus the last learned offset stamps it.
         let client_time_ms = self.api.clock().now_ms();
@@ -522,6 +578,7 @@ impl Inner {
         Ok(id)
     }
 
+    #[cfg_attr(not(feature = "attendance"), allow(dead_code, reason = "only attendance emits from outside client"))]
     pub(crate) fn emit(&self, event: Event) {
         self.events.emit(event);
     }
@@ -540,6 +597,7 @@ impl Inner {
         let clock = || self.api.clock().now_ms();
         let result = self.outbox.sync(&Deliver(self), &clock, force).await;
         // Whatever settled before an error is told now.
+        #[cfg(feature = "attendance")]
         crate::attendance::announce(self).await;
         let (report, stopped_by) = match result {
             Ok(o) => (o.report, o.stopped_by),
@@ -558,7 +616,7 @@ impl Inner {
             self.events.emit(Event::OutboxChanged { pending: report.pending, dead: report.dead });
         }
         match stopped_by {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok(report),
         }
     }
@@ -570,13 +628,15 @@ struct Deliver<'a>(&'a Inner);
 impl ItemSender for Deliver<'_> {
     fn send<'a>(&'a self, item: &'a OutboxItem) -> SendFuture<'a> {
         Box::pin(async move {
-            let method = Method::parse(&item.method)
-                .ok_or_else(|| Error::Internal(format!("outbox item {} has method {}", item.id, item.method)))?;
+            let method = Method::parse(&item.method).ok_or_else(|| {
+                Error::Internal(format!("outbox item {} has method {}", item.id, item.method)).into_delivery()
+            })?;
             let body = self
                 .0
                 .authed(method, &item.path, Some(item.body.clone().into_bytes()), Some(item.idempotency_key.clone()))
-                .await?;
-            Ok(parse_json::<Receipt>(&body, "Receipt")?)
+                .await
+                .map_err(Error::into_delivery)?;
+            parse_json::<Receipt>(&body, "Receipt").map_err(DeliveryError::Net)
         })
     }
 }
@@ -587,7 +647,12 @@ mod tests {
     use crate::secrets::FileSecretStore;
 
     fn platform(dir: &std::path::Path) -> Platform {
-        Platform { signer: None, secret_store: Arc::new(FileSecretStore::new(dir.join("s")).unwrap()), listener: None }
+        Platform {
+            signer: None,
+            secret_store: Arc::new(FileSecretStore::new(dir.join("s")).unwrap()),
+            listener: None,
+            clock: None,
+        }
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use crate::identity::IdentityError;
 use crate::net::NetError;
-use crate::outbox::OutboxError;
+use crate::outbox::{DeliveryError, OutboxError};
 use crate::store::StoreError;
 use taipei_protocol::api::codes;
 
@@ -25,9 +25,11 @@ pub enum Error {
     #[error(transparent)]
     Login(crate::login::LoginError),
     /// Beacon attendance: an unreadable advert, no office configured, ...
+    #[cfg(feature = "attendance")]
     #[error(transparent)]
     Attendance(crate::attendance::AttendanceError),
     /// Certificate wallet: no lists yet, unknown item, wrong backup passphrase, …
+    #[cfg(feature = "wallet")]
     #[error(transparent)]
     Wallet(crate::wallet::WalletError),
     #[error("the client is closed")]
@@ -47,11 +49,21 @@ impl Error {
             Self::Net(e) => e.code(),
             Self::Outbox(e) => e.code(),
             Self::Login(e) => e.code(),
+            #[cfg(feature = "attendance")]
             Self::Attendance(e) => e.code(),
+            #[cfg(feature = "wallet")]
             Self::Wallet(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }
+    }
+}
+
+/// A value the server would refuse (`protocol::limits`), caught before anything is
+/// signed or queued.
+impl From<taipei_protocol::limits::LimitError> for Error {
+    fn from(e: taipei_protocol::limits::LimitError) -> Self {
+        Self::InvalidInput(e.to_string())
     }
 }
 
@@ -82,11 +94,35 @@ impl From<NetError> for Error {
     }
 }
 
+/// The sender's own error comes back as it was (the outbox only carried it).
+impl From<DeliveryError> for Error {
+    fn from(e: DeliveryError) -> Self {
+        match e {
+            DeliveryError::Net(e) => Self::from(e),
+            DeliveryError::Stop { source, .. } => match source.downcast_ref::<Error>() {
+                Some(e) => e.clone(),
+                None => Self::Internal(source.to_string()),
+            },
+        }
+    }
+}
+
+impl Error {
+    /// For the outbox: a failure on the wire stays a network error (retried or killed
+    /// by its code); anything else stops the pass and is handed back unchanged.
+    pub(crate) fn into_delivery(self) -> DeliveryError {
+        match self {
+            Self::Net(e) => DeliveryError::Net(e),
+            other => DeliveryError::Stop { code: other.code().to_owned(), source: std::sync::Arc::new(other) },
+        }
+    }
+}
+
 impl From<OutboxError> for Error {
     fn from(e: OutboxError) -> Self {
         match e {
             OutboxError::Store(s) => Self::Store(s),
-            OutboxError::Delivery(inner) => *inner,
+            OutboxError::Delivery(inner) => Self::from(inner),
             other => Self::Outbox(other),
         }
     }
@@ -103,8 +139,12 @@ mod tests {
         assert_eq!(revoked.code(), "device_revoked");
         let store = Error::from(IdentityError::Store(StoreError::Closed));
         assert_eq!(store, Error::Store(StoreError::Closed));
-        let delivered = Error::from(OutboxError::Delivery(Box::new(Error::Net(NetError::Timeout("t".into())))));
+        let delivered = Error::from(OutboxError::Delivery(DeliveryError::Net(NetError::Timeout("t".into()))));
         assert_eq!(delivered.code(), "timeout");
+        // What the outbox carried back is the sender's error, unchanged.
+        let stopped = Error::Identity(IdentityError::NotBound).into_delivery();
+        assert_eq!(stopped.code(), "not_bound");
+        assert_eq!(Error::from(OutboxError::Delivery(stopped)), Error::Identity(IdentityError::NotBound));
         assert_eq!(Error::from(NetError::Unreachable("x".into())).code(), "unreachable");
         assert!(Error::Closed.to_string().contains("closed"));
     }

@@ -4,6 +4,7 @@
 /// The QR engine, a crate of its own (`qr/`), re-exported for the capabilities that scan.
 pub use taipei_qr as qr;
 
+pub mod clock;
 pub mod secrets;
 pub mod store;
 pub mod identity;
@@ -11,8 +12,11 @@ pub mod net;
 pub mod events;
 pub mod outbox;
 pub mod login;
+#[cfg(feature = "meetings")]
 pub mod meetings;
+#[cfg(feature = "attendance")]
 pub mod attendance;
+#[cfg(feature = "wallet")]
 pub mod wallet;
 pub mod client;
 pub mod error;
@@ -20,6 +24,7 @@ pub mod error;
 pub use client::{Client, ClientConfig, Platform, SessionInfo};
 pub use error::Error;
 pub use login::LoginError;
+pub use clock::{ElapsedClock, SystemElapsed};
 pub use events::{Event, EventListener};
 pub use identity::{DeviceInfo, DeviceSigner, SignerError, SoftwareSigner};
 pub use net::NetError;

@@ -175,8 +175,15 @@ pub struct Receipt {
     pub server_time_ms: i64,
     /// `accepted` or `rejected`.
     pub status: String,
+    /// Words for people; never parsed (the phone acts on `code` and `late`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// For a rejection, the stable refusal code (the same codes as an error reply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Accepted, but judged late (it had waited offline, or came after the limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// `GET /v1/reports`: the person's own reports, newest first.

@@ -14,6 +14,7 @@ pub mod binding;
 pub mod cert;
 pub mod dpop;
 pub mod ecdsa;
+pub mod limits;
 pub mod login;
 pub mod meeting;
 pub mod push;

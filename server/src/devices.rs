@@ -12,7 +12,7 @@ use taipei_protocol::api::{
 };
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::ecdsa::PublicKey;
-use taipei_protocol::signed;
+use taipei_protocol::{limits, signed};
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
@@ -82,7 +82,7 @@ pub async fn register_device(
     let request = body.value;
     let ip = ctx.ip();
     let result = idempotency::once(&state.db, "anon".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
-        check_len("device_name", &request.device_name, 1, 100)?;
+        limits::DEVICE_NAME.check(&request.device_name).map_err(|e| ApiError::bad_request(e.to_string()))?;
         if request.attestation.as_ref().is_some_and(|a| a.len() > MAX_ATTESTATION_LEN) {
             return Err(ApiError::bad_request(format!("attestation is longer than {MAX_ATTESTATION_LEN} bytes")));
         }

@@ -258,7 +258,14 @@ pub async fn sign_in(
             return Err(ApiError::new(StatusCode::CONFLICT, codes::ALREADY_SIGNED_IN, "you are already signed in to this meeting"));
         }
         audit::record(tx, &entry2)?;
-        Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason: late.then(|| "late: signed offline".into()) })
+        Ok(Receipt {
+            id,
+            server_time_ms: now,
+            status: "accepted".into(),
+            reason: late.then(|| "late: signed offline".into()),
+            code: None,
+            late,
+        })
     })
     .await;
     audit::unless_refused(&state.db, entry, result).await

@@ -7,33 +7,23 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::params;
 use taipei_protocol::api::{NewReport, Receipt, ReportEntry, ReportList};
-use taipei_protocol::signed;
+use taipei_protocol::{limits, signed};
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::AuthedDevice;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, check_len, verify_signature};
+use crate::extract::{JsonBody, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::random;
 use crate::time::now_ms;
 
-const MAX_KIND_LEN: usize = 32;
-const MAX_TEXT_LEN: usize = 4000;
 const LIST_LIMIT: i64 = 100;
 
 fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, ApiError> {
-    check_len("kind", &report.kind, 1, MAX_KIND_LEN)?;
-    if !report
-        .kind
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err(ApiError::bad_request(
-            "kind must be lower-case letters, digits and _",
-        ));
-    }
-    check_len("text", &report.text, 1, MAX_TEXT_LEN)?;
+    // The phone checks the same rules before it queues a report.
+    limits::REPORT_KIND.check(&report.kind).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    limits::REPORT_TEXT.check(&report.text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let message = signed::report_message(
         &device.device_id,
         &report.kind,
@@ -67,7 +57,7 @@ pub async fn file_report(
                 params![id, device.device_id, device.user_id, report.kind, report.text, report.client_time_ms, now, signature],
             )?;
             audit::record(tx, &audit_entry)?;
-            Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason: None })
+            Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason: None, code: None, late: false })
         }
     })
     .await;

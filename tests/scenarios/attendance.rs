@@ -239,3 +239,35 @@ async fn offline_punches_survive_a_restart_and_arrive_once() {
     client.close().await.unwrap();
     server.shutdown().await;
 }
+
+/// A clock the test moves by hand: the phone "sleeps" without the process noticing.
+#[derive(Default)]
+struct SleepyClock(std::sync::atomic::AtomicU64);
+
+impl taipei_core::ElapsedClock for SleepyClock {
+    fn elapsed_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_spent_suspended_counts_in_the_punch_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    office(&server, "hq", "static").await;
+    let clock = Arc::new(SleepyClock(std::sync::atomic::AtomicU64::new(1_000_000)));
+    let mut platform = software_platform(dir.path());
+    platform.clock = Some(clock.clone());
+    let client = Client::open(profile_config(dir.path(), &server.base_url()), platform).await.unwrap();
+    client.bind_device(&offer_binding(&server, "sleeper").await).await.unwrap();
+    let config = client.attendance().load_office("hq").await.unwrap();
+
+    // Forty minutes asleep: a monotonic `Instant` would not have moved at all.
+    const ASLEEP_MS: i64 = 40 * 60_000;
+    clock.0.fetch_add(ASLEEP_MS as u64, std::sync::atomic::Ordering::SeqCst);
+    let punch = client.attendance().manual_punch(PunchKind::In, "badge reader broken").await.unwrap();
+    let since_load = punch.time_ms - config.server_time_ms;
+    assert_eq!(since_load, ASLEEP_MS, "the stamp is the fetch's server time plus the elapsed clock");
+    client.close().await.unwrap();
+    server.shutdown().await;
+}

@@ -30,8 +30,10 @@ async fn scan_pick_the_number_and_the_browser_is_signed_in() {
     assert_eq!(outcome.state, "approved");
     let (status, who) = browser.redeem().await;
     assert_eq!((status, who["user_id"].as_str()), (200, Some("chen")));
-    // Approving again: the request is used.
-    assert_eq!(client.login().approve(&prompt, &number).await.unwrap_err(), Error::Login(LoginError::AlreadyUsed));
+    // The same approval asked again (a caller that stopped waiting) gets the same
+    // answer, replayed; any other decision on the used request is refused.
+    assert_eq!(client.login().approve(&prompt, &number).await.unwrap(), outcome);
+    assert_eq!(client.login().deny(&prompt, false).await.unwrap_err(), Error::Login(LoginError::AlreadyUsed));
 
     let history = client.login().history().await.unwrap();
     assert_eq!(history.len(), 1);

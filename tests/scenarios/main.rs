@@ -8,3 +8,5 @@ mod login;
 mod browser;
 mod attendance;
 mod attendance_crash;
+mod limits;
+mod cancel;

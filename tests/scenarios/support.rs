@@ -113,6 +113,7 @@ pub fn software_platform(dir: &Path) -> Platform {
         signer: None,
         secret_store: Arc::new(FileSecretStore::new(dir.join("secrets")).expect("secret dir")),
         listener: None,
+        clock: None,
     }
 }
 

@@ -20,7 +20,6 @@ mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use rusqlite::Transaction;
 use taipei_protocol::api::Receipt;
@@ -28,7 +27,7 @@ use taipei_protocol::attendance::{
     DayPunch, DayReport, Evidence, Location, OfficeConfig, Punch, PunchKind, date_text, punch_message, summarize_day,
     week_monday, workday,
 };
-use taipei_protocol::b64;
+use taipei_protocol::{b64, limits};
 use taipei_protocol::beacon::{self, BeaconError};
 
 use crate::client::Inner;
@@ -36,7 +35,7 @@ use crate::error::Error;
 use crate::events::Event;
 use crate::identity::signer::sign_checked;
 use crate::net::{self, Method, parse_json};
-use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler};
+use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler, Rejection};
 
 pub use presence::{Presence, Transition};
 pub use taipei_protocol::attendance::Level;
@@ -130,8 +129,9 @@ pub fn office_key(config: &OfficeConfig, advert: &Advert, server_now_ms: i64) ->
 struct Live {
     config: OfficeConfig,
     presence: Presence,
-    /// Server time at the last configuration fetch and the monotonic instant of it.
-    anchor: Option<(i64, Instant)>,
+    /// Server time at the last configuration fetch and the elapsed-clock reading of it
+    /// (a clock that counts through suspend: `crate::clock`).
+    anchor: Option<(i64, u64)>,
     network: Option<String>,
     location: Option<Location>,
 }
@@ -195,7 +195,7 @@ impl Attendance {
     pub async fn load_office(&self, office_id: &str) -> Result<OfficeConfig, Error> {
         let path = format!("/v1/attendance/offices/{}", office_id);
         let reply = self.inner.authed(Method::Get, &path, None, None).await?;
-        let received = Instant::now();
+        let received = self.inner.elapsed.elapsed_ms();
         let config: OfficeConfig = parse_json(&reply, "OfficeConfig")?;
         let store = Arc::clone(&self.inner.store);
         let saved = config.clone();
@@ -242,11 +242,13 @@ impl Attendance {
         }
     }
 
-    /// The server-clock time now, the anchor's server time and the monotonic time since.
-    fn stamp(&self, anchor: Option<(i64, Instant)>) -> (i64, i64, i64) {
+    /// The server-clock time now, the anchor's server time and the time elapsed since
+    /// (suspended time included).
+    fn stamp(&self, anchor: Option<(i64, u64)>) -> (i64, i64, i64) {
         match anchor {
             Some((server_ms, at)) => {
-                let elapsed = i64::try_from(at.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let since = self.inner.elapsed.elapsed_ms().saturating_sub(at);
+                let elapsed = i64::try_from(since).unwrap_or(i64::MAX);
                 (server_ms.saturating_add(elapsed), server_ms, elapsed)
             }
             // Restarted offline: the last learned offset is all there is.
@@ -317,6 +319,7 @@ impl Attendance {
         if reason.trim().is_empty() {
             return Err(Error::Attendance(AttendanceError::NeedsReason));
         }
+        limits::MANUAL_REASON.check(reason)?;
         self.ensure_live().await?;
         let evidence = self.inner.attendance.lock().as_ref().map(evidence_of).ok_or(Error::Attendance(AttendanceError::NoOffice))?;
         self.record(kind, evidence, Some(reason.trim().to_owned())).await
@@ -343,6 +346,8 @@ impl Attendance {
             evidence,
             signature: String::new(),
         };
+        // Refused here, not queued to die in the outbox when the server says the same.
+        limits::check_punch(&punch)?;
         let record = PunchRecord {
             punch_id: punch.punch_id.clone(),
             office_id: punch.office_id.clone(),
@@ -429,11 +434,11 @@ pub(crate) struct Receipts;
 
 impl ReceiptHandler for Receipts {
     fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError> {
-        Ok(store::settle(tx, &item.id, receipt.status == "accepted", receipt.reason.as_deref())?)
+        Ok(store::settle(tx, &item.id, receipt.status == "accepted", receipt.late, receipt.reason.as_deref())?)
     }
 
-    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError> {
-        Ok(store::settle(tx, &item.id, false, Some(reason))?)
+    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, rejection: &Rejection) -> Result<(), OutboxError> {
+        Ok(store::settle(tx, &item.id, false, false, Some(&rejection.message))?)
     }
 }
 

@@ -80,8 +80,9 @@ pub(crate) fn recent(conn: &Connection, today: i64) -> Result<Vec<Earlier>, Stor
 
 /// The server's verdict on the punch behind outbox item `outbox_id`; the person is told
 /// after the transaction commits ([`take_unannounced`]).
-pub(crate) fn settle(tx: &Transaction<'_>, outbox_id: &str, accepted: bool, reason: Option<&str>) -> Result<(), StoreError> {
-    let late = accepted && reason.is_some_and(|r| r.split(',').any(|f| f == "late"));
+/// `late` comes from the receipt's own field: the reason is words, never parsed.
+pub(crate) fn settle(tx: &Transaction<'_>, outbox_id: &str, accepted: bool, late: bool, reason: Option<&str>) -> Result<(), StoreError> {
+    let late = accepted && late;
     tx.execute(
         "UPDATE attendance_punch SET state = ?2, reason = ?3, late = ?4, announced = 0 WHERE outbox_id = ?1",
         params![outbox_id, if accepted { "accepted" } else { "rejected" }, reason, late],

@@ -43,6 +43,76 @@ impl std::fmt::Debug for PendingBinding {
     }
 }
 
+fn intent_ctx(bid: &str) -> SealContext<'_> {
+    SealContext { table: "identity_binding_intent", column: "software_key", row: bid }
+}
+
+/// The binding id a portal code names (to find a binding already under way).
+pub fn binding_id(qr_text: &str) -> Result<String, IdentityError> {
+    let qr = BindingQr::decode(qr_text).map_err(|e| IdentityError::BadBindingCode(e.to_string()))?;
+    Ok(qr.bid_text())
+}
+
+/// Keeps a binding about to be sent, with its idempotency key, before the request
+/// leaves (replacing any earlier one: one binding is under way at a time).
+pub fn save_intent(store: &Store, pending: &PendingBinding, idempotency_key: &str, now_ms: i64) -> Result<(), IdentityError> {
+    let request = serde_json::to_string(&pending.request).map_err(|e| IdentityError::SoftwareKey(e.to_string()))?;
+    let sealed = match &pending.software_pkcs8 {
+        Some(pkcs8) => Some(store.key().seal(intent_ctx(&pending.request.bid), pkcs8)?),
+        None => None,
+    };
+    store.write(|tx| {
+        tx.execute(
+            "INSERT OR REPLACE INTO identity_binding_intent (slot, bid, idempotency_key, request, software_key, created_at_ms)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+            params![pending.request.bid, idempotency_key, request, sealed, now_ms],
+        )
+        .map_err(StoreError::from)?;
+        Ok(())
+    })
+}
+
+/// The binding under way for `bid`, if any, with its idempotency key. One signed with
+/// a platform key resumes only if that key is still the one given.
+pub fn load_intent(
+    store: &Store,
+    bid: &str,
+    platform: Option<Arc<dyn DeviceSigner>>,
+) -> Result<Option<(PendingBinding, String)>, IdentityError> {
+    let row = store.read(|c: &Connection| {
+        c.query_row(
+            "SELECT idempotency_key, request, software_key FROM identity_binding_intent WHERE slot = 1 AND bid = ?1",
+            [bid],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<Vec<u8>>>(2)?)),
+        )
+        .optional()
+        .map_err(StoreError::from)
+    })?;
+    let Some((key, request, sealed)) = row else { return Ok(None) };
+    let request: RegisterDevice =
+        serde_json::from_str(&request).map_err(|e| StoreError::BadRow(format!("identity_binding_intent.request: {e}")))?;
+    let (signer, software_pkcs8): (Arc<dyn DeviceSigner>, _) = match (sealed, platform) {
+        (Some(sealed), _) => {
+            let pkcs8 = store.key().unseal(intent_ctx(bid), &sealed)?;
+            (Arc::new(SoftwareSigner::from_pkcs8(&pkcs8)?), Some(pkcs8))
+        }
+        (None, Some(platform)) => (platform, None),
+        (None, None) => return Ok(None),
+    };
+    if b64::encode(public_key_of(signer.as_ref())?.as_bytes()) != request.public_key {
+        return Ok(None); // another key now: start afresh
+    }
+    Ok(Some((PendingBinding { request, signer, software_pkcs8 }, key)))
+}
+
+/// Forgets the binding under way (the server refused it for good).
+pub fn clear_intent(store: &Store) -> Result<(), IdentityError> {
+    store.write(|tx| {
+        tx.execute("DELETE FROM identity_binding_intent", []).map_err(StoreError::from)?;
+        Ok(())
+    })
+}
+
 /// Parses the portal's QR and signs the registration with the platform signer (or a
 /// new software key when the platform has none).
 pub fn prepare_binding(
@@ -91,6 +161,7 @@ pub fn save_device(
     store.write(|tx| {
         tx.execute("DELETE FROM identity_device", []).map_err(StoreError::from)?;
         tx.execute("DELETE FROM identity_session", []).map_err(StoreError::from)?;
+        tx.execute("DELETE FROM identity_binding_intent", []).map_err(StoreError::from)?;
         tx.execute(
             "INSERT INTO identity_device (slot, device_id, user_id, display_name, assurance, public_key,
                                           software_key, counter, status, bound_at_ms)

@@ -25,7 +25,7 @@ pub enum OutboxError {
     Store(#[from] StoreError),
     /// Delivery stopped: nothing can be sent now (device revoked, signer broken, ...).
     #[error(transparent)]
-    Delivery(Box<crate::Error>),
+    Delivery(DeliveryError),
     #[error("the outbox item is invalid: {0}")]
     BadItem(String),
     #[error("the {kind} module could not take its receipt: {message}")]
@@ -76,8 +76,18 @@ pub struct OutboxItem {
     pub created_at_ms: i64,
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// The stable code of the last failure (the server's refusal code for a dead item),
+    /// kept apart from the words so nobody has to read it back out of them.
+    pub last_code: Option<String>,
     pub next_attempt_at_ms: i64,
     pub state: ItemState,
+}
+
+/// Why the server refused an item for good: its stable code and words for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: String,
+    pub message: String,
 }
 
 /// Counts and items, oldest first.
@@ -101,17 +111,53 @@ pub struct SyncReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
     pub report: SyncReport,
-    pub stopped_by: Option<crate::Error>,
+    pub stopped_by: Option<DeliveryError>,
 }
 
 /// The owner module's side of delivery. Both calls run inside the transaction that
 /// removes (or kills) the item: write the module's own consequences there.
 pub trait ReceiptHandler: Send + Sync {
     fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError>;
-    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError>;
+    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, rejection: &Rejection) -> Result<(), OutboxError>;
 }
 
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, crate::Error>> + Send + 'a>>;
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Receipt, DeliveryError>> + Send + 'a>>;
+
+/// Why one delivery failed. The outbox tells only a request that failed on the wire or
+/// was refused by the server (retried or killed by its code) from anything else, which
+/// stops the pass; the sender's own error rides along unchanged for its caller, so the
+/// outbox needs no error type but its own.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Net(NetError),
+    /// Nothing can be sent now (no device, a revoked one, a broken signer, closed).
+    #[error("{source}")]
+    Stop { code: String, source: Arc<dyn std::error::Error + Send + Sync> },
+}
+
+impl DeliveryError {
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Net(e) => e.code(),
+            Self::Stop { code, .. } => code,
+        }
+    }
+}
+
+impl PartialEq for DeliveryError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Net(a), Self::Net(b)) => a == b,
+            (Self::Stop { code: a, source: x }, Self::Stop { code: b, source: y }) => {
+                a == b && x.to_string() == y.to_string()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DeliveryError {}
 
 /// Delivers one item (authenticated, with its idempotency key) and returns the receipt.
 pub trait ItemSender: Send + Sync {
@@ -139,7 +185,7 @@ pub fn enqueue_in(tx: &Transaction<'_>, item: &NewItem, now_ms: i64) -> Result<S
 }
 
 const COLUMNS: &str = "id, kind, method, path, body, idempotency_key, created_at_ms, attempts, last_error,
-                       next_attempt_at_ms, state";
+                       next_attempt_at_ms, state, last_code";
 
 fn item_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     let state: String = r.get(10)?;
@@ -153,6 +199,7 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         created_at_ms: r.get(6)?,
         attempts: r.get(7)?,
         last_error: r.get(8)?,
+        last_code: r.get(11)?,
         next_attempt_at_ms: r.get(9)?,
         state: if state == "dead" { ItemState::Dead } else { ItemState::Pending },
     })
@@ -183,10 +230,10 @@ enum Disposition {
     Stop,
 }
 
-fn disposition(e: &crate::Error) -> Disposition {
+fn disposition(e: &DeliveryError) -> Disposition {
     match e {
-        crate::Error::Net(e) => net_disposition(e),
-        _ => Disposition::Stop,
+        DeliveryError::Net(e) => net_disposition(e),
+        DeliveryError::Stop { .. } => Disposition::Stop,
     }
 }
 
@@ -292,26 +339,29 @@ impl Outbox {
                     let d = disposition(&e);
                     tracing::info!(kind = %item.kind, error = %e, disposition = ?d, "outbox delivery failed");
                     match d {
-                        Disposition::Dead => self.settle(item, Err(e.to_string())).await?,
+                        Disposition::Dead => {
+                            let rejection = Rejection { code: e.code().to_owned(), message: e.to_string() };
+                            self.settle(item, Err(rejection)).await?;
+                        }
                         Disposition::Retry | Disposition::Stop => {
                             let next = now_ms().saturating_add(
                                 i64::try_from(self.backoff.delay_ms(item.attempts + 1, net::jitter_unit())).unwrap_or(i64::MAX),
                             );
-                            let (id, text) = (item.id.clone(), e.to_string());
+                            let (id, text, code) = (item.id.clone(), e.to_string(), e.code().to_owned());
                             self.store
                                 .call(move |s| {
                                     s.write(|tx| {
                                         tx.execute(
                                             "UPDATE outbox_item SET attempts = attempts + 1, last_error = ?2,
-                                                 next_attempt_at_ms = ?3 WHERE id = ?1",
-                                            params![id, text, next],
+                                                 next_attempt_at_ms = ?3, last_code = ?4 WHERE id = ?1",
+                                            params![id, text, next, code],
                                         )
                                         .map_err(StoreError::from)
                                     })
                                 })
                                 .await?;
                             if d == Disposition::Stop {
-                                stop = Some(OutboxError::Delivery(Box::new(e)));
+                                stop = Some(OutboxError::Delivery(e));
                             } else {
                                 stopped_by = Some(e);
                             }
@@ -331,7 +381,7 @@ impl Outbox {
     }
 
     /// Hands the outcome to the owner module and removes (or kills) the item, atomically.
-    async fn settle(&self, item: OutboxItem, outcome: Result<Receipt, String>) -> Result<(), OutboxError> {
+    async fn settle(&self, item: OutboxItem, outcome: Result<Receipt, Rejection>) -> Result<(), OutboxError> {
         let handler = self.handler(&item.kind);
         self.store
             .call(move |s| {
@@ -344,14 +394,14 @@ impl Outbox {
                             tx.execute("DELETE FROM outbox_item WHERE id = ?1", [&item.id])
                                 .map_err(StoreError::from)?;
                         }
-                        Err(reason) => {
+                        Err(rejection) => {
                             if let Some(h) = &handler {
-                                h.on_rejected(tx, &item, reason)?;
+                                h.on_rejected(tx, &item, rejection)?;
                             }
                             tx.execute(
-                                "UPDATE outbox_item SET state = 'dead', attempts = attempts + 1, last_error = ?2
-                                 WHERE id = ?1",
-                                params![item.id, reason],
+                                "UPDATE outbox_item SET state = 'dead', attempts = attempts + 1, last_error = ?2,
+                                     last_code = ?3 WHERE id = ?1",
+                                params![item.id, rejection.message, rejection.code],
                             )
                             .map_err(StoreError::from)?;
                         }
@@ -382,7 +432,7 @@ mod tests {
     }
 
     fn receipt(id: &str) -> Receipt {
-        Receipt { id: id.into(), server_time_ms: 5, status: "accepted".into(), reason: None }
+        Receipt { id: id.into(), server_time_ms: 5, status: "accepted".into(), reason: None, code: None, late: false }
     }
 
     fn server(status: u16, code: &str) -> NetError {
@@ -391,13 +441,13 @@ mod tests {
 
     /// Answers from a script, one entry per send; records what it saw.
     struct Script {
-        answers: Mutex<Vec<Result<Receipt, crate::Error>>>,
+        answers: Mutex<Vec<Result<Receipt, DeliveryError>>>,
         seen: Mutex<Vec<(String, String)>>,
     }
 
     impl Script {
         fn new(answers: Vec<Result<Receipt, NetError>>) -> Self {
-            let mut answers: Vec<_> = answers.into_iter().map(|a| a.map_err(crate::Error::Net)).collect();
+            let mut answers: Vec<_> = answers.into_iter().map(|a| a.map_err(DeliveryError::Net)).collect();
             answers.reverse();
             Self { answers: Mutex::new(answers), seen: Mutex::new(Vec::new()) }
         }
@@ -427,8 +477,8 @@ mod tests {
             self.0.lock().unwrap().push(format!("ok {} {}", item.body, r.id));
             Ok(())
         }
-        fn on_rejected(&self, _tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError> {
-            self.0.lock().unwrap().push(format!("rejected {} {reason}", item.body));
+        fn on_rejected(&self, _tx: &Transaction<'_>, item: &OutboxItem, r: &Rejection) -> Result<(), OutboxError> {
+            self.0.lock().unwrap().push(format!("rejected {} {}", item.body, r.code));
             Ok(())
         }
     }
@@ -484,8 +534,9 @@ mod tests {
         let status = outbox.status().await.unwrap();
         assert_eq!(status.items.len(), 1);
         assert_eq!(status.items[0].state, ItemState::Dead);
-        assert!(status.items[0].last_error.as_deref().unwrap().contains("bad_request"));
-        assert!(ledger.0.lock().unwrap()[0].starts_with("rejected"));
+        assert_eq!(status.items[0].last_code.as_deref(), Some("bad_request"), "the code is a column of its own");
+        assert!(status.items[0].last_error.as_deref().unwrap().contains("refused"), "{:?}", status.items[0].last_error);
+        assert_eq!(ledger.0.lock().unwrap()[0], r#"rejected {"n":0} bad_request"#);
         // Dead items are not resent; the person can discard one they have seen.
         assert_eq!(outbox.sync(&Script::new(vec![]), &clock(), true).await.unwrap().report.sent, 0);
         outbox.discard_dead(status.items[0].id.clone()).await.unwrap();
@@ -501,7 +552,8 @@ mod tests {
         assert_eq!(net_disposition(&server(503, "http_503")), Disposition::Retry);
         assert_eq!(net_disposition(&server(422, "signature_invalid")), Disposition::Dead);
         assert_eq!(net_disposition(&NetError::MalformedReply("x".into())), Disposition::Retry);
-        let broken = crate::Error::Identity(crate::identity::IdentityError::BadSigner("x".into()));
+        let signer = crate::identity::IdentityError::BadSigner("x".into());
+        let broken = DeliveryError::Stop { code: signer.code().to_owned(), source: Arc::new(signer) };
         assert_eq!(disposition(&broken), Disposition::Stop);
 
         let dir = tempfile::tempdir().unwrap();

@@ -51,6 +51,8 @@ pub enum StoreError {
     Closed,
     #[error("a stored row is invalid: {0}")]
     BadRow(String),
+    #[error("the profile database {0} is already open in this process; close that client first")]
+    InUse(String),
 }
 
 impl StoreError {
@@ -68,6 +70,7 @@ impl StoreError {
             Self::Io(_) => "store_io",
             Self::Closed => "store_closed",
             Self::BadRow(_) => "store_bad_row",
+            Self::InUse(_) => "store_in_use",
         }
     }
 }
@@ -87,6 +90,35 @@ pub struct Store {
     conn: Mutex<Option<Connection>>,
     key: DataKey,
     path: PathBuf,
+    claim: Mutex<Option<Claim>>,
+}
+
+/// The files open in this process. SQLite would let two connections of one process
+/// write the same file, but two `Store`s would each believe their cache (session,
+/// presence, counters) is the truth; one writer per file is the rule.
+static OPEN_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// This process's hold on one file, given back on close or drop.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(path: &Path) -> Result<Self, StoreError> {
+        // The file exists by now, so the canonical path names it whatever way it was reached.
+        let path = std::fs::canonicalize(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+        let mut open = OPEN_FILES.lock().unwrap_or_else(|p| p.into_inner());
+        if open.contains(&path) {
+            return Err(StoreError::InUse(path.display().to_string()));
+        }
+        open.push(path.clone());
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OPEN_FILES.lock().unwrap_or_else(|p| p.into_inner()).retain(|p| p != &self.0);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -209,6 +241,7 @@ impl Store {
         }
         check_header(path)?;
         let mut conn = Connection::open(path)?;
+        let claim = Claim::take(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Identity first, before any pragma that writes (WAL changes the header).
         let version = check_identity(&conn)?;
@@ -218,7 +251,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, version)?;
         let key = load_key(&conn, secrets, key_name)?;
-        Ok(Self { conn: Mutex::new(Some(conn)), key, path: path.to_path_buf() })
+        Ok(Self { conn: Mutex::new(Some(conn)), key, path: path.to_path_buf(), claim: Mutex::new(Some(claim)) })
     }
 
     pub fn path(&self) -> &Path {
@@ -271,6 +304,7 @@ impl Store {
         if let Some(conn) = self.lock().take() {
             conn.close().map_err(|(_, e)| StoreError::from(e))?;
         }
+        self.claim.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(())
     }
 }
@@ -286,6 +320,63 @@ mod tests {
 
     fn file_bytes(path: &Path) -> Vec<u8> {
         std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn a_second_store_on_the_same_file_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let first = Store::open(&path, &secrets(dir.path()), "k").unwrap();
+        // Another spelling of the same file is the same file.
+        let other = dir.path().join(".").join("p.db");
+        let err = Store::open(&other, &secrets(dir.path()), "k").unwrap_err();
+        assert!(matches!(err, StoreError::InUse(_)), "{err:?}");
+        assert_eq!(err.code(), "store_in_use");
+        first.close().unwrap();
+        let second = Store::open(&path, &secrets(dir.path()), "k").unwrap();
+        drop(second);
+        Store::open(&path, &secrets(dir.path()), "k").unwrap();
+    }
+
+    /// A profile written by a build that knew only the first six steps (the schema
+    /// phones had before outbox codes were a column) opens, migrates, and keeps its rows.
+    #[test]
+    fn a_file_of_an_earlier_schema_migrates_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for m in &migrations::MIGRATIONS[..6] {
+                conn.execute_batch(m.sql).unwrap();
+            }
+            conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute_batch(
+                "INSERT INTO outbox_item (id, kind, method, path, body, idempotency_key, created_at_ms,
+                     next_attempt_at_ms, state, last_error)
+                 VALUES ('o1', 'meeting_sign_in', 'POST', '/v1/x', '{}', 'k1', 1, 1, 'dead', 'refused');
+                 INSERT INTO meetings_sign_in (id, mid, slot, signed_at_ms, state, reason)
+                 VALUES ('o1', 'm', 3, 1, 'rejected', 'refused');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path, &secrets(dir.path()), "k").unwrap();
+        store
+            .read(|c| {
+                assert_eq!(pragma_i64(c, "user_version")?, i64::from(migrations::latest()));
+                let (error, code): (String, Option<String>) = c
+                    .query_row("SELECT last_error, last_code FROM outbox_item WHERE id = 'o1'", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(StoreError::from)?;
+                assert_eq!((error.as_str(), code), ("refused", None));
+                let (slot, code): (i64, Option<String>) = c
+                    .query_row("SELECT slot, code FROM meetings_sign_in WHERE id = 'o1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(StoreError::from)?;
+                assert_eq!((slot, code), (3, None));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl Wallet {
     }
 
     /// Verifies the certificate in a picture (PNG/JPEG), through the QR engine.
+    #[cfg(feature = "image")]
     pub async fn verify_image(&self, encoded: &[u8]) -> Result<Verdict, Error> {
         let bytes = encoded.to_vec();
         self.verify_decoded(move || qr::decode_image(&bytes)).await

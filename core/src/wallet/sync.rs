@@ -80,6 +80,7 @@ pub async fn sync(inner: &Inner) -> Result<SyncReport, Error> {
 }
 
 pub async fn pickup_code(inner: &Inner, id: &str, ttl_secs: Option<u32>) -> Result<PickupCode, Error> {
+    taipei_protocol::limits::check_pickup_ttl(ttl_secs)?;
     let body = serde_json::to_vec(&NewPickupCode { certificate_id: id.to_owned(), ttl_secs }).map_err(|e| Error::Internal(e.to_string()))?;
     let reply = inner
         .authed(Method::Post, "/v1/wallet/pickup-codes", Some(body), Some(net::new_idempotency_key()))

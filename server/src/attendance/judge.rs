@@ -14,7 +14,6 @@ pub const MAX_DRIFT_MS: i64 = 5 * 60 * 1000;
 pub const MAX_AGE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// Arriving later than this after its time marks a punch `late` (it waited offline).
 pub const LATE_AFTER_MS: i64 = 10 * 60 * 1000;
-const MAX_REASON_CHARS: usize = 500;
 /// Bluetooth signal strengths a real advert can have (dBm).
 const MIN_RSSI_DBM: i32 = -127;
 const MAX_RSSI_DBM: i32 = 20;
@@ -86,9 +85,8 @@ fn inside(office: &NewOffice, p: &Punch) -> bool {
 /// Evidence against the office's anti-spoofing level.
 fn check_evidence(office: &Office, p: &Punch) -> Result<Vec<&'static str>, Refusal> {
     if let Some(reason) = &p.manual_reason {
-        let n = reason.trim().chars().count();
-        if n == 0 || n > MAX_REASON_CHARS {
-            return Err(refuse(codes::EVIDENCE, format!("a manual punch needs a reason of 1 to {MAX_REASON_CHARS} characters")));
+        if let Err(e) = taipei_protocol::limits::MANUAL_REASON.check(reason) {
+            return Err(refuse(codes::EVIDENCE, format!("a manual punch needs a reason: {e}")));
         }
         // No beacon to check: accepted and flagged for HR to review.
         return Ok(vec!["manual"]);

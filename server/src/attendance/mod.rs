@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use taipei_protocol::api::Receipt;
+use taipei_protocol::limits;
 use taipei_protocol::attendance::{
     Assignment, EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
 };
@@ -38,7 +39,6 @@ use judge::Office;
 
 /// Phones get the EIDs of this long ahead, so they can judge offline through a working day.
 const EID_HORIZON_MS: i64 = 12 * 60 * 60 * 1000;
-const MAX_EVIDENCE_ITEMS: usize = 32;
 
 fn unknown_office() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_OFFICE, "no such office")
@@ -246,20 +246,15 @@ pub async fn office_config(
         .await
 }
 
+/// The shape rules the phone checks too (`protocol::limits`); a bad manual reason is
+/// the judge's refusal instead, so the person sees it on the punch.
 fn check_shape(p: &Punch) -> Result<(), ApiError> {
-    check_len("punch_id", &p.punch_id, 1, 64)?;
-    check_len("office_id", &p.office_id, 1, 64)?;
-    let ev = &p.evidence;
-    if ev.beacon_ids.len() > MAX_EVIDENCE_ITEMS || ev.eids.len() > MAX_EVIDENCE_ITEMS {
-        return Err(ApiError::bad_request(format!("at most {MAX_EVIDENCE_ITEMS} beacon ids and EIDs")));
-    }
-    for id in ev.beacon_ids.iter().chain(&ev.eids) {
-        check_len("evidence id", id, 1, 200)?;
-    }
-    if let Some(network) = &ev.network {
-        check_len("network", network, 1, 64)?;
-    }
-    Ok(())
+    let shape = || {
+        limits::PUNCH_ID.check(&p.punch_id)?;
+        limits::OFFICE_ID.check(&p.office_id)?;
+        limits::check_evidence(&p.evidence)
+    };
+    shape().map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// `POST /v1/attendance/punches` (phone, through its outbox): a signed punch in, a
@@ -291,7 +286,14 @@ pub async fn punch(
             let mut e = entry2.clone();
             e.outcome = code.to_owned();
             audit::record(tx, &e)?;
-            Ok(Receipt { id: id.clone(), server_time_ms: now, status: "rejected".into(), reason: Some(refusal_reason(code, message)) })
+            Ok(Receipt {
+                id: id.clone(),
+                server_time_ms: now,
+                status: "rejected".into(),
+                reason: Some(refusal_reason(code, message)),
+                code: Some(code.to_owned()),
+                late: false,
+            })
         };
         let replayed: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM attendance_punches WHERE signature = ?1 OR (device_id = ?2 AND punch_id = ?3))",
@@ -324,7 +326,7 @@ pub async fn punch(
         )?;
         audit::record(tx, &entry2)?;
         let reason = (!verdict.flags.is_empty()).then(|| verdict.flags.join(","));
-        Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason })
+        Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason, code: None, late: verdict.late })
     })
     .await;
     audit::unless_refused(&state.db, entry, result).await

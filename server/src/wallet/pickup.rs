@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::{OptionalExtension, params};
 use taipei_protocol::wallet::{
-    DEFAULT_PICKUP_TTL_SECS, MAX_PICKUP_TTL_SECS, NewPickupCode, PickedUp, PickupCode, RedeemPickup, RevokePickup, codes,
+    DEFAULT_PICKUP_TTL_SECS, NewPickupCode, PickedUp, PickupCode, RedeemPickup, RevokePickup, codes,
 };
 
 use super::actions;
@@ -77,10 +77,8 @@ pub async fn create(
     body: JsonBody<NewPickupCode>,
 ) -> Result<Response, ApiError> {
     let request = body.value;
+    taipei_protocol::limits::check_pickup_ttl(request.ttl_secs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let ttl = request.ttl_secs.unwrap_or(DEFAULT_PICKUP_TTL_SECS);
-    if ttl == 0 || ttl > MAX_PICKUP_TTL_SECS {
-        return Err(ApiError::bad_request(format!("ttl_secs must be 1 to {MAX_PICKUP_TTL_SECS}")));
-    }
     let entry = Entry::new(actions::PICKUP_CREATE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
     let entry2 = entry.clone();
     let kek = state.settings.kek.clone();

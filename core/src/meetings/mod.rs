@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::identity::signer::sign_checked;
 use crate::login::{LoginError, map_refusal};
 use crate::net::{Method, parse_json};
-use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler};
+use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler, Rejection};
 use crate::store::StoreError;
 
 /// The outbox kind of a meeting sign-in.
@@ -99,9 +99,17 @@ impl Meetings {
         let row = tokio::task::spawn_blocking(move || {
             store.read(|c| {
                 c.query_row(
-                    "SELECT state, late, reason, settled_at_ms FROM meetings_sign_in WHERE id = ?1",
+                    "SELECT state, late, code, reason, settled_at_ms FROM meetings_sign_in WHERE id = ?1",
                     [&id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, Option<i64>>(3)?)),
+                    |r| {
+                        Ok(Row {
+                            state: r.get(0)?,
+                            late: r.get(1)?,
+                            code: r.get(2)?,
+                            reason: r.get(3)?,
+                            settled_at_ms: r.get(4)?,
+                        })
+                    },
                 )
                 .optional()
                 .map_err(StoreError::from)
@@ -110,14 +118,16 @@ impl Meetings {
         .await
         .map_err(|e| Error::Internal(format!("read task failed: {e}")))??;
         match row {
-            Some((state, late, _, at)) if state == "accepted" => Ok(SignInOutcome::SignedIn { at_ms: at.unwrap_or(time_ms), late }),
-            Some((state, _, reason, _)) if state == "rejected" => {
+            Some(row) if row.state == "accepted" => {
+                Ok(SignInOutcome::SignedIn { at_ms: row.settled_at_ms.unwrap_or(time_ms), late: row.late })
+            }
+            Some(row) if row.state == "rejected" => {
                 // The person sees the refusal now; a dead item would tell them twice.
                 if let Err(e) = self.inner.outbox.discard_dead(id2).await {
                     tracing::warn!(code = e.code(), "could not clear the refused sign-in from the outbox");
                 }
                 self.inner.outbox_changed().await;
-                Err(rejection(reason.as_deref().unwrap_or("")))
+                Err(rejection(row.code.as_deref().unwrap_or(""), row.reason.as_deref().unwrap_or("")))
             }
             _ => match sync_error {
                 // A revoked device or a broken signer is not "queued": say so.
@@ -129,18 +139,18 @@ impl Meetings {
     }
 }
 
-/// The kind of a refusal the outbox recorded as text (`...(code, HTTP n): message`).
-fn rejection(reason: &str) -> Error {
-    const CODES: [&str; 7] = [
-        taipei_protocol::meeting::codes::ALREADY_SIGNED_IN,
-        taipei_protocol::meeting::codes::CLOSED,
-        taipei_protocol::meeting::codes::FRAME_EXPIRED,
-        taipei_protocol::meeting::codes::FORGED_FRAME,
-        taipei_protocol::meeting::codes::NOT_INVITED,
-        taipei_protocol::meeting::codes::UNKNOWN,
-        taipei_protocol::api::codes::SIGNATURE_INVALID,
-    ];
-    match CODES.iter().find(|c| reason.contains(*c)).and_then(|c| LoginError::from_code(c, reason)) {
+/// A sign-in's own row, as the sign-in call reads it back after the send.
+struct Row {
+    state: String,
+    late: bool,
+    code: Option<String>,
+    reason: Option<String>,
+    settled_at_ms: Option<i64>,
+}
+
+/// The kind of a refusal, from the code the outbox kept beside the words.
+fn rejection(code: &str, reason: &str) -> Error {
+    match LoginError::from_code(code, reason) {
         Some(kind) => Error::Login(kind),
         None => Error::Login(LoginError::Refused { code: "refused".into(), message: reason.to_owned() }),
     }
@@ -151,18 +161,20 @@ pub(crate) struct Receipts;
 
 impl ReceiptHandler for Receipts {
     fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError> {
-        let late = receipt.reason.as_deref().is_some_and(|r| r.starts_with("late"));
         tx.execute(
             "UPDATE meetings_sign_in SET state = 'accepted', late = ?2, settled_at_ms = ?3 WHERE id = ?1",
-            params![item.id, late, receipt.server_time_ms],
+            params![item.id, receipt.late, receipt.server_time_ms],
         )
         .map_err(StoreError::from)?;
         Ok(())
     }
 
-    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, reason: &str) -> Result<(), OutboxError> {
-        tx.execute("UPDATE meetings_sign_in SET state = 'rejected', reason = ?2 WHERE id = ?1", params![item.id, reason])
-            .map_err(StoreError::from)?;
+    fn on_rejected(&self, tx: &Transaction<'_>, item: &OutboxItem, rejection: &Rejection) -> Result<(), OutboxError> {
+        tx.execute(
+            "UPDATE meetings_sign_in SET state = 'rejected', code = ?2, reason = ?3 WHERE id = ?1",
+            params![item.id, rejection.code, rejection.message],
+        )
+        .map_err(StoreError::from)?;
         Ok(())
     }
 }
@@ -172,11 +184,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recorded_refusals_map_back_to_their_kind() {
-        let text = "the server refused the request (meeting_already_signed_in, HTTP 409): you are already signed in";
-        assert_eq!(rejection(text), Error::Login(LoginError::AlreadySignedIn));
-        assert_eq!(rejection("(meeting_closed, HTTP 409)"), Error::Login(LoginError::MeetingClosed));
-        assert_eq!(rejection("(meeting_forged_frame, HTTP 403)").code(), "meeting_forged_frame");
-        assert_eq!(rejection("strange").code(), "refused");
+    fn recorded_refusals_map_back_to_their_kind_by_code_alone() {
+        assert_eq!(rejection("meeting_already_signed_in", "words"), Error::Login(LoginError::AlreadySignedIn));
+        assert_eq!(rejection("meeting_closed", ""), Error::Login(LoginError::MeetingClosed));
+        assert_eq!(rejection("meeting_forged_frame", "").code(), "meeting_forged_frame");
+        // Words that look like a code are only words.
+        assert_eq!(rejection("strange", "(meeting_closed, HTTP 409)").code(), "refused");
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use rusqlite::{OptionalExtension as _, params};
 use taipei_protocol::b64;
 use taipei_protocol::login::{
     Decision, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
@@ -20,6 +21,7 @@ use crate::error::Error;
 use crate::identity::device;
 use crate::identity::signer::sign_checked;
 use crate::net::{Method, NetError, new_idempotency_key, parse_json};
+use crate::store::{Store, StoreError};
 
 /// Why a login or meeting sign-in did not happen, in the kinds a UI acts on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +105,56 @@ pub struct LoginOutcome {
     pub system: String,
 }
 
+/// A kept decision lives this long: the sign-in page's request is long gone by then.
+const DECISION_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("login task failed: {e}")))?
+}
+
+fn load_decision(store: &Store, rid: &str) -> Result<Option<(LoginDecisionRequest, String)>, Error> {
+    let row = store.read(|c| {
+        c.query_row("SELECT request, idempotency_key FROM login_decision WHERE rid = ?1", [rid], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()
+        .map_err(StoreError::from)
+    })?;
+    let Some((request, key)) = row else { return Ok(None) };
+    let request = serde_json::from_str(&request).map_err(|e| StoreError::BadRow(format!("login_decision.request: {e}")))?;
+    Ok(Some((request, key)))
+}
+
+fn save_decision(store: &Store, request: &LoginDecisionRequest, key: &str, now_ms: i64) -> Result<(), Error> {
+    let json = serde_json::to_string(request).map_err(|e| Error::Internal(e.to_string()))?;
+    store.write(|tx| {
+        tx.execute("DELETE FROM login_decision WHERE created_at_ms < ?1", [now_ms.saturating_sub(DECISION_KEPT_MS)])
+            .map_err(StoreError::from)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO login_decision (rid, idempotency_key, request, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![request.rid, key, json, now_ms],
+        )
+        .map_err(StoreError::from)?;
+        Ok::<_, Error>(())
+    })
+}
+
+/// Whether the server refused the decision for good.
+fn refused(result: &Result<Vec<u8>, Error>) -> bool {
+    match result {
+        Err(Error::Login(_)) => true,
+        Err(Error::Net(NetError::Server { status, .. })) => (400..500).contains(status),
+        _ => false,
+    }
+}
+
+fn forget_decision(store: &Store, rid: &str) -> Result<(), Error> {
+    store.write(|tx| {
+        tx.execute("DELETE FROM login_decision WHERE rid = ?1", [rid]).map_err(StoreError::from)?;
+        Ok::<_, Error>(())
+    })
+}
+
 /// The login capability of a [`crate::Client`]; cheap to make, see `Client::login`.
 pub struct Login {
     inner: Arc<Inner>,
@@ -167,43 +219,63 @@ impl Login {
         self.decide(prompt, if report { Decision::Report } else { Decision::Deny }, "").await
     }
 
+    /// Cancel-safe: the signed decision and its idempotency key are kept before the
+    /// request leaves; the same decision asked again for the same request resends
+    /// exactly that, so a caller that stopped waiting anywhere is counted once.
     async fn decide(&self, prompt: &LoginContext, decision: Decision, number: &str) -> Result<LoginOutcome, Error> {
         let (info, signer, public) = self.inner.active()?;
         let ctx = prompt;
         let rid = b64::decode(&ctx.rid).map_err(|e| Error::InvalidInput(format!("request id: {e}")))?;
         let fnonce = b64::decode(&ctx.fnonce).map_err(|e| Error::InvalidInput(format!("frame nonce: {e}")))?;
         let hash = ctx.hash();
-        let time_ms = self.inner.now_ms().await?;
-        let store = Arc::clone(&self.inner.store);
-        let number = number.to_owned();
-        let request = tokio::task::spawn_blocking(move || {
-            // The counter is spent even if the request is lost: a later decision
-            // simply uses a higher one, and the server only asks that it grows.
-            let counter = store.write(device::next_counter)?;
-            let message = taipei_protocol::login::decision_message(
-                &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
-            );
-            let signature = sign_checked(signer.as_ref(), &public, &message)?;
-            Ok::<_, Error>(LoginDecisionRequest {
-                rid: b64::encode(&rid),
-                fnonce: b64::encode(&fnonce),
-                decision,
-                number,
-                counter,
-                context_hash: b64::encode(hash),
-                time_ms,
-                signature: b64::encode(signature),
-            })
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("signing task failed: {e}")))??;
+        let (store, rid_text, hash_text) = (Arc::clone(&self.inner.store), ctx.rid.clone(), b64::encode(hash));
+        let kept = blocking(move || load_decision(&store, &rid_text)).await?.filter(|(kept, _)| {
+            kept.decision == decision && kept.number == number && kept.context_hash == hash_text
+        });
+        let (request, key) = match kept {
+            Some(kept) => kept,
+            None => {
+                let time_ms = self.inner.now_ms().await?;
+                let store = Arc::clone(&self.inner.store);
+                let number = number.to_owned();
+                blocking(move || {
+                    // The counter is spent even if the request is lost: a later decision
+                    // simply uses a higher one, and the server only asks that it grows.
+                    let counter = store.write(device::next_counter)?;
+                    let message = taipei_protocol::login::decision_message(
+                        &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
+                    );
+                    let signature = sign_checked(signer.as_ref(), &public, &message)?;
+                    let request = LoginDecisionRequest {
+                        rid: b64::encode(&rid),
+                        fnonce: b64::encode(&fnonce),
+                        decision,
+                        number,
+                        counter,
+                        context_hash: b64::encode(hash),
+                        time_ms,
+                        signature: b64::encode(signature),
+                    };
+                    let key = new_idempotency_key();
+                    save_decision(&store, &request, &key, time_ms)?;
+                    Ok((request, key))
+                })
+                .await?
+            }
+        };
         let body = serde_json::to_vec(&request).map_err(|e| Error::Internal(e.to_string()))?;
-        let reply = self
-            .inner
-            .authed(Method::Post, "/v1/login/decide", Some(body), Some(new_idempotency_key()))
-            .await
-            .map_err(map_refusal)?;
-        let decided: LoginDecided = parse_json(&reply, "LoginDecided")?;
+        let result = self.inner.authed(Method::Post, "/v1/login/decide", Some(body), Some(key)).await.map_err(map_refusal);
+        // A refusal settles it (a resend would only be refused again, or for its spent
+        // counter). An answer is kept: a caller that stopped waiting just before it came
+        // asks again and gets the same answer, replayed by the server. Offline or a
+        // timeout keeps it to resend.
+        if refused(&result) {
+            let (store, rid) = (Arc::clone(&self.inner.store), request.rid.clone());
+            if let Err(e) = blocking(move || forget_decision(&store, &rid)).await {
+                tracing::warn!(code = e.code(), "could not clear a sent login decision");
+            }
+        }
+        let decided: LoginDecided = parse_json(&result?, "LoginDecided")?;
         Ok(LoginOutcome { request_id: decided.rid, state: decided.state, system: decided.system })
     }
 
