@@ -160,6 +160,16 @@ pub fn fixed_to_der(fixed: &[u8; SIGNATURE_LEN]) -> Vec<u8> {
     out
 }
 
+/// A fresh P-256 key pair for tests, signing with fixed `r‖s` as the wire wants.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_key_pair() -> ring::signature::EcdsaKeyPair {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

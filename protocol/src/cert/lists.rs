@@ -180,12 +180,10 @@ impl StatusBits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, KeyPair as _};
+    use ring::signature::KeyPair as _;
 
     fn key() -> EcdsaKeyPair {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+        crate::ecdsa::test_key_pair()
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Round trips, tampering and truncation through the whole pipeline, with real keys.
 
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{EcdsaKeyPair, KeyPair as _};
 use serde_json::json;
 
 use super::*;
@@ -16,9 +15,7 @@ struct Signer {
 }
 
 fn signer() -> Signer {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let pair = crate::ecdsa::test_key_pair();
     let public = pair.public_key().as_ref().to_vec();
     let trusted = TrustedKey { kid: key_id(&public), key: VerifyingKey::es256_from_sec1(&public).unwrap() };
     Signer { pair, trusted }

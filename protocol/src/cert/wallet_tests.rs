@@ -1,7 +1,7 @@
 //! The wallet's verdicts and contract checks, over every way a certificate can fail.
 
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
 
 use super::city::{CityCertificate, mask_name, sample_diploma};
 use super::contract::{self, Contract, ContractSignature, ContractStatus};
@@ -14,9 +14,7 @@ const NOW_MS: i64 = 1_750_000_000_000;
 const ISSUED: i64 = 1_740_000_000;
 
 fn key() -> EcdsaKeyPair {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+    crate::ecdsa::test_key_pair()
 }
 
 fn kid(k: &EcdsaKeyPair) -> Vec<u8> {

@@ -120,12 +120,9 @@ pub fn verify(header_value: &str, audience: &str, now_secs: i64) -> Result<(Stri
 mod tests {
     use super::*;
     use ring::rand::SystemRandom;
-    use ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
 
     fn key() -> EcdsaKeyPair {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap()
+        crate::ecdsa::test_key_pair()
     }
 
     fn claims(exp: i64) -> Claims {
