@@ -14,6 +14,8 @@ pub mod tags {
     pub const PUNCH: &str = "TPQ-PUNCH-v1";
     pub const ACT: &str = "TPQ-ACT-v1";
     pub const REPORT: &str = "TPQ-REPORT-v1";
+    /// A push message signed by the server (not a device).
+    pub const PUSH: &str = "TPQ-PUSH-v1";
 }
 
 /// Builder for the bytes to sign: `tag ‖ (len ‖ field)*`.
