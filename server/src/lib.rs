@@ -20,6 +20,7 @@ pub mod meetings;
 pub mod middleware;
 pub mod openapi;
 pub mod pages;
+pub mod push;
 mod random;
 pub mod reports;
 pub mod time;
