@@ -15,6 +15,8 @@ pub mod tags {
     pub const ACT: &str = "TPQ-ACT-v1";
     pub const REPORT: &str = "TPQ-REPORT-v1";
     pub const APPROVE: &str = "TPQ-APPROVE-v1";
+    /// A push message signed by the server (not a device).
+    pub const PUSH: &str = "TPQ-PUSH-v1";
 }
 
 /// Builder for the bytes to sign: `tag ‖ (len ‖ field)*`.

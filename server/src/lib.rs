@@ -24,6 +24,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pages;
 pub mod purge;
+pub mod push;
 mod random;
 pub mod reports;
 pub mod sealing;

@@ -175,6 +175,9 @@ pub mod labels {
     pub fn meeting_key(mid: &str) -> String {
         format!("meetings/{mid}")
     }
+    pub fn push_key(name: &str) -> String {
+        format!("push_keys/{name}")
+    }
 }
 
 /// Seals, once, every key a database written before sealing existed holds in clear,

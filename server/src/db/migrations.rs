@@ -455,6 +455,28 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE credentials ADD COLUMN scope TEXT;
     "#,
+    // Push: each user's message log (sequence numbers gap-free per user, assigned in
+    // the same transaction as the row) and read state shared by the user's devices.
+    r#"
+    CREATE TABLE push_keys (
+        name  TEXT PRIMARY KEY,
+        pkcs8 BLOB NOT NULL
+    );
+    CREATE TABLE push_sequences (
+        user_id  TEXT PRIMARY KEY REFERENCES users(user_id),
+        last_seq INTEGER NOT NULL
+    );
+    CREATE TABLE push_messages (
+        id        TEXT PRIMARY KEY,
+        user_id   TEXT NOT NULL REFERENCES users(user_id),
+        seq       INTEGER NOT NULL,
+        -- The signed JSON exactly as sent, so sync returns the same bytes as the push.
+        signed    TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        read_at_ms INTEGER,
+        UNIQUE (user_id, seq)
+    );
+    "#,
 ];
 
 /// The schema version this code produces.

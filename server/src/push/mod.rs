@@ -1,0 +1,131 @@
+//! Push, the server's side: each user's message log, which the push sender draws from
+//! and the phone syncs from, and read state shared by a user's devices.
+//!
+//! A push service may lose a message; the log may not. So a message is first written
+//! here, signed, with the user's next sequence number in the same transaction (gap-free
+//! even under concurrent writers, since `Db::write` holds SQLite's write lock), and
+//! only then handed to the sender. A phone that sees a gap in the numbers syncs.
+
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use rusqlite::{Connection, OptionalExtension as _, params};
+use taipei_protocol::b64;
+use taipei_protocol::push::message::{MAX_SYNC_PAGE, PushContent, PushKind, PushMessage, SignedPush, SyncPage, Urgency};
+
+use crate::error::ApiError;
+use crate::sealing::{Kek, labels};
+
+const SIGNING_KEY: &str = "signing";
+
+/// What a trigger (approval, meeting, attendance, wallet) asks to send to one user.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub user_id: String,
+    pub kind: PushKind,
+    pub collapse_key: Option<String>,
+    pub ttl_ms: i64,
+    pub urgency: Urgency,
+    pub content: PushContent,
+}
+
+/// The server's push signing key, made on first use and kept in the database (sealed
+/// under the operator's key-encryption key, as every server key) so a restart does
+/// not invalidate what phones hold.
+pub fn signing_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
+    let label = labels::push_key(SIGNING_KEY);
+    let rng = SystemRandom::new();
+    let stored: Option<Vec<u8>> =
+        conn.query_row("SELECT pkcs8 FROM push_keys WHERE name = ?1", [SIGNING_KEY], |r| r.get(0)).optional()?;
+    let pkcs8 = match stored {
+        Some(sealed) => kek.open(&label, &sealed)?,
+        None => {
+            let p = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| ApiError::internal("push key generation failed"))?
+                .as_ref()
+                .to_vec();
+            conn.execute("INSERT INTO push_keys (name, pkcs8) VALUES (?1, ?2)", params![SIGNING_KEY, kek.seal(&label, &p)?])?;
+            p
+        }
+    };
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+        .map_err(|_| ApiError::internal("the stored push key is unreadable"))
+}
+
+/// The push public key phones verify messages with (SEC1, base64url).
+pub fn public_key(conn: &Connection, kek: &Kek) -> Result<String, ApiError> {
+    Ok(b64::encode(signing_key(conn, kek)?.public_key().as_ref()))
+}
+
+/// Appends a notice to the user's log: next sequence number, signed. Call inside a
+/// write transaction so the number and the row commit together.
+pub fn record(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
+    let seq: i64 = conn.query_row(
+        "INSERT INTO push_sequences (user_id, last_seq) VALUES (?1, 1) \
+         ON CONFLICT (user_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+        [&notice.user_id],
+        |r| r.get(0),
+    )?;
+    let message = PushMessage {
+        id: crate::random::id()?,
+        user_id: notice.user_id,
+        seq: u64::try_from(seq).map_err(|_| ApiError::internal("negative push sequence"))?,
+        kind: notice.kind,
+        collapse_key: notice.collapse_key,
+        created_ms: now_ms,
+        expires_ms: now_ms.saturating_add(notice.ttl_ms),
+        urgency: notice.urgency,
+        content: notice.content,
+    };
+    let signed = SignedPush::sign(message, &signing_key(conn, kek)?, &SystemRandom::new())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let json = serde_json::to_string(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO push_messages (id, user_id, seq, signed, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![signed.message.id, signed.message.user_id, seq, json, signed.message.expires_ms],
+    )?;
+    Ok(signed)
+}
+
+/// One page of the user's log after sequence `after`, oldest first.
+pub fn sync_page(conn: &Connection, user_id: &str, after: u64, limit: u32) -> Result<SyncPage, ApiError> {
+    let limit = limit.clamp(1, MAX_SYNC_PAGE);
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let latest: i64 = conn
+        .query_row("SELECT last_seq FROM push_sequences WHERE user_id = ?1", [user_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let mut stmt = conn.prepare(
+        "SELECT signed, read_at_ms IS NOT NULL FROM push_messages WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let mut messages = Vec::new();
+    let mut read = Vec::new();
+    for row in stmt.query_map(params![user_id, after, limit], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))? {
+        let (json, is_read) = row?;
+        let signed: SignedPush = serde_json::from_str(&json).map_err(|e| ApiError::internal(e.to_string()))?;
+        if is_read {
+            read.push(signed.message.id.clone());
+        }
+        messages.push(signed);
+    }
+    let last = messages.last().map_or(0, |m| m.message.seq);
+    let next_after = (messages.len() == limit as usize && i64::try_from(last).unwrap_or(i64::MAX) < latest).then_some(last);
+    Ok(SyncPage { messages, read, latest_seq: u64::try_from(latest).unwrap_or(0), next_after })
+}
+
+/// Marks the user's messages read (others' ids are ignored); returns (newly marked, unread left).
+pub fn mark_read(conn: &Connection, user_id: &str, ids: &[String], now_ms: i64) -> Result<(u32, u64), ApiError> {
+    let mut marked = 0u32;
+    for id in ids {
+        let n = conn.execute(
+            "UPDATE push_messages SET read_at_ms = ?3 WHERE id = ?1 AND user_id = ?2 AND read_at_ms IS NULL",
+            params![id, user_id, now_ms],
+        )?;
+        marked = marked.saturating_add(u32::try_from(n).unwrap_or(0));
+    }
+    let unread: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM push_messages WHERE user_id = ?1 AND read_at_ms IS NULL AND expires_ms > ?2",
+        params![user_id, now_ms],
+        |r| r.get(0),
+    )?;
+    Ok((marked, u64::try_from(unread).unwrap_or(0)))
+}
