@@ -4,6 +4,7 @@ import android.bluetooth.BluetoothAdapter
 import android.bluetooth.le.ScanCallback
 import android.bluetooth.le.ScanRecord
 import android.bluetooth.le.ScanResult
+import android.bluetooth.le.ScanSettings
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
@@ -44,7 +45,7 @@ class BeaconScannerTest {
         Client.open(offlineConfig(), null, null, null).use { client ->
             val scanner = BeaconScanner(client.attendance(), listener) { it.run() }
             // Truncated bytes travel to the core and come back as its typed refusal.
-            scanner.onScanResult(ScanCallback.CALLBACK_TYPE_ALL_MATCHES, scanResult(iBeaconAdvert().copyOf(20), -60, 5_000_000))
+            scanner.onScanResult(ScanSettings.CALLBACK_TYPE_ALL_MATCHES, scanResult(iBeaconAdvert().copyOf(20), -60, 5_000_000))
             assertEquals(1, refused.size)
             assertEquals("beacon_truncated", refused[0].code())
 

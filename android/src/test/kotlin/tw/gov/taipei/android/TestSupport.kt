@@ -25,15 +25,15 @@ class MemoryKeyStoreSpi : KeyStoreSpi() {
     override fun engineGetKey(alias: String, password: CharArray?): Key? = keys[alias]
     override fun engineGetCertificateChain(alias: String): Array<Certificate>? = null
     override fun engineGetCertificate(alias: String): Certificate? = null
-    override fun engineGetCreationDate(alias: String): Date? = if (alias in keys) Date(0) else null
+    override fun engineGetCreationDate(alias: String): Date? = if (keys.containsKey(alias)) Date(0) else null
     override fun engineSetKeyEntry(alias: String, key: Key, password: CharArray?, chain: Array<out Certificate>?) { keys[alias] = key }
     override fun engineSetKeyEntry(alias: String, key: ByteArray, chain: Array<out Certificate>?) = throw UnsupportedOperationException()
     override fun engineSetCertificateEntry(alias: String, cert: Certificate) = throw UnsupportedOperationException()
     override fun engineDeleteEntry(alias: String) { keys.remove(alias) }
     override fun engineAliases(): Enumeration<String> = Collections.enumeration(keys.keys.toList())
-    override fun engineContainsAlias(alias: String) = alias in keys
+    override fun engineContainsAlias(alias: String) = keys.containsKey(alias)
     override fun engineSize() = keys.size
-    override fun engineIsKeyEntry(alias: String) = alias in keys
+    override fun engineIsKeyEntry(alias: String) = keys.containsKey(alias)
     override fun engineIsCertificateEntry(alias: String) = false
     override fun engineGetCertificateAlias(cert: Certificate): String? = null
     override fun engineStore(stream: OutputStream?, password: CharArray?) {}
