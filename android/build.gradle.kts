@@ -1,0 +1,47 @@
+// The library app teams build on machines with the Android toolchain (AGP, SDK, NDK
+// and cargo-ndk). Not run on the project's CI: there, android/pom.xml compiles the
+// same sources against Robolectric's android-all jar and runs the tests.
+//
+// Before building: scripts/android-tests (or cargo ndk, see README.md) leaves the
+// generated Kotlin in ../target/kotlin-android/generated, and
+//   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o src/main/jniLibs build -p taipei-ffi --release
+plugins {
+    id("com.android.library") version "8.7.3"
+    id("org.jetbrains.kotlin.android") version "2.2.21"
+}
+
+android {
+    namespace = "tw.gov.taipei.android"
+    compileSdk = 35
+
+    defaultConfig {
+        // API 26: java.util.Base64 and the AndroidKeyStore AES-GCM keys the glue uses.
+        minSdk = 26
+        consumerProguardFiles("consumer-rules.pro")
+    }
+
+    sourceSets["main"].apply {
+        java.srcDirs("src/main/kotlin", "../target/kotlin-android/generated")
+        jniLibs.srcDirs("src/main/jniLibs")
+    }
+    sourceSets["test"].java.srcDirs("src/test/kotlin")
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+    kotlinOptions { jvmTarget = "17" }
+    testOptions { unitTests.isIncludeAndroidResources = true }
+}
+
+dependencies {
+    // JNA's Android build carries its own libjnidispatch.so per ABI.
+    implementation("net.java.dev.jna:jna:5.19.1@aar")
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+
+    testImplementation("junit:junit:4.13.2")
+    testImplementation("org.robolectric:robolectric:4.17")
+    testImplementation("org.jetbrains.kotlin:kotlin-test-junit:2.2.21")
+    // Host tests load the host build of the library: the jar JNA, not the aar.
+    testImplementation("net.java.dev.jna:jna:5.19.1")
+}
