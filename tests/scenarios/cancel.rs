@@ -9,7 +9,7 @@ use std::task::Poll;
 
 use taipei_core::{Client, Error, LoginError, PunchKind};
 use taipei_scenarios::{
-    LoginBrowser, admin_post, create_meeting, meeting_display, offer_binding, open_profile, start_server,
+    LoginBrowser, admin_post, create_meeting, meeting_display, mint_credential, offer_binding, open_profile, start_server,
 };
 use taipei_server::RunningServer;
 
@@ -132,7 +132,8 @@ async fn a_punch_dropped_at_any_await_point_is_on_the_server_as_often_as_on_the_
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let office = serde_json::json!({"office_id": "hq", "name": "市府", "level": "static", "min_interval_ms": 0});
-    assert_eq!(admin_post(&server.base_url(), server.admin_token(), "/v1/admin/offices", office).await.0, 201);
+    let hr = mint_credential(&server, "hr", None).await;
+    assert_eq!(admin_post(&server.base_url(), &hr, "/v1/admin/offices", office).await.0, 201);
     let client = open_profile(dir.path(), &server.base_url()).await;
     client.bind_device(&offer_binding(&server, "u-punch").await).await.unwrap();
     client.attendance().load_office("hq").await.unwrap();

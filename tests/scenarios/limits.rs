@@ -5,7 +5,7 @@
 
 use taipei_core::{Client, Error, PunchKind};
 use taipei_protocol::limits;
-use taipei_scenarios::{admin_post, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at};
+use taipei_scenarios::{admin_post, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at};
 
 fn refused_here(result: Result<impl std::fmt::Debug, Error>, field: &str) {
     match result {
@@ -72,7 +72,8 @@ async fn a_manual_punch_reason_the_server_would_refuse_is_refused_at_the_tap() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let office = serde_json::json!({"office_id": "hq", "name": "市府", "level": "static", "min_interval_ms": 60000});
-    assert_eq!(admin_post(&server.base_url(), server.admin_token(), "/v1/admin/offices", office).await.0, 201);
+    let hr = mint_credential(&server, "hr", None).await;
+    assert_eq!(admin_post(&server.base_url(), &hr, "/v1/admin/offices", office).await.0, 201);
     let client = open_profile(dir.path(), &server.base_url()).await;
     client.bind_device(&offer_binding(&server, "u-punch").await).await.unwrap();
     client.attendance().load_office("hq").await.unwrap();
