@@ -232,6 +232,7 @@ ffi_error! {
                 core_att::AttendanceError::Advert(_) => AttendanceError::BadAdvert { code, detail },
                 core_att::AttendanceError::NoOffice => AttendanceError::NoOffice { code, detail },
                 core_att::AttendanceError::NeedsReason => AttendanceError::NeedsReason { code, detail },
+                core_att::AttendanceError::Common(c) => return Err(CoreError::from(c)),
             })
         }
         CoreError::Net(NetError::Server { code, message, .. }) if code == taipei_protocol::attendance::codes::UNKNOWN_OFFICE => {
@@ -261,7 +262,7 @@ impl Client {
 impl Attendance {
     async fn feed(&self, data: AdvertData, rssi: i16, at_ms: i64) -> Result<Option<PunchRecord>, AttendanceError> {
         self.client
-            .call(|c| async move { Ok(c.attendance().sighting(Sighting { data, rssi, at_ms }).await?.map(Into::into)) })
+            .call(|c| async move { Ok::<_, core_att::AttendanceError>(c.attendance().sighting(Sighting { data, rssi, at_ms }).await?.map(Into::into)) })
             .await
     }
 }
@@ -291,13 +292,13 @@ impl Attendance {
 
     /// An iBeacon ranged by iOS CoreLocation (`CLBeacon`): UUID text, major, minor.
     pub async fn feed_ibeacon(&self, uuid: String, major: u16, minor: u16, measured_power: i8, rssi: i16, at_ms: i64) -> Result<Option<PunchRecord>, AttendanceError> {
-        let advert = core_att::ibeacon(&uuid, major, minor, measured_power)?;
+        let advert = core_att::ibeacon(&uuid, major, minor, measured_power).map_err(CoreError::from)?;
         self.feed(AdvertData::Parsed(advert), rssi, at_ms).await
     }
 
     /// Time passing without sightings (same clock as the sightings).
     pub async fn tick(&self, at_ms: i64) -> Result<Option<PunchRecord>, AttendanceError> {
-        self.client.call(|c| async move { Ok(c.attendance().tick(at_ms).await?.map(Into::into)) }).await
+        self.client.call(|c| async move { Ok::<_, core_att::AttendanceError>(c.attendance().tick(at_ms).await?.map(Into::into)) }).await
     }
 
     /// Network name and location for offices that ask for them with the beacon.

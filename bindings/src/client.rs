@@ -35,15 +35,16 @@ impl Shared {
     }
 
     /// Runs one core call on the core's runtime with its error converted to `E`.
-    pub(crate) async fn call<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    pub(crate) async fn call<T, E, CE, F, Fut>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: FfiError,
+        CE: Into<taipei_core::Error>,
         F: FnOnce(taipei_core::Client) -> Fut,
-        Fut: Future<Output = Result<T, taipei_core::Error>> + Send + 'static,
+        Fut: Future<Output = Result<T, CE>> + Send + 'static,
     {
         let fut = f(self.live::<E>()?.clone());
-        run(async move { Ok(fut.await?) }).await
+        run(async move { fut.await.map_err(|e| E::from(e.into())) }).await
     }
 
     /// Runs one synchronous core call (no I/O) with the same rules.

@@ -116,9 +116,10 @@ ffi_error! {
         NotCityQr {},
         /// The code on the screen changed or timed out: scan it again. Code `qr_expired`.
         Expired {},
-        /// Not the number on the browser's screen; the person may try again until the
-        /// request is cancelled. Code `wrong_number`.
-        WrongNumber {},
+        /// Not the number on the browser's screen. `tries_left`: how many more numbers
+        /// the server takes for this request; at 0 (the reference server takes one)
+        /// the request is cancelled: start again on the computer. Code `wrong_number`.
+        WrongNumber { tries_left: u32 },
         /// Cancelled (three wrong numbers, or on the browser): start again on the
         /// computer. Code `cancelled`.
         Cancelled {},
@@ -136,11 +137,12 @@ ffi_error! {
             Ok(match l {
                 CoreLoginError::NotCityQr(_) => LoginError::NotCityQr { code, detail },
                 CoreLoginError::Expired => LoginError::Expired { code, detail },
-                CoreLoginError::WrongNumber(_) => LoginError::WrongNumber { code, detail },
+                CoreLoginError::WrongNumber { tries_left } => LoginError::WrongNumber { code, detail, tries_left },
                 CoreLoginError::Cancelled => LoginError::Cancelled { code, detail },
                 CoreLoginError::AlreadyUsed => LoginError::AlreadyUsed { code, detail },
                 CoreLoginError::AlreadySignedIn | CoreLoginError::MeetingClosed => LoginError::Unknown { code, detail },
                 CoreLoginError::Refused { message, .. } => LoginError::Unknown { code, detail: message },
+                CoreLoginError::Common(c) => return Err(CoreError::from(c)),
             })
         }
         e => Err(e),
@@ -181,7 +183,7 @@ impl Login {
     /// The person's login requests, newest first.
     pub async fn list_history(&self) -> Result<Vec<LoginHistoryEntry>, LoginError> {
         self.client
-            .call(|c| async move { Ok(c.login().history().await?.into_iter().map(Into::into).collect()) })
+            .call(|c| async move { Ok::<_, CoreLoginError>(c.login().history().await?.into_iter().map(Into::into).collect()) })
             .await
     }
 }

@@ -58,7 +58,8 @@ ffi_error! {
                     MeetingsError::NotInvited { code, detail: message }
                 }
                 CoreLoginError::Refused { message, .. } => MeetingsError::Unknown { code, detail: message },
-                CoreLoginError::WrongNumber(_)
+                CoreLoginError::Common(c) => return Err(CoreError::from(c)),
+                CoreLoginError::WrongNumber { .. }
                 | CoreLoginError::Cancelled
                 | CoreLoginError::AlreadyUsed => MeetingsError::Unknown { code, detail },
             })

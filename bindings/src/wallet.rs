@@ -238,6 +238,7 @@ ffi_error! {
                 W::WrongPassphrase => WalletError::WrongPassphrase { code, detail },
                 W::BadBackup(_) => WalletError::BadBackup { code, detail },
                 W::Refused { message, .. } => WalletError::Unknown { code, detail: message },
+                W::Common(c) => return Err(CoreError::from(c)),
             })
         }
         e => Err(e),
@@ -264,7 +265,7 @@ impl Wallet {
     pub async fn sync(&self) -> Result<WalletSyncReport, WalletError> {
         self.client.call(|c| async move {
             let r = c.wallet().sync().await?;
-            Ok(WalletSyncReport {
+            Ok::<_, core_wallet::WalletError>(WalletSyncReport {
                 added: r.added,
                 refused: r.refused,
                 total: r.total,
@@ -289,7 +290,7 @@ impl Wallet {
         };
         self.client.call(|c| async move {
             let page = c.wallet().list(filter).await?;
-            Ok(WalletPage { items: page.items.into_iter().map(Into::into).collect(), total: page.total })
+            Ok::<_, core_wallet::WalletError>(WalletPage { items: page.items.into_iter().map(Into::into).collect(), total: page.total })
         })
         .await
     }
@@ -298,7 +299,7 @@ impl Wallet {
     pub async fn show(&self, id: String) -> Result<WalletCard, WalletError> {
         self.client.call(|c| async move {
             let card = c.wallet().show(&id).await?;
-            Ok(WalletCard { item: card.item.into(), verdict: card.verdict.into(), qr_svg: card.qr_svg })
+            Ok::<_, core_wallet::WalletError>(WalletCard { item: card.item.into(), verdict: card.verdict.into(), qr_svg: card.qr_svg })
         })
         .await
     }
@@ -315,12 +316,12 @@ impl Wallet {
 
     /// Verifies scanned text (`TPC1:` or `HC1:`) offline against the cached lists.
     pub async fn verify_text(&self, qr_text: String) -> Result<WalletVerdict, WalletError> {
-        self.client.call(|c| async move { Ok(c.wallet().verify_text(&qr_text).await?.into()) }).await
+        self.client.call(|c| async move { Ok::<_, core_wallet::WalletError>(c.wallet().verify_text(&qr_text).await?.into()) }).await
     }
 
     /// Verifies the certificate in a camera frame (luminance plane).
     pub async fn verify_frame(&self, luma: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<WalletVerdict, WalletError> {
-        self.client.call(|c| async move { Ok(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
+        self.client.call(|c| async move { Ok::<_, core_wallet::WalletError>(c.wallet().verify_frame(&luma, width, height, stride).await?.into()) }).await
     }
 
     /// A backup sealed to `passphrase` (at least 8 characters).
@@ -356,6 +357,6 @@ impl Wallet {
 impl Wallet {
     /// Verifies the certificate in a picture (PNG/JPEG bytes).
     pub async fn verify_image(&self, image: Vec<u8>) -> Result<WalletVerdict, WalletError> {
-        self.client.call(|c| async move { Ok(c.wallet().verify_image(&image).await?.into()) }).await
+        self.client.call(|c| async move { Ok::<_, core_wallet::WalletError>(c.wallet().verify_image(&image).await?.into()) }).await
     }
 }

@@ -2,6 +2,7 @@
 //! binding code, a sign-in page's login code, or a room display's meeting code, and
 //! showing what the app would show.
 
+use taipei_core::ctx::CommonError;
 use taipei_core::{LoginContext, LoginError};
 use taipei_core::meetings::SignInOutcome;
 
@@ -152,7 +153,7 @@ async fn login_scan(phone: &Phone, qr: &str, number: Option<String>, deny: bool,
     .await;
     client.close().await.map_err(|e| e.to_string())?;
     result.map_err(|e| match e {
-        taipei_core::Error::Login(LoginError::WrongNumber(_)) => format!("[{}] {e} — scan again to retry", e.code()),
+        taipei_core::Error::Login(LoginError::WrongNumber { tries_left: 1.. }) => format!("[{}] {e} — scan again to retry", e.code()),
         e => format!("[{}] {e}", e.code()),
     })
 }
@@ -167,8 +168,8 @@ fn run_meeting(phone: &Phone, qr: &str, yes: bool) -> Result<(), String> {
                     println!("      {} — room {}, by {}", m.title, m.room, m.organizer);
                     println!("      {} to {} (Taipei time)", taipei_time(m.starts_at_ms), taipei_time(m.ends_at_ms));
                 }
-                Err(e @ taipei_core::Error::Net(_)) => println!("      (offline: {e})"),
-                Err(e) => return Err(e),
+                Err(e @ LoginError::Common(CommonError::Net(_))) => println!("      (offline: {e})"),
+                Err(e) => return Err(e.into()),
             }
             if !yes && phone::ask("sign in? [Y/n]").is_some_and(|a| a.eq_ignore_ascii_case("n")) {
                 println!("      not signed in");
@@ -178,7 +179,7 @@ fn run_meeting(phone: &Phone, qr: &str, yes: bool) -> Result<(), String> {
                 SignInOutcome::SignedIn { at_ms, .. } => println!("      signed in at {}", taipei_time(at_ms)),
                 SignInOutcome::Queued { reason } => println!("      saved on the phone; it will be sent when online ({reason})"),
             }
-            Ok(())
+            Ok::<_, taipei_core::Error>(())
         }
         .await;
         client.close().await.map_err(|e| e.to_string())?;

@@ -138,7 +138,8 @@ pub fn run(args: Args) -> Result<(), String> {
     }
 }
 
-fn fail(e: taipei_core::Error) -> String {
+fn fail(e: impl Into<taipei_core::Error>) -> String {
+    let e = e.into();
     format!("[{}] {e}", e.code())
 }
 

@@ -1,11 +1,15 @@
-//! The one error type of the core. Each variant carries its module's own error; every
-//! error has a stable [`Error::code`] (for programs) and a message (Display, for people).
+//! The crate's top error: every failure a `Client` call can end with, flat, so a
+//! caller matches `Error::Net(..)` or `Error::Login(..)` alike. It sits above the
+//! capabilities and wraps their errors; they return their own (each with a
+//! `Common(CommonError)` variant for the shared failures from below), and the
+//! conversions here flatten that variant back into this enum's own. Every error has a
+//! stable [`Error::code`] (for programs) and a message (Display, for people).
 
+use crate::ctx::CommonError;
 use crate::identity::IdentityError;
 use crate::net::NetError;
 use crate::outbox::{DeliveryError, OutboxError};
 use crate::store::StoreError;
-use taipei_protocol::api::codes;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -59,93 +63,70 @@ impl Error {
     }
 }
 
-/// A value the server would refuse (`protocol::limits`), caught before anything is
-/// signed or queued.
-impl From<taipei_protocol::limits::LimitError> for Error {
-    fn from(e: taipei_protocol::limits::LimitError) -> Self {
-        Self::InvalidInput(e.to_string())
-    }
-}
-
-impl From<StoreError> for Error {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<IdentityError> for Error {
-    fn from(e: IdentityError) -> Self {
+impl From<CommonError> for Error {
+    fn from(e: CommonError) -> Self {
         match e {
-            IdentityError::Store(s) => Self::Store(s),
-            other => Self::Identity(other),
+            CommonError::Config(m) => Self::Config(m),
+            CommonError::InvalidInput(m) => Self::InvalidInput(m),
+            CommonError::Store(e) => Self::Store(e),
+            CommonError::Identity(e) => Self::Identity(e),
+            CommonError::Net(e) => Self::Net(e),
+            CommonError::Outbox(e) => Self::Outbox(e),
+            CommonError::Closed => Self::Closed,
+            CommonError::Internal(m) => Self::Internal(m),
         }
     }
 }
 
-impl From<NetError> for Error {
-    /// Server codes about the device itself become identity errors: the app reacts to
-    /// "revoked" by sending the person to re-bind, not by showing a network problem.
-    fn from(e: NetError) -> Self {
-        match e.server_code() {
-            Some(codes::DEVICE_REVOKED) => Self::Identity(IdentityError::DeviceRevoked),
-            Some(codes::UNKNOWN_DEVICE) => Self::Identity(IdentityError::UnknownDevice),
-            _ => Self::Net(e),
+/// A capability's error: its own kinds stay under its variant, the shared failures
+/// become this enum's own variants.
+macro_rules! from_capability {
+    ($(#[$meta:meta])* $variant:ident, $error:ty) => {
+        $(#[$meta])*
+        impl From<$error> for Error {
+            fn from(e: $error) -> Self {
+                type Capability = $error;
+                match e {
+                    Capability::Common(c) => Self::from(c),
+                    other => Self::$variant(other),
+                }
+            }
         }
-    }
+    };
 }
 
-/// The sender's own error comes back as it was (the outbox only carried it).
-impl From<DeliveryError> for Error {
-    fn from(e: DeliveryError) -> Self {
-        match e {
-            DeliveryError::Net(e) => Self::from(e),
-            DeliveryError::Stop { source, .. } => match source.downcast_ref::<Error>() {
-                Some(e) => e.clone(),
-                None => Self::Internal(source.to_string()),
-            },
+from_capability!(Login, crate::login::LoginError);
+from_capability!(#[cfg(feature = "attendance")] Attendance, crate::attendance::AttendanceError);
+from_capability!(#[cfg(feature = "wallet")] Wallet, crate::wallet::WalletError);
+
+/// The lower errors reach the top through [`CommonError`], which maps them (a revoked
+/// device from the server becomes an identity error, and so on).
+macro_rules! via_common {
+    ($($from:ty),*) => {$(
+        impl From<$from> for Error {
+            fn from(e: $from) -> Self {
+                Self::from(CommonError::from(e))
+            }
         }
-    }
+    )*};
 }
 
-impl Error {
-    /// For the outbox: a failure on the wire stays a network error (retried or killed
-    /// by its code); anything else stops the pass and is handed back unchanged.
-    pub(crate) fn into_delivery(self) -> DeliveryError {
-        match self {
-            Self::Net(e) => DeliveryError::Net(e),
-            other => DeliveryError::Stop { code: other.code().to_owned(), source: std::sync::Arc::new(other) },
-        }
-    }
-}
-
-impl From<OutboxError> for Error {
-    fn from(e: OutboxError) -> Self {
-        match e {
-            OutboxError::Store(s) => Self::Store(s),
-            OutboxError::Delivery(inner) => Self::from(inner),
-            other => Self::Outbox(other),
-        }
-    }
-}
+via_common!(StoreError, IdentityError, NetError, OutboxError, DeliveryError, taipei_protocol::limits::LimitError);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_stable_and_nested_errors_flatten() {
-        let revoked = Error::from(NetError::Server { status: 403, code: "device_revoked".into(), message: "m".into() });
+    fn the_shared_failures_of_a_capability_flatten_into_the_top_error() {
+        let revoked = Error::from(NetError::Server { status: 403, code: "device_revoked".into(), message: "m".into(), tries_left: None });
         assert_eq!(revoked, Error::Identity(IdentityError::DeviceRevoked));
         assert_eq!(revoked.code(), "device_revoked");
-        let store = Error::from(IdentityError::Store(StoreError::Closed));
-        assert_eq!(store, Error::Store(StoreError::Closed));
-        let delivered = Error::from(OutboxError::Delivery(DeliveryError::Net(NetError::Timeout("t".into()))));
-        assert_eq!(delivered.code(), "timeout");
-        // What the outbox carried back is the sender's error, unchanged.
-        let stopped = Error::Identity(IdentityError::NotBound).into_delivery();
-        assert_eq!(stopped.code(), "not_bound");
-        assert_eq!(Error::from(OutboxError::Delivery(stopped)), Error::Identity(IdentityError::NotBound));
-        assert_eq!(Error::from(NetError::Unreachable("x".into())).code(), "unreachable");
-        assert!(Error::Closed.to_string().contains("closed"));
+        let through_login = Error::from(crate::login::LoginError::Common(CommonError::Closed));
+        assert_eq!(through_login, Error::Closed);
+        let kind = Error::from(crate::login::LoginError::Cancelled);
+        assert_eq!(kind, Error::Login(crate::login::LoginError::Cancelled));
+        assert_eq!(kind.code(), "cancelled");
+        assert_eq!(Error::from(OutboxError::Delivery(DeliveryError::Net(NetError::Timeout("t".into())))).code(), "timeout");
     }
 }

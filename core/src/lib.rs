@@ -11,6 +11,7 @@ pub mod identity;
 pub mod net;
 pub mod events;
 pub mod outbox;
+pub mod ctx;
 pub mod login;
 #[cfg(feature = "meetings")]
 pub mod meetings;

@@ -45,11 +45,16 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
 }
 
-/// Every error reply: a stable code and a message for people.
+/// Every error reply: a stable code and a message for people, and the facts a program
+/// acts on as fields of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// A refusal that still takes another try says how many (a wrong login number:
+    /// `login_wrong_number` with 0 when the request is cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries_left: Option<u32>,
 }
 
 /// `GET /v1/time`.

@@ -38,6 +38,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// For a refusal that takes another try: how many are left (`ErrorBody.tries_left`).
+    pub tries_left: Option<u32>,
 }
 
 impl ApiError {
@@ -46,6 +48,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            tries_left: None,
+        }
+    }
+
+    pub fn with_tries_left(self, tries_left: u32) -> Self {
+        Self {
+            tries_left: Some(tries_left),
+            ..self
         }
     }
 
@@ -108,6 +118,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code.to_owned(),
             message: self.message,
+            tries_left: self.tries_left,
         };
         (self.status, Json(body)).into_response()
     }

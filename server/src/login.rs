@@ -516,10 +516,13 @@ async fn cancel_on_wrong_number(state: &AppState, rid: &str, device: &AuthedDevi
                  WHERE rid = ?1 AND state = 'scanned'",
                 params![rid, now_ms()],
             )?;
+            // Said as a wrong number, with no try left, so the phone can tell the
+            // person both facts; a later decision finds the request cancelled.
             Ok(conflict(
-                codes::CANCELLED,
+                codes::WRONG_NUMBER,
                 "that is not the number on the screen: this login request is cancelled; the sign-in page offers a new code",
-            ))
+            )
+            .with_tries_left(0))
         })
         .await
 }

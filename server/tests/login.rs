@@ -9,7 +9,7 @@ mod common;
 use common::{Session, TestServer, error_of, random_id};
 use reqwest::header::{COOKIE, SET_COOKIE, USER_AGENT};
 use reqwest::{Method, StatusCode};
-use taipei_protocol::api::{Receipt, codes as api_codes, headers};
+use taipei_protocol::api::{ErrorBody, Receipt, codes as api_codes, headers};
 use taipei_protocol::b64;
 use taipei_protocol::login::{
     self, Decision, LoginConfirm, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
@@ -394,14 +394,18 @@ async fn number_matching_wrong_pick_cancels_at_once() {
     assert_eq!(number.len(), 2);
     let wrong = wrong_number(&number);
     let body = decision(&s, &ctx, Decision::Approve, &wrong, 1);
-    assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, codes::CANCELLED.into()));
+    // Said as a wrong number with no try left: the phone shows both facts from fields.
+    let reply = decide(&t, &s, &body).await;
+    assert_eq!(reply.status(), StatusCode::CONFLICT);
+    let refusal: ErrorBody = reply.json().await.unwrap();
+    assert_eq!((refusal.code.as_str(), refusal.tries_left), (codes::WRONG_NUMBER, Some(0)));
     // Even the right number is too late now, and the browser says so.
     let body = decision(&s, &ctx, Decision::Approve, &number, 2);
     assert_eq!(error_of(decide(&t, &s, &body).await).await, (StatusCode::CONFLICT, codes::CANCELLED.into()));
     assert_eq!(b.status(&t, &started.rid).await.state, "cancelled");
     assert_eq!(error_of(b.redeem(&t, &started.rid).await).await.0, StatusCode::CONFLICT);
-    assert_eq!(audited(&t, "login.approve", codes::WRONG_NUMBER), 0);
-    assert_eq!(audited(&t, "login.approve", codes::CANCELLED), 2);
+    assert_eq!(audited(&t, "login.approve", codes::WRONG_NUMBER), 1);
+    assert_eq!(audited(&t, "login.approve", codes::CANCELLED), 1);
     // The page starts a fresh request, which works with its own number.
     let (_, ctx, number) = scanned(&t, &mut b, &s).await;
     assert_eq!(decide(&t, &s, &decision(&s, &ctx, Decision::Approve, &number, 3)).await.status(), StatusCode::OK);

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use taipei_core::attendance::{AdvertData, Sighting, simulate};
-use taipei_core::{Client, Error, Event, EventListener, PunchKind};
+use taipei_core::attendance::{AdvertData, AttendanceError, Sighting, simulate};
+use taipei_core::{Client, Event, EventListener, PunchKind};
 use taipei_protocol::beacon::{Advert, encode_ad};
 use taipei_scenarios::{
     admin_get, admin_post, assign_to_office, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
@@ -92,7 +92,7 @@ async fn malformed_adverts_are_typed_errors_and_change_nothing() {
     for (bytes, code) in cases {
         let err = client.attendance().sighting(raw(bytes)).await.unwrap_err();
         assert_eq!(err.code(), code, "{bytes:02x?}");
-        assert!(matches!(err, Error::Attendance(_)));
+        assert!(matches!(err, AttendanceError::Advert(_)), "{err:?}");
     }
     let wrong_company = Sighting { data: AdvertData::Manufacturer { company: 0x0006, data: vec![0x02, 0x15] }, rssi: -50, at_ms: 0 };
     assert_eq!(client.attendance().sighting(wrong_company).await.unwrap_err().code(), "beacon_not_a_beacon");

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::task::Poll;
 
-use taipei_core::{Client, Error, LoginError, PunchKind};
+use taipei_core::{Client, LoginError, PunchKind};
 use taipei_scenarios::{
     LoginBrowser, admin_post, create_meeting, meeting_display, mint_credential, offer_binding, open_profile, start_server,
 };
@@ -102,7 +102,7 @@ async fn signed_in_once(server: &RunningServer, dir: &std::path::Path, client: &
         // Whatever the dropped call had queued goes first; the tap again is then either
         // the sign-in itself or told it was already done.
         match client.meetings().sign_in(&frame).await {
-            Ok(_) | Err(Error::Login(LoginError::AlreadySignedIn)) => {}
+            Ok(_) | Err(LoginError::AlreadySignedIn) => {}
             Err(e) => panic!("after {polls} polls: {e:?}"),
         }
     }

@@ -7,8 +7,8 @@ use taipei_core::{Client, Error, PunchKind};
 use taipei_protocol::limits;
 use taipei_scenarios::{admin_post, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at};
 
-fn refused_here(result: Result<impl std::fmt::Debug, Error>, field: &str) {
-    match result {
+fn refused_here<E: Into<Error>>(result: Result<impl std::fmt::Debug, E>, field: &str) {
+    match result.map_err(Into::into) {
         Err(Error::InvalidInput(m)) => assert!(m.starts_with(field), "{field}: {m}"),
         other => panic!("{field}: expected a refusal at the call, got {other:?}"),
     }

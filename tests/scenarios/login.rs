@@ -2,7 +2,7 @@
 //! HTTP, with a plain-HTTP browser on the sign-in page.
 
 use taipei_core::meetings::SignInOutcome;
-use taipei_core::{Error, LoginError};
+use taipei_core::LoginError;
 use taipei_scenarios::{
     LoginBrowser, create_meeting, meeting_display, offer_binding, open_profile, revoke, start_server, start_server_at,
 };
@@ -33,7 +33,7 @@ async fn scan_pick_the_number_and_the_browser_is_signed_in() {
     // The same approval asked again (a caller that stopped waiting) gets the same
     // answer, replayed; any other decision on the used request is refused.
     assert_eq!(client.login().approve(&prompt, &number).await.unwrap(), outcome);
-    assert_eq!(client.login().deny(&prompt, false).await.unwrap_err(), Error::Login(LoginError::AlreadyUsed));
+    assert_eq!(client.login().deny(&prompt, false).await.unwrap_err(), LoginError::AlreadyUsed);
 
     let history = client.login().history().await.unwrap();
     assert_eq!(history.len(), 1);
@@ -51,11 +51,16 @@ async fn number_matching_wrong_pick_cancels_at_once() {
     let prompt = client.login().scan(&browser.frame().await).await.unwrap();
     let number: u8 = browser.status().await.number.unwrap().parse().unwrap();
     let wrong = (10 + (number - 10 + 1) % 90).to_string();
-    assert_eq!(client.login().approve(&prompt, &wrong).await.unwrap_err(), Error::Login(LoginError::Cancelled));
+    // The reference server takes one number: the refusal says it was wrong, with no
+    // try left, as a field (and says so once in its words).
+    let err = client.login().approve(&prompt, &wrong).await.unwrap_err();
+    assert_eq!(err, LoginError::WrongNumber { tries_left: 0 });
+    assert_eq!(err.code(), "wrong_number");
+    assert_eq!(err.to_string().matches("not the number").count(), 1, "{err}");
     assert_eq!(browser.status().await.state, "cancelled");
     assert_eq!(
         client.login().approve(&prompt, &number.to_string()).await.unwrap_err(),
-        Error::Login(LoginError::Cancelled)
+        LoginError::Cancelled
     );
 }
 
@@ -69,9 +74,9 @@ async fn deny_foreign_codes_and_a_revoked_phone_get_typed_errors() {
 
     for foreign in ["https://evil.example/login", binding.as_str(), "TPL1:123", ""] {
         let err = client.login().scan(foreign).await.unwrap_err();
-        assert!(matches!(err, Error::Login(LoginError::NotCityQr(_))), "{foreign}: {err:?}");
+        assert!(matches!(err, LoginError::NotCityQr(_)), "{foreign}: {err:?}");
         let err = client.meetings().sign_in(foreign).await.unwrap_err();
-        assert!(matches!(err, Error::Login(LoginError::NotCityQr(_))), "{foreign}: {err:?}");
+        assert!(matches!(err, LoginError::NotCityQr(_)), "{foreign}: {err:?}");
     }
 
     let browser = LoginBrowser::start(&server.base_url(), "差勤系統").await;
@@ -98,7 +103,7 @@ async fn meeting_sign_in_online_then_offline_queued_and_delivered() {
     assert_eq!((info.title.as_str(), info.signed_in_at_ms), ("市政會議", None));
     let outcome = client.meetings().sign_in(&frame).await.unwrap();
     assert!(matches!(outcome, SignInOutcome::SignedIn { late: false, .. }), "{outcome:?}");
-    assert_eq!(client.meetings().sign_in(&frame).await.unwrap_err(), Error::Login(LoginError::AlreadySignedIn));
+    assert_eq!(client.meetings().sign_in(&frame).await.unwrap_err(), LoginError::AlreadySignedIn);
     let roster = meeting_display(&url, &meeting).await.roster;
     assert_eq!(roster.len(), 1);
     assert_eq!(roster[0].display_name, "lin name");

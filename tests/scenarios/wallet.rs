@@ -168,7 +168,7 @@ async fn certificates_sync_verify_offline_and_show_every_failure() {
     assert!(wallet.sync().await.is_err());
     wallet.delete(&diploma_id).await.unwrap();
     assert_eq!(wallet.list(Filter::default()).await.unwrap().total, 2);
-    assert!(matches!(wallet.delete(&diploma_id).await, Err(taipei_core::Error::Wallet(WalletError::UnknownItem(_)))));
+    assert!(matches!(wallet.delete(&diploma_id).await, Err(WalletError::UnknownItem(_))));
     client.close().await.unwrap();
 }
 
@@ -190,7 +190,7 @@ async fn backups_restore_with_the_passphrase_only() {
         .await
         .unwrap();
     let wrong = other.wallet().import_backup(&backup, "wrong horse battery").await.unwrap_err();
-    assert_eq!(wrong, taipei_core::Error::Wallet(WalletError::WrongPassphrase));
+    assert_eq!(wrong, WalletError::WrongPassphrase);
     let mut altered = backup.clone();
     let last = altered.len() - 1;
     altered[last] ^= 1;

@@ -18,6 +18,8 @@ pub mod rules;
 pub mod simulate;
 mod store;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,12 +32,13 @@ use taipei_protocol::attendance::{
 use taipei_protocol::{b64, limits};
 use taipei_protocol::beacon::{self, BeaconError};
 
-use crate::client::Inner;
-use crate::error::Error;
-use crate::events::Event;
+use crate::clock::ElapsedClock;
+use crate::ctx::{Account, Active, AfterSync, CommonError, Ctx, Queue, blocking, common_error};
+use crate::events::{Event, EventBus};
 use crate::identity::signer::sign_checked;
-use crate::net::{self, Method, parse_json};
-use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler, Rejection};
+use crate::net;
+use crate::outbox::{self, NewItem, Outbox, OutboxError, OutboxItem, ReceiptHandler, Rejection};
+use crate::store::Store as ProfileStore;
 
 pub use presence::{Presence, Transition};
 pub use taipei_protocol::attendance::Level;
@@ -56,7 +59,12 @@ pub enum AttendanceError {
     NoOffice,
     #[error("a manual punch needs a reason")]
     NeedsReason,
+    /// A failure every capability shares (offline, not bound, the store, …).
+    #[error(transparent)]
+    Common(CommonError),
 }
+
+common_error!(AttendanceError);
 
 impl AttendanceError {
     pub fn code(&self) -> &str {
@@ -64,13 +72,14 @@ impl AttendanceError {
             Self::Advert(e) => e.code(),
             Self::NoOffice => "attendance_no_office",
             Self::NeedsReason => "attendance_needs_reason",
+            Self::Common(e) => e.code(),
         }
     }
 }
 
-impl From<BeaconError> for Error {
+impl From<BeaconError> for AttendanceError {
     fn from(e: BeaconError) -> Self {
-        Self::Attendance(AttendanceError::Advert(e))
+        Self::Advert(e)
     }
 }
 
@@ -97,8 +106,8 @@ pub struct Sighting {
 }
 
 /// An iBeacon as iOS CoreLocation reports it (`CLBeacon`: UUID text, major, minor).
-pub fn ibeacon(uuid: &str, major: u16, minor: u16, measured_power: i8) -> Result<Advert, Error> {
-    let uuid = simulate::uuid_of(uuid).ok_or_else(|| Error::InvalidInput(format!("{uuid} is not a UUID")))?;
+pub fn ibeacon(uuid: &str, major: u16, minor: u16, measured_power: i8) -> Result<Advert, AttendanceError> {
+    let uuid = simulate::uuid_of(uuid).ok_or_else(|| CommonError::InvalidInput(format!("{uuid} is not a UUID")))?;
     Ok(Advert::IBeacon { uuid, major, minor, measured_power })
 }
 
@@ -136,9 +145,9 @@ struct Live {
     location: Option<Location>,
 }
 
-/// Attendance state held by the client across calls.
+/// Attendance state kept across calls (one per client: the capability is built once).
 #[derive(Debug, Default)]
-pub(crate) struct Shared {
+struct Shared {
     live: Mutex<Option<Live>>,
     /// The store has been asked once for a saved office. Without this, a phone with no
     /// office yet would read SQLite for every advert it hears (many a second).
@@ -169,9 +178,18 @@ pub struct WeekView {
     pub worked_ms: i64,
 }
 
-/// The attendance capability of a [`crate::Client`]; see `Client::attendance`.
+/// The attendance capability of a [`crate::Client`]; see `Client::attendance`. Its
+/// context: the store (its punch and office tables), the account, the outbox (the
+/// `attendance_punch` kind and the after-sync announcement, registered here), events
+/// and the elapsed clock.
+#[derive(Clone)]
 pub struct Attendance {
-    inner: Arc<Inner>,
+    store: Arc<ProfileStore>,
+    account: Arc<Account>,
+    outbox: Arc<Queue>,
+    events: Arc<EventBus>,
+    clock: Arc<dyn ElapsedClock>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Attendance {
@@ -180,27 +198,31 @@ impl std::fmt::Debug for Attendance {
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Internal(format!("attendance task failed: {e}")))?
-}
-
 impl Attendance {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self { inner }
+    pub(crate) fn new(ctx: &Ctx) -> Self {
+        ctx.outbox.register(PUNCH_KIND, Arc::new(Receipts));
+        ctx.outbox.on_after_sync(Arc::new(Announce { store: Arc::clone(&ctx.store), events: Arc::clone(&ctx.events) }));
+        Self {
+            store: Arc::clone(&ctx.store),
+            account: Arc::clone(&ctx.account),
+            outbox: Arc::clone(&ctx.outbox),
+            events: Arc::clone(&ctx.events),
+            clock: Arc::clone(&ctx.clock),
+            shared: Arc::default(),
+        }
     }
 
     /// Fetches the office's configuration (rules, beacon ids, the EIDs of the next hours)
     /// and keeps it for offline use. Call it at start and again before
     /// `refresh_before_ms`.
-    pub async fn load_office(&self, office_id: &str) -> Result<OfficeConfig, Error> {
+    pub async fn load_office(&self, office_id: &str) -> Result<OfficeConfig, AttendanceError> {
         let path = format!("/v1/attendance/offices/{}", office_id);
-        let reply = self.inner.authed(Method::Get, &path, None, None).await?;
-        let received = self.inner.elapsed.elapsed_ms();
-        let config: OfficeConfig = parse_json(&reply, "OfficeConfig")?;
-        let store = Arc::clone(&self.inner.store);
+        let config: OfficeConfig = self.account.get_json(&path, "OfficeConfig").await?;
+        let received = self.clock.elapsed_ms();
+        let store = Arc::clone(&self.store);
         let saved = config.clone();
-        blocking(move || Ok(store.write(|tx| store::save_office(tx, &saved))?)).await?;
-        let mut live = self.inner.attendance.lock();
+        blocking(move || Ok::<_, AttendanceError>(store.write(|tx| store::save_office(tx, &saved))?)).await?;
+        let mut live = self.shared.lock();
         let keep = live.as_ref().is_some_and(|l| l.config.office_id == config.office_id && l.config.presence == config.presence);
         let (network, location) = live.as_ref().map_or((None, None), |l| (l.network.clone(), l.location.clone()));
         let presence = match live.take() {
@@ -212,20 +234,20 @@ impl Attendance {
     }
 
     /// The office configuration in use (from this session or the store).
-    pub async fn office(&self) -> Result<Option<OfficeConfig>, Error> {
+    pub async fn office(&self) -> Result<Option<OfficeConfig>, AttendanceError> {
         self.ensure_live().await?;
-        Ok(self.inner.attendance.lock().as_ref().map(|l| l.config.clone()))
+        Ok(self.shared.lock().as_ref().map(|l| l.config.clone()))
     }
 
-    async fn ensure_live(&self) -> Result<(), Error> {
-        let shared = &self.inner.attendance;
+    async fn ensure_live(&self) -> Result<(), AttendanceError> {
+        let shared = &self.shared;
         if shared.store_read.load(Ordering::Acquire) || shared.lock().is_some() {
             return Ok(());
         }
-        let store = Arc::clone(&self.inner.store);
-        let saved = blocking(move || Ok(store.read(store::load_office)?)).await?;
+        let store = Arc::clone(&self.store);
+        let saved = blocking(move || Ok::<_, AttendanceError>(store.read(store::load_office)?)).await?;
         shared.store_read.store(true, Ordering::Release);
-        let mut live = self.inner.attendance.lock();
+        let mut live = shared.lock();
         if live.is_none()
             && let Some(config) = saved
         {
@@ -236,7 +258,7 @@ impl Attendance {
 
     /// Level-3 context the platform knows: the Wi-Fi network name and a location fix.
     pub fn set_context(&self, network: Option<String>, location: Option<Location>) {
-        if let Some(l) = self.inner.attendance.lock().as_mut() {
+        if let Some(l) = self.shared.lock().as_mut() {
             l.network = network;
             l.location = location;
         }
@@ -247,13 +269,13 @@ impl Attendance {
     fn stamp(&self, anchor: Option<(i64, u64)>) -> (i64, i64, i64) {
         match anchor {
             Some((server_ms, at)) => {
-                let since = self.inner.elapsed.elapsed_ms().saturating_sub(at);
+                let since = self.clock.elapsed_ms().saturating_sub(at);
                 let elapsed = i64::try_from(since).unwrap_or(i64::MAX);
                 (server_ms.saturating_add(elapsed), server_ms, elapsed)
             }
             // Restarted offline: the last learned offset is all there is.
             None => {
-                let now = self.inner.api.clock().now_ms();
+                let now = self.account.server_now_ms();
                 (now, now, 0)
             }
         }
@@ -261,12 +283,12 @@ impl Attendance {
 
     /// One advertisement from any scanner. Returns the punch it caused, if any. Adverts
     /// of other beacons are ignored; unreadable bytes are a typed error.
-    pub async fn sighting(&self, sighting: Sighting) -> Result<Option<PunchRecord>, Error> {
+    pub async fn sighting(&self, sighting: Sighting) -> Result<Option<PunchRecord>, AttendanceError> {
         let advert = parse(&sighting.data)?;
         self.ensure_live().await?;
         let transition = {
-            let mut guard = self.inner.attendance.lock();
-            let live = guard.as_mut().ok_or(Error::Attendance(AttendanceError::NoOffice))?;
+            let mut guard = self.shared.lock();
+            let live = guard.as_mut().ok_or(AttendanceError::NoOffice)?;
             let (now, _, _) = self.stamp(live.anchor);
             match office_key(&live.config, &advert, now) {
                 Some((key, is_eid)) => live.presence.observe(&key, is_eid, sighting.rssi, advert.rssi_at_1m(), sighting.at_ms),
@@ -281,9 +303,9 @@ impl Attendance {
 
     /// Time passing without sightings (call it from a timer, same clock as sightings):
     /// the exit timeout may record a clock-out.
-    pub async fn tick(&self, at_ms: i64) -> Result<Option<PunchRecord>, Error> {
+    pub async fn tick(&self, at_ms: i64) -> Result<Option<PunchRecord>, AttendanceError> {
         self.ensure_live().await?;
-        let transition = self.inner.attendance.lock().as_mut().and_then(|l| l.presence.tick(at_ms));
+        let transition = self.shared.lock().as_mut().and_then(|l| l.presence.tick(at_ms));
         match transition {
             Some(t) => self.on_transition(t).await,
             None => Ok(None),
@@ -292,21 +314,21 @@ impl Attendance {
 
     /// Whether the presence engine has the phone inside the office now.
     pub fn inside(&self) -> bool {
-        self.inner.attendance.lock().as_ref().is_some_and(|l| l.presence.inside())
+        self.shared.lock().as_ref().is_some_and(|l| l.presence.inside())
     }
 
-    async fn on_transition(&self, transition: Transition) -> Result<Option<PunchRecord>, Error> {
+    async fn on_transition(&self, transition: Transition) -> Result<Option<PunchRecord>, AttendanceError> {
         let (config, anchor, evidence) = {
-            let mut guard = self.inner.attendance.lock();
-            let live = guard.as_mut().ok_or(Error::Attendance(AttendanceError::NoOffice))?;
+            let mut guard = self.shared.lock();
+            let live = guard.as_mut().ok_or(AttendanceError::NoOffice)?;
             let evidence = evidence_of(live);
             live.presence.reset_summary();
             (live.config.clone(), live.anchor, evidence)
         };
         let (now, _, _) = self.stamp(anchor);
         let today = workday(now, config.day_start_min);
-        let store = Arc::clone(&self.inner.store);
-        let earlier = blocking(move || Ok(store.read(|c| store::recent(c, today))?)).await?;
+        let store = Arc::clone(&self.store);
+        let earlier = blocking(move || Ok::<_, AttendanceError>(store.read(|c| store::recent(c, today))?)).await?;
         match rules::decide(transition, today, now, config.min_interval_ms, &earlier) {
             Some(kind) => self.record(kind, evidence, None).await.map(Some),
             None => Ok(None),
@@ -315,23 +337,23 @@ impl Attendance {
 
     /// A punch with no beacon (the beacon is broken, the phone's Bluetooth is off):
     /// flagged as manual, with the person's reason, for HR to review.
-    pub async fn manual_punch(&self, kind: PunchKind, reason: &str) -> Result<PunchRecord, Error> {
+    pub async fn manual_punch(&self, kind: PunchKind, reason: &str) -> Result<PunchRecord, AttendanceError> {
         if reason.trim().is_empty() {
-            return Err(Error::Attendance(AttendanceError::NeedsReason));
+            return Err(AttendanceError::NeedsReason);
         }
         limits::MANUAL_REASON.check(reason)?;
         self.ensure_live().await?;
-        let evidence = self.inner.attendance.lock().as_ref().map(evidence_of).ok_or(Error::Attendance(AttendanceError::NoOffice))?;
+        let evidence = self.shared.lock().as_ref().map(evidence_of).ok_or(AttendanceError::NoOffice)?;
         self.record(kind, evidence, Some(reason.trim().to_owned())).await
     }
 
     /// Signs the punch and writes it with its outbox item in one transaction; then asks
     /// the background sync to send it.
-    async fn record(&self, kind: PunchKind, evidence: Evidence, manual_reason: Option<String>) -> Result<PunchRecord, Error> {
-        let (info, signer, public) = self.inner.active()?;
+    async fn record(&self, kind: PunchKind, evidence: Evidence, manual_reason: Option<String>) -> Result<PunchRecord, AttendanceError> {
+        let Active { info, signer, public } = self.account.active()?;
         let (config, anchor) = {
-            let guard = self.inner.attendance.lock();
-            let live = guard.as_ref().ok_or(Error::Attendance(AttendanceError::NoOffice))?;
+            let guard = self.shared.lock();
+            let live = guard.as_ref().ok_or(AttendanceError::NoOffice)?;
             (live.config.clone(), live.anchor)
         };
         let (time_ms, synced_at_ms, elapsed_since_sync_ms) = self.stamp(anchor);
@@ -359,7 +381,7 @@ impl Attendance {
             reason: None,
             late: false,
         };
-        let store = Arc::clone(&self.inner.store);
+        let store = Arc::clone(&self.store);
         let row = record.clone();
         blocking(move || {
             let signature = sign_checked(signer.as_ref(), &public, &punch_message(&info.device_id, &punch))?;
@@ -368,39 +390,39 @@ impl Attendance {
                 kind: PUNCH_KIND.into(),
                 method: "POST".into(),
                 path: "/v1/attendance/punches".into(),
-                body: serde_json::to_value(&punch).map_err(|e| Error::Internal(e.to_string()))?,
+                body: serde_json::to_value(&punch).map_err(|e| CommonError::Internal(e.to_string()))?,
             };
-            Ok(store.write(|tx| {
+            Ok::<_, AttendanceError>(store.write(|tx| {
                 let outbox_id = outbox::enqueue_in(tx, &item, time_ms)?;
                 store::insert(tx, &row, &outbox_id)?;
                 Ok::<_, OutboxError>(())
             })?)
         })
         .await?;
-        self.inner.emit(Event::PunchRecorded {
+        self.events.emit(Event::PunchRecorded {
             punch_id: record.punch_id.clone(),
             kind,
             time_ms,
             manual: record.manual_reason.is_some(),
         });
-        self.inner.outbox_changed().await;
-        self.inner.kick.notify_one();
+        self.outbox.changed().await;
+        self.outbox.kick();
         Ok(record)
     }
 
     /// One punch by id, with its current state.
-    pub async fn punch(&self, punch_id: &str) -> Result<Option<PunchRecord>, Error> {
-        let (store, id) = (Arc::clone(&self.inner.store), punch_id.to_owned());
-        blocking(move || Ok(store.read(|c| store::by_id(c, &id))?)).await
+    pub async fn punch(&self, punch_id: &str) -> Result<Option<PunchRecord>, AttendanceError> {
+        let (store, id) = (Arc::clone(&self.store), punch_id.to_owned());
+        blocking(move || Ok::<_, AttendanceError>(store.read(|c| store::by_id(c, &id))?)).await
     }
 
     /// The week holding `at_ms` (Monday to Sunday, Asia/Taipei), from the store alone.
-    pub async fn week(&self, at_ms: i64) -> Result<WeekView, Error> {
+    pub async fn week(&self, at_ms: i64) -> Result<WeekView, AttendanceError> {
         self.ensure_live().await?;
-        let day_start = self.inner.attendance.lock().as_ref().map_or(0, |l| l.config.day_start_min);
+        let day_start = self.shared.lock().as_ref().map_or(0, |l| l.config.day_start_min);
         let monday = week_monday(workday(at_ms, day_start));
-        let store = Arc::clone(&self.inner.store);
-        let punches = blocking(move || Ok(store.read(|c| store::between(c, monday, monday + 7))?)).await?;
+        let store = Arc::clone(&self.store);
+        let punches = blocking(move || Ok::<_, AttendanceError>(store.read(|c| store::between(c, monday, monday + 7))?)).await?;
         let days: Vec<DayView> = (monday..monday + 7)
             .map(|day| {
                 let of_day: Vec<PunchRecord> = punches.iter().filter(|p| p.workday == day).cloned().collect();
@@ -430,7 +452,7 @@ fn evidence_of(live: &Live) -> Evidence {
 }
 
 /// Applies the server's verdict to the punch row, in the outbox's transaction.
-pub(crate) struct Receipts;
+struct Receipts;
 
 impl ReceiptHandler for Receipts {
     fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError> {
@@ -446,9 +468,20 @@ impl ReceiptHandler for Receipts {
 /// told in a committed transaction first, so an event never announces what a crash
 /// undid; the state and reason stay in the history either way. A refused punch's dead
 /// outbox item is cleared: its row keeps the reason.
-pub(crate) async fn announce(inner: &Inner) {
-    let store = Arc::clone(&inner.store);
-    let settled = match blocking(move || Ok(store.write(store::take_unannounced)?)).await {
+struct Announce {
+    store: Arc<ProfileStore>,
+    events: Arc<EventBus>,
+}
+
+impl AfterSync for Announce {
+    fn after_sync<'a>(&'a self, outbox: &'a Outbox) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(announce(&self.store, &self.events, outbox))
+    }
+}
+
+async fn announce(store: &Arc<ProfileStore>, events: &EventBus, outbox: &Outbox) {
+    let store = Arc::clone(store);
+    let settled = match blocking(move || Ok::<_, AttendanceError>(store.write(store::take_unannounced)?)).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(code = e.code(), "could not read settled punches");
@@ -457,9 +490,9 @@ pub(crate) async fn announce(inner: &Inner) {
     };
     for (punch, outbox_id) in settled {
         let accepted = punch.state == "accepted";
-        inner.emit(Event::PunchSettled { punch_id: punch.punch_id, accepted, reason: punch.reason });
+        events.emit(Event::PunchSettled { punch_id: punch.punch_id, accepted, reason: punch.reason });
         if !accepted {
-            match inner.outbox.discard_dead(outbox_id).await {
+            match outbox.discard_dead(outbox_id).await {
                 Ok(()) | Err(OutboxError::NotFound(_)) => {}
                 Err(e) => tracing::warn!(code = e.code(), "could not clear a refused punch from the outbox"),
             }

@@ -13,13 +13,11 @@ use taipei_protocol::api::Receipt;
 use taipei_protocol::b64;
 use taipei_protocol::meeting::{MeetingFrame, MeetingInfo, MeetingSignIn, sign_in_message};
 
-use crate::client::Inner;
-use crate::error::Error;
+use crate::ctx::{Account, Active, CommonError, Ctx, Queue, blocking};
 use crate::identity::signer::sign_checked;
 use crate::login::{LoginError, map_refusal};
-use crate::net::{Method, parse_json};
 use crate::outbox::{self, NewItem, OutboxError, OutboxItem, ReceiptHandler, Rejection};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// The outbox kind of a meeting sign-in.
 pub const SIGN_IN_KIND: &str = "meeting_sign_in";
@@ -33,13 +31,18 @@ pub enum SignInOutcome {
     Queued { reason: String },
 }
 
-/// The meeting capability of a [`crate::Client`]; see `Client::meetings`.
+/// The meeting capability of a [`crate::Client`]; see `Client::meetings`. Its
+/// context: the store (its `meetings_sign_in` table), the account, and the outbox
+/// (the `meeting_sign_in` kind, registered here). Its refusals are [`LoginError`]s.
+#[derive(Clone)]
 pub struct Meetings {
-    inner: Arc<Inner>,
+    store: Arc<Store>,
+    account: Arc<Account>,
+    outbox: Arc<Queue>,
 }
 
-fn parse(qr_text: &str) -> Result<MeetingFrame, Error> {
-    MeetingFrame::decode(qr_text).map_err(|e| Error::Login(LoginError::NotCityQr(e.to_string())))
+fn parse(qr_text: &str) -> Result<MeetingFrame, LoginError> {
+    MeetingFrame::decode(qr_text).map_err(|e| LoginError::NotCityQr(e.to_string()))
 }
 
 impl std::fmt::Debug for Meetings {
@@ -49,27 +52,27 @@ impl std::fmt::Debug for Meetings {
 }
 
 impl Meetings {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self { inner }
+    pub(crate) fn new(ctx: &Ctx) -> Self {
+        ctx.outbox.register(SIGN_IN_KIND, Arc::new(Receipts));
+        Self { store: Arc::clone(&ctx.store), account: Arc::clone(&ctx.account), outbox: Arc::clone(&ctx.outbox) }
     }
 
     /// The meeting a scanned code belongs to, to show before the tap (needs the network).
-    pub async fn scan(&self, qr_text: &str) -> Result<MeetingInfo, Error> {
+    pub async fn scan(&self, qr_text: &str) -> Result<MeetingInfo, LoginError> {
         let frame = parse(qr_text)?;
         let path = format!("/v1/meetings/{}", frame.mid_text());
-        let reply = self.inner.authed(Method::Get, &path, None, None).await.map_err(map_refusal)?;
-        parse_json(&reply, "MeetingInfo").map_err(Error::from)
+        self.account.get_json(&path, "MeetingInfo").await.map_err(map_refusal)
     }
 
     /// Signs in with the scanned code: signed, queued durably, and sent now if possible.
-    pub async fn sign_in(&self, qr_text: &str) -> Result<SignInOutcome, Error> {
+    pub async fn sign_in(&self, qr_text: &str) -> Result<SignInOutcome, LoginError> {
         let frame = parse(qr_text)?;
-        let (info, signer, public) = self.inner.active()?;
+        let Active { info, signer, public } = self.account.active()?;
         // Offline, the last learned server offset still stamps the tap; the server
         // judges a late arrival by this signed time.
-        let time_ms = self.inner.api.clock().now_ms();
-        let store = Arc::clone(&self.inner.store);
-        let id = tokio::task::spawn_blocking(move || {
+        let time_ms = self.account.server_now_ms();
+        let store = Arc::clone(&self.store);
+        let id = blocking(move || {
             let message = sign_in_message(&frame.mid, frame.slot, &frame.tag, &info.device_id, time_ms);
             let signature = sign_checked(signer.as_ref(), &public, &message)?;
             let body = MeetingSignIn { slot: frame.slot, tag: b64::encode(frame.tag), time_ms, signature: b64::encode(signature) };
@@ -77,10 +80,10 @@ impl Meetings {
                 kind: SIGN_IN_KIND.into(),
                 method: "POST".into(),
                 path: format!("/v1/meetings/{}/sign-ins", frame.mid_text()),
-                body: serde_json::to_value(&body).map_err(|e| Error::Internal(e.to_string()))?,
+                body: serde_json::to_value(&body).map_err(|e| CommonError::Internal(e.to_string()))?,
             };
             let slot = i64::try_from(frame.slot).unwrap_or(i64::MAX);
-            Ok::<_, Error>(store.write(|tx| {
+            Ok::<_, LoginError>(store.write(|tx| {
                 let id = outbox::enqueue_in(tx, &item, time_ms)?;
                 tx.execute(
                     "INSERT INTO meetings_sign_in (id, mid, slot, signed_at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -90,13 +93,12 @@ impl Meetings {
                 Ok::<_, OutboxError>(id)
             })?)
         })
-        .await
-        .map_err(|e| Error::Internal(format!("signing task failed: {e}")))??;
-        self.inner.outbox_changed().await;
-        let sync_error = self.inner.sync(true).await.err();
-        let store = Arc::clone(&self.inner.store);
+        .await?;
+        self.outbox.changed().await;
+        let sync_error = self.outbox.sync(true).await.err();
+        let store = Arc::clone(&self.store);
         let id2 = id.clone();
-        let row = tokio::task::spawn_blocking(move || {
+        let row = blocking(move || {
             store.read(|c| {
                 c.query_row(
                     "SELECT state, late, code, reason, settled_at_ms FROM meetings_sign_in WHERE id = ?1",
@@ -112,26 +114,24 @@ impl Meetings {
                     },
                 )
                 .optional()
-                .map_err(StoreError::from)
+                .map_err(|e| LoginError::from(StoreError::from(e)))
             })
         })
-        .await
-        .map_err(|e| Error::Internal(format!("read task failed: {e}")))??;
+        .await?;
         match row {
             Some(row) if row.state == "accepted" => {
                 Ok(SignInOutcome::SignedIn { at_ms: row.settled_at_ms.unwrap_or(time_ms), late: row.late })
             }
             Some(row) if row.state == "rejected" => {
                 // The person sees the refusal now; a dead item would tell them twice.
-                if let Err(e) = self.inner.outbox.discard_dead(id2).await {
+                if let Err(e) = self.outbox.discard_dead(&id2).await {
                     tracing::warn!(code = e.code(), "could not clear the refused sign-in from the outbox");
                 }
-                self.inner.outbox_changed().await;
                 Err(rejection(row.code.as_deref().unwrap_or(""), row.reason.as_deref().unwrap_or("")))
             }
             _ => match sync_error {
                 // A revoked device or a broken signer is not "queued": say so.
-                Some(e @ (Error::Identity(_) | Error::Closed)) => Err(e),
+                Some(e @ (CommonError::Identity(_) | CommonError::Closed)) => Err(e.into()),
                 Some(e) => Ok(SignInOutcome::Queued { reason: e.to_string() }),
                 None => Ok(SignInOutcome::Queued { reason: "waiting for earlier items to be sent".into() }),
             },
@@ -149,15 +149,13 @@ struct Row {
 }
 
 /// The kind of a refusal, from the code the outbox kept beside the words.
-fn rejection(code: &str, reason: &str) -> Error {
-    match LoginError::from_code(code, reason) {
-        Some(kind) => Error::Login(kind),
-        None => Error::Login(LoginError::Refused { code: "refused".into(), message: reason.to_owned() }),
-    }
+fn rejection(code: &str, reason: &str) -> LoginError {
+    LoginError::from_code(code, reason, None)
+        .unwrap_or_else(|| LoginError::Refused { code: "refused".into(), message: reason.to_owned() })
 }
 
 /// Applies the server's verdict to this module's row, in the outbox's transaction.
-pub(crate) struct Receipts;
+struct Receipts;
 
 impl ReceiptHandler for Receipts {
     fn on_receipt(&self, tx: &Transaction<'_>, item: &OutboxItem, receipt: &Receipt) -> Result<(), OutboxError> {
@@ -185,8 +183,8 @@ mod tests {
 
     #[test]
     fn recorded_refusals_map_back_to_their_kind_by_code_alone() {
-        assert_eq!(rejection("meeting_already_signed_in", "words"), Error::Login(LoginError::AlreadySignedIn));
-        assert_eq!(rejection("meeting_closed", ""), Error::Login(LoginError::MeetingClosed));
+        assert_eq!(rejection("meeting_already_signed_in", "words"), LoginError::AlreadySignedIn);
+        assert_eq!(rejection("meeting_closed", ""), LoginError::MeetingClosed);
         assert_eq!(rejection("meeting_forged_frame", "").code(), "meeting_forged_frame");
         // Words that look like a code are only words.
         assert_eq!(rejection("strange", "(meeting_closed, HTTP 409)").code(), "refused");

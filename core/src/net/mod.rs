@@ -29,9 +29,10 @@ pub enum NetError {
     Unreachable(String),
     #[error("the server did not answer in time: {0}")]
     Timeout(String),
-    /// The server answered with an error reply.
+    /// The server answered with an error reply; `tries_left` is the reply's own field,
+    /// when it has one (a refusal that takes another try).
     #[error("the server refused the request ({code}, HTTP {status}): {message}")]
-    Server { status: u16, code: String, message: String },
+    Server { status: u16, code: String, message: String, tries_left: Option<u32> },
     /// The reply is not what the protocol says it must be.
     #[error("the server's reply is malformed: {0}")]
     MalformedReply(String),
@@ -264,11 +265,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Net
 
 fn error_from_reply(status: u16, body: &[u8]) -> NetError {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) => NetError::Server { status, code: b.code, message: b.message },
+        Ok(b) => NetError::Server { status, code: b.code, message: b.message, tries_left: b.tries_left },
         Err(_) => NetError::Server {
             status,
             code: format!("http_{status}"),
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            tries_left: None,
         },
     }
 }

@@ -436,7 +436,7 @@ mod tests {
     }
 
     fn server(status: u16, code: &str) -> NetError {
-        NetError::Server { status, code: code.into(), message: "m".into() }
+        NetError::Server { status, code: code.into(), message: "m".into(), tries_left: None }
     }
 
     /// Answers from a script, one entry per send; records what it saw.

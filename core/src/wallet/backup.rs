@@ -13,7 +13,7 @@ use taipei_protocol::cert::contract::Contract;
 
 use super::storage;
 use super::WalletError;
-use crate::error::Error;
+use crate::ctx::CommonError;
 use crate::store::{Store, StoreError};
 
 const MAGIC: &[u8; 6] = b"TPWB1\0";
@@ -40,7 +40,7 @@ struct Contents {
     contracts: Vec<Contract>,
 }
 
-fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey, Error> {
+fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey, WalletError> {
     let mut raw = [0u8; 32];
     let n = NonZeroU32::new(iterations).ok_or_else(|| WalletError::BadBackup("zero iterations".into()))?;
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, n, salt, passphrase.as_bytes(), &mut raw);
@@ -48,13 +48,13 @@ fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey, Er
     Ok(LessSafeKey::new(unbound))
 }
 
-pub fn export(store: &Store, passphrase: &str) -> Result<Vec<u8>, Error> {
+pub fn export(store: &Store, passphrase: &str) -> Result<Vec<u8>, WalletError> {
     if passphrase.chars().count() < 8 {
-        return Err(Error::InvalidInput("a backup passphrase has at least 8 characters".into()));
+        return Err(CommonError::InvalidInput("a backup passphrase has at least 8 characters".into()).into());
     }
     let items = storage::all(store)?.into_iter().map(|i| Entry { id: i.id, qr: i.qr, received_at_ms: i.received_at_ms }).collect();
     let contents = Contents { items, contracts: storage::contracts(store)? };
-    let mut plain = serde_json::to_vec(&contents).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut plain = serde_json::to_vec(&contents).map_err(|e| CommonError::Internal(e.to_string()))?;
     let rng = SystemRandom::new();
     let mut salt = [0u8; SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
@@ -71,7 +71,7 @@ pub fn export(store: &Store, passphrase: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-pub fn import(store: &Store, backup: &[u8], passphrase: &str, now_ms: i64) -> Result<u32, Error> {
+pub fn import(store: &Store, backup: &[u8], passphrase: &str, now_ms: i64) -> Result<u32, WalletError> {
     if backup.len() < HEADER_LEN + 16 || &backup[..MAGIC.len()] != MAGIC {
         return Err(WalletError::BadBackup("the file does not start like a wallet backup".into()).into());
     }

@@ -26,9 +26,9 @@ pub use taipei_protocol::cert::contract::{ContractStatus, ContractView, Signatur
 pub use taipei_protocol::cert::verdict::VerdictKind;
 pub use taipei_protocol::wallet::PickupCode;
 
-use crate::client::Inner;
-use crate::error::Error;
+use crate::ctx::{Account, CommonError, Ctx, blocking, common_error};
 use crate::qr::{self, LumaFrame, RenderOptions};
+use crate::store::Store;
 
 /// Why a wallet call failed (verdicts are not errors: a forged certificate is an answer).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +53,12 @@ pub enum WalletError {
     BadBackup(String),
     #[error("the server refused: {message} ({code})")]
     Refused { code: String, message: String },
+    /// A failure every capability shares (offline, not bound, the store, …).
+    #[error(transparent)]
+    Common(CommonError),
 }
+
+common_error!(WalletError);
 
 impl WalletError {
     pub fn code(&self) -> &str {
@@ -68,13 +73,8 @@ impl WalletError {
             Self::WrongPassphrase => "wallet_wrong_passphrase",
             Self::BadBackup(_) => "wallet_bad_backup",
             Self::Refused { code, .. } => code,
+            Self::Common(e) => e.code(),
         }
-    }
-}
-
-impl From<WalletError> for Error {
-    fn from(e: WalletError) -> Self {
-        Self::Wallet(e)
     }
 }
 
@@ -104,9 +104,14 @@ pub struct Card {
     pub qr_svg: String,
 }
 
-/// The wallet capability of a [`crate::Client`]; see `Client::wallet`.
+/// The wallet capability of a [`crate::Client`]; see `Client::wallet`. Its context:
+/// the store (its sealed item, list and contract tables) and the account (public and
+/// authenticated calls, the server clock), plus the city root key of the app build.
+#[derive(Clone)]
 pub struct Wallet {
-    inner: Arc<Inner>,
+    store: Arc<Store>,
+    account: Arc<Account>,
+    root_key: Option<String>,
 }
 
 impl std::fmt::Debug for Wallet {
@@ -115,62 +120,59 @@ impl std::fmt::Debug for Wallet {
     }
 }
 
-/// The configured city root key.
-fn root_key(inner: &Inner) -> Result<PublicKey, Error> {
-    let text = inner.config.wallet_root_key.as_deref().ok_or(WalletError::NoRootKey)?;
-    let bytes = b64::decode(text).map_err(|e| Error::Config(format!("wallet_root_key: {e}")))?;
-    PublicKey::from_sec1(&bytes).map_err(|e| Error::Config(format!("wallet_root_key: {e}")).into())
-}
-
 impl Wallet {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self { inner }
+    /// `root_key`: the city root public key (base64url SEC1 P-256) of the app build.
+    pub(crate) fn new(ctx: &Ctx, root_key: Option<String>) -> Self {
+        Self { store: Arc::clone(&ctx.store), account: Arc::clone(&ctx.account), root_key }
+    }
+
+    /// The configured city root key.
+    fn root_key(&self) -> Result<PublicKey, WalletError> {
+        let text = self.root_key.as_deref().ok_or(WalletError::NoRootKey)?;
+        let bytes = b64::decode(text).map_err(|e| CommonError::Config(format!("wallet_root_key: {e}")))?;
+        Ok(PublicKey::from_sec1(&bytes).map_err(|e| CommonError::Config(format!("wallet_root_key: {e}")))?)
     }
 
     /// Verifies a scanned text now (server clock as this phone knows it), offline.
-    pub async fn verify_text(&self, text: &str) -> Result<Verdict, Error> {
-        self.verify_text_at(text, self.inner.api.clock().now_ms()).await
+    pub async fn verify_text(&self, text: &str) -> Result<Verdict, WalletError> {
+        self.verify_text_at(text, self.account.server_now_ms()).await
     }
 
     /// Verifies as of `now_ms` (UTC ms): for tests and for "was it valid on ⟨date⟩".
-    pub async fn verify_text_at(&self, text: &str, now_ms: i64) -> Result<Verdict, Error> {
+    pub async fn verify_text_at(&self, text: &str, now_ms: i64) -> Result<Verdict, WalletError> {
         let text = text.to_owned();
-        self.inner
-            .store
+        self.store
             .call(move |store| {
                 let cached = storage::load_lists(store)?.ok_or(WalletError::NoLists)?;
-                Ok::<_, Error>(cached.verdict(&text, now_ms))
+                Ok::<_, WalletError>(cached.verdict(&text, now_ms))
             })
             .await
     }
 
     /// Verifies the certificate in a picture (PNG/JPEG), through the QR engine.
     #[cfg(feature = "image")]
-    pub async fn verify_image(&self, encoded: &[u8]) -> Result<Verdict, Error> {
+    pub async fn verify_image(&self, encoded: &[u8]) -> Result<Verdict, WalletError> {
         let bytes = encoded.to_vec();
         self.verify_decoded(move || qr::decode_image(&bytes)).await
     }
 
     /// Verifies the certificate in a camera frame (a luminance plane).
-    pub async fn verify_frame(&self, data: &[u8], width: u32, height: u32, stride: u32) -> Result<Verdict, Error> {
+    pub async fn verify_frame(&self, data: &[u8], width: u32, height: u32, stride: u32) -> Result<Verdict, WalletError> {
         let data = data.to_vec();
         self.verify_decoded(move || qr::decode_luma(&LumaFrame { data: &data, width, height, stride })).await
     }
 
     /// Runs a QR decode off the async threads (it is CPU work), then verifies what it read.
-    async fn verify_decoded<F>(&self, decode: F) -> Result<Verdict, Error>
+    async fn verify_decoded<F>(&self, decode: F) -> Result<Verdict, WalletError>
     where
         F: FnOnce() -> Result<Vec<qr::DecodedCode>, qr::QrError> + Send + 'static,
     {
-        let codes = tokio::task::spawn_blocking(decode)
-            .await
-            .map_err(|e| Error::Internal(format!("decode task failed: {e}")))?
-            .map_err(|e| WalletError::Qr(e.to_string()))?;
+        let codes = blocking(move || decode().map_err(|e| WalletError::Qr(e.to_string()))).await?;
         self.verify_codes(codes.into_iter().map(|c| c.text).collect()).await
     }
 
     /// Of several codes in one picture, the first that is a certificate at all.
-    async fn verify_codes(&self, texts: Vec<String>) -> Result<Verdict, Error> {
+    async fn verify_codes(&self, texts: Vec<String>) -> Result<Verdict, WalletError> {
         let mut first = None;
         for text in texts {
             let verdict = self.verify_text(&text).await?;
@@ -179,94 +181,89 @@ impl Wallet {
             }
             first.get_or_insert(verdict);
         }
-        first.ok_or_else(|| WalletError::NoCode.into())
+        first.ok_or(WalletError::NoCode)
     }
 
     /// Adds a certificate (a scanned or shared `TPC1:` text) to the wallet. It must
     /// decode as a city certificate; its verdict is shown, not required, so a revoked
     /// diploma can still be kept and seen as revoked.
-    pub async fn add(&self, qr_text: &str) -> Result<Item, Error> {
+    pub async fn add(&self, qr_text: &str) -> Result<Item, WalletError> {
         let qr = qr_text.trim().to_owned();
-        let now = self.inner.api.clock().now_ms();
-        self.inner.store.call(move |store| storage::insert(store, None, &qr, now)).await
+        let now = self.account.server_now_ms();
+        self.store.call(move |store| storage::insert(store, None, &qr, now)).await
     }
 
     /// A page of certificates, newest issued first, filtered offline.
-    pub async fn list(&self, filter: Filter) -> Result<Page, Error> {
-        self.inner.store.call(move |store| storage::list(store, &filter)).await
+    pub async fn list(&self, filter: Filter) -> Result<Page, WalletError> {
+        self.store.call(move |store| storage::list(store, &filter)).await
     }
 
     /// One certificate with its verdict now and its QR as SVG.
-    pub async fn show(&self, id: &str) -> Result<Card, Error> {
+    pub async fn show(&self, id: &str) -> Result<Card, WalletError> {
         let item = self.get(id).await?;
         let verdict = self.verify_text(&item.qr).await?;
         let qr_svg = qr::render::svg(&item.qr, &RenderOptions::default()).map_err(|e| WalletError::Qr(e.to_string()))?;
         Ok(Card { item, verdict, qr_svg })
     }
 
-    pub async fn get(&self, id: &str) -> Result<Item, Error> {
+    pub async fn get(&self, id: &str) -> Result<Item, WalletError> {
         let id = id.to_owned();
-        self.inner.store.call(move |store| storage::get(store, &id)).await
+        self.store.call(move |store| storage::get(store, &id)).await
     }
 
     /// The certificate's QR as PNG, `module_px` pixels a module (paper: 8 or more).
-    pub async fn qr_png(&self, id: &str, module_px: u32) -> Result<Vec<u8>, Error> {
+    pub async fn qr_png(&self, id: &str, module_px: u32) -> Result<Vec<u8>, WalletError> {
         let item = self.get(id).await?;
         let options = RenderOptions { module_px, ..RenderOptions::default() };
-        tokio::task::spawn_blocking(move || qr::render::png(&item.qr, &options))
-            .await
-            .map_err(|e| Error::Internal(format!("render task failed: {e}")))?
-            .map_err(|e| WalletError::Qr(e.to_string()).into())
+        blocking(move || qr::render::png(&item.qr, &options).map_err(|e| WalletError::Qr(e.to_string()))).await
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+    pub async fn delete(&self, id: &str) -> Result<(), WalletError> {
         let id = id.to_owned();
-        self.inner.store.call(move |store| storage::delete(store, &id)).await
+        self.store.call(move |store| storage::delete(store, &id)).await
     }
 
     /// Fetches the signed lists, the person's certificates and contracts.
-    pub async fn sync(&self) -> Result<SyncReport, Error> {
-        sync::sync(&self.inner).await
+    pub async fn sync(&self) -> Result<SyncReport, WalletError> {
+        sync::sync(&self.account, &self.store, self.root_key()?).await
     }
 
     /// When the cached lists were made (UTC ms): "checked against lists of ⟨date⟩".
-    pub async fn lists_as_of(&self) -> Result<Option<(i64, i64)>, Error> {
-        self.inner
-            .store
-            .call(|store| Ok::<_, Error>(storage::load_lists(store)?.map(|l| (l.trust.as_of_ms, l.status_as_of_ms))))
+    pub async fn lists_as_of(&self) -> Result<Option<(i64, i64)>, WalletError> {
+        self.store
+            .call(|store| Ok::<_, WalletError>(storage::load_lists(store)?.map(|l| (l.trust.as_of_ms, l.status_as_of_ms))))
             .await
     }
 
     /// A backup of every certificate and contract, sealed to `passphrase`.
-    pub async fn export_backup(&self, passphrase: &str) -> Result<Vec<u8>, Error> {
+    pub async fn export_backup(&self, passphrase: &str) -> Result<Vec<u8>, WalletError> {
         let passphrase = passphrase.to_owned();
-        self.inner.store.call(move |store| backup::export(store, &passphrase)).await
+        self.store.call(move |store| backup::export(store, &passphrase)).await
     }
 
     /// Restores a backup; returns how many certificates were added.
-    pub async fn import_backup(&self, backup: &[u8], passphrase: &str) -> Result<u32, Error> {
+    pub async fn import_backup(&self, backup: &[u8], passphrase: &str) -> Result<u32, WalletError> {
         let (bytes, passphrase) = (backup.to_vec(), passphrase.to_owned());
-        let now = self.inner.api.clock().now_ms();
-        self.inner.store.call(move |store| backup::import(store, &bytes, &passphrase, now)).await
+        let now = self.account.server_now_ms();
+        self.store.call(move |store| backup::import(store, &bytes, &passphrase, now)).await
     }
 
     /// A one-time kiosk pickup code for one certificate (needs the network).
-    pub async fn pickup_code(&self, id: &str, ttl_secs: Option<u32>) -> Result<PickupCode, Error> {
-        sync::pickup_code(&self.inner, id, ttl_secs).await
+    pub async fn pickup_code(&self, id: &str, ttl_secs: Option<u32>) -> Result<PickupCode, WalletError> {
+        sync::pickup_code(&self.account, id, ttl_secs).await
     }
 
-    pub async fn revoke_pickup_code(&self, code: &str) -> Result<(), Error> {
-        sync::revoke_pickup_code(&self.inner, code).await
+    pub async fn revoke_pickup_code(&self, code: &str) -> Result<(), WalletError> {
+        sync::revoke_pickup_code(&self.account, code).await
     }
 
     /// The contracts received at the last sync, each checked against the trust
     /// list's anchors.
-    pub async fn contracts(&self) -> Result<Vec<ContractView>, Error> {
-        self.inner
-            .store
+    pub async fn contracts(&self) -> Result<Vec<ContractView>, WalletError> {
+        self.store
             .call(|store| {
                 let anchors = storage::load_lists(store)?.map(|l| l.trust.anchor_certificates()).unwrap_or_default();
-                Ok::<_, Error>(storage::contracts(store)?.iter().map(|c| contract::check(c, &anchors)).collect())
+                Ok::<_, WalletError>(storage::contracts(store)?.iter().map(|c| contract::check(c, &anchors)).collect())
             })
             .await
     }

@@ -13,7 +13,6 @@ use taipei_protocol::cert::lists::{StatusBits, StatusList, TrustList};
 use taipei_protocol::cert::{Prefix, decode};
 
 use super::{CachedLists, Item, Page, WalletError};
-use crate::error::Error;
 use crate::store::seal::{DataKey, SealContext};
 use crate::store::{Store, StoreError};
 
@@ -80,7 +79,7 @@ fn id_for(qr: &str) -> String {
 }
 
 /// Stores one certificate (unless a row with its id exists) inside `tx`.
-pub fn insert_in(tx: &Transaction<'_>, key: &DataKey, id: Option<&str>, qr: &str, received_at_ms: i64) -> Result<(Item, bool), Error> {
+pub fn insert_in(tx: &Transaction<'_>, key: &DataKey, id: Option<&str>, qr: &str, received_at_ms: i64) -> Result<(Item, bool), WalletError> {
     let certificate = city_certificate(qr)?;
     let id = id.map_or_else(|| id_for(qr), str::to_owned);
     if let Some(existing) = get_in(tx, key, &id)? {
@@ -104,7 +103,7 @@ pub fn insert_in(tx: &Transaction<'_>, key: &DataKey, id: Option<&str>, qr: &str
     Ok((item, true))
 }
 
-pub fn insert(store: &Store, id: Option<&str>, qr: &str, received_at_ms: i64) -> Result<Item, Error> {
+pub fn insert(store: &Store, id: Option<&str>, qr: &str, received_at_ms: i64) -> Result<Item, WalletError> {
     store.write(|tx| insert_in(tx, store.key(), id, qr, received_at_ms).map(|(item, _)| item))
 }
 
@@ -117,17 +116,17 @@ fn get_in(conn: &Connection, key: &DataKey, id: &str) -> Result<Option<Item>, St
     sealed.map(|s| open_item(key, id, &s)).transpose()
 }
 
-pub fn get(store: &Store, id: &str) -> Result<Item, Error> {
+pub fn get(store: &Store, id: &str) -> Result<Item, WalletError> {
     store.read(|c| get_in(c, store.key(), id))?.ok_or_else(|| WalletError::UnknownItem(id.to_owned()).into())
 }
 
-pub fn delete(store: &Store, id: &str) -> Result<(), Error> {
+pub fn delete(store: &Store, id: &str) -> Result<(), WalletError> {
     let deleted = store.write(|tx| tx.execute("DELETE FROM wallet_item WHERE id = ?1", [id]).map_err(StoreError::from))?;
     if deleted == 0 { Err(WalletError::UnknownItem(id.to_owned()).into()) } else { Ok(()) }
 }
 
 /// Every stored certificate's text and receipt time (for the backup).
-pub fn all(store: &Store) -> Result<Vec<Item>, Error> {
+pub fn all(store: &Store) -> Result<Vec<Item>, WalletError> {
     store.read(|c| {
         let mut stmt = c.prepare("SELECT id, body FROM wallet_item ORDER BY issued_at_ms, id")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
@@ -137,7 +136,7 @@ pub fn all(store: &Store) -> Result<Vec<Item>, Error> {
         })
         .collect::<Result<Vec<_>, StoreError>>()
     })
-    .map_err(Error::from)
+    .map_err(WalletError::from)
 }
 
 fn matches_text(item: &Item, needle: &str) -> bool {
@@ -147,7 +146,7 @@ fn matches_text(item: &Item, needle: &str) -> bool {
         || c.fields.iter().any(|f| f.value.to_lowercase().contains(needle) || f.label.zh.contains(needle) || f.label.en.to_lowercase().contains(needle))
 }
 
-pub fn list(store: &Store, filter: &Filter) -> Result<Page, Error> {
+pub fn list(store: &Store, filter: &Filter) -> Result<Page, WalletError> {
     let limit = match filter.limit {
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
@@ -186,7 +185,7 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Page, Error> {
             }
             Ok::<_, StoreError>(Page { items, total })
         })
-        .map_err(Error::from)
+        .map_err(WalletError::from)
 }
 
 /// Replaces a cached list unless the cached one is newer (a replayed old list must not
@@ -200,14 +199,14 @@ pub fn save_list(tx: &Transaction<'_>, kind: &str, payload: &str, as_of_ms: i64)
     Ok(changed > 0)
 }
 
-pub fn save_lists(tx: &Transaction<'_>, trust: &TrustList, status: &StatusList) -> Result<(), Error> {
+pub fn save_lists(tx: &Transaction<'_>, trust: &TrustList, status: &StatusList) -> Result<(), WalletError> {
     save_list(tx, TRUST, &serde_json::to_string(trust).map_err(bad_row)?, trust.as_of_ms)?;
     save_list(tx, STATUS, &serde_json::to_string(status).map_err(bad_row)?, status.as_of_ms)?;
     Ok(())
 }
 
 /// The cached lists (stored only after their root signature was checked).
-pub fn load_lists(store: &Store) -> Result<Option<CachedLists>, Error> {
+pub fn load_lists(store: &Store) -> Result<Option<CachedLists>, WalletError> {
     let rows: Vec<(String, String)> = store.read(|c| {
         let mut stmt = c.prepare_cached("SELECT kind, payload FROM wallet_list")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<Vec<_>, _>>();
@@ -226,7 +225,7 @@ pub fn load_lists(store: &Store) -> Result<Option<CachedLists>, Error> {
     Ok(Some(CachedLists { trust, status, status_as_of_ms }))
 }
 
-pub fn save_contract(tx: &Transaction<'_>, key: &DataKey, contract: &Contract) -> Result<(), Error> {
+pub fn save_contract(tx: &Transaction<'_>, key: &DataKey, contract: &Contract) -> Result<(), WalletError> {
     let body = serde_json::to_vec(contract).map_err(bad_row)?;
     tx.execute(
         "INSERT INTO wallet_contract (id, body) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
@@ -236,7 +235,7 @@ pub fn save_contract(tx: &Transaction<'_>, key: &DataKey, contract: &Contract) -
     Ok(())
 }
 
-pub fn contracts(store: &Store) -> Result<Vec<Contract>, Error> {
+pub fn contracts(store: &Store) -> Result<Vec<Contract>, WalletError> {
     store
         .read(|c| {
             let mut stmt = c.prepare("SELECT id, body FROM wallet_contract ORDER BY id")?;
@@ -247,5 +246,5 @@ pub fn contracts(store: &Store) -> Result<Vec<Contract>, Error> {
             })
             .collect::<Result<Vec<_>, StoreError>>()
         })
-        .map_err(Error::from)
+        .map_err(WalletError::from)
 }
