@@ -76,6 +76,24 @@ val loginTests = listOf(
             }
         }
     },
+    test("login: a wrong number says so once, with the tries left as a field") {
+        withServer { h ->
+            withClient(h.config()) { client ->
+                h.bind(client, "u-kotlin-wrong", "陳美玲")
+                val login = client.login()
+                val browser = PlainBrowser(h.server.baseUrl())
+                val prompt = login.scan(browser.frame())
+                val right = browser.number().toInt()
+                val wrong = (10 + (right - 10 + 1) % 90).toString()
+                val e = assertThrows<LoginException.WrongNumber>("wrong number") { login.approve(prompt, wrong) }
+                assertEquals("wrong_number", e.code, "error code")
+                assertEquals(0u, e.triesLeft, "tries left (the reference server takes one number)")
+                assertEquals(1, Regex("not the number").findAll(e.detail).count(), "said once: ${e.detail}")
+                assertEquals("cancelled", browser.state(), "the browser's request")
+                assertThrows<LoginException.Cancelled>("the right number, too late") { login.approve(prompt, right.toString()) }
+            }
+        }
+    },
     test("login: a URL from the street is not a city code") {
         withServer { h ->
             withClient(h.config()) { client ->
