@@ -261,6 +261,7 @@ mod tests {
             status: 418,
             code: "teapot".into(),
             message: "short and stout".into(),
+            tries_left: None,
         }));
         assert_eq!(e, ClientError::Server { code: "teapot".into(), detail: "short and stout".into(), status: 418 });
         assert_eq!((e.code().as_str(), e.detail().as_str()), ("teapot", "short and stout"));
