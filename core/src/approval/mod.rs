@@ -433,14 +433,14 @@ impl Approvals {
             let (items, cursor) = (page.items, page.cursor);
             let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
             blocking(move || {
-                Ok(store2.write(|tx| {
+                store2.write(|tx| {
                     for s in &items {
                         store::put_summary(tx, store2.key(), s)?;
                     }
                     store::set_cursor(tx, cursor, now)?;
                     store::prune(tx)?;
                     Ok::<_, Error>(())
-                })?)
+                })
             })
             .await?;
             report.changed = report.changed.saturating_add(n);
@@ -463,7 +463,7 @@ impl Approvals {
         let store = self.deps.store();
         let now = self.deps.server_now_ms();
         blocking(move || {
-            Ok(store.read(|c| {
+            store.read(|c| {
                 let mut lines = store::page(c, store.key(), &filter, after, limit + 1)?;
                 let next_cursor = (lines.len() > limit).then(|| {
                     lines.truncate(limit);
@@ -475,7 +475,7 @@ impl Approvals {
                     .collect();
                 let (_, synced_at_ms) = store::cursor(c)?;
                 Ok::<_, Error>(InboxPage { entries, next_cursor: next_cursor.flatten(), counts: store::counts(c, now)?, synced_at_ms })
-            })?)
+            })
         })
         .await
     }
@@ -710,5 +710,223 @@ pub(crate) async fn clear_refused(inner: &Inner) {
             Ok(()) | Err(OutboxError::NotFound(_)) => {}
             Err(e) => tracing::warn!(code = e.code(), "could not clear a refused approval action from the outbox"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::FileSecretStore;
+    use taipei_protocol::approval::ItemState;
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(&dir.join("p.db"), &FileSecretStore::new(dir.join("s")).unwrap(), "k").unwrap()
+    }
+
+    fn summary(id: &str, kind: Kind, due: i64, version: i64) -> ItemSummary {
+        ItemSummary {
+            item_id: id.into(),
+            kind,
+            subject: Some(format!("subject {id}")),
+            classified: false,
+            urgency: Urgency::Urgent,
+            agency: "資訊局".into(),
+            version,
+            state: ItemState::Routing,
+            due_at_ms: due,
+            actionable: true,
+            acting_for: None,
+            seq: version,
+        }
+    }
+
+    fn detail(s: ItemSummary, body: &[u8]) -> ItemDetail {
+        ItemDetail {
+            summary: s,
+            body: Some(b64::encode(body)),
+            body_type: "text/html".into(),
+            body_sha256: sha256(body),
+            attachments: Vec::new(),
+            decision_level: 2,
+            chain: Vec::new(),
+            step: 1,
+            leave: None,
+            fields: Vec::new(),
+            history: Vec::new(),
+            actions: vec![Action::SaveDraft, Action::Approve, Action::Return, Action::RequestCosign],
+            my_draft: None,
+        }
+    }
+
+    fn page(store: &Store, f: &InboxFilter, after: Option<(i64, String)>) -> Vec<String> {
+        store.read(|c| store::page(c, store.key(), f, after, 10)).unwrap().into_iter().map(|l| l.summary.item_id).collect()
+    }
+
+    #[test]
+    fn the_inbox_is_due_first_filtered_counted_and_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store
+            .write(|tx| {
+                store::put_summary(tx, store.key(), &summary("b", Kind::Document, 200, 1))?;
+                store::put_summary(tx, store.key(), &summary("a", Kind::Leave, 200, 1))?;
+                store::put_summary(tx, store.key(), &summary("c", Kind::Document, 100, 1))?;
+                let mut gone = summary("d", Kind::Form, 50, 1);
+                gone.actionable = false;
+                store::put_summary(tx, store.key(), &gone)
+            })
+            .unwrap();
+        assert_eq!(page(&store, &InboxFilter::default(), None), ["c", "a", "b"]);
+        assert_eq!(page(&store, &InboxFilter { include_inactive: true, ..InboxFilter::default() }, None), ["d", "c", "a", "b"]);
+        assert_eq!(page(&store, &InboxFilter { kind: Some(Kind::Document), ..InboxFilter::default() }, None), ["c", "b"]);
+        assert_eq!(page(&store, &InboxFilter { due_before_ms: Some(150), ..InboxFilter::default() }, None), ["c"]);
+        assert_eq!(page(&store, &InboxFilter::default(), Some((200, "a".into()))), ["b"]);
+        let counts = store.read(|c| store::counts(c, 150)).unwrap();
+        assert_eq!((counts.document, counts.leave, counts.form, counts.overdue), (2, 1, 0, 1));
+        // The subject never sits in the file in clear.
+        drop(store);
+        let raw = std::fs::read(dir.path().join("p.db")).unwrap();
+        assert!(!raw.windows(9).any(|w| w == b"subject b"));
+    }
+
+    #[test]
+    fn a_newer_version_in_the_feed_marks_the_kept_detail_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let s = summary("x", Kind::Document, 1, 3);
+        store.write(|tx| store::put_detail(tx, store.key(), &detail(s.clone(), b"<p>v3</p>"))).unwrap();
+        let (_, stale) = store.read(|c| store::detail(c, store.key(), "x")).unwrap().unwrap();
+        assert!(!stale);
+        // The same version again (another field changed) keeps it fresh; a newer one does not.
+        store.write(|tx| store::put_summary(tx, store.key(), &s)).unwrap();
+        assert!(!store.read(|c| store::detail(c, store.key(), "x")).unwrap().unwrap().1);
+        store.write(|tx| store::put_summary(tx, store.key(), &summary("x", Kind::Document, 1, 4))).unwrap();
+        let (kept, stale) = store.read(|c| store::detail(c, store.key(), "x")).unwrap().unwrap();
+        assert!(stale);
+        assert_eq!(kept.summary.version, 3, "the copy read is kept as it was read");
+    }
+
+    fn queue_one(store: &Store, item: &str, action: Action) -> OutboxItem {
+        let a = SignedAction {
+            item_id: item.into(),
+            version: 3,
+            body_sha256: String::new(),
+            action,
+            opinion: "意見".into(),
+            cosigners: Vec::new(),
+            cosign_mode: None,
+            return_to: None,
+            acting_for: None,
+            time_ms: 1,
+            signature: "s".into(),
+        };
+        let outbox_id = store
+            .write(|tx| {
+                let item = NewItem { kind: ACTION_KIND.into(), method: "POST".into(), path: "/v1/approval/actions".into(), body: serde_json::to_value(&a).unwrap() };
+                let id = outbox::enqueue_in(tx, &item, 1)?;
+                store::insert_action(tx, &format!("act-{item}", item = a.item_id), &id, &a, 1)?;
+                Ok::<_, OutboxError>(id)
+            })
+            .unwrap();
+        OutboxItem {
+            id: outbox_id,
+            kind: ACTION_KIND.into(),
+            method: "POST".into(),
+            path: "/v1/approval/actions".into(),
+            body: String::new(),
+            idempotency_key: String::new(),
+            created_at_ms: 1,
+            attempts: 0,
+            last_error: None,
+            last_code: None,
+            next_attempt_at_ms: 1,
+            state: outbox::ItemState::Pending,
+        }
+    }
+
+    fn receipt(status: &str, code: Option<&str>) -> Receipt {
+        Receipt { id: "r".into(), server_time_ms: 9, status: status.into(), reason: None, code: code.map(str::to_owned), late: false }
+    }
+
+    #[test]
+    fn receipts_settle_each_action_as_done_conflict_or_refused_and_keep_the_opinion() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for id in ["d", "c", "r", "w", "z"] {
+            store.write(|tx| store::put_detail(tx, store.key(), &detail(summary(id, Kind::Document, 1, 3), b"b"))).unwrap();
+        }
+        let cases = [
+            ("d", receipt("done", None), ActionState::Done, None),
+            ("c", receipt("conflict", Some(codes::RECALLED)), ActionState::Conflict, Some(codes::RECALLED)),
+            ("r", receipt("refused", Some(codes::NOT_DECIDER)), ActionState::Refused, Some(codes::NOT_DECIDER)),
+            // A status this version does not know is never taken for success.
+            ("w", receipt("accepted", None), ActionState::Refused, Some("approval_bad_reply")),
+        ];
+        for (id, receipt, state, code) in cases {
+            let item = queue_one(&store, id, Action::Approve);
+            store.write(|tx| Receipts.on_receipt(tx, &item, &receipt)).unwrap();
+            let record = store.read(|c| store::action(c, &format!("act-{id}"))).unwrap().unwrap();
+            assert_eq!((record.state, record.code.as_deref()), (state, code), "{id}");
+            assert_eq!(record.opinion, "意見");
+            assert_eq!(record.message.is_some(), code.is_some());
+        }
+        let item = queue_one(&store, "z", Action::Approve);
+        let rejection = Rejection { code: "signature_invalid".into(), message: "bad signature".into() };
+        store.write(|tx| Receipts.on_rejected(tx, &item, &rejection)).unwrap();
+        let z = store.read(|c| store::action(c, "act-z")).unwrap().unwrap();
+        assert_eq!((z.state, z.code.as_deref()), (ActionState::Refused, Some("signature_invalid")));
+        assert_eq!(store.write(store::take_dead_outbox).unwrap(), [item.id]);
+        assert!(store.write(store::take_dead_outbox).unwrap().is_empty());
+        // Done: out of the inbox and to be read again; conflict: to be read again.
+        let line = |id: &str| store.read(|c| store::line_of(c, store.key(), id)).unwrap().unwrap().summary.actionable;
+        assert!(!line("d") && line("c") && line("r"));
+        let stale = |id: &str| store.read(|c| store::detail(c, store.key(), id)).unwrap().unwrap().1;
+        assert!(stale("d") && stale("c") && !stale("r"));
+    }
+
+    #[test]
+    fn local_rules_refuse_before_signing() {
+        let d = detail(summary("x", Kind::Document, 1, 3), b"b");
+        let req = |action, opinion: &str| ActRequest::new("x", action, opinion);
+        let code = |r: &ActRequest, stale| check_request(r, &d, stale).err().map(|e| e.code().to_owned());
+        assert_eq!(code(&req(Action::Approve, "准"), false), None);
+        assert_eq!(code(&req(Action::Approve, "准"), true).as_deref(), Some(codes::VERSION_CHANGED));
+        assert_eq!(code(&req(Action::Approve, "  "), false).as_deref(), Some(codes::OPINION_REQUIRED));
+        assert_eq!(code(&req(Action::Return, ""), false).as_deref(), Some(codes::REASON_REQUIRED));
+        assert_eq!(code(&req(Action::Forward, "x"), false).as_deref(), Some(codes::ACTION_NOT_ALLOWED));
+        assert_eq!(code(&req(Action::RequestCosign, "x"), false).as_deref(), Some(codes::BAD_COSIGNERS));
+        let mut many = req(Action::RequestCosign, "x");
+        many.cosigners = (0..=MAX_COSIGNERS).map(|i| format!("u{i}")).collect();
+        assert_eq!(code(&many, false).as_deref(), Some(codes::BAD_COSIGNERS));
+        let mut stray = req(Action::Approve, "x");
+        stray.cosigners = vec!["u".into()];
+        assert_eq!(code(&stray, false).as_deref(), Some(codes::BAD_COSIGNERS));
+        let long = req(Action::Approve, &"字".repeat(MAX_OPINION_CHARS + 1));
+        assert_eq!(code(&long, false).as_deref(), Some("invalid_input"));
+        let mut secret = d.clone();
+        secret.summary.classified = true;
+        assert_eq!(check_request(&req(Action::Approve, "x"), &secret, false).unwrap_err().code(), codes::CLASSIFIED);
+    }
+
+    #[test]
+    fn hostile_replies_are_refused_with_a_typed_error() {
+        let mut d = detail(summary("x", Kind::Document, 1, 3), b"<p>real</p>");
+        assert_eq!(body_of(&d).unwrap(), b"<p>real</p>");
+        d.body = Some(b64::encode(b"<p>swapped</p>"));
+        assert_eq!(body_of(&d).unwrap_err().code(), "approval_bad_reply");
+        d.body = None;
+        assert_eq!(body_of(&d).unwrap_err().code(), "approval_bad_reply");
+        for bad in ["", "../x", "a b", &"x".repeat(65)] {
+            assert!(check_summary(&summary(bad, Kind::Form, 1, 1)).is_err(), "{bad:?}");
+        }
+        let mut leaky = summary("x", Kind::Document, 1, 1);
+        leaky.classified = true;
+        assert!(check_summary(&leaky).is_err(), "a classified subject must not be stored");
+        let mut huge = summary("x", Kind::Document, 1, 1);
+        huge.subject = Some("字".repeat(MAX_TEXT_CHARS + 1));
+        assert!(check_summary(&huge).is_err());
+        assert!(parse_cursor("nope").is_err());
+        assert_eq!(parse_cursor("12~ab").unwrap(), (12, "ab".to_owned()));
+        assert_eq!(describe("something_new"), "the server refused the action");
     }
 }
