@@ -18,6 +18,8 @@ pub mod meetings;
 pub mod attendance;
 #[cfg(feature = "wallet")]
 pub mod wallet;
+#[cfg(feature = "approval")]
+pub mod approval;
 pub mod client;
 pub mod error;
 
