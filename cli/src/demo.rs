@@ -137,7 +137,9 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     println!("      listening at {url}; OpenAPI at {url}/v1/openapi.json");
 
     step(2, "At the city portal, 陳小明 proves who they are and asks to bind a phone");
-    let offer = portal::offer_binding(&url, server.admin_token(), "A123456789", "陳○明").await?;
+    // The portal calls with a credential of its own kind, not the admin token.
+    let portal_system = portal::mint_credential(&url, server.admin_token(), "portal", None).await?;
+    let offer = portal::offer_binding(&url, &portal_system.token, "A123456789", "陳○明").await?;
     println!("      the portal shows this binding QR (valid for 2 minutes):");
     print_qr(&offer.qr)?;
 
@@ -218,7 +220,8 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
 
     step(11, "A meeting room's display shows a QR that changes every 10 s; one tap signs in");
     let now = client.server_now_ms();
-    let meeting = portal::create_meeting(&url, server.admin_token(), &NewMeeting {
+    let organizer = portal::mint_credential(&url, server.admin_token(), "organizer", None).await?;
+    let meeting = portal::create_meeting(&url, &organizer.token, &NewMeeting {
         title: "市政會議 City council".into(),
         room: "市府 8F 801".into(),
         organizer: "秘書處".into(),

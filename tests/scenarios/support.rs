@@ -61,11 +61,13 @@ pub async fn admin_post(server_url: &str, admin_token: &str, path: &str, body: s
     (status, json)
 }
 
-/// The portal offers a binding for `user_id`; returns the `TPB1:` QR text.
+/// The portal, with its own credential, offers a binding for `user_id`; returns the
+/// `TPB1:` QR text.
 pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
     let body = serde_json::to_value(NewBinding { user_id: user_id.into(), display_name: format!("{user_id} name") })
         .expect("json");
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/portal/bindings", body).await;
+    let portal = mint_credential(server, "portal", None).await;
+    let (status, json) = admin_post(&server.base_url(), &portal, "/v1/portal/bindings", body).await;
     assert!((200..300).contains(&status), "portal offer: {status} {json}");
     let offer: BindingOffer = serde_json::from_value(json).expect("BindingOffer");
     offer.qr
@@ -239,14 +241,15 @@ impl LoginBrowser {
     }
 }
 
-/// An organizer creates a meeting running now (for an hour) through the admin API.
+/// An organizer's system, with its own credential, creates a meeting running now (for an hour).
 pub async fn create_meeting(server: &RunningServer, title: &str, invitees: &[&str]) -> taipei_protocol::meeting::MeetingCreated {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
     let body = serde_json::json!({
         "title": title, "room": "市府 8F 801", "organizer": "秘書處",
         "starts_at_ms": now - 60_000, "ends_at_ms": now + 3_600_000, "invitees": invitees,
     });
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/meetings", body).await;
+    let organizer = mint_credential(server, "organizer", None).await;
+    let (status, json) = admin_post(&server.base_url(), &organizer, "/v1/admin/meetings", body).await;
     assert_eq!(status, 201, "create meeting: {json}");
     serde_json::from_value(json).expect("MeetingCreated")
 }
@@ -264,11 +267,12 @@ pub async fn meeting_display(server_url: &str, meeting: &taipei_protocol::meetin
         .expect("DisplayFrame")
 }
 
-/// `GET` an admin endpoint with the admin bearer token; the reply's JSON.
-pub async fn admin_get(server: &RunningServer, path: &str) -> serde_json::Value {
+/// `GET` a weekly-report endpoint with a reports credential; the reply's JSON.
+pub async fn report_get(server: &RunningServer, path: &str) -> serde_json::Value {
+    let reader = mint_credential(server, "reports", None).await;
     http()
         .get(format!("{}{path}", server.base_url()))
-        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .header("Authorization", format!("Bearer {reader}"))
         .send()
         .await
         .expect("admin call")
