@@ -253,7 +253,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     wallet_tour(&client, &url, server.admin_token()).await?;
 
     step(14, "Mobile approval: a section chief sends documents on, the director approves one and returns one, a deputy approves for the absent director");
-    approval_tour(dir, &url, server.admin_token()).await?;
+    approval_tour(dir, &url, &portal_system.token).await?;
 
     step(15, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
@@ -269,7 +269,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
 }
 
 /// A phone of `user_id` (its own profile beside the demo's), bound through the portal.
-async fn staff_phone(dir: &std::path::Path, url: &str, admin_token: &str, user_id: &str, name: &str) -> Result<Client, String> {
+async fn staff_phone(dir: &std::path::Path, url: &str, portal_token: &str, user_id: &str, name: &str) -> Result<Client, String> {
     let mut config = ClientConfig::new(dir.join("phone"), user_id, url, &format!("{name}'s phone"));
     config.sync_interval_secs = 0;
     let platform = Platform {
@@ -279,14 +279,14 @@ async fn staff_phone(dir: &std::path::Path, url: &str, admin_token: &str, user_i
         clock: None,
     };
     let client = Client::open(config, platform).await.map_err(|e| e.to_string())?;
-    let offer = portal::offer_binding(url, admin_token, user_id, name).await?;
+    let offer = portal::offer_binding(url, portal_token, user_id, name).await?;
     client.bind_device(&offer.qr).await.map_err(|e| e.to_string())?;
     Ok(client)
 }
 
 /// The agency's document system files the demo items (`seed::demo`, through the same
 /// functions as its back-office routes); three staff phones act on them.
-async fn approval_tour(dir: &std::path::Path, url: &str, admin_token: &str) -> Result<(), String> {
+async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> Result<(), String> {
     use taipei_core::approval::{ActRequest, InboxFilter};
     use taipei_protocol::approval::{Action, ReturnTo};
     let e = |e: taipei_core::Error| format!("[{}] {e}", e.code());
@@ -295,7 +295,7 @@ async fn approval_tour(dir: &std::path::Path, url: &str, admin_token: &str) -> R
     let (wifi, budget, form) = (&demo.items[0], &demo.items[1], &demo.items[4]);
     println!("      the document system filed {} items; 王副處長 stands in for 陳處長 this week", demo.items.len());
 
-    let chief = staff_phone(dir, url, admin_token, &demo.chief, "林科長").await?;
+    let chief = staff_phone(dir, url, portal_token, &demo.chief, "林科長").await?;
     chief.approvals().sync_inbox().await.map_err(e)?;
     println!("      林科長's inbox (a classified item only says: open it at your desk):");
     crate::approvals::print_inbox(&chief.approvals().inbox(InboxFilter::default()).await.map_err(e)?);
@@ -307,7 +307,7 @@ async fn approval_tour(dir: &std::path::Path, url: &str, admin_token: &str) -> R
     crate::approvals::act(&chief, forward.to_vec()).await.map_err(e)?;
     chief.close().await.map_err(e)?;
 
-    let manager = staff_phone(dir, url, admin_token, &demo.manager, "陳處長").await?;
+    let manager = staff_phone(dir, url, portal_token, &demo.manager, "陳處長").await?;
     let approvals = manager.approvals();
     approvals.sync_inbox().await.map_err(e)?;
     println!("      陳處長's inbox, due first:");
@@ -324,7 +324,7 @@ async fn approval_tour(dir: &std::path::Path, url: &str, admin_token: &str) -> R
     crate::approvals::print_record(&approvals.act(back).await.map_err(e)?);
     manager.close().await.map_err(e)?;
 
-    let deputy = staff_phone(dir, url, admin_token, &demo.proxy, "王副處長").await?;
+    let deputy = staff_phone(dir, url, portal_token, &demo.proxy, "王副處長").await?;
     deputy.approvals().sync_inbox().await.map_err(e)?;
     println!("      王副處長's inbox shows what waits for the absent director (代):");
     crate::approvals::print_inbox(&deputy.approvals().inbox(InboxFilter::default()).await.map_err(e)?);
