@@ -218,7 +218,10 @@ async fn phone_commands_run_against_the_reference_server() {
         .await
         .unwrap_or_else(|e| panic!("server: {e}"));
     let url = server.base_url();
-    let offer = portal::offer_binding(&url, server.admin_token(), "A123456789", "陳○明")
+    let portal_system = portal::mint_credential(&url, server.admin_token(), "portal", None)
+        .await
+        .unwrap_or_else(|e| panic!("portal credential: {e}"));
+    let offer = portal::offer_binding(&url, &portal_system.token, "A123456789", "陳○明")
         .await
         .unwrap_or_else(|e| panic!("binding offer: {e}"));
     let root_key = portal::root_key(&url).await.unwrap_or_else(|e| panic!("root key: {e}"));
