@@ -96,6 +96,47 @@ pub async fn assign_to_office(server: &RunningServer, office: &str, user: &str) 
     assert_eq!(status, 200, "{json}");
 }
 
+/// `POST` a back-office endpoint with the admin token and no idempotency key (each
+/// call is a new request); returns status and JSON.
+pub async fn admin_post_plain(server: &RunningServer, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let reply = http()
+        .post(format!("{}{path}", server.base_url()))
+        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin call");
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Registers someone who can hold approval items, at `level` of 分層負責 (1 = head).
+pub async fn approval_person(server: &RunningServer, user_id: &str, level: u8) {
+    let body = serde_json::json!({"user_id": user_id, "display_name": user_id, "title": "", "agency": "資訊局", "level": level});
+    let (status, json) = admin_post_plain(server, "/v1/admin/approval/people", body).await;
+    assert_eq!(status, 201, "{json}");
+}
+
+/// Creates an item of `kind` (`document`, `form`, `leave`) on `chain` (drafter first,
+/// decider last at level 2), body `<p>{subject}</p>`; returns its id.
+pub async fn approval_item(server: &RunningServer, subject: &str, chain: &[&str], kind: &str) -> String {
+    let mut body = serde_json::json!({
+        "kind": kind,
+        "subject": subject,
+        "body": taipei_protocol::b64::encode(format!("<p>{subject}</p>").as_bytes()),
+        "urgency": "urgent",
+        "agency": "資訊局",
+        "decision_level": 2,
+        "chain": chain,
+    });
+    if kind == "leave" {
+        body["leave"] = serde_json::json!({"leave_type": "特休", "from_ms": 0, "until_ms": 3_600_000, "hours": 8, "cover_user_id": chain[0]});
+    }
+    let (status, json) = admin_post_plain(server, "/v1/admin/approval/items", body).await;
+    assert_eq!(status, 201, "{json}");
+    json["item_id"].as_str().expect("item_id").to_owned()
+}
+
 /// Revokes a device through the admin endpoint.
 pub async fn revoke(server: &RunningServer, device_id: &str) {
     let path = format!("/v1/admin/devices/{device_id}/revoke");
