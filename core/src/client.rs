@@ -98,6 +98,8 @@ pub(crate) struct Inner {
     attendance: crate::attendance::Attendance,
     #[cfg(feature = "wallet")]
     wallet: crate::wallet::Wallet,
+    #[cfg(feature = "approval")]
+    approvals: crate::approval::Approvals,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -154,6 +156,8 @@ impl Client {
             attendance: crate::attendance::Attendance::new(&ctx),
             #[cfg(feature = "wallet")]
             wallet: crate::wallet::Wallet::new(&ctx, config.wallet_root_key.clone()),
+            #[cfg(feature = "approval")]
+            approvals: crate::approval::Approvals::new(&ctx),
             ctx,
             stop,
             background: Mutex::new(None),
@@ -266,6 +270,12 @@ impl Client {
     #[cfg(feature = "wallet")]
     pub fn wallet(&self) -> crate::wallet::Wallet {
         self.inner.wallet.clone()
+    }
+
+    /// Mobile approval: the inbox offline, items read and kept, signed actions, batches.
+    #[cfg(feature = "approval")]
+    pub fn approvals(&self) -> crate::approval::Approvals {
+        self.inner.approvals.clone()
     }
 
     /// The server's clock as this phone estimates it (UTC ms).

@@ -36,6 +36,10 @@ pub enum Error {
     #[cfg(feature = "wallet")]
     #[error(transparent)]
     Wallet(crate::wallet::WalletError),
+    /// Mobile approval: not read yet, changed since read, an opinion missing, …
+    #[cfg(feature = "approval")]
+    #[error(transparent)]
+    Approval(crate::approval::ApprovalError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -57,6 +61,8 @@ impl Error {
             Self::Attendance(e) => e.code(),
             #[cfg(feature = "wallet")]
             Self::Wallet(e) => e.code(),
+            #[cfg(feature = "approval")]
+            Self::Approval(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }
@@ -98,6 +104,7 @@ macro_rules! from_capability {
 from_capability!(Login, crate::login::LoginError);
 from_capability!(#[cfg(feature = "attendance")] Attendance, crate::attendance::AttendanceError);
 from_capability!(#[cfg(feature = "wallet")] Wallet, crate::wallet::WalletError);
+from_capability!(#[cfg(feature = "approval")] Approval, crate::approval::ApprovalError);
 
 /// The lower errors reach the top through [`CommonError`], which maps them (a revoked
 /// device from the server becomes an identity error, and so on).
@@ -128,5 +135,16 @@ mod tests {
         assert_eq!(kind, Error::Login(crate::login::LoginError::Cancelled));
         assert_eq!(kind.code(), "cancelled");
         assert_eq!(Error::from(OutboxError::Delivery(DeliveryError::Net(NetError::Timeout("t".into())))).code(), "timeout");
+    }
+
+    #[cfg(feature = "approval")]
+    #[test]
+    fn an_approval_error_flattens_like_the_others() {
+        use crate::approval::ApprovalError;
+        let offline = Error::from(ApprovalError::from(NetError::Unreachable("x".into())));
+        assert_eq!(offline, Error::Net(NetError::Unreachable("x".into())));
+        let kind = Error::from(ApprovalError::NotRead("i".into()));
+        assert_eq!(kind, Error::Approval(ApprovalError::NotRead("i".into())));
+        assert_eq!(kind.code(), "approval_not_read");
     }
 }

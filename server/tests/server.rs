@@ -120,29 +120,6 @@ async fn unknown_binding_and_bad_signature_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn portal_needs_the_admin_token() {
-    let t = TestServer::start().await;
-    let body = serde_json::json!({"user_id": "u", "display_name": "U"});
-    let response = t
-        .http
-        .post(t.url("/v1/portal/bindings"))
-        .bearer_auth("wrong")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let (status, code) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED)
-    );
-    assert_eq!(
-        t.audit_count("admin.auth", "IS NOT NULL"),
-        1
-    );
-}
-
 // ---- tokens and authentication -------------------------------------------------------
 
 #[tokio::test]
@@ -554,7 +531,7 @@ async fn malformed_json_oversized_bodies_and_unknown_routes_get_json_errors() {
 }
 
 #[tokio::test]
-async fn errors_are_json_for_every_http_layer_failure() {
+async fn item10_errors_are_json_for_every_http_layer_failure() {
     let t = TestServer::start().await;
     let session = t.session("u-json").await;
     // A path segment that is not valid percent-encoded UTF-8: axum's own rejection.
@@ -608,7 +585,7 @@ async fn errors_are_json_for_every_http_layer_failure() {
 }
 
 #[tokio::test]
-async fn debug_of_the_running_server_and_config_never_shows_the_admin_token() {
+async fn item10_debug_of_the_running_server_and_config_never_shows_the_admin_token() {
     let t = TestServer::start().await;
     let token = t.server.admin_token().to_owned();
     assert!(!format!("{:?}", t.server).contains(&token));

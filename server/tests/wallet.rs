@@ -245,7 +245,7 @@ fn file_bytes(t: &TestServer) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn pickup_codes_are_never_stored_in_clear_and_hashed_with_a_server_secret() {
+async fn item5_pickup_codes_are_never_stored_in_clear_and_hashed_with_a_server_secret() {
     let t = TestServer::start().await;
     let session = t.session("u-lin").await;
     let cert = issue(&t, &diploma("u-lin")).await;
@@ -299,7 +299,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn kiosk_lockout_after_repeated_failures_per_kiosk_and_per_code() {
+async fn item5_kiosk_lockout_after_repeated_failures_per_kiosk_and_per_code() {
     use taipei_server::wallet::pickup::{MAX_CODE_FAILURES, MAX_KIOSK_FAILURES};
     let t = TestServer::start().await;
     let session = t.session("u-chen").await;
@@ -348,7 +348,8 @@ async fn contracts_carry_verifiable_signatures_and_can_be_voided() {
         document_sha256: "0f".repeat(32),
         parties: vec!["臺北市政府資訊局".into(), "大同資訊股份有限公司".into()],
     };
-    let response = t.http.post(t.url("/v1/admin/wallet/contracts")).bearer_auth(t.server.admin_token()).json(&new).send().await.unwrap();
+    let desk = t.mint("contracts", None).await;
+    let response = t.http.post(t.url("/v1/admin/wallet/contracts")).bearer_auth(&desk).json(&new).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Contract = response.json().await.unwrap();
     let (trust, _, _) = lists(&t).await;
@@ -360,7 +361,7 @@ async fn contracts_carry_verifiable_signatures_and_can_be_voided() {
     let void = t
         .http
         .post(t.url(&format!("/v1/admin/wallet/contracts/{}/void", created.id)))
-        .bearer_auth(t.server.admin_token())
+        .bearer_auth(&desk)
         .json(&serde_json::json!({"reason": "廠商解約"}))
         .send()
         .await

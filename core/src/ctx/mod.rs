@@ -24,7 +24,10 @@ pub(crate) use account::{Account, Active};
 pub use account::SessionInfo;
 pub use error::CommonError;
 pub(crate) use error::common_error;
-#[cfg_attr(not(feature = "attendance"), allow(unused_imports, reason = "only attendance announces after a sync so far"))]
+#[cfg_attr(
+    not(any(feature = "attendance", feature = "approval")),
+    allow(unused_imports, reason = "only attendance and approval act after a sync so far")
+)]
 pub(crate) use queue::AfterSync;
 pub(crate) use queue::Queue;
 

@@ -43,14 +43,17 @@ impl Queue {
 
     /// Items of `kind` settle through `handler`, in the transaction that removes them.
     #[cfg_attr(
-        not(any(feature = "attendance", feature = "meetings")),
+        not(any(feature = "attendance", feature = "meetings", feature = "approval")),
         allow(dead_code, reason = "the capabilities with outbox kinds of their own are features")
     )]
     pub(crate) fn register(&self, kind: &str, handler: Arc<dyn ReceiptHandler>) {
         self.outbox.register_handler(kind, handler);
     }
 
-    #[cfg_attr(not(feature = "attendance"), allow(dead_code, reason = "only attendance announces after a sync so far"))]
+    #[cfg_attr(
+        not(any(feature = "attendance", feature = "approval")),
+        allow(dead_code, reason = "only attendance and approval act after a sync so far")
+    )]
     pub(crate) fn on_after_sync(&self, hook: Arc<dyn AfterSync>) {
         self.after_sync.write().unwrap_or_else(|p| p.into_inner()).push(hook);
     }
