@@ -48,6 +48,22 @@ fn value_sets_are_checked_in_schema_validation() {
     assert!(!check("PL/1.3.0/2DCode/raw/7.json", &wrong).passed());
 }
 
+/// IT case 4: a NAAT (PCR) test carries `ma` `""`. The device value set lists rapid
+/// antigen tests only, so a NAAT entry is not held to it; a rapid test with the same
+/// empty device still fails.
+#[test]
+fn a_naat_test_is_not_held_to_the_rapid_test_device_list() {
+    let report = run("IT/2DCode/raw/4.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert_eq!(flag(&report, "EXPECTEDSCHEMAVALIDATION").found, Some(Ok(())));
+    let mut rapid = load("IT/2DCode/raw/4.json");
+    rapid["JSON"]["t"][0]["tt"] = "LP217198-3".into();
+    let report = check("IT/2DCode/raw/4.json", &rapid);
+    // The QR still says NAAT: only the JSON comparison may differ, never the schema.
+    assert_eq!(flag(&report, "EXPECTEDSCHEMAVALIDATION").found, Some(Ok(())), "{}", show(&report));
+    assert!(!report.passed());
+}
+
 /// PL 1.3.0 case 6: the kid names the recovery signer, the case carries the
 /// vaccination signer. The signature must not verify, yet key usage and expiry are
 /// judged on the certificate the case carries, as upstream does, and say so.
