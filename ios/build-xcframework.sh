@@ -19,7 +19,6 @@ for t in "${targets[@]}"; do
 done
 
 # Generate from the host build (same source, so the same metadata on every target).
-FFI_FEATURES=("${features[@]}")
 FFI_LIB="$TARGET_DIR/aarch64-apple-darwin/release/libtaipei_ffi.dylib"
 gen="$ROOT/bindings/generated/swift"
 generate_bindings swift "$gen"
@@ -31,6 +30,8 @@ cp "$gen/TaipeiCoreFFI.h" "$headers/"
 # Xcode looks for module.modulemap inside an XCFramework's headers.
 cp "$gen/TaipeiCoreFFI.modulemap" "$headers/module.modulemap"
 cp "$gen/TaipeiCore.swift" "$here/Sources/TaipeiCore/TaipeiCore.swift"
+# The contract of the library generated from, checked by BindingsContract.swift.
+cp "$gen/BindingsContractStamp.swift" "$here/Sources/TaipeiCore/BindingsContractStamp.swift"
 
 args=()
 for t in "${targets[@]}"; do
