@@ -15,7 +15,7 @@ features=()
 targets=(aarch64-apple-ios aarch64-apple-ios-sim aarch64-apple-darwin)
 for t in "${targets[@]}"; do
     rustup target add "$t" >/dev/null
-    (cd "$ROOT" && cargo build -p taipei-ffi --lib --release --target "$t" "${features[@]}")
+    (cd "$ROOT" && LIBSQLITE3_FLAGS="$APP_SQLITE_FLAGS" cargo build -p taipei-ffi --lib --release --target "$t" "${features[@]}")
 done
 
 # Generate from the host build (same source, so the same metadata on every target).

@@ -32,6 +32,12 @@ ensure_jna() {
     [[ -f "$JNA_JAR" ]] || die "libjna-java installed but $JNA_JAR is missing"
 }
 
+# SQLite for the libraries the apps ship: rusqlite's bundled build turns on full-text
+# search (FTS3/FTS5), R*Tree, DBSTAT, STAT4 and SOUNDEX, which no query here uses; off,
+# they are about 0.3 MB of the library. scripts/app-bindings and scripts/ffi-size build
+# with it; so must cargo ndk and ios/build-xcframework.sh (see bindings/README.md).
+APP_SQLITE_FLAGS="-USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5 -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_STAT4 -USQLITE_SOUNDEX"
+
 # Build the FFI library. $1 = profile (debug|release); FFI_FEATURES = cargo feature flags.
 #
 # The built library is copied into a directory of its own per profile and feature set
