@@ -8,6 +8,8 @@
 uniffi::setup_scaffolding!();
 
 #[cfg(feature = "taipei-on")]
+mod approval;
+#[cfg(feature = "taipei-on")]
 mod attendance;
 mod client;
 mod error;
@@ -25,6 +27,8 @@ mod wallet;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
+#[cfg(feature = "taipei-on")]
+pub use approval::{Approvals, ApprovalError};
 #[cfg(feature = "taipei-on")]
 pub use attendance::{Attendance, AttendanceError};
 pub use client::Client;

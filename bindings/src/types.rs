@@ -3,7 +3,7 @@
 //! mirrored here fails to compile instead of drifting). Times are UTC ms, ids strings.
 
 use taipei_core::outbox::ItemState;
-use taipei_core::{Assurance, DeviceInfo, Event, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
+use taipei_core::{Assurance, AssuranceBasis, DeviceInfo, Event, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
 
 /// What opening a profile needs. `sync_interval_secs = 0` turns background sync off.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -47,6 +47,14 @@ pub enum Assurance {
     Strongbox,
 }
 
+/// Whether the server verified the assurance (a platform attestation) or took the
+/// phone's word for it.
+#[uniffi::remote(Enum)]
+pub enum AssuranceBasis {
+    Claimed,
+    Attested,
+}
+
 #[uniffi::remote(Record)]
 pub struct DeviceInfo {
     pub device_id: String,
@@ -71,6 +79,7 @@ pub struct Me {
     pub display_name: String,
     pub device_id: String,
     pub assurance: Assurance,
+    pub assurance_basis: AssuranceBasis,
 }
 
 #[uniffi::remote(Record)]

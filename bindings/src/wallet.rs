@@ -4,8 +4,8 @@
 //! and Swift with the app's own and with the outbox's `SyncReport`.
 
 use taipei_core::wallet::{
-    self as core_wallet, Certificate as CityCertificate, ContractStatus, ContractView, Field, Filter, PickupCode,
-    SignatureView, Text, Verdict, VerdictKind,
+    self as core_wallet, Certificate as CityCertificate, CheckStatus, ContractStatus, ContractView, Field, Filter, PickupCode,
+    SignatureView, Text, Verdict, VerdictCheck, VerdictKind, VerdictStep,
 };
 
 use std::sync::Arc;
@@ -26,6 +26,26 @@ pub enum VerdictKind {
     Revoked,
     Tampered,
     NotACertificate,
+}
+
+#[uniffi::remote(Enum)]
+pub enum VerdictCheck {
+    Format,
+    Integrity,
+    Content,
+    Issuer,
+    Signature,
+    IssuerMatch,
+    AllowedType,
+    Revocation,
+    Validity,
+}
+
+#[uniffi::remote(Enum)]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    NotChecked,
 }
 
 #[uniffi::remote(Enum)]
@@ -103,11 +123,23 @@ pub struct WalletPage {
     pub total: u32,
 }
 
-/// A verifier's answer: `kind` to act on, `reason` to show, what could be decoded.
+/// One check of a verdict: `words` to show a citizen (zh and en), `detail` the
+/// technical cause for an inspector.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct WalletVerdictStep {
+    pub code: VerdictCheck,
+    pub status: CheckStatus,
+    pub words: WalletText,
+    pub detail: Option<String>,
+}
+
+/// A verifier's answer: `kind` to act on, `reason` to show, every check in `steps`
+/// (at most one failed: the one to explain), what could be decoded.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct WalletVerdict {
     pub kind: VerdictKind,
     pub reason: String,
+    pub steps: Vec<WalletVerdictStep>,
     pub format: Option<String>,
     pub issuer: Option<String>,
     pub issuer_name: Option<String>,
@@ -185,6 +217,11 @@ impl From<Verdict> for WalletVerdict {
         Self {
             kind: v.kind,
             reason: v.reason,
+            steps: v
+                .steps
+                .into_iter()
+                .map(|VerdictStep { code, status, words, detail }| WalletVerdictStep { code, status, words: text(words), detail })
+                .collect(),
             format: v.format,
             issuer: v.issuer,
             issuer_name: v.issuer_name,

@@ -6,8 +6,7 @@ use taipei_core::attendance::{PunchRecord, WeekView, simulate};
 use taipei_core::{Client, PunchKind};
 
 use crate::login::taipei_time;
-use crate::phone::Phone;
-use crate::runtime;
+use crate::phone::{Phone, with_client};
 
 /// The commands this module adds to `taipei`.
 #[derive(Debug, clap::Subcommand)]
@@ -163,19 +162,6 @@ pub async fn sync_and_show(client: &Client, punches: &[PunchRecord]) -> Result<(
 
 fn kind_of(text: &str) -> Result<PunchKind, String> {
     PunchKind::parse(text).ok_or_else(|| "a punch is `in` or `out`".to_owned())
-}
-
-fn with_client<F, Fut>(phone: &Phone, f: F) -> Result<(), String>
-where
-    F: FnOnce(Client) -> Fut,
-    Fut: Future<Output = Result<(), taipei_core::Error>>,
-{
-    runtime()?.block_on(async {
-        let client = phone.open().await?;
-        let result = f(client.clone()).await;
-        client.close().await.map_err(|e| e.to_string())?;
-        result.map_err(|e| format!("[{}] {e}", e.code()))
-    })
 }
 
 #[cfg(not(feature = "ble"))]

@@ -2,7 +2,9 @@
 //! city portal, and walks one phone through the foundation — scan the binding QR, bind
 //! the device key, sign in, file a report through the durable outbox, sync — then a
 //! QR-key login into a web system, a meeting sign-in, a beacon clock-in/out and a diploma
-//! in the certificate wallet (issued, shown, verified from its QR picture, revoked), printing
+//! in the certificate wallet (issued, shown, verified from its QR picture, revoked), mobile
+//! approval (a chief sends documents on, the director approves one and returns one, a
+//! deputy approves for the absent director), printing
 //! what a phone would show at each step. Everything is real: HTTP on loopback, a SQLite
 //! file in a temp folder, P-256 signatures, the QR engine decoding a rendered PNG.
 
@@ -135,7 +137,9 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     println!("      listening at {url}; OpenAPI at {url}/v1/openapi.json");
 
     step(2, "At the city portal, 陳小明 proves who they are and asks to bind a phone");
-    let offer = portal::offer_binding(&url, server.admin_token(), "A123456789", "陳○明").await?;
+    // The portal calls with a credential of its own kind, not the admin token.
+    let portal_system = portal::mint_credential(&url, server.admin_token(), "portal", None).await?;
+    let offer = portal::offer_binding(&url, &portal_system.token, "A123456789", "陳○明").await?;
     println!("      the portal shows this binding QR (valid for 2 minutes):");
     print_qr(&offer.qr)?;
 
@@ -216,7 +220,8 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
 
     step(11, "A meeting room's display shows a QR that changes every 10 s; one tap signs in");
     let now = client.server_now_ms();
-    let meeting = portal::create_meeting(&url, server.admin_token(), &NewMeeting {
+    let organizer = portal::mint_credential(&url, server.admin_token(), "organizer", None).await?;
+    let meeting = portal::create_meeting(&url, &organizer.token, &NewMeeting {
         title: "市政會議 City council".into(),
         room: "市府 8F 801".into(),
         organizer: "秘書處".into(),
@@ -247,7 +252,10 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     step(13, "The Department of Education issues a diploma into the wallet; anyone can verify its QR offline");
     wallet_tour(&client, &url, server.admin_token()).await?;
 
-    step(14, "The phone is lost: the portal revokes it, and every session it opened ends");
+    step(14, "Mobile approval: a section chief sends documents on, the director approves one and returns one, a deputy approves for the absent director");
+    approval_tour(dir, &url, &portal_system.token).await?;
+
+    step(15, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
     match client.me().await {
         Err(e) => println!("      the next call fails as the app would show it: [{}] {e}", e.code()),
@@ -257,6 +265,76 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     client.close().await.map_err(|e| e.to_string())?;
     server.shutdown().await;
     println!("\nDemo finished: every step above ran against the real reference server.");
+    Ok(())
+}
+
+/// A phone of `user_id` (its own profile beside the demo's), bound through the portal.
+async fn staff_phone(dir: &std::path::Path, url: &str, portal_token: &str, user_id: &str, name: &str) -> Result<Client, String> {
+    let mut config = ClientConfig::new(dir.join("phone"), user_id, url, &format!("{name}'s phone"));
+    config.sync_interval_secs = 0;
+    let platform = Platform {
+        signer: None,
+        secret_store: Arc::new(FileSecretStore::new(dir.join("phone-secrets")).map_err(|e| e.to_string())?),
+        listener: None,
+        clock: None,
+    };
+    let client = Client::open(config, platform).await.map_err(|e| e.to_string())?;
+    let offer = portal::offer_binding(url, portal_token, user_id, name).await?;
+    client.bind_device(&offer.qr).await.map_err(|e| e.to_string())?;
+    Ok(client)
+}
+
+/// The agency's document system files the demo items (`seed::demo`, through the same
+/// functions as its back-office routes); three staff phones act on them.
+async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> Result<(), String> {
+    use taipei_core::approval::{ActRequest, InboxFilter};
+    use taipei_protocol::approval::{Action, ReturnTo};
+    let e = |e: taipei_core::Error| format!("[{}] {e}", e.code());
+    let db = taipei_server::db::Db::open(&dir.join("server.db")).map_err(|e| e.to_string())?;
+    let demo = taipei_server::approval::seed::demo(&db, taipei_server::time::now_ms()).await.map_err(|e| e.to_string())?;
+    let (wifi, budget, form) = (&demo.items[0], &demo.items[1], &demo.items[4]);
+    println!("      the document system filed {} items; 王副處長 stands in for 陳處長 this week", demo.items.len());
+
+    let chief = staff_phone(dir, url, portal_token, &demo.chief, "林科長").await?;
+    chief.approvals().sync_inbox().await.map_err(e)?;
+    println!("      林科長's inbox (a classified item only says: open it at your desk):");
+    crate::approvals::print_inbox(&chief.approvals().inbox(InboxFilter::default()).await.map_err(e)?);
+    for id in [wifi, budget, form] {
+        chief.approvals().open(id).await.map_err(e)?;
+    }
+    let forward = [wifi, budget, form].map(|id| ActRequest::new(id, Action::Forward, "陳核"));
+    println!("      林科長 sends three on (陳核) in one batch:");
+    crate::approvals::act(&chief, forward.to_vec()).await.map_err(e)?;
+    chief.close().await.map_err(e)?;
+
+    let manager = staff_phone(dir, url, portal_token, &demo.manager, "陳處長").await?;
+    let approvals = manager.approvals();
+    approvals.sync_inbox().await.map_err(e)?;
+    println!("      陳處長's inbox, due first:");
+    crate::approvals::print_inbox(&approvals.inbox(InboxFilter::default()).await.map_err(e)?);
+    let t = Instant::now();
+    crate::approvals::print_item(&approvals.open(wifi).await.map_err(e)?);
+    println!("      (read and kept for offline reading in {})", ms(t));
+    let t = Instant::now();
+    crate::approvals::print_record(&approvals.act(ActRequest::new(wifi, Action::Approve, "如擬")).await.map_err(e)?);
+    println!("      決行 signed, queued and answered in {}", ms(t));
+    approvals.open(budget).await.map_err(e)?;
+    let mut back = ActRequest::new(budget, Action::Return, "請先會會計室表示意見後再陳");
+    back.return_to = Some(ReturnTo::Previous);
+    crate::approvals::print_record(&approvals.act(back).await.map_err(e)?);
+    manager.close().await.map_err(e)?;
+
+    let deputy = staff_phone(dir, url, portal_token, &demo.proxy, "王副處長").await?;
+    deputy.approvals().sync_inbox().await.map_err(e)?;
+    println!("      王副處長's inbox shows what waits for the absent director (代):");
+    crate::approvals::print_inbox(&deputy.approvals().inbox(InboxFilter::default()).await.map_err(e)?);
+    deputy.approvals().open(form).await.map_err(e)?;
+    crate::approvals::print_record(&deputy.approvals().act(ActRequest::new(form, Action::Approve, "代為決行：同意借用")).await.map_err(e)?);
+    let history = deputy.approvals().open(form).await.map_err(e)?.detail.history;
+    if let Some(last) = history.last() {
+        println!("      the history shows both: {} 代 {}", last.actor, last.acting_for.as_deref().unwrap_or("?"));
+    }
+    deputy.close().await.map_err(e)?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! variants are top-level commands, with their options and help) and `run(Args)`.
 //! `main` only composes them, one line per module in `capabilities!` below.
 
+mod approvals;
 mod attendance;
 mod browser;
 mod demo;
@@ -64,6 +65,7 @@ capabilities! {
     Qr => qr,
     Login => login,
     Attendance => attendance,
+    Approvals => approvals,
     Wallet => wallet,
 }
 

@@ -43,6 +43,20 @@ impl Phone {
     }
 }
 
+/// Opens the phone, runs `f` on it, closes it; the error as `[code] words`.
+pub fn with_client<F, Fut>(phone: &Phone, f: F) -> Result<(), String>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<(), taipei_core::Error>>,
+{
+    crate::runtime()?.block_on(async {
+        let client = phone.open().await?;
+        let result = f(client.clone()).await;
+        client.close().await.map_err(|e| e.to_string())?;
+        result.map_err(|e| format!("[{}] {e}", e.code()))
+    })
+}
+
 /// What the phone's camera saw: a picture of a QR code, or its text.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]

@@ -2,8 +2,9 @@
 //! are (citizen certificate card), the portal asks the backend for a device-binding
 //! offer and shows its QR. Also the administrator's revoke, for a lost phone.
 //!
-//! These calls use the admin token, which a phone never holds; they are here because
-//! the CLI is also the backend developer's tool.
+//! Each system calls with a credential of its own kind (portal, organizer, HR, issuer),
+//! which the operator mints with the admin token; a phone never holds any of them.
+//! They are here because the CLI is also the backend developer's tool.
 
 use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, MintedCredential, NewBinding, NewCredential, headers};
@@ -52,20 +53,22 @@ pub async fn reply_json<T: serde::de::DeserializeOwned>(reply: reqwest::Response
     serde_json::from_slice(bytes).map_err(|e| format!("{what}: unexpected reply: {e}"))
 }
 
-pub async fn offer_binding(base_url: &str, admin_token: &str, user_id: &str, display_name: &str) -> Result<BindingOffer, String> {
+/// The portal (with its credential) offers a device binding.
+pub async fn offer_binding(base_url: &str, portal_token: &str, user_id: &str, display_name: &str) -> Result<BindingOffer, String> {
     let body = serde_json::to_value(NewBinding { user_id: user_id.into(), display_name: display_name.into() })
         .map_err(|e| e.to_string())?;
-    admin_post(base_url, admin_token, "/v1/portal/bindings", body).await
+    admin_post(base_url, portal_token, "/v1/portal/bindings", body).await
 }
 
 pub async fn revoke_device(base_url: &str, admin_token: &str, device_id: &str) -> Result<DeviceStatus, String> {
     admin_post(base_url, admin_token, &format!("/v1/admin/devices/{device_id}/revoke"), serde_json::json!({})).await
 }
 
-/// An organizer's system schedules a meeting; the reply carries the room display's token.
-pub async fn create_meeting(base_url: &str, admin_token: &str, meeting: &NewMeeting) -> Result<MeetingCreated, String> {
+/// An organizer's system (with its credential) schedules a meeting; the reply carries
+/// the room display's token.
+pub async fn create_meeting(base_url: &str, organizer_token: &str, meeting: &NewMeeting) -> Result<MeetingCreated, String> {
     let body = serde_json::to_value(meeting).map_err(|e| e.to_string())?;
-    admin_post(base_url, admin_token, "/v1/admin/meetings", body).await
+    admin_post(base_url, organizer_token, "/v1/admin/meetings", body).await
 }
 
 /// HR's system sets up an office and its rules, then registers a beacon of it.

@@ -6,7 +6,7 @@ mod conformance;
 
 use std::path::{Path, PathBuf};
 
-use taipei_core::wallet::{Filter, Item};
+use taipei_core::wallet::{CheckStatus, Filter, Item};
 use taipei_protocol::cert::format_rfc3339;
 use taipei_protocol::cert::verdict::Verdict;
 
@@ -52,10 +52,13 @@ pub enum Wallet {
         #[command(flatten)]
         on: OnPhone,
     },
-    /// Verify a certificate offline (TPC1: or HC1:)
+    /// Verify a certificate offline (TPC1: or HC1:), every check with its words
     Verify {
         #[command(flatten)]
         scanned: Scanned,
+        /// Print the verdict as JSON, every check included (field names in the wallet README)
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         on: OnPhone,
     },
@@ -174,9 +177,15 @@ async fn command_on(client: &taipei_core::Client, command: Wallet) -> Result<(),
                 println!("QR written to {file}");
             }
         }
-        Wallet::Verify { scanned, .. } => {
+        Wallet::Verify { scanned, json, .. } => {
             let text = scanned.read()?;
-            print_verdict(&wallet.verify_text(&text).await.map_err(fail)?);
+            let verdict = wallet.verify_text(&text).await.map_err(fail)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&verdict).map_err(|e| e.to_string())?);
+            } else {
+                print_verdict(&verdict);
+                print_steps(&verdict);
+            }
         }
         Wallet::Pickup { id, .. } => {
             let code = wallet.pickup_code(&id, None).await.map_err(fail)?;
@@ -236,5 +245,20 @@ pub fn print_verdict(v: &Verdict) {
     println!("      {mark} {} — {}", v.kind.code(), v.reason);
     if let Some(c) = &v.certificate {
         println!("        {} ({}) · holder {}", c.title.zh, c.title.en, c.holder);
+    }
+}
+
+/// Every check of a verdict, one line each in both languages.
+fn print_steps(v: &Verdict) {
+    for step in &v.steps {
+        let mark = match step.status {
+            CheckStatus::Passed => "✔",
+            CheckStatus::Failed => "✘",
+            CheckStatus::NotChecked => "·",
+        };
+        println!("        {mark} {:<12} {} {}", step.code.code(), step.words.en, step.words.zh);
+        if let Some(detail) = &step.detail {
+            println!("          {detail}");
+        }
     }
 }

@@ -218,7 +218,10 @@ async fn phone_commands_run_against_the_reference_server() {
         .await
         .unwrap_or_else(|e| panic!("server: {e}"));
     let url = server.base_url();
-    let offer = portal::offer_binding(&url, server.admin_token(), "A123456789", "陳○明")
+    let portal_system = portal::mint_credential(&url, server.admin_token(), "portal", None)
+        .await
+        .unwrap_or_else(|e| panic!("portal credential: {e}"));
+    let offer = portal::offer_binding(&url, &portal_system.token, "A123456789", "陳○明")
         .await
         .unwrap_or_else(|e| panic!("binding offer: {e}"));
     let root_key = portal::root_key(&url).await.unwrap_or_else(|e| panic!("root key: {e}"));
@@ -261,6 +264,67 @@ async fn phone_commands_run_against_the_reference_server() {
     let out = run(args(&["wallet", "list", "--data", &data_s, "--server", &url]), env).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(out.status.success(), "wallet list: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("0 certificate(s)"));
+
+    // An inspector's verdicts as JSON: every check, parsed back; a forged copy and a
+    // revoked certificate each name the check that failed, in both languages.
+    let school = portal::mint_credential(&url, server.admin_token(), "issuer", Some("TPE-EDU")).await.unwrap_or_else(|e| panic!("{e}"));
+    let diploma = taipei_protocol::wallet::NewCertificate {
+        user_id: "A123456789".into(),
+        issuer: "TPE-EDU".into(),
+        cert_type: "diploma".into(),
+        holder_name: "陳小明".into(),
+        title: taipei_protocol::cert::city::Text::new("高級中等學校畢業證書", "Senior High School Diploma"),
+        fields: vec![],
+        expires_at_ms: None,
+        document_sha256: None,
+    };
+    let issued = portal::issue_certificate(&url, &school.token, &diploma).await.unwrap_or_else(|e| panic!("{e}"));
+    let on_phone = ["--data", data_s.as_str(), "--server", url.as_str(), "--root-key", root_key.as_str()];
+    let verify_json = |qr: String| {
+        let mut line = vec!["wallet".to_owned(), "verify".into(), "--json".into(), "--text".into(), qr];
+        line.extend(on_phone.iter().map(|s| (*s).to_owned()));
+        async move {
+            let out = run(line, vec![]).await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(out.status.success(), "wallet verify --json: {}", text(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)))
+        }
+    };
+    let sync = || {
+        let mut line = args(&["wallet", "sync"]);
+        line.extend(on_phone.iter().map(|s| (*s).to_owned()));
+        async { assert!(run(line, vec![]).await.unwrap_or_else(|e| panic!("{e}")).status.success()) }
+    };
+    sync().await;
+    let codes = |v: &serde_json::Value| -> Vec<String> {
+        v["steps"].as_array().unwrap_or_else(|| panic!("no steps: {v}")).iter().map(|s| s["code"].as_str().unwrap_or("?").to_owned()).collect()
+    };
+    let step = |v: &serde_json::Value, code: &str| v["steps"].as_array().and_then(|s| s.iter().find(|s| s["code"] == code)).cloned().unwrap_or_default();
+    let valid = verify_json(issued.qr.clone()).await;
+    assert_eq!(valid["kind"], "valid", "{valid}");
+    let expected = ["format", "integrity", "content", "issuer", "signature", "issuer_match", "allowed_type", "revocation", "validity"];
+    assert_eq!(codes(&valid), expected);
+    assert!(valid["steps"].as_array().into_iter().flatten().all(|s| s["status"] == "passed"), "{valid}");
+    assert_eq!(valid["certificate"]["holder"], "陳○明");
+
+    // The same claims signed by another key under the school's key id.
+    let (alg, rng) = (&ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING, ring::rand::SystemRandom::new());
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap_or_else(|e| panic!("{e}"));
+    let other = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap_or_else(|e| panic!("{e}"));
+    let decoded = taipei_protocol::cert::decode(&issued.qr).unwrap_or_else(|e| panic!("{e}"));
+    let claims = taipei_protocol::cert::city::CityCertificate::from_claims(&decoded.claims).unwrap_or_else(|e| panic!("{e}"));
+    let forged = claims.sign(&other, decoded.cose.kid().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+    let v = verify_json(forged).await;
+    assert_eq!((&v["kind"], &step(&v, "signature")["status"]), (&"invalid_signature".into(), &"failed".into()), "{v}");
+    assert!(step(&v, "signature")["words"]["en"].as_str().unwrap_or("").contains("does not match any trusted issuer"), "{v}");
+    assert_eq!(step(&v, "validity")["status"], "not_checked");
+
+    portal::revoke_certificate(&url, &school.token, &issued.id).await.unwrap_or_else(|e| panic!("{e}"));
+    sync().await;
+    let v = verify_json(issued.qr.clone()).await;
+    let revocation = step(&v, "revocation");
+    assert_eq!((&v["kind"], &revocation["status"]), (&"revoked".into(), &"failed".into()), "{v}");
+    assert!(revocation["words"]["zh"].as_str().unwrap_or("").contains("已撤銷"), "{v}");
+    assert_eq!(v["reason"], revocation["words"]["en"]);
 
     // A failure of the command itself (a code nobody issued) exits 1 with the core's code.
     let out = run(args(&["bind", "--text", "TPB1:not-a-binding", "--data", &data_s, "--server", &url]), vec![])

@@ -56,7 +56,15 @@ fn setup() -> Setup {
             .await
             .expect("json");
         let issuer = issuer["token"].as_str().expect("issuer token").to_owned();
-        let offer: serde_json::Value = post("/v1/portal/bindings", serde_json::json!({"user_id": "u-bench", "display_name": "陳小明"}))
+        // So does the portal's binding offer.
+        let portal: serde_json::Value = post("/v1/admin/credentials", serde_json::json!({"kind": "portal", "name": "bench portal"}))
+            .await
+            .expect("mint")
+            .json()
+            .await
+            .expect("json");
+        let portal = portal["token"].as_str().expect("portal token").to_owned();
+        let offer: serde_json::Value = post_as(&portal, "/v1/portal/bindings", serde_json::json!({"user_id": "u-bench", "display_name": "陳小明"}))
             .await
             .expect("offer")
             .json()

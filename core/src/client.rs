@@ -197,6 +197,8 @@ impl Client {
         inner.outbox.register_handler(crate::meetings::SIGN_IN_KIND, Arc::new(crate::meetings::Receipts));
         #[cfg(feature = "attendance")]
         inner.outbox.register_handler(crate::attendance::PUNCH_KIND, Arc::new(crate::attendance::Receipts));
+        #[cfg(feature = "approval")]
+        inner.outbox.register_handler(crate::approval::ACTION_KIND, Arc::new(crate::approval::Receipts));
         if inner.config.sync_interval_secs > 0 {
             let task = tokio::spawn(background_sync(
                 Arc::downgrade(&inner),
@@ -284,6 +286,12 @@ impl Client {
     #[cfg(feature = "wallet")]
     pub fn wallet(&self) -> crate::wallet::Wallet {
         crate::wallet::Wallet::new(Arc::clone(&self.inner))
+    }
+
+    /// Mobile approval: the inbox offline, items read and kept, signed actions, batches.
+    #[cfg(feature = "approval")]
+    pub fn approvals(&self) -> crate::approval::Approvals {
+        crate::approval::Approvals::new(Arc::clone(&self.inner))
     }
 
     /// The server's clock as this phone estimates it (UTC ms).
@@ -599,6 +607,8 @@ impl Inner {
         // Whatever settled before an error is told now.
         #[cfg(feature = "attendance")]
         crate::attendance::announce(self).await;
+        #[cfg(feature = "approval")]
+        crate::approval::clear_refused(self).await;
         let (report, stopped_by) = match result {
             Ok(o) => (o.report, o.stopped_by),
             Err(e) => {

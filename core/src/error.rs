@@ -32,6 +32,10 @@ pub enum Error {
     #[cfg(feature = "wallet")]
     #[error(transparent)]
     Wallet(crate::wallet::WalletError),
+    /// Mobile approval: not read yet, changed since read, an opinion missing, …
+    #[cfg(feature = "approval")]
+    #[error(transparent)]
+    Approval(crate::approval::ApprovalError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -53,6 +57,8 @@ impl Error {
             Self::Attendance(e) => e.code(),
             #[cfg(feature = "wallet")]
             Self::Wallet(e) => e.code(),
+            #[cfg(feature = "approval")]
+            Self::Approval(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }

@@ -18,6 +18,8 @@ pub mod meetings;
 pub mod attendance;
 #[cfg(feature = "wallet")]
 pub mod wallet;
+#[cfg(feature = "approval")]
+pub mod approval;
 pub mod client;
 pub mod error;
 
@@ -31,7 +33,7 @@ pub use net::NetError;
 pub use outbox::{OutboxError, OutboxItem, OutboxStatus, SyncReport};
 pub use secrets::{FileSecretStore, SecretError, SecretStore};
 pub use store::StoreError;
-pub use taipei_protocol::api::{Assurance, Me, ReportEntry};
+pub use taipei_protocol::api::{Assurance, AssuranceBasis, Me, ReportEntry};
 pub use taipei_protocol::login::{LoginContext, LoginHistoryEntry};
 pub use taipei_protocol::meeting::MeetingInfo;
 pub use taipei_protocol::attendance::{DayReport, Location, OfficeConfig, PunchKind};

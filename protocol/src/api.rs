@@ -89,7 +89,35 @@ impl Assurance {
     }
 }
 
-/// `POST /v1/portal/bindings` (portal, admin-authenticated): the person proved who
+/// Whether the server verified a device's assurance or took the phone's word for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssuranceBasis {
+    /// What the phone claimed: no attestation, or one that did not verify.
+    #[default]
+    Claimed,
+    /// A platform attestation (Android key attestation, Apple App Attest) verified it.
+    Attested,
+}
+
+impl AssuranceBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claimed => "claimed",
+            Self::Attested => "attested",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "claimed" => Some(Self::Claimed),
+            "attested" => Some(Self::Attested),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/portal/bindings` (portal credential): the person proved who
 /// they are at the portal; offer a device binding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewBinding {
@@ -115,7 +143,11 @@ pub struct RegisterDevice {
     /// Uncompressed SEC1 P-256 point, base64url.
     pub public_key: String,
     pub assurance: Assurance,
-    /// Platform key attestation (Android key attestation chain, iOS App Attest), if any.
+    /// Platform key attestation, if any: `android-key:` + the chain (leaf first, each
+    /// certificate base64url, joined by `.`; challenge = the offer's bnonce), or
+    /// `apple-appattest:` + the attestation object base64url (clientDataHash =
+    /// SHA-256 of the binding message). Without one that verifies, the server records
+    /// the assurance as [`AssuranceBasis::Claimed`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<String>,
     /// A name the person recognises in their device list ("Pixel 8").
@@ -129,7 +161,11 @@ pub struct DeviceRegistered {
     pub device_id: String,
     pub user_id: String,
     pub display_name: String,
+    /// The assurance as recorded: the attested one when an attestation verified, else
+    /// the phone's claim.
     pub assurance: Assurance,
+    #[serde(default)]
+    pub assurance_basis: AssuranceBasis,
 }
 
 /// `POST /v1/token` (with a DPoP proof): a short-lived access token bound to the key.
@@ -155,6 +191,8 @@ pub struct Me {
     pub display_name: String,
     pub device_id: String,
     pub assurance: Assurance,
+    #[serde(default)]
+    pub assurance_basis: AssuranceBasis,
 }
 
 /// `POST /v1/reports`: the person reports a problem or a suspicious request (the
@@ -210,7 +248,8 @@ pub struct DeviceStatus {
 }
 
 /// `POST /v1/admin/credentials`: the operator mints a credential for a system that
-/// calls the server on its own behalf: `kiosk`, `hr`, `issuer` (with its agency).
+/// calls the server on its own behalf: `kiosk`, `hr`, `issuer` (with its agency), `portal`,
+/// `organizer`, `contracts` (the contracts desk), `reports` (weekly attendance reports).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCredential {
     pub kind: String,

@@ -112,3 +112,20 @@ fn data_defects_fail_with_their_evidence() {
     assert!(decode.defect.as_deref().unwrap().contains(".v[0].dt"), "{}", decode.describe());
     assert!(decode.describe().contains("UPSTREAM DATA DEFECT"));
 }
+
+/// DK case 5: a vaccination with empty `t` and `r` lists beside it, expected to pass
+/// schema validation. Upstream's own harness refuses any payload holding more than one
+/// of `v`, `t`, `r`, so the mismatch is reported as the case's data defect, with that
+/// evidence, and still counted as a failure.
+#[test]
+fn several_kinds_in_one_payload_are_an_upstream_data_defect() {
+    let report = run("DK/2DCode/raw/5.json");
+    assert!(!report.passed(), "{}", show(&report));
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.found.clone().unwrap().unwrap_err().contains("more than one of v, t, r"), "{}", show(&report));
+    assert!(schema.defect.as_deref().unwrap().contains("holds v, t, r together"), "{:?}", schema.defect);
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
+    // Only the schema flag fails: the rest of the chain is sound.
+    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+}

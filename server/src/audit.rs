@@ -23,6 +23,9 @@ use crate::time::now_ms;
 pub mod actions {
     pub const BIND_OFFER: &str = "binding.offer";
     pub const DEVICE_REGISTER: &str = "device.register";
+    /// A registration's attestation that did not verify (the device is bound with its
+    /// assurance `claimed`).
+    pub const DEVICE_ATTESTATION: &str = "device.attestation";
     pub const TOKEN_ISSUE: &str = "token.issue";
     pub const DEVICE_REVOKE: &str = "device.revoke";
     pub const REPORT_FILE: &str = "report.file";

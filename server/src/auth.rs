@@ -12,7 +12,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use taipei_protocol::api::{AccessToken, Assurance, TokenRequest, codes, headers};
+use taipei_protocol::api::{AccessToken, Assurance, AssuranceBasis, TokenRequest, codes, headers};
 use taipei_protocol::dpop::{self, VerifiedProof};
 use taipei_protocol::ecdsa::PublicKey;
 use taipei_protocol::{ProtocolError, b64};
@@ -38,6 +38,8 @@ pub struct AuthedDevice {
     pub public_key: PublicKey,
     pub jkt: String,
     pub assurance: Assurance,
+    /// Whether `assurance` was attested at registration or is the phone's claim.
+    pub assurance_basis: AssuranceBasis,
     pub ip: Option<String>,
 }
 
@@ -146,13 +148,14 @@ struct DeviceRow {
     public_key: Vec<u8>,
     jkt: String,
     assurance: String,
+    assurance_basis: String,
     status: String,
 }
 
 fn load_device(conn: &Connection, device_id: &str) -> Result<Option<DeviceRow>, ApiError> {
     Ok(conn
         .query_row(
-            "SELECT d.user_id, u.display_name, d.public_key, d.jkt, d.assurance, d.status \
+            "SELECT d.user_id, u.display_name, d.public_key, d.jkt, d.assurance, d.status, d.assurance_basis \
              FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
             [device_id],
             |r| {
@@ -163,6 +166,7 @@ fn load_device(conn: &Connection, device_id: &str) -> Result<Option<DeviceRow>, 
                     jkt: r.get(3)?,
                     assurance: r.get(4)?,
                     status: r.get(5)?,
+                    assurance_basis: r.get(6)?,
                 })
             },
         )
@@ -189,6 +193,8 @@ impl DeviceRow {
             .map_err(|e| ApiError::internal(format!("stored device key unreadable: {e}")))?;
         let assurance = Assurance::parse(&self.assurance)
             .ok_or_else(|| ApiError::internal("stored assurance unreadable"))?;
+        let assurance_basis = AssuranceBasis::parse(&self.assurance_basis)
+            .ok_or_else(|| ApiError::internal("stored assurance basis unreadable"))?;
         Ok(AuthedDevice {
             device_id: device_id.to_owned(),
             user_id: self.user_id,
@@ -196,6 +202,7 @@ impl DeviceRow {
             public_key,
             jkt: self.jkt,
             assurance,
+            assurance_basis,
             ip,
         })
     }

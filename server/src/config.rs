@@ -40,6 +40,10 @@ pub struct ServerConfig {
     /// must be supplied on every start; a database sealed under another refuses to
     /// sign anything.
     pub kek: Kek,
+    /// Verifies the platform attestation a phone may send with its registration
+    /// (`attestation.rs`). Default: Google's and Apple's roots, no App Attest app
+    /// allowed until the deployment names its apps.
+    pub attestation: crate::attestation::Verifier,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -56,6 +60,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("city_networks", &self.city_networks)
             .field("kek", &self.kek)
+            .field("attestation", &self.attestation)
             .finish()
     }
 }
@@ -81,6 +86,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             city_networks: loopback(),
             kek: std::sync::Arc::new(LocalKek::generate().expect("system random generator unavailable")),
+            attestation: std::sync::Arc::new(crate::attestation::PlatformAttestation::default()),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Credentials of systems that call the server on their own behalf, each a token of
 //! its own kind: minted by the operator (`POST /v1/admin/credentials`), shown once,
 //! stored as SHA-256 only (a 32-byte random token needs no salt), revocable, and
-//! checked in one place — an extractor per kind ([`Kiosk`], [`Hr`], [`Issuer`]). A
+//! checked in one place — an extractor per kind ([`Kiosk`], [`Hr`], [`Issuer`],
+//! [`Portal`], [`Organizer`], [`ContractsDesk`], [`Reports`]). A
 //! kiosk's token opens the kiosk endpoint and nothing else; an issuer's issues and
 //! revokes for its own agency only; the admin token opens none of them.
 
@@ -31,7 +32,11 @@ pub mod kinds {
     pub const KIOSK: &str = "kiosk";
     pub const HR: &str = "hr";
     pub const ISSUER: &str = "issuer";
-    pub const ALL: [&str; 3] = [KIOSK, HR, ISSUER];
+    pub const PORTAL: &str = "portal";
+    pub const ORGANIZER: &str = "organizer";
+    pub const CONTRACTS: &str = "contracts";
+    pub const REPORTS: &str = "reports";
+    pub const ALL: [&str; 7] = [KIOSK, HR, ISSUER, PORTAL, ORGANIZER, CONTRACTS, REPORTS];
 }
 
 /// A kind of credential, as a type, so each gets its own extractor.
@@ -62,6 +67,34 @@ impl Kind for IssuerKind {
     const WHAT: &'static str = "issuer credential of your agency";
 }
 
+#[derive(Debug, Clone, Copy)]
+pub struct PortalKind;
+impl Kind for PortalKind {
+    const NAME: &'static str = kinds::PORTAL;
+    const WHAT: &'static str = "portal credential";
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct OrganizerKind;
+impl Kind for OrganizerKind {
+    const NAME: &'static str = kinds::ORGANIZER;
+    const WHAT: &'static str = "meeting organizer credential";
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ContractsKind;
+impl Kind for ContractsKind {
+    const NAME: &'static str = kinds::CONTRACTS;
+    const WHAT: &'static str = "contracts desk credential";
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReportsKind;
+impl Kind for ReportsKind {
+    const NAME: &'static str = kinds::REPORTS;
+    const WHAT: &'static str = "attendance reports credential";
+}
+
 /// A caller that presented a live credential of kind `K` (`Authorization: Bearer <token>`).
 #[derive(Debug, Clone)]
 pub struct Credential<K> {
@@ -79,6 +112,21 @@ pub type Kiosk = Credential<KioskKind>;
 pub type Hr = Credential<HrKind>;
 /// One agency's issuing system; `scope` is its agency.
 pub type Issuer = Credential<IssuerKind>;
+/// The city portal, which proved who a person is and offers their device a binding.
+pub type Portal = Credential<PortalKind>;
+/// A meeting organizer's system (schedules meetings, gets the room display's token).
+pub type Organizer = Credential<OrganizerKind>;
+/// The contracts desk (records signed contracts, voids them).
+pub type ContractsDesk = Credential<ContractsKind>;
+/// Whoever reads people's weekly attendance reports (a supervisor's or HR's tool).
+pub type Reports = Credential<ReportsKind>;
+
+impl<K: Kind> Credential<K> {
+    /// Who acted, as audit rows name it: the kind and the credential's id.
+    pub fn actor(&self) -> String {
+        format!("{}:{}", K::NAME, self.id)
+    }
+}
 
 impl Issuer {
     /// The agency this credential issues for.

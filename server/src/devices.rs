@@ -8,15 +8,17 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use rusqlite::{OptionalExtension, params};
 use taipei_protocol::api::{
-    BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes,
+    AssuranceBasis, BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes,
 };
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::ecdsa::PublicKey;
 use taipei_protocol::{limits, signed};
 
 use crate::AppState;
+use crate::attestation::Evidence;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{Admin, AuthedDevice};
+use crate::credentials::Portal;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, b64_field, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
@@ -26,11 +28,11 @@ use crate::time::{after, now_ms};
 
 const MAX_ATTESTATION_LEN: usize = 32 * 1024;
 
-/// `POST /v1/portal/bindings`: the person proved who they are at the portal; create
+/// `POST /v1/portal/bindings` (portal credential): the person proved who they are at the portal; create
 /// (or refresh) their user record and a one-time binding offer.
 pub async fn create_binding(
     State(state): State<AppState>,
-    admin: Admin,
+    portal: Portal,
     body: JsonBody<NewBinding>,
 ) -> Result<(StatusCode, Json<BindingOffer>), ApiError> {
     let NewBinding {
@@ -63,7 +65,7 @@ pub async fn create_binding(
                 "INSERT INTO bindings (bid, bnonce, user_id, expires_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![qr.bid_text(), qr.bnonce.as_slice(), user_id, qr.expires_at_ms, now],
             )?;
-            audit::record(tx, &Entry::new(actions::BIND_OFFER, "admin").ip(admin.ip))?;
+            audit::record(tx, &Entry::new(actions::BIND_OFFER, portal.actor()).ip(portal.ip))?;
             Ok(())
         })
         .await?;
@@ -81,6 +83,7 @@ pub async fn register_device(
 ) -> Result<Response, ApiError> {
     let request = body.value;
     let ip = ctx.ip();
+    let attestation = state.settings.attestation.clone();
     let result = idempotency::once(&state.db, "anon".into(), key, body.request_hash, StatusCode::CREATED, move |tx| {
         limits::DEVICE_NAME.check(&request.device_name).map_err(|e| ApiError::bad_request(e.to_string()))?;
         if request.attestation.as_ref().is_some_and(|a| a.len() > MAX_ATTESTATION_LEN) {
@@ -114,26 +117,51 @@ pub async fn register_device(
 
         let device_id = random::id()?;
         let now = now_ms();
+        // Only a verified attestation turns the claim into a fact; a failed one binds
+        // the device all the same (the person is at the portal), as claimed, and is
+        // written down for whoever reviews the log.
+        let verified = request.attestation.as_deref().map(|statement| {
+            attestation.verify(&Evidence {
+                statement,
+                challenge: &bnonce,
+                client_data: &message,
+                public_key: public_key.as_bytes(),
+                at_secs: u64::try_from(now.div_euclid(1000)).unwrap_or(0),
+            })
+        });
+        let (assurance, basis, detail) = match &verified {
+            Some(Ok(attested)) => {
+                (attested.assurance, AssuranceBasis::Attested, Some(format!("{}: {}", attested.format, attested.detail)))
+            }
+            _ => (request.assurance, AssuranceBasis::Claimed, None),
+        };
         tx.execute(
             "INSERT INTO devices (device_id, user_id, public_key, jkt, assurance, attestation, device_name, \
-             status, counter, created_at_ms, last_used_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', 0, ?8, ?8)",
+             status, counter, created_at_ms, last_used_at_ms, assurance_basis, attestation_detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', 0, ?8, ?8, ?9, ?10)",
             params![
                 device_id,
                 user_id,
                 public_key.as_bytes(),
                 public_key.jwk_thumbprint(),
-                request.assurance.as_str(),
+                assurance.as_str(),
                 request.attestation,
                 request.device_name,
-                now
+                now,
+                basis.as_str(),
+                detail
             ],
         )?;
+        if let Some(Err(error)) = &verified {
+            let mut entry = Entry::new(actions::DEVICE_ATTESTATION, &user_id).device(&device_id).ip(ip.clone());
+            entry.outcome = format!("refused: {error}; recorded as claimed {}", request.assurance.as_str());
+            audit::record(tx, &entry)?;
+        }
         tx.execute("UPDATE bindings SET used = 1, device_id = ?1 WHERE bid = ?2", params![device_id, request.bid])?;
         audit::record(tx, &Entry::new(actions::DEVICE_REGISTER, &user_id).device(&device_id).ip(ip))?;
         let display_name: String =
             tx.query_row("SELECT display_name FROM users WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
-        Ok(DeviceRegistered { device_id, user_id, display_name, assurance: request.assurance })
+        Ok(DeviceRegistered { device_id, user_id, display_name, assurance, assurance_basis: basis })
     })
     .await;
     audit::unless_refused(
@@ -181,5 +209,6 @@ pub async fn me(device: AuthedDevice) -> Json<Me> {
         display_name: device.display_name,
         device_id: device.device_id,
         assurance: device.assurance,
+        assurance_basis: device.assurance_basis,
     })
 }

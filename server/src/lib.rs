@@ -11,6 +11,7 @@ pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod attestation;
 pub mod credentials;
 pub mod db;
 pub mod devices;
@@ -66,6 +67,8 @@ pub struct Settings {
     pub city_networks: Vec<ipnet::IpNet>,
     /// Seals and opens the keys kept in the database.
     pub kek: sealing::Kek,
+    /// Verifies device key attestations.
+    pub attestation: attestation::Verifier,
 }
 
 struct Route {
@@ -264,6 +267,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             binding_ttl: config.binding_ttl,
             city_networks: config.city_networks.clone(),
             kek: config.kek.clone(),
+            attestation: config.attestation.clone(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -22,7 +22,8 @@ use taipei_protocol::meeting::{
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
-use crate::auth::{Admin, AuthedDevice, sha256};
+use crate::auth::{AuthedDevice, sha256};
+use crate::credentials::Organizer;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
@@ -58,10 +59,10 @@ fn mid_bytes(mid: &str) -> Result<[u8; 16], ApiError> {
         .ok_or_else(unknown)
 }
 
-/// `POST /v1/admin/meetings` (organizer's system, admin token).
+/// `POST /v1/admin/meetings` (organizer's system, with its own credential).
 pub async fn create(
     State(state): State<AppState>,
-    admin: Admin,
+    organizer: Organizer,
     body: JsonBody<NewMeeting>,
 ) -> Result<(StatusCode, Json<MeetingCreated>), ApiError> {
     let m = body.value;
@@ -103,7 +104,7 @@ pub async fn create(
             for user in &m.invitees {
                 tx.execute("INSERT OR IGNORE INTO meeting_invitees (mid, user_id) VALUES (?1, ?2)", params![mid, user])?;
             }
-            audit::record(tx, &Entry::new(actions::MEETING_CREATE, "admin").ip(admin.ip))
+            audit::record(tx, &Entry::new(actions::MEETING_CREATE, organizer.actor()).ip(organizer.ip))
         })
         .await?;
     Ok((StatusCode::CREATED, Json(created)))

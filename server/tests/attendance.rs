@@ -215,11 +215,12 @@ async fn the_week_report_shows_first_in_last_out_and_flags() {
     assert!(today.flags.contains(&"manual".to_owned()));
     assert_eq!(week.days.len(), 7);
 
-    let response = t.http.get(t.url("/v1/admin/attendance/carol/week.html")).bearer_auth(t.server.admin_token()).send().await.unwrap();
+    let reports = t.mint("reports", None).await;
+    let response = t.http.get(t.url("/v1/admin/attendance/carol/week.html")).bearer_auth(&reports).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
     assert!(page.contains("Name of carol") && page.contains(&today.date));
-    let json: WeekReport = t.http.get(t.url("/v1/admin/attendance/carol/week")).bearer_auth(t.server.admin_token()).send().await.unwrap().json().await.unwrap();
+    let json: WeekReport = t.http.get(t.url("/v1/admin/attendance/carol/week")).bearer_auth(&reports).send().await.unwrap().json().await.unwrap();
     assert_eq!(json, week);
     let unauth = t.http.get(t.url("/v1/admin/attendance/carol/week")).send().await.unwrap();
     assert_eq!(unauth.status(), StatusCode::UNAUTHORIZED);

@@ -526,7 +526,7 @@ async fn create_meeting_with(t: &TestServer, invitees: &[&str], starts_in_ms: i6
     let response = t
         .http
         .post(t.url("/v1/admin/meetings"))
-        .bearer_auth(t.server.admin_token())
+        .bearer_auth(t.mint("organizer", None).await)
         .json(&NewMeeting {
             title: "市政會議 City council".into(),
             room: "市府 8F 801".into(),
@@ -667,7 +667,7 @@ async fn meeting_late_sign_in_only_within_the_meetings_window() {
     let response = t
         .http
         .post(t.url("/v1/admin/meetings"))
-        .bearer_auth(t.server.admin_token())
+        .bearer_auth(t.mint("organizer", None).await)
         .json(&serde_json::json!({"title": "t", "room": "r", "organizer": "o", "starts_at_ms": 1, "ends_at_ms": 2, "late_window_ms": -1}))
         .send()
         .await

@@ -122,12 +122,22 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
     cookies.extend(cookie_pairs(&redeemed));
     secrets.push(confirm);
 
+    let mint = |kind: &'static str, scope: Option<&'static str>| {
+        let request = t.http.post(t.url("/v1/admin/credentials")).bearer_auth(t.server.admin_token());
+        let request = request.header(headers::IDEMPOTENCY_KEY, random_id());
+        request.json(&serde_json::json!({"kind": kind, "name": format!("logs {kind}"), "scope": scope})).fetch()
+    };
+    // The portal's and the organizer's credentials are secrets of the run too.
+    secrets.push(t.portal_token().await);
+    let organizer: taipei_protocol::api::MintedCredential = mint("organizer", None).await;
+    secrets.push(organizer.token.clone());
+
     // A meeting's display token.
     let now = common::now_s() * 1000;
     let meeting: MeetingCreated = t
         .http
         .post(t.url("/v1/admin/meetings"))
-        .bearer_auth(t.server.admin_token())
+        .bearer_auth(&organizer.token)
         .json(&NewMeeting {
             title: "t".into(),
             room: "r".into(),
@@ -151,11 +161,6 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
 
     // A pickup code, created, then revoked and a second one redeemed at a kiosk; the
     // issuer's and the kiosk's credentials are secrets of the run too.
-    let mint = |kind: &'static str, scope: Option<&'static str>| {
-        let request = t.http.post(t.url("/v1/admin/credentials")).bearer_auth(t.server.admin_token());
-        let request = request.header(headers::IDEMPOTENCY_KEY, random_id());
-        request.json(&serde_json::json!({"kind": kind, "name": format!("logs {kind}"), "scope": scope})).fetch()
-    };
     let issuer: taipei_protocol::api::MintedCredential = mint("issuer", Some("TPE-EDU")).await;
     let kiosk: taipei_protocol::api::MintedCredential = mint("kiosk", None).await;
     secrets.push(issuer.token.clone());

@@ -32,10 +32,6 @@ async fn post_as(t: &TestServer, token: &str, path: &str, body: serde_json::Valu
     request.json(&body).send().await.unwrap().status()
 }
 
-async fn admin(t: &TestServer, path: &str, body: serde_json::Value) -> StatusCode {
-    post_as(t, t.server.admin_token(), path, body).await
-}
-
 /// Everything the database file and its side files hold, as one byte string.
 fn file_bytes(dir: &std::path::Path) -> Vec<u8> {
     let mut all = Vec::new();
@@ -76,7 +72,7 @@ async fn server_keys_are_sealed_at_rest_and_a_copied_file_holds_none() {
     assert_eq!(t.count("SELECT COUNT(*) FROM attendance_beacons"), 1);
     let now = common::now_s() * 1000;
     let meeting = serde_json::json!({"title": "t", "room": "r", "organizer": "o", "starts_at_ms": now, "ends_at_ms": now + 3_600_000, "invitees": []});
-    assert_eq!(admin(&t, "/v1/admin/meetings", meeting).await, StatusCode::CREATED);
+    assert_eq!(post_as(&t, &t.mint("organizer", None).await, "/v1/admin/meetings", meeting).await, StatusCode::CREATED);
     let cert = NewCertificate {
         user_id: "u-a".into(),
         issuer: "TPE-EDU".into(),

@@ -120,29 +120,6 @@ async fn unknown_binding_and_bad_signature_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn portal_needs_the_admin_token() {
-    let t = TestServer::start().await;
-    let body = serde_json::json!({"user_id": "u", "display_name": "U"});
-    let response = t
-        .http
-        .post(t.url("/v1/portal/bindings"))
-        .bearer_auth("wrong")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let (status, code) = error_of(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED)
-    );
-    assert_eq!(
-        t.audit_count("admin.auth", "IS NOT NULL"),
-        1
-    );
-}
-
 // ---- tokens and authentication -------------------------------------------------------
 
 #[tokio::test]

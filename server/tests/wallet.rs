@@ -348,7 +348,8 @@ async fn contracts_carry_verifiable_signatures_and_can_be_voided() {
         document_sha256: "0f".repeat(32),
         parties: vec!["臺北市政府資訊局".into(), "大同資訊股份有限公司".into()],
     };
-    let response = t.http.post(t.url("/v1/admin/wallet/contracts")).bearer_auth(t.server.admin_token()).json(&new).send().await.unwrap();
+    let desk = t.mint("contracts", None).await;
+    let response = t.http.post(t.url("/v1/admin/wallet/contracts")).bearer_auth(&desk).json(&new).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Contract = response.json().await.unwrap();
     let (trust, _, _) = lists(&t).await;
@@ -360,7 +361,7 @@ async fn contracts_carry_verifiable_signatures_and_can_be_voided() {
     let void = t
         .http
         .post(t.url(&format!("/v1/admin/wallet/contracts/{}/void", created.id)))
-        .bearer_auth(t.server.admin_token())
+        .bearer_auth(&desk)
         .json(&serde_json::json!({"reason": "廠商解約"}))
         .send()
         .await

@@ -7,7 +7,7 @@ use taipei_core::attendance::{AdvertData, Sighting, simulate};
 use taipei_core::{Client, Error, Event, EventListener, PunchKind};
 use taipei_protocol::beacon::{Advert, encode_ad};
 use taipei_scenarios::{
-    admin_get, admin_post, assign_to_office, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
+    report_get, admin_post, assign_to_office, mint_credential, offer_binding, open_profile, profile_config, software_platform, start_server, start_server_at,
 };
 use taipei_server::RunningServer;
 use taipei_server::attendance::eid::EidBeacon;
@@ -233,7 +233,7 @@ async fn offline_punches_survive_a_restart_and_arrive_once() {
     for p in &queued {
         assert_eq!(client.attendance().punch(&p.punch_id).await.unwrap().unwrap().state, "accepted");
     }
-    let week: taipei_protocol::attendance::WeekReport = serde_json::from_value(admin_get(&server, "/v1/admin/attendance/eve/week").await).unwrap();
+    let week: taipei_protocol::attendance::WeekReport = serde_json::from_value(report_get(&server, "/v1/admin/attendance/eve/week").await).unwrap();
     assert_eq!(week.days.iter().map(|d| d.punches).sum::<u32>(), 2);
     assert!(week.days.iter().any(|d| d.flags.contains(&"manual".to_owned())));
     client.close().await.unwrap();

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use taipei_protocol::attendance::WeekReport;
-use taipei_scenarios::{admin_get, admin_post, kill_children, mint_credential, offer_binding, open_profile, start_server};
+use taipei_scenarios::{report_get, admin_post, kill_children, mint_credential, offer_binding, open_profile, start_server};
 
 const RUNS: u32 = 50;
 const PER_RUN: u32 = 3;
@@ -51,7 +51,7 @@ async fn killed_mid_sync_fifty_times_every_punch_arrives_exactly_once() {
     assert!(on_phone.iter().all(|p| p.state == "accepted"), "{on_phone:?}");
     assert!(queued.is_subset(&ids), "lost: {:?}", queued.difference(&ids).collect::<Vec<_>>());
     // The server holds exactly the phone's punches: none twice.
-    let server_week: WeekReport = serde_json::from_value(admin_get(&server, "/v1/admin/attendance/frank/week").await).unwrap();
+    let server_week: WeekReport = serde_json::from_value(report_get(&server, "/v1/admin/attendance/frank/week").await).unwrap();
     let on_server: u32 = server_week.days.iter().map(|d| d.punches).sum();
     assert_eq!(on_server as usize, on_phone.len());
     eprintln!("{} of {RUNS} children killed mid-way ({} queueing, {} syncing); {} punches reported, {} on the phone and the server", kills.mid_way(), kills.while_queueing, kills.while_syncing, queued.len(), on_server);

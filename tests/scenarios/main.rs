@@ -6,6 +6,8 @@ mod wallet_conformance;
 mod wallet;
 mod login;
 mod browser;
+mod approval;
+mod approval_crash;
 mod attendance;
 mod attendance_crash;
 mod limits;

@@ -61,11 +61,13 @@ pub async fn admin_post(server_url: &str, admin_token: &str, path: &str, body: s
     (status, json)
 }
 
-/// The portal offers a binding for `user_id`; returns the `TPB1:` QR text.
+/// The portal, with its own credential, offers a binding for `user_id`; returns the
+/// `TPB1:` QR text.
 pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
     let body = serde_json::to_value(NewBinding { user_id: user_id.into(), display_name: format!("{user_id} name") })
         .expect("json");
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/portal/bindings", body).await;
+    let portal = mint_credential(server, "portal", None).await;
+    let (status, json) = admin_post(&server.base_url(), &portal, "/v1/portal/bindings", body).await;
     assert!((200..300).contains(&status), "portal offer: {status} {json}");
     let offer: BindingOffer = serde_json::from_value(json).expect("BindingOffer");
     offer.qr
@@ -92,6 +94,47 @@ pub async fn assign_to_office(server: &RunningServer, office: &str, user: &str) 
     let path = format!("/v1/hr/offices/{office}/assignments");
     let (status, json) = admin_post(&server.base_url(), &hr, &path, serde_json::json!({"user_id": user})).await;
     assert_eq!(status, 200, "{json}");
+}
+
+/// `POST` a back-office endpoint with the admin token and no idempotency key (each
+/// call is a new request); returns status and JSON.
+pub async fn admin_post_plain(server: &RunningServer, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let reply = http()
+        .post(format!("{}{path}", server.base_url()))
+        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .json(&body)
+        .send()
+        .await
+        .expect("admin call");
+    let status = reply.status().as_u16();
+    (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Registers someone who can hold approval items, at `level` of 分層負責 (1 = head).
+pub async fn approval_person(server: &RunningServer, user_id: &str, level: u8) {
+    let body = serde_json::json!({"user_id": user_id, "display_name": user_id, "title": "", "agency": "資訊局", "level": level});
+    let (status, json) = admin_post_plain(server, "/v1/admin/approval/people", body).await;
+    assert_eq!(status, 201, "{json}");
+}
+
+/// Creates an item of `kind` (`document`, `form`, `leave`) on `chain` (drafter first,
+/// decider last at level 2), body `<p>{subject}</p>`; returns its id.
+pub async fn approval_item(server: &RunningServer, subject: &str, chain: &[&str], kind: &str) -> String {
+    let mut body = serde_json::json!({
+        "kind": kind,
+        "subject": subject,
+        "body": taipei_protocol::b64::encode(format!("<p>{subject}</p>").as_bytes()),
+        "urgency": "urgent",
+        "agency": "資訊局",
+        "decision_level": 2,
+        "chain": chain,
+    });
+    if kind == "leave" {
+        body["leave"] = serde_json::json!({"leave_type": "特休", "from_ms": 0, "until_ms": 3_600_000, "hours": 8, "cover_user_id": chain[0]});
+    }
+    let (status, json) = admin_post_plain(server, "/v1/admin/approval/items", body).await;
+    assert_eq!(status, 201, "{json}");
+    json["item_id"].as_str().expect("item_id").to_owned()
 }
 
 /// Revokes a device through the admin endpoint.
@@ -198,14 +241,15 @@ impl LoginBrowser {
     }
 }
 
-/// An organizer creates a meeting running now (for an hour) through the admin API.
+/// An organizer's system, with its own credential, creates a meeting running now (for an hour).
 pub async fn create_meeting(server: &RunningServer, title: &str, invitees: &[&str]) -> taipei_protocol::meeting::MeetingCreated {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
     let body = serde_json::json!({
         "title": title, "room": "市府 8F 801", "organizer": "秘書處",
         "starts_at_ms": now - 60_000, "ends_at_ms": now + 3_600_000, "invitees": invitees,
     });
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/meetings", body).await;
+    let organizer = mint_credential(server, "organizer", None).await;
+    let (status, json) = admin_post(&server.base_url(), &organizer, "/v1/admin/meetings", body).await;
     assert_eq!(status, 201, "create meeting: {json}");
     serde_json::from_value(json).expect("MeetingCreated")
 }
@@ -223,11 +267,12 @@ pub async fn meeting_display(server_url: &str, meeting: &taipei_protocol::meetin
         .expect("DisplayFrame")
 }
 
-/// `GET` an admin endpoint with the admin bearer token; the reply's JSON.
-pub async fn admin_get(server: &RunningServer, path: &str) -> serde_json::Value {
+/// `GET` a weekly-report endpoint with a reports credential; the reply's JSON.
+pub async fn report_get(server: &RunningServer, path: &str) -> serde_json::Value {
+    let reader = mint_credential(server, "reports", None).await;
     http()
         .get(format!("{}{path}", server.base_url()))
-        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .header("Authorization", format!("Bearer {reader}"))
         .send()
         .await
         .expect("admin call")

@@ -18,11 +18,13 @@ use taipei_scenarios::{admin_post, http, mint_credential, mint_kiosk, offer_bind
 
 static KEYS: AtomicU32 = AtomicU32::new(0);
 
-async fn admin(server: &RunningServer, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+/// `POST` a back-office endpoint with `token`, each call a new request (its own
+/// idempotency key).
+async fn desk(server: &RunningServer, token: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let key = format!("wallet-{}-{}", std::process::id(), KEYS.fetch_add(1, Ordering::Relaxed));
     let reply = http()
         .post(format!("{}{path}", server.base_url()))
-        .header("Authorization", format!("Bearer {}", server.admin_token()))
+        .header("Authorization", format!("Bearer {token}"))
         .header("Idempotency-Key", key)
         .json(&body)
         .send()
@@ -256,17 +258,20 @@ async fn contract_signature_histories_verify_fail_when_altered_and_show_voided()
             "parties": ["臺北市政府資訊局", "大同資訊股份有限公司", "臺北市政府法務局"],
         })
     };
-    let (status, good) = admin(&server, "/v1/admin/wallet/contracts", create("維護契約")).await;
+    let contracts = mint_credential(&server, "contracts", None).await;
+    let (status, refused) = desk(&server, server.admin_token(), "/v1/admin/wallet/contracts", create("維護契約")).await;
+    assert_eq!(status, 401, "the admin token does not open the contracts desk: {refused}");
+    let (status, good) = desk(&server, &contracts, "/v1/admin/wallet/contracts", create("維護契約")).await;
     assert_eq!(status, 201, "{good}");
-    let (_, bad) = admin(&server, "/v1/admin/wallet/contracts", create("被改過的契約")).await;
-    let (_, voided) = admin(&server, "/v1/admin/wallet/contracts", create("解約的契約")).await;
+    let (_, bad) = desk(&server, &contracts, "/v1/admin/wallet/contracts", create("被改過的契約")).await;
+    let (_, voided) = desk(&server, &contracts, "/v1/admin/wallet/contracts", create("解約的契約")).await;
     // Someone edits the stored document hash of one contract after it was signed.
     let bad_id = bad["id"].as_str().unwrap();
     server_db(dir.path())
         .execute("UPDATE wallet_contracts SET body = replace(body, ?2, ?3) WHERE id = ?1", rusqlite::params![bad_id, "ab".repeat(32), "cd".repeat(32)])
         .unwrap();
     let voided_id = voided["id"].as_str().unwrap();
-    let (status, _) = admin(&server, &format!("/v1/admin/wallet/contracts/{voided_id}/void"), serde_json::json!({"reason": "廠商解約"})).await;
+    let (status, _) = desk(&server, &contracts, &format!("/v1/admin/wallet/contracts/{voided_id}/void"), serde_json::json!({"reason": "廠商解約"})).await;
     assert_eq!(status, 204);
 
     assert_eq!(client.wallet().sync().await.unwrap().contracts, 3);

@@ -284,6 +284,7 @@ mod tests {
             user_id: "u1".into(),
             display_name: "Ada".into(),
             assurance: Assurance::Software,
+            assurance_basis: Default::default(),
         }
     }
 

@@ -19,6 +19,8 @@ pub struct Migration {
 // rather than through the owner's module: every app build keeps the same schema history
 // whether or not it compiles that capability (see the crate's features), so one profile
 // file has one shape and `user_version` means the same step in TaipeiON and TaipeiPASS.
+#[path = "../approval/schema.rs"]
+mod approval;
 #[path = "../attendance/schema.rs"]
 mod attendance;
 #[path = "../identity/schema.rs"]
@@ -45,6 +47,7 @@ pub static MIGRATIONS: &[Migration] = &[
     Migration { version: 8, owner: "meetings", sql: meetings::SIGN_IN_CODE },
     Migration { version: 9, owner: "identity", sql: identity::BINDING_INTENT },
     Migration { version: 10, owner: "login", sql: login::DECISION },
+    Migration { version: 11, owner: "approval", sql: approval::ITEMS_ACTIONS },
 ];
 
 /// The schema version this build knows.

@@ -23,7 +23,7 @@ pub use storage::Filter;
 pub use sync::SyncReport;
 pub use taipei_protocol::cert::city::{CityCertificate as Certificate, Field, Text};
 pub use taipei_protocol::cert::contract::{ContractStatus, ContractView, SignatureView};
-pub use taipei_protocol::cert::verdict::VerdictKind;
+pub use taipei_protocol::cert::verdict::{CheckStatus, VerdictCheck, VerdictKind, VerdictStep};
 pub use taipei_protocol::wallet::PickupCode;
 
 use crate::client::Inner;

@@ -51,11 +51,25 @@ final class TaipeiCoreTests: XCTestCase {
                      serverUrl: server.baseUrl(), deviceName: "Swift test", syncIntervalSecs: 0)
     }
 
-    /// The portal's binding offer, as the city's web portal would request it.
-    func offerBinding(userId: String, displayName: String) async throws -> String {
-        var request = URLRequest(url: URL(string: server.baseUrl() + "/v1/portal/bindings")!)
+    /// A credential of `kind` the operator mints for a system; its token.
+    func mintCredential(kind: String) async throws -> String {
+        var request = URLRequest(url: URL(string: server.baseUrl() + "/v1/admin/credentials")!)
         request.httpMethod = "POST"
         request.setValue("Bearer " + server.adminToken(), forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: ["kind": kind, "name": "Swift test " + kind])
+        let (data, _) = try await URLSession.shared.data(for: request)
+        let minted = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return try XCTUnwrap(minted?["token"] as? String)
+    }
+
+    /// The portal's binding offer, as the city's web portal would request it (with its
+    /// own credential: the admin token is refused there).
+    func offerBinding(userId: String, displayName: String) async throws -> String {
+        let portal = try await mintCredential(kind: "portal")
+        var request = URLRequest(url: URL(string: server.baseUrl() + "/v1/portal/bindings")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer " + portal, forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.setValue(UUID().uuidString, forHTTPHeaderField: "Idempotency-Key")
         request.httpBody = try JSONSerialization.data(withJSONObject: ["user_id": userId, "display_name": displayName])

@@ -20,6 +20,7 @@ mod error;
 pub mod lists;
 mod time;
 mod valuesets;
+mod steps;
 pub mod verdict;
 pub mod x509;
 

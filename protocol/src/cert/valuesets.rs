@@ -90,6 +90,18 @@ mod tests {
     }
 
     #[test]
+    fn the_test_devices_are_the_2021_08_25_list_and_keep_every_earlier_code() {
+        let doc: Json = serde_json::from_str(DATA).unwrap();
+        assert_eq!(doc["sets"]["test-manf"]["valueSetDate"], "2021-08-25");
+        let devices = &sets()["test-manf"].codes;
+        assert_eq!(devices.len(), 142);
+        // Listed since 2021-07-15, and added by 2021-08-25 (ECOTEST, LIAISON Quick Detect).
+        for code in ["1232", "1833", "2350", "2290"] {
+            check_entry(DccKind::Test, &json!({ "ma": code }), "t[0]").unwrap();
+        }
+    }
+
+    #[test]
     fn codes_outside_the_sets_are_refused_with_the_field_and_set() {
         let test = json!({"tg": "840539006", "tt": "LP217198-3", "ma": "1232", "tr": "260415000", "co": "PL"});
         check_entry(DccKind::Test, &test, "t[0]").unwrap();

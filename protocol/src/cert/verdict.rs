@@ -7,8 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::city::CityCertificate;
+use super::city::{CityCertificate, Text};
+use super::dcc::{kind_of, validate_schema};
 use super::lists::{StatusBits, TrustList, TrustedIssuer};
+pub use super::steps::{CheckStatus, VerdictCheck, VerdictStep};
+use super::steps::{Subject, Trail, words};
 use super::{CertError, Decoded, Prefix, decode, format_rfc3339};
 
 /// The certificate type of an EU DCC in the trust list.
@@ -59,8 +62,11 @@ impl VerdictKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub kind: VerdictKind,
-    /// Why, for people (English; the app localises by `kind`).
+    /// Why, in one English line: the failed check's words, or what made it valid.
     pub reason: String,
+    /// Every check in the order it runs, each passed, failed or not checked, with its
+    /// words in Chinese and English: at most one fails.
+    pub steps: Vec<VerdictStep>,
     /// `city` or `eu_dcc`, once the prefix is known.
     pub format: Option<String>,
     /// The certificate's `iss`.
@@ -100,6 +106,7 @@ pub fn verify_text(text: &str, lists: Lists<'_>, now_ms: i64) -> Verdict {
     let mut v = Verdict {
         kind: VerdictKind::Valid,
         reason: String::new(),
+        steps: Vec::new(),
         format: None,
         issuer: None,
         issuer_name: None,
@@ -109,88 +116,153 @@ pub fn verify_text(text: &str, lists: Lists<'_>, now_ms: i64) -> Verdict {
         status_list_as_of_ms: lists.status.map(|(_, at)| at),
         checked_at_ms: now_ms,
     };
-    let (kind, reason) = judge(text.trim_end_matches(['\r', '\n']), lists, now_ms, &mut v);
-    v.kind = kind;
-    v.reason = reason;
+    let mut trail = Trail::default();
+    let judged = judge(text.trim_end_matches(['\r', '\n']), lists, now_ms, &mut v, &mut trail);
+    (v.kind, v.reason) = match judged {
+        Ok(reason) => (VerdictKind::Valid, reason),
+        Err(Failed(kind)) => (kind, trail.failure().map(|s| s.words.en.clone()).unwrap_or_default()),
+    };
+    v.steps = trail.finish();
     v
 }
 
-fn judge(text: &str, lists: Lists<'_>, now_ms: i64, v: &mut Verdict) -> (VerdictKind, String) {
+/// The verdict's kind when a check fails; its words are in the trail.
+struct Failed(VerdictKind);
+
+fn fail(t: &mut Trail, kind: VerdictKind, code: VerdictCheck, words: Text, detail: Option<String>) -> Failed {
+    t.fail(code, words, detail);
+    Failed(kind)
+}
+
+fn judge(text: &str, lists: Lists<'_>, now_ms: i64, v: &mut Verdict, t: &mut Trail) -> Result<String, Failed> {
+    use VerdictCheck as C;
     use VerdictKind as K;
     let decoded = match decode(text) {
         Ok(d) => d,
-        Err(CertError::UnknownPrefix(_)) => return (K::NotACertificate, "this code is not a certificate".into()),
-        Err(e) => return (K::Tampered, format!("the certificate's data is damaged or altered ({e})")),
+        Err(e @ CertError::UnknownPrefix(_)) => {
+            return Err(fail(t, K::NotACertificate, C::Format, words::not_certificate(), Some(e.to_string())));
+        }
+        Err(e) => {
+            t.pass(C::Format, words::is_certificate());
+            return Err(fail(t, K::Tampered, C::Integrity, words::damaged(), Some(e.to_string())));
+        }
     };
+    t.pass(C::Format, words::is_certificate());
+    t.pass(C::Integrity, words::intact());
     let Decoded { prefix, cose, claims } = decoded;
-    v.format = Some(match prefix {
-        Prefix::Taipei => "city",
-        Prefix::EuDcc => "eu_dcc",
-    }
-    .into());
+    v.format = Some(
+        match prefix {
+            Prefix::Taipei => "city",
+            Prefix::EuDcc => "eu_dcc",
+        }
+        .into(),
+    );
     v.issuer.clone_from(&claims.iss);
     // Decoded before any check so the verifier can show what the code claims.
-    let (cert_type, city) = match prefix {
+    let (cert_type, city, subject) = match prefix {
         Prefix::Taipei => match CityCertificate::from_claims(&claims) {
-            Ok(c) => (c.cert_type.clone(), Some(c)),
-            Err(e) => return (K::Tampered, format!("the certificate's content is not well formed ({e})")),
+            Ok(c) => (c.cert_type.clone(), Some(c), Subject::City),
+            Err(e) => {
+                return Err(fail(t, K::Tampered, C::Content, words::content_bad(Subject::City), Some(e.to_string())));
+            }
         },
         Prefix::EuDcc => {
             v.eu_dcc = claims.eu_dcc().cloned();
-            if v.eu_dcc.is_none() {
-                return (K::Tampered, "an HC1 code without an EU DCC payload".into());
+            let Some(dcc) = &v.eu_dcc else {
+                let detail = Some("an HC1 code without an EU DCC payload".into());
+                return Err(fail(t, K::Tampered, C::Content, words::content_bad(Subject::Code), detail));
+            };
+            match validate_schema(dcc) {
+                Ok(kind) => (EU_DCC_TYPE.to_owned(), None, Subject::Dcc(kind)),
+                Err(e) => {
+                    let subject = kind_of(dcc).map_or(Subject::Code, Subject::Dcc);
+                    let words = if e.to_string().contains("value set") {
+                        words::not_on_eu_lists(subject)
+                    } else {
+                        words::content_bad(subject)
+                    };
+                    return Err(fail(t, K::Tampered, C::Content, words, Some(e.to_string())));
+                }
             }
-            (EU_DCC_TYPE.to_owned(), None)
         }
     };
+    t.pass(C::Content, words::content_ok(subject));
     v.certificate.clone_from(&city);
 
     let Some(kid) = cose.kid() else {
-        return (K::UnknownIssuer, "the certificate does not name its signing key".into());
+        return Err(fail(t, K::UnknownIssuer, C::Issuer, words::untrusted_key(), Some(CertError::MissingKid.to_string())));
     };
     let Some(entry) = lists.trust.issuer(kid) else {
-        return (K::UnknownIssuer, "signed by a key the city's trust list does not contain".into());
+        let detail = Some("signed by a key the city's trust list does not contain".into());
+        return Err(fail(t, K::UnknownIssuer, C::Issuer, words::untrusted_key(), detail));
     };
     v.issuer_name = Some(entry.name.clone());
     let key = match entry.trusted_key() {
         Ok(k) => k,
-        Err(e) => return (K::UnknownIssuer, format!("the trust list's key for this issuer is unusable ({e})")),
+        Err(e) => {
+            return Err(fail(t, K::UnknownIssuer, C::Issuer, words::unusable_key(&entry.name), Some(e.to_string())));
+        }
     };
-    if cose.verify(&key.key).is_err() {
-        return (K::InvalidSignature, format!("the signature of {} does not match: forged or altered", entry.name));
+    t.pass(C::Issuer, words::trusted_key(&entry.name));
+    if let Err(e) = cose.verify(&key.key) {
+        return Err(fail(t, K::InvalidSignature, C::Signature, words::signature_bad(), Some(e.to_string())));
     }
-    if let Some(problem) = issuer_mismatch(entry, claims.iss.as_deref(), claims.iat, prefix) {
-        return (K::UnknownIssuer, problem);
+    t.pass(C::Signature, words::signature_ok(&entry.name));
+    if let Some((words, detail)) = issuer_mismatch(entry, claims.iss.as_deref(), claims.iat, prefix, subject) {
+        return Err(fail(t, K::UnknownIssuer, C::IssuerMatch, words, Some(detail)));
     }
+    t.pass(C::IssuerMatch, words::issuer_ok(subject, &entry.name));
     if !entry.types.contains(&cert_type) {
-        return (K::IssuerNotAllowedType, format!("{} may not issue {cert_type} certificates", entry.name));
+        return Err(fail(t, K::IssuerNotAllowedType, C::AllowedType, words::type_not_allowed(&entry.name, &cert_type), None));
     }
-    if let (Some(c), Some((bits, _))) = (&city, lists.status)
-        && bits.is_revoked(c.status_index)
-    {
-        return (K::Revoked, format!("{} has revoked this certificate", entry.name));
+    t.pass(C::AllowedType, words::type_allowed(&entry.name, &cert_type));
+    match (&city, lists.status) {
+        (Some(c), Some((bits, _))) if bits.is_revoked(c.status_index) => {
+            let detail = Some(format!("status list index {} is set", c.status_index));
+            return Err(fail(t, K::Revoked, C::Revocation, words::revoked(&entry.name), detail));
+        }
+        (Some(_), Some((_, at))) => t.pass(C::Revocation, words::not_revoked(at.div_euclid(1000))),
+        (Some(_), None) => t.not_checked(C::Revocation, words::no_status_list()),
+        (None, _) => t.not_checked(C::Revocation, words::revocation_not_listed()),
     }
     match claims.check_validity(now_ms) {
-        Err(CertError::Expired { exp, .. }) => return (K::Expired, format!("expired on {}", date(exp))),
-        Err(CertError::NotYetValid { iat, .. }) => return (K::NotYetValid, format!("not valid before {}", date(iat))),
-        Err(e) => return (K::Tampered, e.to_string()),
-        Ok(()) => {}
+        Err(e @ CertError::Expired { exp, .. }) => {
+            return Err(fail(t, K::Expired, C::Validity, words::expired(subject, exp), Some(e.to_string())));
+        }
+        Err(e @ CertError::NotYetValid { iat, .. }) => {
+            return Err(fail(t, K::NotYetValid, C::Validity, words::not_yet_valid(subject, iat), Some(e.to_string())));
+        }
+        Err(e) => {
+            return Err(fail(t, K::Tampered, C::Validity, words::bad_times(subject), Some(e.to_string())));
+        }
+        Ok(()) => t.pass(C::Validity, words::valid_until(subject, claims.exp)),
     }
     let checked = match (lists.status, &city) {
-        (Some((_, at)), Some(_)) => format!("; checked against lists of {}", date(at.div_euclid(1000))),
+        (Some((_, at)), Some(_)) => {
+            format!("; checked against lists of {}", date(at.div_euclid(1000)))
+        }
         (None, Some(_)) => "; revocation not checked: no status list yet".into(),
         (_, None) => format!("; checked against the trust list of {}", date(lists.trust.as_of_ms.div_euclid(1000))),
     };
-    (K::Valid, format!("genuine, issued by {}{checked}", entry.name))
+    Ok(format!("genuine, issued by {}{checked}", entry.name))
 }
 
 /// Why a correctly signed certificate still does not belong to this key: a city
 /// certificate must name the key's agency, and be issued while the key was valid.
-fn issuer_mismatch(entry: &TrustedIssuer, iss: Option<&str>, iat: Option<i64>, prefix: Prefix) -> Option<String> {
+fn issuer_mismatch(
+    entry: &TrustedIssuer,
+    iss: Option<&str>,
+    iat: Option<i64>,
+    prefix: Prefix,
+    subject: Subject,
+) -> Option<(Text, String)> {
     if prefix == Prefix::Taipei && iss != Some(entry.issuer.as_str()) {
-        return Some(format!("signed with the key of {} but claims another issuer", entry.name));
+        let detail = format!("signed with the key of {} but claims issuer {iss:?}", entry.name);
+        return Some((words::claims_other_issuer(subject, &entry.name), detail));
     }
     let issued_ms = iat?.saturating_mul(1000);
-    (issued_ms < entry.not_before_ms || issued_ms > entry.not_after_ms)
-        .then(|| format!("issued when the key of {} was not valid", entry.name))
+    (issued_ms < entry.not_before_ms || issued_ms > entry.not_after_ms).then(|| {
+        let detail = format!("issued at {} when the key of {} was not valid", date(iat.unwrap_or_default()), entry.name);
+        (words::key_not_valid_then(subject, &entry.name), detail)
+    })
 }

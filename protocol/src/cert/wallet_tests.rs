@@ -6,7 +6,7 @@ use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _
 use super::city::{CityCertificate, mask_name, sample_diploma};
 use super::contract::{self, Contract, ContractSignature, ContractStatus};
 use super::lists::{StatusBits, TrustAnchor, TrustList, TrustedIssuer};
-use super::verdict::{Lists, VerdictKind, verify_text};
+use super::verdict::{CheckStatus, Lists, Verdict, VerdictCheck, VerdictKind, verify_text};
 use super::{CertificateBuilder, Prefix, key_id};
 use crate::b64;
 
@@ -130,7 +130,7 @@ fn an_issuer_key_outside_its_window_is_not_trusted() {
 fn eu_dccs_run_through_the_same_pipeline() {
     let mut f = fixture();
     let dsc = key();
-    let dcc = serde_json::json!({"ver": "1.3.0", "nam": {"fn": "Musterfrau", "gn": "Erika"}, "dob": "1964-08-12"});
+    let dcc = test_result("1232");
     let text = CertificateBuilder::new(Prefix::EuDcc).issuer("AT").issued_at(ISSUED).eu_dcc(&dcc).sign(&dsc, &kid(&dsc)).unwrap();
     assert_eq!(f.verdict(&text, NOW_MS).kind, VerdictKind::UnknownIssuer);
     f.trust.issuers.push(entry(&dsc, "AT", &["eu_dcc"]));
@@ -138,6 +138,130 @@ fn eu_dccs_run_through_the_same_pipeline() {
     assert_eq!(v.kind, VerdictKind::Valid, "{}", v.reason);
     assert_eq!(v.eu_dcc.unwrap()["nam"]["gn"], "Erika");
     assert_eq!(v.format.as_deref(), Some("eu_dcc"));
+}
+
+/// An EU DCC test result with the test device `ma`.
+fn test_result(device: &str) -> serde_json::Value {
+    serde_json::json!({"ver": "1.3.0", "nam": {"fn": "Musterfrau", "gn": "Erika", "fnt": "MUSTERFRAU", "gnt": "ERIKA"},
+        "dob": "1964-08-12", "t": [{"tg": "840539006", "tt": "LP217198-3", "ma": device, "sc": "2021-06-01T10:00:00Z",
+        "tr": "260415000", "tc": "Teststelle", "co": "AT", "is": "BMSGPK Austria", "ci": "URN:UVCI:01:AT:TEST#1"}]})
+}
+
+/// The one failed step of a verdict, checking that the steps run in order, that every
+/// check before it passed (or could not be made) and every check after it was not reached.
+fn failed_step(v: &Verdict) -> &super::verdict::VerdictStep {
+    let codes: Vec<VerdictCheck> = v.steps.iter().map(|s| s.code).collect();
+    assert_eq!(codes, VerdictCheck::ALL, "every check once, in order");
+    let i = v.steps.iter().position(|s| s.status == CheckStatus::Failed).unwrap_or_else(|| panic!("no failed step: {v:?}"));
+    assert!(v.steps[..i].iter().all(|s| s.status != CheckStatus::Failed));
+    assert!(v.steps[i + 1..].iter().all(|s| s.status == CheckStatus::NotChecked && s.words.en.contains("earlier check failed")));
+    assert_eq!(v.reason, v.steps[i].words.en, "the reason is the failed step's words");
+    assert!(!v.steps[i].words.zh.is_empty() && !v.steps[i].words.zh.is_ascii(), "{:?}", v.steps[i].words);
+    &v.steps[i]
+}
+
+#[test]
+fn a_valid_verdict_passes_every_check_and_says_so_in_both_languages() {
+    let f = fixture();
+    let text = sample_diploma("陳小明", 3, ISSUED).sign(&f.edu, &kid(&f.edu)).unwrap();
+    let v = f.verdict(&text, NOW_MS);
+    assert!(v.is_valid());
+    assert!(v.steps.iter().all(|s| s.status == CheckStatus::Passed && s.detail.is_none()), "{:#?}", v.steps);
+    let signature = v.steps.iter().find(|s| s.code == VerdictCheck::Signature).unwrap();
+    assert_eq!(signature.words.en, "The signature matches TPE-EDU agency.");
+    assert_eq!(signature.words.zh, "簽章與TPE-EDU agency相符。");
+    assert_eq!(v.steps.last().unwrap().words.en, "This certificate does not expire.");
+    // No status list: valid, with revocation shown as not checked, and why.
+    let v = verify_text(&text, Lists { trust: &f.trust, status: None }, NOW_MS);
+    let revocation = v.steps.iter().find(|s| s.code == VerdictCheck::Revocation).unwrap();
+    assert_eq!((v.kind, revocation.status), (VerdictKind::Valid, CheckStatus::NotChecked));
+    assert!(revocation.words.en.contains("no status list yet"), "{:?}", revocation.words);
+}
+
+#[test]
+fn each_failure_names_its_step_in_plain_words() {
+    let mut f = fixture();
+    let edu_kid = kid(&f.edu);
+    let good = sample_diploma("陳小明", 7, ISSUED);
+
+    // A forged signature: a stranger's key under the trusted kid.
+    let forged = f.verdict(&good.sign(&key(), &edu_kid).unwrap(), NOW_MS);
+    let step = failed_step(&forged);
+    assert_eq!((forged.kind, step.code), (VerdictKind::InvalidSignature, VerdictCheck::Signature));
+    assert!(step.words.en.starts_with("This certificate's signature does not match any trusted issuer"), "{:?}", step.words);
+    assert!(step.words.zh.contains("簽章"), "{:?}", step.words);
+    assert_eq!(step.detail.as_deref(), Some("signature does not verify"));
+
+    // An expired one: the words say when, in Taipei time.
+    let visit = CityCertificate { expires_at: Some(ISSUED + 86_400), ..good.clone() }.sign(&f.edu, &edu_kid).unwrap();
+    let expired = f.verdict(&visit, NOW_MS);
+    let step = failed_step(&expired);
+    assert_eq!((expired.kind, step.code), (VerdictKind::Expired, VerdictCheck::Validity));
+    let (exp_utc, exp_taipei) = (super::format_rfc3339(ISSUED + 86_400), super::format_rfc3339(ISSUED + 86_400 + 8 * 3600));
+    let shown = format!("{} {}", &exp_taipei[..10], &exp_taipei[11..16]);
+    assert_eq!(step.words.en, format!("This certificate is past its validity: it expired {shown} (Taipei time)."));
+    assert!(step.words.zh.contains(&shown) && step.words.zh.contains("已超過有效期限"), "{:?}", step.words);
+    assert!(step.detail.as_deref().unwrap().starts_with("certificate expired at"), "{exp_utc} {:?}", step.detail);
+
+    // A revoked one: its bit set in the status list.
+    let text = good.sign(&f.edu, &edu_kid).unwrap();
+    f.status.revoke(7);
+    let revoked = f.verdict(&text, NOW_MS);
+    let step = failed_step(&revoked);
+    assert_eq!((revoked.kind, step.code), (VerdictKind::Revoked, VerdictCheck::Revocation));
+    assert_eq!(step.words.en, "TPE-EDU agency has revoked this certificate.");
+    assert_eq!(step.words.zh, "TPE-EDU agency已撤銷此證明。");
+
+    // A value-set failure: an EU test result naming a test device outside the EU list.
+    let dsc = key();
+    f.trust.issuers.push(entry(&dsc, "AT", &["eu_dcc"]));
+    let sign = |dcc: &serde_json::Value| {
+        CertificateBuilder::new(Prefix::EuDcc).issuer("AT").issued_at(ISSUED).eu_dcc(dcc).sign(&dsc, &kid(&dsc)).unwrap()
+    };
+    let v = f.verdict(&sign(&test_result("1232")), NOW_MS);
+    assert!(v.is_valid(), "{:#?}", v.steps);
+    assert_eq!(v.steps[2].words.en, "This test result follows the rules of its format.");
+    let bad_device = f.verdict(&sign(&test_result("9999")), NOW_MS);
+    let step = failed_step(&bad_device);
+    assert_eq!((bad_device.kind, step.code), (VerdictKind::Tampered, VerdictCheck::Content));
+    assert_eq!(step.words.en, "This test result holds a code that is not on the EU's official lists.");
+    assert_eq!(step.words.zh, "此檢驗結果含有不在歐盟官方清單上的代碼。");
+    assert!(step.detail.as_deref().unwrap().contains("t[0].ma \"9999\""), "{:?}", step.detail);
+    // An EU test result past its expiry is a test result past its validity.
+    let late = CertificateBuilder::new(Prefix::EuDcc)
+        .issuer("AT")
+        .issued_at(ISSUED)
+        .expires_at(ISSUED + 3600)
+        .eu_dcc(&test_result("1232"))
+        .sign(&dsc, &kid(&dsc))
+        .unwrap();
+    let late = f.verdict(&late, NOW_MS);
+    assert!(failed_step(&late).words.en.starts_with("This test result is past its validity"), "{}", late.reason);
+
+    // Before the content: not a certificate, and damaged data.
+    let v = f.verdict("https://example.com", NOW_MS);
+    assert_eq!(failed_step(&v).code, VerdictCheck::Format);
+    let v = f.verdict("TPC1:%%%%", NOW_MS);
+    assert_eq!((failed_step(&v).code, v.steps[0].status), (VerdictCheck::Integrity, CheckStatus::Passed));
+    // An unknown issuer.
+    let stranger = key();
+    let v = f.verdict(&good.sign(&stranger, &kid(&stranger)).unwrap(), NOW_MS);
+    assert_eq!(failed_step(&v).words.en, "This certificate was not signed by any issuer the city trusts.");
+}
+
+#[test]
+fn a_verdict_round_trips_through_json_with_stable_names() {
+    let f = fixture();
+    let text = sample_diploma("陳小明", 3, ISSUED).sign(&key(), &kid(&f.edu)).unwrap();
+    let v = f.verdict(&text, NOW_MS);
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["kind"], "invalid_signature");
+    assert_eq!(json["steps"][4]["code"], "signature");
+    assert_eq!(json["steps"][4]["status"], "failed");
+    assert_eq!(json["steps"][5]["status"], "not_checked");
+    assert!(json["steps"][4]["words"]["zh"].is_string() && json["steps"][4]["words"]["en"].is_string());
+    let back: Verdict = serde_json::from_value(json).unwrap();
+    assert_eq!(back, v);
 }
 
 #[test]
@@ -216,7 +340,14 @@ fn sign_contract(c: &mut Contract, pkcs8: &[u8], chain: Vec<Vec<u8>>, signer: &s
 }
 
 fn new_contract() -> Contract {
-    Contract { id: "C1".into(), title: "系統維護契約".into(), document_sha256: "ab".repeat(32), signatures: vec![], voided_at_ms: None, void_reason: None }
+    Contract {
+        id: "C1".into(),
+        title: "系統維護契約".into(),
+        document_sha256: "ab".repeat(32),
+        signatures: vec![],
+        voided_at_ms: None,
+        void_reason: None,
+    }
 }
 
 #[test]
@@ -258,7 +389,11 @@ fn contract_signatures_chain_to_the_anchor() {
     assert_eq!(view.status, ContractStatus::Voided);
     assert_eq!(view.signatures.len(), 2);
     // The anchors travel in the trust list.
-    let list = TrustList { as_of_ms: 0, issuers: vec![], anchors: vec![TrustAnchor { name: "CA".into(), certificate: b64::encode(&ca_der) }] };
+    let list = TrustList {
+        as_of_ms: 0,
+        issuers: vec![],
+        anchors: vec![TrustAnchor { name: "CA".into(), certificate: b64::encode(&ca_der) }],
+    };
     assert_eq!(list.anchor_certificates(), anchors);
 }
 

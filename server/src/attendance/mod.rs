@@ -26,8 +26,8 @@ use taipei_protocol::attendance::{
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
-use crate::auth::{Admin, AuthedDevice};
-use crate::credentials::Hr;
+use crate::auth::AuthedDevice;
+use crate::credentials::{Hr, Reports};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, path_of, query_of, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
@@ -352,8 +352,8 @@ pub async fn my_week(
     state.db.read(move |conn| report::week(conn, &device.user_id, at)).await.map(Json)
 }
 
-async fn user_week(state: &AppState, admin: Admin, user_id: String, at: i64) -> Result<WeekReport, ApiError> {
-    let entry = Entry::new(actions::ATTENDANCE_REPORT, "admin").ip(admin.ip);
+async fn user_week(state: &AppState, reader: Reports, user_id: String, at: i64) -> Result<WeekReport, ApiError> {
+    let entry = Entry::new(actions::ATTENDANCE_REPORT, reader.actor()).ip(reader.ip);
     state
         .db
         .write(move |tx| {
@@ -364,25 +364,25 @@ async fn user_week(state: &AppState, admin: Admin, user_id: String, at: i64) -> 
         .await
 }
 
-/// `GET /v1/admin/attendance/{user_id}/week` (HR): a person's week, JSON.
+/// `GET /v1/admin/attendance/{user_id}/week` (reports credential): a person's week, JSON.
 pub async fn admin_week(
     State(state): State<AppState>,
-    admin: Admin,
+    reader: Reports,
     user_id: Result<Path<String>, PathRejection>,
     q: Result<Query<WeekQuery>, QueryRejection>,
 ) -> Result<Json<WeekReport>, ApiError> {
     let (user_id, at) = (path_of(user_id)?, at_of(q)?);
-    user_week(&state, admin, user_id, at).await.map(Json)
+    user_week(&state, reader, user_id, at).await.map(Json)
 }
 
-/// `GET /v1/admin/attendance/{user_id}/week.html` (HR): the same week as a page.
+/// `GET /v1/admin/attendance/{user_id}/week.html` (reports credential): the same week as a page.
 pub async fn admin_week_html(
     State(state): State<AppState>,
-    admin: Admin,
+    reader: Reports,
     user_id: Result<Path<String>, PathRejection>,
     q: Result<Query<WeekQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (user_id, at) = (path_of(user_id)?, at_of(q)?);
-    let week = user_week(&state, admin, user_id, at).await?;
+    let week = user_week(&state, reader, user_id, at).await?;
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], report::html(&week)).into_response())
 }

@@ -477,6 +477,11 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (user_id, seq)
     );
     "#,
+    // Key assurance: claimed by the phone, or attested (and by what).
+    r#"
+    ALTER TABLE devices ADD COLUMN assurance_basis TEXT NOT NULL DEFAULT 'claimed';
+    ALTER TABLE devices ADD COLUMN attestation_detail TEXT;
+    "#,
 ];
 
 /// The schema version this code produces.

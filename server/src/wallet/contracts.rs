@@ -16,7 +16,8 @@ use taipei_protocol::wallet::{Contracts, NewContract, VoidContract, codes};
 use super::{CA, actions, ca_params, dn, new_pkcs8, stored_key, x509_time};
 use crate::AppState;
 use crate::audit::{self, Entry};
-use crate::auth::{Admin, AuthedDevice};
+use crate::auth::AuthedDevice;
+use crate::credentials::ContractsDesk;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len};
 use crate::random;
@@ -62,7 +63,7 @@ fn sign_as(contract: &Contract, party: &str, order: u32, at_ms: i64, ca_pkcs8: &
 }
 
 /// `POST /v1/admin/wallet/contracts`.
-pub async fn create(State(state): State<AppState>, admin: Admin, body: JsonBody<NewContract>) -> Result<(StatusCode, Json<Contract>), ApiError> {
+pub async fn create(State(state): State<AppState>, desk: ContractsDesk, body: JsonBody<NewContract>) -> Result<(StatusCode, Json<Contract>), ApiError> {
     let n = body.value;
     check_len("user_id", &n.user_id, 1, 128)?;
     check_len("title", &n.title, 1, 200)?;
@@ -75,7 +76,7 @@ pub async fn create(State(state): State<AppState>, admin: Admin, body: JsonBody<
     for p in &n.parties {
         check_len("parties[]", p, 1, 100)?;
     }
-    let entry = Entry::new(actions::CONTRACT_CREATE, "admin").ip(admin.ip);
+    let entry = Entry::new(actions::CONTRACT_CREATE, desk.actor()).ip(desk.ip);
     let kek = state.settings.kek.clone();
     state
         .db
@@ -100,10 +101,10 @@ pub async fn create(State(state): State<AppState>, admin: Admin, body: JsonBody<
 }
 
 /// `POST /v1/admin/wallet/contracts/{id}/void`.
-pub async fn void(State(state): State<AppState>, admin: Admin, Path(id): Path<String>, body: JsonBody<VoidContract>) -> Result<StatusCode, ApiError> {
+pub async fn void(State(state): State<AppState>, desk: ContractsDesk, Path(id): Path<String>, body: JsonBody<VoidContract>) -> Result<StatusCode, ApiError> {
     let reason = body.value.reason;
     check_len("reason", &reason, 1, 500)?;
-    let entry = Entry::new(actions::CONTRACT_VOID, "admin").ip(admin.ip);
+    let entry = Entry::new(actions::CONTRACT_VOID, desk.actor()).ip(desk.ip);
     state
         .db
         .write(move |tx| {

@@ -155,11 +155,32 @@ impl TestServer {
         format!("{}{path}", self.server.base_url())
     }
 
+    /// A credential of `kind` (an issuer's agency as `scope`), minted with the admin token.
+    pub async fn mint(&self, kind: &str, scope: Option<&str>) -> String {
+        let body = serde_json::json!({"kind": kind, "name": format!("test {kind}"), "scope": scope});
+        let response = self.http.post(self.url("/v1/admin/credentials")).bearer_auth(self.server.admin_token()).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED, "minting a {kind} credential");
+        let minted: taipei_protocol::api::MintedCredential = response.json().await.unwrap();
+        minted.token
+    }
+
+    /// The portal's credential for this server and database, minted once.
+    pub async fn portal_token(&self) -> String {
+        static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+        let base = format!("{} {}", self.server.base_url(), self.dir.path().display());
+        if let Some((_, token)) = TOKENS.lock().unwrap().iter().find(|(b, _)| *b == base) {
+            return token.clone();
+        }
+        let token = self.mint("portal", None).await;
+        TOKENS.lock().unwrap().push((base, token.clone()));
+        token
+    }
+
     pub async fn offer_for(&self, user_id: &str) -> BindingOffer {
         let response = self
             .http
             .post(self.url("/v1/portal/bindings"))
-            .bearer_auth(self.server.admin_token())
+            .bearer_auth(self.portal_token().await)
             .json(&NewBinding {
                 user_id: user_id.into(),
                 display_name: format!("Name of {user_id}"),

@@ -90,7 +90,8 @@ val loginTests = listOf(
             withClient(h.config()) { client ->
                 h.bind(client, "u-kotlin-meet", "林小美")
                 val now = System.currentTimeMillis()
-                val created = h.adminPost(
+                val created = h.postAs(
+                    h.mintCredential("organizer", null),
                     "/v1/admin/meetings",
                     """{"title":"市政會議","room":"801","organizer":"秘書處","starts_at_ms":${now - 60000},"ends_at_ms":${now + 3600000}}""",
                 )

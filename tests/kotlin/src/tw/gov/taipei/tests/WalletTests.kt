@@ -5,6 +5,8 @@ import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import tw.gov.taipei.core.WalletException
+import tw.gov.taipei.core.CheckStatus
+import tw.gov.taipei.core.VerdictCheck
 import tw.gov.taipei.core.VerdictKind
 import tw.gov.taipei.core.WalletFilter
 
@@ -62,7 +64,14 @@ val walletTests = listOf(
                 check(verdict.kind == VerdictKind.TAMPERED || verdict.kind == VerdictKind.INVALID_SIGNATURE) {
                     "a forged code is refused with a typed verdict, got ${verdict.kind}"
                 }
-                assertEquals(VerdictKind.NOT_A_CERTIFICATE, wallet.verifyText("https://example.com").kind, "not a certificate")
+                val failed = verdict.steps.single { it.status == CheckStatus.FAILED }
+                check(failed.code == VerdictCheck.INTEGRITY || failed.code == VerdictCheck.SIGNATURE) { "failed step ${failed.code}" }
+                check(failed.words.en == verdict.reason && failed.words.zh.isNotEmpty()) { "words in both languages: ${failed.words}" }
+                assertEquals(VerdictCheck.values().toList(), verdict.steps.map { it.code }, "every check, in order")
+                check(scanned.steps.all { it.status == CheckStatus.PASSED }) { "a valid scan passes every check: ${scanned.steps}" }
+                val other = wallet.verifyText("https://example.com")
+                assertEquals(VerdictKind.NOT_A_CERTIFICATE, other.kind, "not a certificate")
+                assertEquals(VerdictCheck.FORMAT, other.steps.single { it.status == CheckStatus.FAILED }.code, "the format check fails")
             }
         }
     },
