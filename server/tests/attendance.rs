@@ -100,7 +100,7 @@ fn eids(list: &[String]) -> Evidence {
 }
 
 #[tokio::test]
-async fn eid_office_accepts_current_eids_and_refuses_copies_old_eids_and_bad_clocks() {
+async fn item6_eid_office_accepts_current_eids_and_refuses_copies_old_eids_and_bad_clocks() {
     let t = TestServer::start().await;
     let epoch = offices(&t).await;
     let s = t.session("alice").await;
@@ -136,7 +136,7 @@ async fn eid_office_accepts_current_eids_and_refuses_copies_old_eids_and_bad_clo
 }
 
 #[tokio::test]
-async fn eid_schedules_go_only_to_people_assigned_to_the_office() {
+async fn item6_eid_schedules_go_only_to_people_assigned_to_the_office() {
     let t = TestServer::start().await;
     offices(&t).await;
     let s = t.session("mallory").await;

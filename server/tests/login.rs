@@ -334,7 +334,7 @@ async fn revoking_a_device_ends_its_pending_approval() {
 }
 
 #[tokio::test]
-async fn revoking_a_device_ends_the_web_sessions_it_approved() {
+async fn item3_revoking_a_device_ends_the_web_sessions_it_approved() {
     let t = TestServer::start().await;
     let s = t.session("u-lost2").await;
     let other = t.session("u-other").await;
@@ -356,7 +356,7 @@ async fn revoking_a_device_ends_the_web_sessions_it_approved() {
 }
 
 #[tokio::test]
-async fn cross_device_login_needs_the_browsers_confirmation() {
+async fn item2_cross_device_login_needs_the_browsers_confirmation() {
     let t = TestServer::start().await;
     // Someone else saw this browser's QR and approved it with their own phone.
     let stranger = t.session("u-stranger").await;
@@ -384,7 +384,7 @@ async fn cross_device_login_needs_the_browsers_confirmation() {
 }
 
 #[tokio::test]
-async fn number_matching_wrong_pick_cancels_at_once() {
+async fn item1_number_matching_wrong_pick_cancels_at_once() {
     let t = TestServer::start().await;
     let s = t.session("u-wrong").await;
     let mut b = Browser::new();
@@ -639,7 +639,7 @@ async fn an_offline_sign_in_is_judged_by_its_signed_time_and_marked_late() {
 }
 
 #[tokio::test]
-async fn meeting_late_sign_in_only_within_the_meetings_window() {
+async fn item7_meeting_late_sign_in_only_within_the_meetings_window() {
     let t = TestServer::start().await;
     let s = t.session("u-door").await;
     // Started 40 min ago; the default window is 15 min.
@@ -730,7 +730,7 @@ async fn every_login_and_meeting_error_code_is_documented() {
 // ---- bounded storage ---------------------------------------------------------------
 
 #[tokio::test]
-async fn anonymous_storage_is_bounded_a_huge_user_agent_is_stored_short() {
+async fn item4_anonymous_storage_is_bounded_a_huge_user_agent_is_stored_short() {
     let t = TestServer::start().await;
     let huge = format!("Mozilla/5.0 Chrome/{} {}", "1".repeat(100_000), "x".repeat(200_000));
     let response = t
@@ -747,7 +747,7 @@ async fn anonymous_storage_is_bounded_a_huge_user_agent_is_stored_short() {
 }
 
 #[tokio::test]
-async fn anonymous_storage_is_bounded_refusals_are_counted_per_minute() {
+async fn item4_anonymous_storage_is_bounded_refusals_are_counted_per_minute() {
     let t = TestServer::start().await;
     let b = Browser::new();
     let started = Browser::new().start(&t).await;
@@ -761,7 +761,7 @@ async fn anonymous_storage_is_bounded_refusals_are_counted_per_minute() {
 }
 
 #[tokio::test]
-async fn anonymous_storage_is_bounded_lapsed_rows_are_purged() {
+async fn item4_anonymous_storage_is_bounded_lapsed_rows_are_purged() {
     let t = TestServer::start().await;
     let s = t.session("u-purge").await;
     // Abandoned requests (never scanned), one redeemed login with its session, and an
@@ -819,7 +819,7 @@ async fn assert_rate_limited(response: reqwest::Response) {
 }
 
 #[tokio::test]
-async fn rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() {
+async fn item8_rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() {
     use taipei_server::limits::{Limit, RateLimits};
     let tight = Limit { per_minute: 6, burst: 3 };
     let t = TestServer::start_with(|c| {
@@ -853,7 +853,7 @@ async fn rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() {
 }
 
 #[tokio::test]
-async fn rate_limits_on_guessable_device_endpoints_are_per_device() {
+async fn item8_rate_limits_on_guessable_device_endpoints_are_per_device() {
     use taipei_server::limits::{Limit, RateLimits};
     let t = TestServer::start_with(|c| {
         c.rate_limits = RateLimits { device: Some(Limit { per_minute: 6, burst: 3 }), ..RateLimits::off() }
@@ -886,7 +886,7 @@ async fn start_from(t: &TestServer, b: &mut Browser, forwarded_for: &str) -> Log
 }
 
 #[tokio::test]
-async fn client_ips_come_from_a_trusted_proxy_only_and_city_networks_are_configured_cidrs() {
+async fn item9_client_ips_come_from_a_trusted_proxy_only_and_city_networks_are_configured_cidrs() {
     // Behind a trusted proxy (loopback here), with the city's network 10.20.0.0/16.
     let t = TestServer::start_with(|c| {
         c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];

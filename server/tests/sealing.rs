@@ -56,7 +56,7 @@ async fn trust_list_verifies(t: &TestServer, root: &[u8]) -> bool {
 }
 
 #[tokio::test]
-async fn server_keys_are_sealed_at_rest_and_a_copied_file_holds_none() {
+async fn item9_server_keys_are_sealed_at_rest_and_a_copied_file_holds_none() {
     let t = TestServer::start().await;
     // Every kind of key the server keeps: root, CA, issuers (made at start), an EID
     // identity key, a meeting HMAC key; an issuance uses an issuer key.

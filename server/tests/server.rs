@@ -531,7 +531,7 @@ async fn malformed_json_oversized_bodies_and_unknown_routes_get_json_errors() {
 }
 
 #[tokio::test]
-async fn errors_are_json_for_every_http_layer_failure() {
+async fn item10_errors_are_json_for_every_http_layer_failure() {
     let t = TestServer::start().await;
     let session = t.session("u-json").await;
     // A path segment that is not valid percent-encoded UTF-8: axum's own rejection.
@@ -585,7 +585,7 @@ async fn errors_are_json_for_every_http_layer_failure() {
 }
 
 #[tokio::test]
-async fn debug_of_the_running_server_and_config_never_shows_the_admin_token() {
+async fn item10_debug_of_the_running_server_and_config_never_shows_the_admin_token() {
     let t = TestServer::start().await;
     let token = t.server.admin_token().to_owned();
     assert!(!format!("{:?}", t.server).contains(&token));

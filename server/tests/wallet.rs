@@ -245,7 +245,7 @@ fn file_bytes(t: &TestServer) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn pickup_codes_are_never_stored_in_clear_and_hashed_with_a_server_secret() {
+async fn item5_pickup_codes_are_never_stored_in_clear_and_hashed_with_a_server_secret() {
     let t = TestServer::start().await;
     let session = t.session("u-lin").await;
     let cert = issue(&t, &diploma("u-lin")).await;
@@ -299,7 +299,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test]
-async fn kiosk_lockout_after_repeated_failures_per_kiosk_and_per_code() {
+async fn item5_kiosk_lockout_after_repeated_failures_per_kiosk_and_per_code() {
     use taipei_server::wallet::pickup::{MAX_CODE_FAILURES, MAX_KIOSK_FAILURES};
     let t = TestServer::start().await;
     let session = t.session("u-chen").await;

@@ -233,7 +233,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_unknown_critical_extension_is_kept_and_refused() {
+    fn item11_an_unknown_critical_extension_is_kept_and_refused() {
         let (key, mut params) = ca("x");
         let mut ext = rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 99999, 1], vec![0x05, 0x00]);
         ext.set_criticality(true);
