@@ -94,6 +94,16 @@ fn rsa_signer_without_key_usage_signs_every_kind() {
     assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())));
 }
 
+/// IS case 3: a signer certificate whose extended key usages are all foreign to the
+/// DCC (a critical 2.23.136.1.1.14.2 only) may not sign a test, as upstream's harness
+/// reads the extension; its case expects key usage to fail.
+#[test]
+fn a_foreign_extended_key_usage_restricts_the_signer() {
+    let report = run("IS/2DCode/raw/3.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert!(flag(&report, "EXPECTEDKEYUSAGE").found.as_ref().is_some_and(|f| f.is_err()), "{}", show(&report));
+}
+
 /// Upstream's flag spellings: `EXPTECTEDEXPIRED` (sic) means "expired at the clock",
 /// a nested `EXPECTEDRESULTS` means "every other expectation holds", and a flag no
 /// one knows is reported unchecked without failing the case.
