@@ -2,13 +2,19 @@
 // and cargo-ndk). Not run on the project's CI: there, android/pom.xml compiles the
 // same sources against Robolectric's android-all jar and runs the tests.
 //
-// Before building: scripts/android-tests (or cargo ndk, see README.md) leaves the
-// generated Kotlin in ../target/kotlin-android/generated, and
-//   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o src/main/jniLibs build -p taipei-ffi --release
+// Before building one app's library (-Ptaipei.build=taipei-on, the default, or taipei-pass):
+//   scripts/app-bindings <build>     the release library and the Kotlin generated from it,
+//                                    in ../target/apps/<build>/kotlin
+//   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o src/main/jniLibs \
+//       build -p taipei-ffi --release --no-default-features --features <build>
+// The generated Kotlin checks on first use that the loaded library is that same build.
 plugins {
     id("com.android.library") version "8.7.3"
     id("org.jetbrains.kotlin.android") version "2.2.21"
 }
+
+// `plugins {}` must come first in a build script, so the app build is read here.
+val taipeiBuild = (findProperty("taipei.build") as String?) ?: "taipei-on"
 
 android {
     namespace = "tw.gov.taipei.android"
@@ -21,7 +27,7 @@ android {
     }
 
     sourceSets["main"].apply {
-        java.srcDirs("src/main/kotlin", "../target/kotlin-android/generated")
+        java.srcDirs("src/main/kotlin", "../target/apps/$taipeiBuild/kotlin")
         jniLibs.srcDirs("src/main/jniLibs")
     }
     sourceSets["test"].java.srcDirs("src/test/kotlin")

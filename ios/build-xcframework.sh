@@ -15,11 +15,10 @@ features=()
 targets=(aarch64-apple-ios aarch64-apple-ios-sim aarch64-apple-darwin)
 for t in "${targets[@]}"; do
     rustup target add "$t" >/dev/null
-    (cd "$ROOT" && cargo build -p taipei-ffi --lib --release --target "$t" "${features[@]}")
+    (cd "$ROOT" && LIBSQLITE3_FLAGS="$APP_SQLITE_FLAGS" cargo build -p taipei-ffi --lib --release --target "$t" "${features[@]}")
 done
 
 # Generate from the host build (same source, so the same metadata on every target).
-FFI_FEATURES=("${features[@]}")
 FFI_LIB="$TARGET_DIR/aarch64-apple-darwin/release/libtaipei_ffi.dylib"
 gen="$ROOT/bindings/generated/swift"
 generate_bindings swift "$gen"
@@ -31,6 +30,8 @@ cp "$gen/TaipeiCoreFFI.h" "$headers/"
 # Xcode looks for module.modulemap inside an XCFramework's headers.
 cp "$gen/TaipeiCoreFFI.modulemap" "$headers/module.modulemap"
 cp "$gen/TaipeiCore.swift" "$here/Sources/TaipeiCore/TaipeiCore.swift"
+# The contract of the library generated from, checked by BindingsContract.swift.
+cp "$gen/BindingsContractStamp.swift" "$here/Sources/TaipeiCore/BindingsContractStamp.swift"
 
 args=()
 for t in "${targets[@]}"; do

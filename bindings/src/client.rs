@@ -17,7 +17,9 @@ use std::time::Duration;
 use taipei_core::{DeviceInfo, Me, OutboxStatus, ReportEntry, SessionInfo, SyncReport};
 
 use crate::error::{ClientError, FfiError, closed};
-use crate::platform::{DeviceSigner, EventListener, ListenerBridge, SecretStore, SecretsBridge, SignerBridge};
+use crate::platform::{
+    ClockBridge, DeviceSigner, ElapsedClock, EventListener, ListenerBridge, SecretStore, SecretsBridge, SignerBridge,
+};
 use crate::runtime::{guard, run};
 use crate::types::ClientConfig;
 
@@ -99,12 +101,15 @@ impl Client {
     /// [`crate::platform::file_secret_store`] in `<data_dir>/secrets` (desktops and
     /// tests only). `listener`: receives [`crate::types::Event`]s, or null. A second
     /// open of a profile this process already has open fails with `ProfileInUse`.
-    #[uniffi::constructor]
+    /// `clock`: elapsed time that counts through suspend, or null for the core's
+    /// (right on Android; iOS passes the Swift glue's `ContinuousElapsedClock`).
+    #[uniffi::constructor(default(clock = None))]
     pub async fn open(
         config: ClientConfig,
         signer: Option<Arc<dyn DeviceSigner>>,
         secret_store: Option<Arc<dyn SecretStore>>,
         listener: Option<Arc<dyn EventListener>>,
+        clock: Option<Arc<dyn ElapsedClock>>,
     ) -> Result<Arc<Self>, ClientError> {
         run(async move {
             let secret_store = match secret_store {
@@ -115,10 +120,7 @@ impl Client {
                 signer: signer.map(|s| Arc::new(SignerBridge(s)) as Arc<dyn taipei_core::DeviceSigner>),
                 secret_store: Arc::new(SecretsBridge(secret_store)),
                 listener: listener.map(|l| Arc::new(ListenerBridge(l)) as Arc<dyn taipei_core::EventListener>),
-                // The Rust default counts through suspend on Android (CLOCK_BOOTTIME);
-                // on iOS it stops during sleep until an `ElapsedClock` foreign trait
-                // is exported here.
-                clock: None,
+                clock: clock.map(|c| Arc::new(ClockBridge::new(c)) as Arc<dyn taipei_core::ElapsedClock>),
             };
             let core = taipei_core::Client::open(config.into(), platform).await?;
             Ok(Arc::new(Self { shared: Arc::new(Shared { core, closed: AtomicBool::new(false) }) }))

@@ -40,11 +40,24 @@ pub use qr::QrError;
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use wallet::{Wallet, WalletError};
 pub use logging::{LogLevel, Logger, set_logger, stderr_logger};
-pub use platform::{DeviceSigner, EventListener, SecretStore, file_secret_store};
+pub use platform::{DeviceSigner, ElapsedClock, EventListener, SecretStore, file_secret_store};
 pub use types::ClientConfig;
 
 /// The library's version (the workspace version it was built from).
 #[uniffi::export]
 pub fn library_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// What this library is, as `taipei-ffi-contract:<version>:<build>:<interface>`: the
+/// workspace version, the app build and extras (`taipei-on`, `taipei-pass+image`, …) and
+/// a digest of the sources the foreign code is generated from (see build.rs). The
+/// generated Kotlin and Swift carry the contract of the library they were generated
+/// from and compare it with this one on first use (`BindingsContract`).
+pub const CONTRACT: &str = env!("TAIPEI_FFI_CONTRACT");
+
+/// The library's [`CONTRACT`].
+#[uniffi::export]
+pub fn library_contract() -> String {
+    CONTRACT.to_owned()
 }

@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use taipei_core::{Assurance, Event};
 
@@ -33,6 +34,17 @@ pub trait SecretStore: Send + Sync {
 #[uniffi::export(with_foreign)]
 pub trait EventListener: Send + Sync {
     fn on_event(&self, event: Event);
+}
+
+/// Milliseconds since a fixed point, counting while the phone is suspended: punches
+/// are stamped with the server time of the last configuration fetch plus the time
+/// elapsed since. Pass null/nil for the core's clock, which counts through suspend on
+/// Android and Linux (`CLOCK_BOOTTIME`) but not on Apple platforms, where it stops
+/// during sleep: iOS passes its own (the Swift glue's `ContinuousElapsedClock`).
+/// Only differences of two readings matter; a reading never goes backwards.
+#[uniffi::export(with_foreign)]
+pub trait ElapsedClock: Send + Sync {
+    fn elapsed_ms(&self) -> u64;
 }
 
 /// The default secret store: one private file per secret in `dir`. For desktops, the
@@ -108,5 +120,31 @@ pub(crate) struct ListenerBridge(pub Arc<dyn EventListener>);
 impl taipei_core::EventListener for ListenerBridge {
     fn on_event(&self, event: Event) {
         self.0.on_event(event);
+    }
+}
+
+/// The app's clock as the core sees it. The foreign method cannot report an error, so
+/// an exception in it arrives as a panic: that reading repeats the last good one (another
+/// clock's reading would mix two time bases, and a reading must never go backwards).
+pub(crate) struct ClockBridge {
+    clock: Arc<dyn ElapsedClock>,
+    last: AtomicU64,
+}
+
+impl ClockBridge {
+    pub(crate) fn new(clock: Arc<dyn ElapsedClock>) -> Self {
+        Self { clock, last: AtomicU64::new(0) }
+    }
+}
+
+impl taipei_core::ElapsedClock for ClockBridge {
+    fn elapsed_ms(&self) -> u64 {
+        match catch_unwind(AssertUnwindSafe(|| self.clock.elapsed_ms())) {
+            Ok(now) => self.last.fetch_max(now, Ordering::SeqCst).max(now),
+            Err(payload) => {
+                tracing::error!(panic = %crate::runtime::panic_text(payload.as_ref()), "ElapsedClock.elapsed_ms failed; repeating its last reading");
+                self.last.load(Ordering::SeqCst)
+            }
+        }
     }
 }

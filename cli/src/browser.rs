@@ -24,11 +24,11 @@ fn cookies_of(reply: &reqwest::Response) -> Vec<String> {
 }
 
 impl SignInPage {
-    pub async fn open(base_url: &str, system: &str) -> Result<Self, String> {
+    pub async fn open(base_url: &str, system_id: &str) -> Result<Self, String> {
         let reply = http()?
             .post(format!("{base_url}/v1/login/start"))
             .header("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36")
-            .json(&serde_json::json!({ "system": system }))
+            .json(&serde_json::json!({ "system_id": system_id }))
             .send()
             .await
             .map_err(|e| format!("login start: {e}"))?;

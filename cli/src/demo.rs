@@ -195,7 +195,7 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     println!("      the server holds {} report(s) from this user", reports.len());
 
     step(8, "At a city web system's sign-in page, the browser shows a login QR (no password)");
-    let mut page = SignInPage::open(&url, "臺北市政府 公文系統 Document System").await?;
+    let mut page = SignInPage::open(&url, "doc").await?;
     let shown = page.status().await?;
     let frame = shown.frame.ok_or("the sign-in page shows no code")?;
     println!("      the page shows this QR (it changes every 30 s):");

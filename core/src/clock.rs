@@ -6,10 +6,9 @@
 //! hour would stamp its punch an hour early. The clock here counts through suspend:
 //! `CLOCK_BOOTTIME` on Android and Linux (through rustix, safe). Apple's counterpart,
 //! `mach_continuous_time`, has no safe Rust wrapper and the core forbids `unsafe`, so
-//! an iOS shell is to hand its own [`ElapsedClock`] in `Platform::clock` (Swift calls
-//! `mach_continuous_time` or `clock_gettime_nsec_np(CLOCK_MONOTONIC_RAW)`); until the
-//! bindings export that trait, and without one, the default falls back to `Instant`,
-//! which is correct while awake.
+//! an iOS shell hands its own [`ElapsedClock`] in `Platform::clock` (the bindings' foreign
+//! trait; the Swift glue reads `clock_gettime_nsec_np(CLOCK_MONOTONIC_RAW)`); without
+//! one, the default falls back to `Instant`, which is correct while awake.
 
 /// Milliseconds since a fixed, arbitrary point, counting through suspend. Only
 /// differences of two readings mean anything; a reading never goes backwards.

@@ -46,6 +46,10 @@ pub mod codes {
     pub const NOT_APPROVED: &str = "login_not_approved";
     /// Redeem without the confirmation the page gets with the account's masked name.
     pub const NOT_CONFIRMED: &str = "login_not_confirmed";
+    /// No web system is registered under the id the page named.
+    pub const UNKNOWN_SYSTEM: &str = "login_unknown_system";
+    /// The page that asked to start the login is not on one of the system's origins.
+    pub const ORIGIN_NOT_ALLOWED: &str = "login_origin_not_allowed";
 }
 
 /// The decision the phone signs.
@@ -123,6 +127,9 @@ pub struct LoginStarted {
     pub rid: String,
     pub expires_at_ms: i64,
     pub poll_ms: u32,
+    /// The registered name of the web system, for the page's heading.
+    #[serde(default)]
+    pub system: String,
 }
 
 /// `GET /v1/login/{rid}` (browser, with its secret): what the page shows now.

@@ -48,6 +48,22 @@ fn value_sets_are_checked_in_schema_validation() {
     assert!(!check("PL/1.3.0/2DCode/raw/7.json", &wrong).passed());
 }
 
+/// IT case 4: a NAAT (PCR) test carries `ma` `""`. The device value set lists rapid
+/// antigen tests only, so a NAAT entry is not held to it; a rapid test with the same
+/// empty device still fails.
+#[test]
+fn a_naat_test_is_not_held_to_the_rapid_test_device_list() {
+    let report = run("IT/2DCode/raw/4.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert_eq!(flag(&report, "EXPECTEDSCHEMAVALIDATION").found, Some(Ok(())));
+    let mut rapid = load("IT/2DCode/raw/4.json");
+    rapid["JSON"]["t"][0]["tt"] = "LP217198-3".into();
+    let report = check("IT/2DCode/raw/4.json", &rapid);
+    // The QR still says NAAT: only the JSON comparison may differ, never the schema.
+    assert_eq!(flag(&report, "EXPECTEDSCHEMAVALIDATION").found, Some(Ok(())), "{}", show(&report));
+    assert!(!report.passed());
+}
+
 /// PL 1.3.0 case 6: the kid names the recovery signer, the case carries the
 /// vaccination signer. The signature must not verify, yet key usage and expiry are
 /// judged on the certificate the case carries, as upstream does, and say so.
@@ -76,6 +92,16 @@ fn rsa_signer_without_key_usage_signs_every_kind() {
     assert!(report.passed(), "{}", show(&report));
     assert_eq!(flag(&report, "EXPECTEDKEYUSAGE").found, Some(Ok(())));
     assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())));
+}
+
+/// IS case 3: a signer certificate whose extended key usages are all foreign to the
+/// DCC (a critical 2.23.136.1.1.14.2 only) may not sign a test, as upstream's harness
+/// reads the extension; its case expects key usage to fail.
+#[test]
+fn a_foreign_extended_key_usage_restricts_the_signer() {
+    let report = run("IS/2DCode/raw/3.json");
+    assert!(report.passed(), "{}", show(&report));
+    assert!(flag(&report, "EXPECTEDKEYUSAGE").found.as_ref().is_some_and(|f| f.is_err()), "{}", show(&report));
 }
 
 /// Upstream's flag spellings: `EXPTECTEDEXPIRED` (sic) means "expired at the clock",

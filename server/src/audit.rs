@@ -49,6 +49,7 @@ pub mod actions {
     pub const APPROVAL_ACT: &str = "approval.act";
     pub const APPROVAL_READ: &str = "approval.read";
     pub const ATTENDANCE_ASSIGN: &str = "attendance.assign";
+    pub const WEB_SYSTEM: &str = "web_system.register";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

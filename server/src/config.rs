@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use crate::limits::RateLimits;
 use crate::random;
 use crate::sealing::{Kek, LocalKek};
+use crate::web_systems::WebSystem;
 
 /// Everything a server instance needs. Built by the CLI (`taipei server`) or by tests
 /// and the core's scenarios through [`ServerConfig::embedded`].
@@ -44,6 +45,9 @@ pub struct ServerConfig {
     /// (`attestation.rs`). Default: Google's and Apple's roots, no App Attest app
     /// allowed until the deployment names its apps.
     pub attestation: crate::attestation::Verifier,
+    /// Web systems registered (or updated) at start, beside those registered through
+    /// `POST /v1/admin/web-systems`. Embedded: the demo's [`demo_web_systems`].
+    pub web_systems: Vec<WebSystem>,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -61,6 +65,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("city_networks", &self.city_networks)
             .field("kek", &self.kek)
             .field("attestation", &self.attestation)
+            .field("web_systems", &self.web_systems)
             .finish()
     }
 }
@@ -87,8 +92,15 @@ impl ServerConfig {
             city_networks: loopback(),
             kek: std::sync::Arc::new(LocalKek::generate().expect("system random generator unavailable")),
             attestation: std::sync::Arc::new(crate::attestation::PlatformAttestation::default()),
+            web_systems: demo_web_systems(),
         }
     }
+}
+
+/// The web systems of the demo and the tests: `doc` (公文系統) and `hr` (差勤系統),
+/// reached through the server's own `/login` page.
+pub fn demo_web_systems() -> Vec<WebSystem> {
+    vec![WebSystem::new("doc", "公文系統"), WebSystem::new("hr", "差勤系統")]
 }
 
 /// `127.0.0.0/8` and `::1/128`.

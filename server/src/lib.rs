@@ -32,6 +32,7 @@ pub mod sealing;
 pub mod time;
 pub mod wallet;
 pub mod web;
+pub mod web_systems;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -159,6 +160,7 @@ fn route_table() -> Vec<Route> {
         get("/v1/admin/attendance/{user_id}/week", attendance::admin_week).limited(Class::Admin),
         get("/v1/admin/attendance/{user_id}/week.html", attendance::admin_week_html).limited(Class::Admin),
         post("/v1/admin/credentials", credentials::mint).limited(Class::Admin),
+        post("/v1/admin/web-systems", web_systems::post).limited(Class::Admin),
         post("/v1/admin/approval/people", approval::admin::people).limited(Class::Admin),
         post("/v1/admin/approval/proxies", approval::admin::proxies).limited(Class::Admin),
         post("/v1/admin/approval/calendar", approval::admin::calendar).limited(Class::Admin),
@@ -259,6 +261,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
     sealing::seal_stored_keys(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     wallet::init(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    let systems = config.web_systems.clone();
+    db.write(move |tx| systems.iter().try_for_each(|s| web_systems::register(tx, s)))
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(format!("web systems in the configuration: {e}"))))?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {

@@ -29,6 +29,7 @@ use crate::middleware::Ctx;
 use crate::random;
 use crate::time::now_ms;
 use crate::web;
+use crate::web_systems;
 
 /// A request can be scanned for this long in all.
 pub const REQUEST_TTL_MS: i64 = 120_000;
@@ -68,10 +69,10 @@ fn request_unknown() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::REQUEST_UNKNOWN, "no such login request")
 }
 
-/// `POST /v1/login/start` body: which web system the browser wants to enter.
+/// `POST /v1/login/start` body: which registered web system the browser wants to enter.
 #[derive(Debug, serde::Deserialize)]
 pub struct StartLogin {
-    pub system: String,
+    pub system_id: String,
 }
 
 /// `POST /v1/login/start` (browser, no authentication).
@@ -81,8 +82,19 @@ pub async fn start(
     headers: HeaderMap,
     body: JsonBody<StartLogin>,
 ) -> Result<Response, ApiError> {
-    let system = body.value.system;
-    check_len("system", &system, 1, 100)?;
+    let system_id = body.value.system_id;
+    check_len("system_id", &system_id, 1, 40)?;
+    let lookup = system_id.clone();
+    let web_system = state.db.read(move |conn| web_systems::find(conn, &lookup)).await?;
+    let refused = |e: ApiError| audit::unless_refused(&state.db, Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip()), Err(e));
+    let Some(web_system) = web_system else {
+        return refused(web_systems::unknown(&system_id)).await;
+    };
+    if !web_systems::origin_allowed(&web_system, &headers) {
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("?");
+        return refused(web_systems::origin_refused(origin, &web_system)).await;
+    }
+    let system = web_system.name.clone();
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -103,10 +115,10 @@ pub async fn start(
             .write(move |tx| {
                 tx.execute(
                     "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
-                     started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11)",
+                     started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, system_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11, ?12)",
                     params![rid, secret_hash.as_slice(), system, browser, os, ip, place, now,
-                            expires_at_ms, fnonce.as_slice(), (now + FRAME_TTL_MS).min(expires_at_ms)],
+                            expires_at_ms, fnonce.as_slice(), (now + FRAME_TTL_MS).min(expires_at_ms), system_id],
                 )?;
                 audit::record(tx, &entry)
             })
@@ -119,7 +131,7 @@ pub async fn start(
     );
     let mut response = (
         StatusCode::CREATED,
-        Json(LoginStarted { rid, expires_at_ms, poll_ms: POLL_MS }),
+        Json(LoginStarted { rid, expires_at_ms, poll_ms: POLL_MS, system: web_system.name }),
     )
         .into_response();
     response.headers_mut().insert(

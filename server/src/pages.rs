@@ -15,7 +15,8 @@ pub fn page(html: &'static str) -> Response {
         .into_response()
 }
 
-/// `GET /login`: the sign-in page. `?system=` names the web system (default below).
+/// `GET /login`: the sign-in page. `?system=` is the registered web system's id
+/// (default `doc`); the heading shows the name registered for it.
 pub async fn login_page() -> Response {
     page(LOGIN_HTML)
 }
@@ -52,8 +53,7 @@ const LOGIN_HTML: &str = r#"<!doctype html>
 <script>
 "use strict";
 const params = new URLSearchParams(location.search);
-const system = params.get("system") || "臺北市政府 公文系統 Document System";
-document.getElementById("system").textContent = system;
+const systemId = params.get("system") || "doc";
 const stateEl = document.getElementById("state");
 function show(state, text) { stateEl.dataset.state = state; stateEl.textContent = text; }
 async function json(method, url, body) {
@@ -65,8 +65,9 @@ async function json(method, url, body) {
 }
 async function run() {
   let started;
-  try { started = await json("POST", "/v1/login/start", { system }); }
+  try { started = await json("POST", "/v1/login/start", { system_id: systemId }); }
   catch (e) { show("error", "無法開始登入 · Could not start: " + e.message); return; }
+  document.getElementById("system").textContent = "臺北市政府 " + started.system;
   const rid = started.rid;
   for (;;) {
     let s;

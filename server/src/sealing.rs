@@ -182,13 +182,14 @@ pub mod labels {
 
 /// Seals, once, every key a database written before sealing existed holds in clear,
 /// in one transaction with the `server_sealed` mark: a crash leaves all clear (and
-/// the next start seals) or all sealed, never a mix.
+/// the next start seals) or all sealed, never a mix. Then the file is compacted: the
+/// writer that stored those keys may have left copies of them in free space.
 pub async fn seal_stored_keys(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiError> {
     let kek = kek.clone();
-    db.write(move |tx| {
+    let sealed_now = db.write(move |tx| {
         let done: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM server_sealed)", [], |r| r.get(0))?;
         if done {
-            return Ok(());
+            return Ok(false);
         }
         let rows = |sql: &str| -> Result<Vec<(String, Vec<u8>)>, ApiError> {
             let mut stmt = tx.prepare(sql)?;
@@ -217,9 +218,13 @@ pub async fn seal_stored_keys(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiEr
             )?;
         }
         tx.execute("INSERT INTO server_sealed (id, at_ms) VALUES (1, ?1)", [crate::time::now_ms()])?;
-        Ok(())
+        Ok(true)
     })
-    .await
+    .await?;
+    if sealed_now {
+        db.compact().await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

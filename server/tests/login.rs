@@ -51,7 +51,7 @@ impl Browser {
             .http
             .post(t.url("/v1/login/start"))
             .header(USER_AGENT, CHROME)
-            .json(&serde_json::json!({ "system": "公文系統 Document System" }))
+            .json(&serde_json::json!({ "system_id": "doc" }))
             .send()
             .await
             .unwrap();
@@ -182,7 +182,7 @@ async fn a_scanned_and_approved_login_signs_the_browser_in_once() {
     let response = scan(&t, &s, status.frame.as_deref().unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let ctx: LoginContext = response.json().await.unwrap();
-    assert_eq!(ctx.system, "公文系統 Document System");
+    assert_eq!(ctx.system, "公文系統", "the registered name, not what the browser sent");
     assert_eq!((ctx.browser.as_str(), ctx.os.as_str()), ("Chrome 131", "Windows"));
     assert_eq!(ctx.place, "this computer (loopback)");
     assert!(ctx.risk_flags.is_empty(), "{:?}", ctx.risk_flags);
@@ -741,7 +741,7 @@ async fn item4_anonymous_storage_is_bounded_a_huge_user_agent_is_stored_short() 
         .http
         .post(t.url("/v1/login/start"))
         .header(USER_AGENT, huge)
-        .json(&serde_json::json!({ "system": "公文系統" }))
+        .json(&serde_json::json!({ "system_id": "doc" }))
         .send()
         .await
         .unwrap();
@@ -834,7 +834,7 @@ async fn item8_rate_limits_answer_429_with_retry_after_on_anonymous_endpoints() 
     for _ in 0..3 {
         Browser::new().start(&t).await;
     }
-    let over = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system": "s"})).send().await.unwrap();
+    let over = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system_id": "doc"})).send().await.unwrap();
     assert_rate_limited(over).await;
     assert_eq!(t.count("SELECT COUNT(*) FROM login_requests"), 3);
     // The same address is over on every anonymous endpoint (one budget per address).
@@ -880,7 +880,7 @@ async fn start_from(t: &TestServer, b: &mut Browser, forwarded_for: &str) -> Log
         .post(t.url("/v1/login/start"))
         .header(USER_AGENT, CHROME)
         .header("X-Forwarded-For", forwarded_for)
-        .json(&serde_json::json!({ "system": "公文系統" }))
+        .json(&serde_json::json!({ "system_id": "doc" }))
         .send()
         .await
         .unwrap();
@@ -929,4 +929,58 @@ async fn item9_client_ips_come_from_a_trusted_proxy_only_and_city_networks_are_c
     let frame = b.status(&direct, &started.rid).await.frame.unwrap();
     let ctx: LoginContext = scan(&direct, &s, &frame).await.json().await.unwrap();
     assert_eq!(ctx.ip, "127.0.0.1");
+}
+
+// ---- web systems registered by id ----------------------------------------------------
+
+async fn start_for(t: &TestServer, body: serde_json::Value, origin: Option<&str>) -> reqwest::Response {
+    let mut request = t.http.post(t.url("/v1/login/start")).header(USER_AGENT, CHROME).json(&body);
+    if let Some(origin) = origin {
+        request = request.header("Origin", origin);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn item9_web_systems_are_registered_by_id_with_their_origins() {
+    let t = TestServer::start().await;
+    // Free text is no longer a system: an unknown id, or the old `system` field, is refused.
+    let unknown = start_for(&t, serde_json::json!({"system_id": "phish"}), None).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(unknown.json::<serde_json::Value>().await.unwrap()["code"], codes::UNKNOWN_SYSTEM);
+    let free_text = start_for(&t, serde_json::json!({"system": "公文系統"}), None).await;
+    assert_eq!(free_text.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(t.audit_count("login.start", &format!("= '{}'", codes::UNKNOWN_SYSTEM)), 1);
+
+    // Only the operator registers a system; a credential of another kind cannot.
+    let system = serde_json::json!({"id": "pay", "name": "薪資系統 Payroll", "origins": ["https://pay.gov.taipei"]});
+    let portal = t.portal_token().await;
+    let refused = t.http.post(t.url("/v1/admin/web-systems")).bearer_auth(&portal).json(&system).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let bad = serde_json::json!({"id": "pay", "name": "x", "origins": ["https://pay.gov.taipei/login"]});
+    let bad = t.http.post(t.url("/v1/admin/web-systems")).bearer_auth(t.server.admin_token()).json(&bad).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "an origin has no path");
+    let made = t.http.post(t.url("/v1/admin/web-systems")).bearer_auth(t.server.admin_token()).json(&system).send().await.unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+
+    // Its own pages and the server's own sign-in page may start a login; another site may not.
+    let ok = start_for(&t, serde_json::json!({"system_id": "pay"}), Some("https://pay.gov.taipei")).await;
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let started: LoginStarted = ok.json().await.unwrap();
+    assert_eq!(started.system, "薪資系統 Payroll");
+    let own = start_for(&t, serde_json::json!({"system_id": "pay"}), Some(&t.server.base_url())).await;
+    assert_eq!(own.status(), StatusCode::CREATED);
+    let evil = start_for(&t, serde_json::json!({"system_id": "pay"}), Some("https://pay.gov.taipei.evil.example")).await;
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    assert_eq!(evil.json::<serde_json::Value>().await.unwrap()["code"], codes::ORIGIN_NOT_ALLOWED);
+    let elsewhere = start_for(&t, serde_json::json!({"system_id": "doc"}), Some("https://pay.gov.taipei")).await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN, "pay's origin is not doc's");
+
+    // The phone reads the registered name.
+    let s = t.session("u-chen").await;
+    let mut b = Browser::new();
+    let started = b.start(&t).await;
+    let status = b.status(&t, &started.rid).await;
+    let ctx: LoginContext = scan(&t, &s, status.frame.as_deref().unwrap()).await.json().await.unwrap();
+    assert_eq!(ctx.system, "公文系統");
 }

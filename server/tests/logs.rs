@@ -67,7 +67,7 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
     secrets.push(s.token.clone());
 
     // Login: browser secret, number, confirmation, web session.
-    let started = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system": "s"})).send().await.unwrap();
+    let started = t.http.post(t.url("/v1/login/start")).json(&serde_json::json!({"system_id": "doc"})).send().await.unwrap();
     let mut cookies = cookie_pairs(&started);
     let started: LoginStarted = started.json().await.unwrap();
     let status = |cookies: String| {

@@ -551,7 +551,7 @@ async fn item10_errors_are_json_for_every_http_layer_failure() {
             .http
             .post(t.url("/v1/login/start"))
             .header("content-type", content_type)
-            .body(r#"{"system":"s"}"#)
+            .body(r#"{"system_id":"doc"}"#)
             .send()
             .await
             .unwrap();
@@ -561,13 +561,13 @@ async fn item10_errors_are_json_for_every_http_layer_failure() {
             "{content_type}"
         );
     }
-    let response = t.http.post(t.url("/v1/login/start")).body(r#"{"system":"s"}"#).send().await.unwrap();
+    let response = t.http.post(t.url("/v1/login/start")).body(r#"{"system_id":"doc"}"#).send().await.unwrap();
     assert_eq!(error_of(response).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE, "no content type");
     let response = t
         .http
         .post(t.url("/v1/login/start"))
         .header("content-type", "application/json; charset=utf-8")
-        .body(r#"{"system":"s"}"#)
+        .body(r#"{"system_id":"doc"}"#)
         .send()
         .await
         .unwrap();

@@ -35,7 +35,7 @@ fn db_bytes(dir: &std::path::Path) -> u64 {
 fn request(client: &reqwest::Client, base: &str, i: u64) -> reqwest::RequestBuilder {
     let json = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body);
     match i % 10 {
-        0 => json("/v1/login/start", serde_json::json!({ "system": "flood" }))
+        0 => json("/v1/login/start", serde_json::json!({ "system_id": "doc" }))
             .header("User-Agent", format!("Flood/{i} {}", "x".repeat(2_000))),
         1 => client.get(format!("{base}/v1/login/AAAAAAAAAAAAAAAAAAAAAA")).header("Cookie", format!("tpl_x={i}")),
         2 => json("/v1/login/AAAAAAAAAAAAAAAAAAAAAA/redeem", serde_json::json!({ "confirm": i.to_string() })),

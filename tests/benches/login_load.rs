@@ -18,7 +18,7 @@ use taipei_core::Client;
 use taipei_scenarios::{LoginBrowser, offer_binding, profile_config, software_platform, start_server_with};
 
 async fn one_login(server_url: &str, phone: &Client) -> Duration {
-    let mut browser = LoginBrowser::start(server_url, "bench system").await;
+    let mut browser = LoginBrowser::start(server_url, "doc").await;
     let frame = browser.frame().await;
     let started = Instant::now();
     let prompt = phone.login().scan(&frame).await.expect("scan");

@@ -163,7 +163,7 @@ async fn login_page_and_meeting_display_in_headless_chromium() {
     phone.bind_device(&offer_binding(&server, "wang").await).await.unwrap();
 
     // The sign-in page: its QR, read off the screen.
-    browser.open(&format!("{url}/login?system=Chromium%20test%20system")).await;
+    browser.open(&format!("{url}/login?system=hr")).await;
     browser.wait_for(STATE, "pending").await;
     let text = browser.scan_screen().await;
     let on_page = browser.script("return document.getElementById('qr').dataset.frame").await;
@@ -171,7 +171,7 @@ async fn login_page_and_meeting_display_in_headless_chromium() {
 
     let started = Instant::now();
     let prompt = phone.login().scan(&text).await.unwrap();
-    assert_eq!(prompt.system, "Chromium test system");
+    assert_eq!(prompt.system, "差勤系統", "the name registered for the page's system id");
     assert!(prompt.browser.starts_with("Chrome"), "{}", prompt.browser);
     browser.wait_for(STATE, "scanned").await;
     let number = browser.script("return document.getElementById('number').textContent").await;

@@ -69,7 +69,7 @@ async fn an_approval_dropped_at_any_await_point_counts_once() {
     let client = open_profile(dir.path(), &server.base_url()).await;
     client.bind_device(&offer_binding(&server, "u-approve").await).await.unwrap();
     for polls in 1..MAX_POLLS {
-        let browser = LoginBrowser::start(&server.base_url(), "公文系統").await;
+        let browser = LoginBrowser::start(&server.base_url(), "doc").await;
         let prompt = client.login().scan(&browser.frame().await).await.unwrap();
         let number = browser.status().await.number.unwrap();
         let first = stop_after(client.login().approve(&prompt, &number), polls).await;

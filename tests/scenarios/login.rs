@@ -14,7 +14,7 @@ async fn scan_pick_the_number_and_the_browser_is_signed_in() {
     let client = open_profile(dir.path(), &server.base_url()).await;
     client.bind_device(&offer_binding(&server, "chen").await).await.unwrap();
 
-    let mut browser = LoginBrowser::start(&server.base_url(), "公文系統").await;
+    let mut browser = LoginBrowser::start(&server.base_url(), "doc").await;
     let prompt = client.login().scan(&browser.frame().await).await.unwrap();
     assert_eq!(prompt.system, "公文系統");
     assert_eq!((prompt.browser.as_str(), prompt.os.as_str()), ("Chrome 131", "Linux"));
@@ -47,7 +47,7 @@ async fn number_matching_wrong_pick_cancels_at_once() {
     let client = open_profile(dir.path(), &server.base_url()).await;
     client.bind_device(&offer_binding(&server, "guess").await).await.unwrap();
 
-    let browser = LoginBrowser::start(&server.base_url(), "公文系統").await;
+    let browser = LoginBrowser::start(&server.base_url(), "doc").await;
     let prompt = client.login().scan(&browser.frame().await).await.unwrap();
     let number: u8 = browser.status().await.number.unwrap().parse().unwrap();
     let wrong = (10 + (number - 10 + 1) % 90).to_string();
@@ -79,12 +79,12 @@ async fn deny_foreign_codes_and_a_revoked_phone_get_typed_errors() {
         assert!(matches!(err, LoginError::NotCityQr(_)), "{foreign}: {err:?}");
     }
 
-    let browser = LoginBrowser::start(&server.base_url(), "差勤系統").await;
+    let browser = LoginBrowser::start(&server.base_url(), "hr").await;
     let prompt = client.login().scan(&browser.frame().await).await.unwrap();
     assert_eq!(client.login().deny(&prompt, true).await.unwrap().state, "denied");
     assert_eq!(browser.status().await.state, "denied");
 
-    let browser = LoginBrowser::start(&server.base_url(), "差勤系統").await;
+    let browser = LoginBrowser::start(&server.base_url(), "hr").await;
     revoke(&server, &device.device_id).await;
     assert_eq!(client.login().scan(&browser.frame().await).await.unwrap_err().code(), "device_revoked");
 }

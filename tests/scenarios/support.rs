@@ -176,12 +176,12 @@ pub struct LoginBrowser {
 }
 
 impl LoginBrowser {
-    pub async fn start(server_url: &str, system: &str) -> Self {
+    pub async fn start(server_url: &str, system_id: &str) -> Self {
         let http = http();
         let reply = http
             .post(format!("{server_url}/v1/login/start"))
             .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
-            .json(&serde_json::json!({ "system": system }))
+            .json(&serde_json::json!({ "system_id": system_id }))
             .send()
             .await
             .expect("login start");

@@ -123,13 +123,21 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
     for path in files {
         let relative = path.strip_prefix(dir).unwrap_or(&path);
         let name = relative.display().to_string();
-        let case: serde_json::Value = match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))
-        }) {
-            Ok(case) => case,
-            Err(why) => {
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
                 // An unreadable case file must not pass silently.
-                run.reports.push(CaseReport { name, description: why, flags: vec![unreadable()] });
+                run.reports.push(CaseReport { name, description: e.to_string(), flags: vec![unreadable(None)] });
+                continue;
+            }
+        };
+        let case: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(case) => case,
+            Err(e) => {
+                // Read but not JSON: upstream's own harness cannot load the file either,
+                // so the case is the data's fault; it still counts as failed.
+                let evidence = format!("the case file is not JSON ({e}); no JSON reader, upstream's included, loads it");
+                run.reports.push(CaseReport { name, description: format!("not JSON: {e}"), flags: vec![unreadable(Some(evidence))] });
                 continue;
             }
         };
@@ -144,13 +152,32 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
     Ok(run)
 }
 
-fn unreadable() -> conformance::FlagResult {
+fn unreadable(defect: Option<String>) -> conformance::FlagResult {
     conformance::FlagResult {
         flag: "(case file)".into(),
         expected: true,
         found: Some(Err("could not be read".into())),
         known_issue: None,
-        defect: None,
+        defect,
         note: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_case_file_that_is_not_json_fails_as_a_data_defect() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("ES/2DCode/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        // Upstream ES 1201's opening: a JSON object written as a string without escapes.
+        std::fs::write(raw.join("1201.json"), br#"{"JSON":"{"ver":"1.0.0"}"}"#).unwrap();
+        let run = run_dir(dir.path()).unwrap();
+        assert_eq!((run.passed(), run.failed()), (0, 1));
+        let report = &run.reports[0];
+        assert!(report.failed_on_data_defects(), "{report:?}");
+        assert!(report.flags[0].describe().contains("UPSTREAM DATA DEFECT: the case file is not JSON"));
     }
 }

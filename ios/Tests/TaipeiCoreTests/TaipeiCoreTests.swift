@@ -1,6 +1,7 @@
 // Runs with `swift test` wherever a Swift toolchain exists, against a library built by
 // `build-xcframework.sh --test-hooks` (the embedded reference server is a test hook).
-// The same scenarios as tests/kotlin, from Swift.
+// The same scenarios as tests/kotlin, from Swift, plus the Swift glue (contract check,
+// continuous clock).
 import CryptoKit
 import Foundation
 import XCTest
@@ -169,5 +170,20 @@ final class TaipeiCoreTests: XCTestCase {
         } catch AttendanceError.Closed {}
         let again = try await Client.open(config: config(), signer: nil, secretStore: nil, listener: nil)
         try await again.shutdown()
+    }
+
+    func testTheLinkedLibraryIsTheBuildTheSwiftWasGeneratedFrom() throws {
+        XCTAssertTrue(BindingsContract.generated.hasPrefix("taipei-ffi-contract:"))
+        XCTAssertEqual(libraryContract(), BindingsContract.generated)
+        XCTAssertNoThrow(try BindingsContract.verify())
+    }
+
+    func testTheContinuousClockCountsInMilliseconds() {
+        let clock = ContinuousElapsedClock()
+        let before = clock.elapsedMs()
+        Thread.sleep(forTimeInterval: 0.05)
+        let after = clock.elapsedMs()
+        XCTAssertGreaterThanOrEqual(after, before + 40)
+        XCTAssertLessThan(after, before + 5_000)
     }
 }

@@ -28,7 +28,7 @@ impl DccKind {
     /// specification, Volume 1, §5.1.1). Early member-state signer certificates carry
     /// the same OIDs with a stray `.0` arc (`1.3.6.1.4.1.0.1847…`); the EU reference
     /// verifiers honour both, and so does this one.
-    fn key_usage_oids(self) -> [&'static str; 2] {
+    pub(crate) fn key_usage_oids(self) -> [&'static str; 2] {
         match self {
             Self::Test => ["1.3.6.1.4.1.1847.2021.1.1", "1.3.6.1.4.1.0.1847.2021.1.1"],
             Self::Vaccination => ["1.3.6.1.4.1.1847.2021.1.2", "1.3.6.1.4.1.0.1847.2021.1.2"],

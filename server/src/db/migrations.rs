@@ -482,6 +482,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE devices ADD COLUMN assurance_basis TEXT NOT NULL DEFAULT 'claimed';
     ALTER TABLE devices ADD COLUMN attestation_detail TEXT;
     "#,
+    // Web systems registered by id; a login request names one.
+    r#"
+    CREATE TABLE web_systems (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        -- JSON array of the origins whose pages may start a login for it.
+        origins          TEXT NOT NULL,
+        registered_at_ms INTEGER NOT NULL
+    );
+    ALTER TABLE login_requests ADD COLUMN system_id TEXT;
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -82,6 +82,19 @@ impl Db {
         self.run(move |conn| f(conn)).await
     }
 
+    /// Rewrites the file without its free space and empties the write-ahead log, so
+    /// no stale copy of an overwritten value survives anywhere in the file's pages.
+    /// `secure_delete` zeroes what this server deletes, but not what an earlier
+    /// writer without it left behind in free space.
+    pub async fn compact(&self) -> Result<(), ApiError> {
+        self.run(|conn| {
+            conn.execute_batch("VACUUM")?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds, rolled
     /// back otherwise. IMMEDIATE takes SQLite's write lock up front, so two writers —
     /// even in two processes sharing the file — can never both read "not done yet" and

@@ -3,10 +3,21 @@ package tw.gov.taipei.tests
 import tw.gov.taipei.core.AttendanceException
 import tw.gov.taipei.core.DayFlag
 import tw.gov.taipei.core.DaySync
+import tw.gov.taipei.core.ElapsedClock
 import tw.gov.taipei.core.OfficeLevel
 import tw.gov.taipei.core.PunchState
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.PunchKind
+
+/** The platform's clock as the app hands it in, moved by the test: a phone that sleeps. */
+private class SleepingClock : ElapsedClock {
+    val nowMs = java.util.concurrent.atomic.AtomicLong(5_000_000L)
+    val calls = java.util.concurrent.atomic.AtomicInteger(0)
+    override fun elapsedMs(): ULong {
+        calls.incrementAndGet()
+        return nowMs.get().toULong()
+    }
+}
 
 private const val UUID = "e2c56db5-dffb-48d2-b060-d0f5a71096e0"
 
@@ -65,6 +76,25 @@ val attendanceTests = listOf(
             val events = listener.events.toList()
             check(events.any { it is Event.PunchRecorded && it.kind == PunchKind.IN && !it.manual }) { "no PunchRecorded in $events" }
             check(events.any { it is Event.PunchSettled && it.accepted }) { "no accepted PunchSettled in $events" }
+        }
+    },
+    test("attendance: a punch after the phone slept is stamped with the app's clock, the sleep included") {
+        withServer { h ->
+            val hr = h.mintCredential("hr", null)
+            h.postAs(hr, "/v1/admin/offices", """{"office_id":"annex","name":"市府 annex","level":"static"}""")
+            val clock = SleepingClock()
+            withClient(h.config(), clock = clock) { client ->
+                h.bind(client, "u-kotlin-sleep", "林小睡")
+                val attendance = client.attendance()
+                attendance.loadOffice("annex")
+                check(clock.calls.get() > 0) { "the core never read the app's clock" }
+                // An hour of suspend: the app's clock moved, the process's monotonic time
+                // (what the core's fallback would read) did not.
+                clock.nowMs.addAndGet(3_600_000L)
+                val punch = attendance.punchManually(PunchKind.IN, "forgot the badge")
+                val ahead = punch.timeMs - client.serverNowMs()
+                check(ahead in 3_590_000L..3_610_000L) { "the punch is ${ahead} ms past the server's now, not the hour slept" }
+            }
         }
     },
 )

@@ -19,7 +19,7 @@ class PlainBrowser(private val baseUrl: String) {
         val request = HttpRequest.newBuilder(URI.create("$baseUrl/v1/login/start"))
             .header("Content-Type", "application/json")
             .header("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36")
-            .POST(HttpRequest.BodyPublishers.ofString("""{"system":"公文系統"}"""))
+            .POST(HttpRequest.BodyPublishers.ofString("""{"system_id":"doc"}"""))
             .build()
         val response = http.send(request, HttpResponse.BodyHandlers.ofString())
         check(response.statusCode() == 201) { "login start: ${response.statusCode()} ${response.body()}" }

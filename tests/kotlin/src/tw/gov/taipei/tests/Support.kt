@@ -18,6 +18,7 @@ import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.ClientConfig
 import tw.gov.taipei.core.DeviceInfo
 import tw.gov.taipei.core.DeviceSigner
+import tw.gov.taipei.core.ElapsedClock
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
 import tw.gov.taipei.core.PlatformException
@@ -104,9 +105,10 @@ suspend fun <T> withClient(
     signer: DeviceSigner? = null,
     secrets: SecretStore? = null,
     listener: EventListener? = null,
+    clock: ElapsedClock? = null,
     block: suspend (Client) -> T,
 ): T {
-    val client = Client.open(config, signer, secrets, listener)
+    val client = Client.open(config, signer, secrets, listener, clock)
     try {
         return block(client)
     } finally {

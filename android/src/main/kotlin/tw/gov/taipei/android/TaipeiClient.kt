@@ -6,9 +6,11 @@ import kotlinx.coroutines.flow.SharedFlow
 import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.runBlocking
 import tw.gov.taipei.core.Attendance
+import tw.gov.taipei.core.BindingsContract
 import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.ClientConfig
 import tw.gov.taipei.core.DeviceSigner
+import tw.gov.taipei.core.ElapsedClock
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
 import tw.gov.taipei.core.Login
@@ -71,10 +73,21 @@ class TaipeiClient private constructor(
     companion object {
         const val EVENT_BUFFER = 256
 
-        /** Opens the profile named in [config]; see `Client.open` for the defaults of null arguments. */
-        suspend fun open(config: ClientConfig, signer: DeviceSigner? = null, secretStore: SecretStore? = null): TaipeiClient {
+        /**
+         * Opens the profile named in [config]; see `Client.open` for the defaults of null
+         * arguments. Elapsed time comes from [clock] ([BootClock] unless a test passes
+         * another). Fails with `BindingsMismatchException` when the native library is not
+         * the build the generated Kotlin was made from.
+         */
+        suspend fun open(
+            config: ClientConfig,
+            signer: DeviceSigner? = null,
+            secretStore: SecretStore? = null,
+            clock: ElapsedClock = BootClock(),
+        ): TaipeiClient {
+            BindingsContract.verify()
             val bridge = FlowListener()
-            return TaipeiClient(Client.open(config, signer, secretStore, bridge), bridge)
+            return TaipeiClient(Client.open(config, signer, secretStore, bridge, clock), bridge)
         }
     }
 }
