@@ -104,6 +104,18 @@ fn a_foreign_extended_key_usage_restricts_the_signer() {
     assert!(flag(&report, "EXPECTEDKEYUSAGE").found.as_ref().is_some_and(|f| f.is_err()), "{}", show(&report));
 }
 
+/// ES case 2101: its clock is before its own payload's issue time, yet it expects the
+/// expiration check to pass; upstream's harness fails it too, so the case fails as a
+/// data defect with that evidence.
+#[test]
+fn a_clock_outside_the_payloads_own_validity_is_a_data_defect() {
+    let report = run("ES/2DCode/raw/2101.json");
+    assert!(!report.passed(), "{}", show(&report));
+    let expiration = flag(&report, "EXPECTEDEXPIRATIONCHECK");
+    let defect = expiration.defect.as_deref().unwrap_or_default();
+    assert!(defect.contains("VALIDATIONCLOCK") && defect.contains("outside its own payload's validity"), "{}", show(&report));
+}
+
 /// Upstream's flag spellings: `EXPTECTEDEXPIRED` (sic) means "expired at the clock",
 /// a nested `EXPECTEDRESULTS` means "every other expectation holds", and a flag no
 /// one knows is reported unchecked without failing the case.

@@ -672,6 +672,24 @@ impl Chain<'_> {
                     )
                 })
             }
+            // The case's own clock lies outside its payload's validity, which
+            // upstream's harness (`test_expiration_check`: iat ≤ clock ≤ exp, to the
+            // clock's fraction of a second) fails too, whatever the case expects.
+            Flag::ExpirationCheck => {
+                let clock = self.case["TESTCTX"]["VALIDATIONCLOCK"].as_str()?;
+                let now_ms = self.clock()?.ok()?;
+                let (claims, _, _) = self.payload_and_signer()?.ok()?;
+                let (iat, exp) = (claims.iat?, claims.exp?);
+                let outside = now_ms < iat.saturating_mul(1000) || now_ms > exp.saturating_mul(1000);
+                outside.then(|| {
+                    format!(
+                        "the case's VALIDATIONCLOCK {clock} lies outside its own payload's validity {} – {}, \
+                         which upstream's own harness (test_expiration_check) fails too",
+                        super::format_rfc3339(iat),
+                        super::format_rfc3339(exp)
+                    )
+                })
+            }
             // The certificate the case carries limits its signer to other kinds, yet
             // the case expects it to be allowed this one.
             Flag::KeyUsage => {

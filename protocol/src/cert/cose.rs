@@ -30,6 +30,9 @@ pub enum VerifyingKey {
     Es256(PublicKey),
     /// An RSA key as a DER `RSAPublicKey` (PKCS #1), the form ring takes.
     Ps256(Vec<u8>),
+    /// A key no DCC algorithm uses (an EC key on another curve). Its certificate is
+    /// still read for its validity and usages; a signature checked with it fails.
+    Unsupported(String),
 }
 
 impl VerifyingKey {
@@ -50,10 +53,12 @@ impl VerifyingKey {
         Ok(Self::Ps256(bytes.to_vec()))
     }
 
-    pub fn algorithm(&self) -> Algorithm {
+    /// The algorithm the key is for; `None` for an [`Self::Unsupported`] key.
+    pub fn algorithm(&self) -> Option<Algorithm> {
         match self {
-            Self::Es256(_) => Algorithm::Es256,
-            Self::Ps256(_) => Algorithm::Ps256,
+            Self::Es256(_) => Some(Algorithm::Es256),
+            Self::Ps256(_) => Some(Algorithm::Ps256),
+            Self::Unsupported(_) => None,
         }
     }
 
@@ -63,6 +68,7 @@ impl VerifyingKey {
             Self::Ps256(der) => UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA256, der)
                 .verify(message, sig)
                 .map_err(|_| CertError::SignatureInvalid),
+            Self::Unsupported(what) => Err(CertError::UnsupportedAlgorithm(format!("the signer's key is {what}"))),
         }
     }
 }
@@ -132,7 +138,10 @@ impl Sign1 {
     /// with `key`, whose algorithm must be the one the message declares (a key is
     /// never used with an algorithm it was not made for).
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), CertError> {
-        if key.algorithm() != self.algorithm {
+        if let VerifyingKey::Unsupported(what) = key {
+            return Err(CertError::UnsupportedAlgorithm(format!("message is {:?} but the signer's key is {what}", self.algorithm)));
+        }
+        if key.algorithm() != Some(self.algorithm) {
             return Err(CertError::UnsupportedAlgorithm(format!(
                 "message is {:?} but the key is for {:?}",
                 self.algorithm,

@@ -171,8 +171,10 @@ pub(super) fn public_key(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> R
                 .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
                 .map(|oid| oid.to_string())
                 .ok_or_else(|| CertError::BadKey("EC key without a named curve".into()))?;
+            // A signer certificate on another curve is still read (its validity and
+            // usages are facts of their own); only signatures checked with it fail.
             if curve != OID_P256 {
-                return Err(CertError::BadKey(format!("EC curve {curve} (only P-256 is used)")));
+                return Ok(VerifyingKey::Unsupported(format!("an EC key on curve {curve} (only P-256 is used)")));
             }
             VerifyingKey::es256_from_sec1(key_bits)
         }
