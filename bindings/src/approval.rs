@@ -520,6 +520,12 @@ impl Approvals {
             .await
     }
 
+    /// Names `proxy_id` to act for the signed-in person from `from_ms` until
+    /// `until_ms` (at most a year); online.
+    pub async fn set_proxy(&self, proxy_id: String, from_ms: i64, until_ms: i64) -> Result<(), ApprovalError> {
+        self.client.call(|c| async move { c.approvals().set_proxy(&proxy_id, from_ms, until_ms).await }).await
+    }
+
     /// The person's actions, newest first, optionally for one item.
     pub async fn actions(&self, item_id: Option<String>, limit: u32) -> Result<Vec<ApprovalActionRecord>, ApprovalError> {
         self.client

@@ -61,6 +61,16 @@ pub enum Approvals {
         #[command(flatten)]
         phone: Phone,
     },
+    /// Name who acts for you while you are away (職務代理), from now for DAYS days
+    Proxy {
+        /// The colleague's user id
+        #[arg(long, value_name = "USER")]
+        to: String,
+        #[arg(long, value_name = "DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        #[command(flatten)]
+        phone: Phone,
+    },
     /// Your actions and their verdicts, newest first
     History {
         #[arg(long, value_name = "ITEM")]
@@ -142,6 +152,13 @@ pub fn run(args: Args) -> Result<(), String> {
                 })
                 .collect();
             act(&client, requests).await
+        }),
+        Approvals::Proxy { to, days, phone } => with_client(&phone, |client| async move {
+            let from_ms = client.server_now_ms();
+            let until_ms = from_ms + i64::from(days) * 24 * 3600 * 1000;
+            client.approvals().set_proxy(&to, from_ms, until_ms).await?;
+            println!("      {to} acts for you (代) for the next {days} day(s)");
+            Ok(())
         }),
         Approvals::History { item, phone } => with_client(&phone, |client| async move {
             for r in client.approvals().actions(item.as_deref(), 50).await? {

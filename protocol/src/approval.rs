@@ -330,6 +330,34 @@ pub struct NewPerson {
     pub level: u8,
 }
 
+/// `POST /v1/approval/proxies` (phone): the signed-in person names `proxy_id` to act
+/// for them (職務代理) in `[from_ms, until_ms)`, at most [`MAX_PROXY_MS`] long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnProxy {
+    pub proxy_id: String,
+    pub from_ms: i64,
+    pub until_ms: i64,
+}
+
+/// The longest proxy period a person can set from the phone: a year.
+pub const MAX_PROXY_MS: i64 = 366 * 24 * 3600 * 1000;
+
+impl OwnProxy {
+    /// The shape the server accepts: someone, for a period of at most a year.
+    pub fn check(&self) -> Result<(), String> {
+        if self.proxy_id.is_empty() || self.proxy_id.chars().count() > 64 {
+            return Err("proxy_id must be 1 to 64 characters".into());
+        }
+        if self.from_ms >= self.until_ms {
+            return Err("a proxy period needs from_ms < until_ms".into());
+        }
+        if self.until_ms - self.from_ms > MAX_PROXY_MS {
+            return Err("a proxy period is at most a year".into());
+        }
+        Ok(())
+    }
+}
+
 /// `POST /v1/admin/approval/proxies`: `proxy_id` acts for `user_id` in `[from_ms, until_ms)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewProxy {

@@ -48,6 +48,7 @@ pub mod actions {
     pub const APPROVAL_ADMIN: &str = "approval.admin";
     pub const APPROVAL_ACT: &str = "approval.act";
     pub const APPROVAL_READ: &str = "approval.read";
+    pub const APPROVAL_PROXY: &str = "approval.proxy";
     pub const ATTENDANCE_ASSIGN: &str = "attendance.assign";
     pub const WEB_SYSTEM: &str = "web_system.register";
 }

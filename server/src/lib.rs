@@ -173,6 +173,7 @@ fn route_table() -> Vec<Route> {
         get("/v1/approval/items/{item_id}/attachments/{index}", approval::attachment),
         post("/v1/approval/actions", approval::act),
         post("/v1/approval/actions/batch", approval::batch),
+        post("/v1/approval/proxies", approval::set_proxy),
     ]
 }
 

@@ -171,3 +171,33 @@ async fn a_proxy_approves_in_their_own_name_for_the_absent_manager() {
     client.close().await.unwrap();
     server.shutdown().await;
 }
+
+/// The manager names the proxy from their own phone (職務代理) before leaving: the
+/// deputy's phone then holds the item as 代, a loop back is refused with its code,
+/// and a period the server would refuse is refused at the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_names_a_proxy_from_the_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
+    for (id, level) in [("clerk", 5), ("director", 2), ("deputy", 3)] {
+        approval_person(&server, id, level).await;
+    }
+    let director = bound(&dir.path().join("director"), &server, "director").await;
+    let now = director.server_now_ms();
+    director.approvals().set_proxy("deputy", now - 60_000, now + 86_400_000).await.unwrap();
+    let too_long = director.approvals().set_proxy("deputy", now, now + 400 * 86_400_000).await.unwrap_err();
+    assert!(matches!(too_long, ApprovalError::Common(CommonError::InvalidInput(_))), "{too_long:?}");
+    let nobody = director.approvals().set_proxy("nobody", now, now + 86_400_000).await.unwrap_err();
+    assert_eq!(Error::from(nobody).code(), "bad_request");
+
+    let id = approval_item(&server, "代理決行", &["clerk", "director"], "document").await;
+    let deputy = bound(&dir.path().join("deputy"), &server, "deputy").await;
+    deputy.approvals().sync_inbox().await.unwrap();
+    assert_eq!(deputy.approvals().entry(&id).await.unwrap().summary.acting_for.as_deref(), Some("director"));
+    // The deputy cannot name the director back: that would loop.
+    let cycle = deputy.approvals().set_proxy("director", now, now + 86_400_000).await.unwrap_err();
+    assert_eq!(Error::from(cycle).code(), codes::PROXY_CYCLE);
+    director.close().await.unwrap();
+    deputy.close().await.unwrap();
+    server.shutdown().await;
+}

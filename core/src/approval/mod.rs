@@ -24,7 +24,7 @@ use rusqlite::Transaction;
 use taipei_protocol::api::Receipt;
 use taipei_protocol::approval::{
     Action, AttachmentInfo, CosignMode, ItemDetail, ItemSummary, KindCounts, MAX_BATCH, MAX_COSIGNERS, MAX_OPINION_CHARS,
-    ReturnTo, SignedAction, action_message, codes,
+    OwnProxy, ReturnTo, SignedAction, action_message, codes,
 };
 pub use taipei_protocol::approval::{Changes, Kind, Urgency};
 use taipei_protocol::b64;
@@ -632,6 +632,16 @@ impl Approvals {
             Ok(results)
         })
         .await
+    }
+
+    /// Names `proxy_id` to act for the signed-in person (職務代理) from `from_ms` until
+    /// `until_ms`. Online: a proxy someone relies on tomorrow is not left in a queue.
+    /// The server refuses an unknown person or a chain that would loop back.
+    pub async fn set_proxy(&self, proxy_id: &str, from_ms: i64, until_ms: i64) -> Result<(), ApprovalError> {
+        let proxy = OwnProxy { proxy_id: proxy_id.to_owned(), from_ms, until_ms };
+        proxy.check().map_err(CommonError::InvalidInput)?;
+        self.account.post_json("/v1/approval/proxies", &proxy).await?;
+        Ok(())
     }
 
     /// One action by id, with its current state.

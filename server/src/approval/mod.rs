@@ -17,7 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use taipei_protocol::approval::{
     Action, ActionReceipt, AttachmentInfo, BatchReceipt, BatchRequest, ChainStep, Changes, FormField, HistoryEntry, Inbox,
-    ItemDetail, ItemState, Kind, KindCounts, LeaveDetails, MAX_BATCH, MAX_COSIGNERS, MAX_OPINION_CHARS, SignedAction, Urgency,
+    ItemDetail, ItemState, Kind, KindCounts, LeaveDetails, MAX_BATCH, MAX_COSIGNERS, MAX_OPINION_CHARS, NewProxy, OwnProxy, SignedAction,
+    Urgency,
     action_message, codes,
 };
 use taipei_protocol::b64;
@@ -385,6 +386,25 @@ pub async fn act(State(state): State<AppState>, device: AuthedDevice, key: Idemp
     let entry = signer.entry.clone();
     let result = idempotency::once(&state.db, device.device_id.clone(), key, body.request_hash, StatusCode::OK, move |tx| {
         judge::judge(tx, &signer, &a, Ok(signature), now_ms())
+    })
+    .await;
+    audit::unless_refused(&state.db, entry, result).await
+}
+
+/// `POST /v1/approval/proxies` (phone): the person names who acts for them while
+/// away; the same rules as the agency's own setting (someone registered, no cycle).
+pub async fn set_proxy(State(state): State<AppState>, device: AuthedDevice, key: IdempotencyKey, body: JsonBody<OwnProxy>) -> Result<Response, ApiError> {
+    let entry = Entry::new(actions::APPROVAL_PROXY, &device.user_id).device(&device.device_id).ip(device.ip.clone());
+    let own = body.value;
+    if let Err(e) = own.check() {
+        return audit::unless_refused(&state.db, entry, Err(ApiError::bad_request(e))).await;
+    }
+    let proxy = NewProxy { user_id: device.user_id.clone(), proxy_id: own.proxy_id, from_ms: own.from_ms, until_ms: own.until_ms };
+    let ok = entry.clone();
+    let result = idempotency::once(&state.db, device.device_id.clone(), key, body.request_hash, StatusCode::CREATED, move |tx| {
+        admin::put_proxy(tx, &proxy)?;
+        audit::record(tx, &ok)?;
+        Ok(proxy)
     })
     .await;
     audit::unless_refused(&state.db, entry, result).await
