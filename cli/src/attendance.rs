@@ -178,7 +178,7 @@ fn scan(phone: &Phone, office: String, seconds: u64) -> Result<(), String> {
 
     with_client(phone, |client| async move {
         let ble = |e: btleplug::Error| taipei_core::Error::Config(format!("BLE: {e}"));
-        client.attendance().load_office(&office).await?;
+        client.attendance().load_office(&office).await.map_err(taipei_core::Error::from)?;
         let manager = btleplug::platform::Manager::new().await.map_err(ble)?;
         let adapter = manager.adapters().await.map_err(ble)?.into_iter().next().ok_or_else(|| taipei_core::Error::Config("no Bluetooth adapter".into()))?;
         let mut events = adapter.events().await.map_err(ble)?;
@@ -214,8 +214,11 @@ fn scan(phone: &Phone, office: String, seconds: u64) -> Result<(), String> {
                         print_punch(&p);
                         punches.push(p);
                     }
-                    Ok(None) | Err(taipei_core::Error::Attendance(_)) => {}
-                    Err(e) => return Err(e),
+                    // An advert that is not the office's beacon is no punch; a failure
+                    // every capability shares (offline, the store) ends the scan.
+                    Ok(None) => {}
+                    Err(taipei_core::attendance::AttendanceError::Common(e)) => return Err(e.into()),
+                    Err(_) => {}
                 }
             }
         }
