@@ -133,7 +133,7 @@ async fn notify(t: &TestServer, user: &str, n: usize, collapse: Option<&str>, te
         notice.content = PushContent::Body { title: format!("item {n}"), text: "\u{1}".repeat(text_len), route: format!("approval/{n}") };
     }
     let kek = common::kek();
-    db.write(move |c| push::notify(c, &kek, notice, common::now_s() * 1000)).await.unwrap()
+    db.write(move |c| push::notify(c, &kek, notice, common::now_s() * 1000)).await.unwrap().expect("a known user")
 }
 
 async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -272,4 +272,173 @@ async fn subscriptions_are_checked_and_replaced_per_device() {
     }
     let read = t.authed(&session, Method::POST, "/v1/push/read").json(&serde_json::json!({"ids": []})).send().await.unwrap();
     assert_eq!(read.status(), StatusCode::BAD_REQUEST, "no Idempotency-Key, and no ids");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_service_answers_steer_the_sender() {
+    let t = fast_server().await;
+    let service = PushService::start().await.unwrap();
+    let session = t.session("dave").await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    let sub = subscribe(&t, &session, &phone, &endpoint).await;
+    let key = b64::decode(&sub.server_public_key).unwrap();
+
+    // 429 then 503: retried with backoff, then delivered once.
+    service.respond(&endpoint, &[429, 503]);
+    let first = notify(&t, "dave", 1, None, 0).await;
+    wait_for("delivery after retries", || service.pending(&endpoint) == 1).await;
+    assert_eq!(service.refused().iter().map(|r| r.0).collect::<Vec<_>>(), vec![429, 503]);
+    let got = SignedPush::from_json(&phone.open(&service.fetch(&endpoint).bodies[0]).unwrap()).unwrap();
+    assert_eq!(got.verify(&key).unwrap().id, first.message.id);
+
+    // Too big for one 4 KB record: the sender signs and sends the tickle instead.
+    let big = notify(&t, "dave", 2, None, 900).await;
+    wait_for("the tickle", || service.pending(&endpoint) == 1).await;
+    let tickle = SignedPush::from_json(&phone.open(&service.fetch(&endpoint).bodies[0]).unwrap()).unwrap();
+    assert_eq!(tickle.verify(&key).unwrap().content, PushContent::Tickle);
+    assert_eq!((tickle.message.id.clone(), tickle.message.seq), (big.message.id.clone(), 2));
+
+    // A 413 for a message that fits our limit (a service with a smaller one): the tickle.
+    service.respond(&endpoint, &[413]);
+    let third = notify(&t, "dave", 3, None, 0).await;
+    wait_for("the tickle after 413", || service.pending(&endpoint) == 1).await;
+    let tickle = SignedPush::from_json(&phone.open(&service.fetch(&endpoint).bodies[0]).unwrap()).unwrap();
+    assert_eq!(tickle.verify(&key).unwrap().content, PushContent::Tickle);
+    assert_eq!(tickle.message.id, third.message.id);
+    wait_for("an empty queue", || queued(&t) == 0).await;
+
+    // 500s until the attempts run out: given up, counted; the message stays in the log.
+    service.respond(&endpoint, &[500; 4]);
+    let lost = notify(&t, "dave", 4, None, 0).await;
+    wait_for("the delivery to be given up", || queued(&t) == 0).await;
+    assert_eq!(service.pending(&endpoint), 0);
+    assert_eq!(t.count("SELECT failures FROM push_subscriptions"), 1);
+    let page: SyncPage = t.authed(&session, Method::GET, "/v1/push/messages?after=3").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page.messages.iter().map(|m| m.message.id.clone()).collect::<Vec<_>>(), vec![lost.message.id.clone()], "sync returns what push lost");
+
+    // 410: the subscription is gone at once, and with it what was queued.
+    service.gone(&endpoint);
+    notify(&t, "dave", 5, None, 0).await;
+    wait_for("the subscription to go", || t.count("SELECT COUNT(*) FROM push_subscriptions") == 0).await;
+    assert_eq!(queued(&t), 0);
+    notify(&t, "dave", 6, None, 0).await;
+    assert_eq!(queued(&t), 0, "nothing is queued for a removed subscription");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.sqlite");
+    let mut config = taipei_server::ServerConfig::embedded(path.clone());
+    config.kek = common::kek();
+    config.push.tick = Duration::from_millis(50);
+    config.push.retry_base = Duration::from_millis(20);
+    let service = PushService::start().await.unwrap();
+    let server = taipei_server::start(config.clone()).await.unwrap();
+    let t = TestServer { server, http: common::http_client(), dir };
+    let session = t.session("erin").await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    subscribe(&t, &session, &phone, &endpoint).await;
+    let TestServer { server, http, dir } = t;
+    server.shutdown().await;
+
+    // While the server is down, 40 messages are queued by concurrent writers.
+    let db = Db::open(&path).unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let (db, kek) = (db.clone(), common::kek());
+        tasks.push(tokio::spawn(async move { db.write(move |c| push::notify(c, &kek, notice("erin", n), common::now_s() * 1000)).await.unwrap() }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    drop(db);
+    assert_eq!(rusqlite::Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM push_outgoing", [], |r| r.get::<_, i64>(0)).unwrap(), 40);
+    assert!(service.accepted().is_empty());
+
+    let server = taipei_server::start(config).await.unwrap();
+    let t = TestServer { server, http, dir };
+    wait_for("every queued message", || service.pending(&endpoint) == 40).await;
+    let mut seqs: Vec<u64> = service.fetch(&endpoint).bodies.iter().map(|b| SignedPush::from_json(&phone.open(b).unwrap()).unwrap().message.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+    wait_for("an empty queue", || queued(&t) == 0).await;
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_trigger_tells_the_right_person() {
+    let t = fast_server().await;
+    let service = PushService::start().await.unwrap();
+    let admin = |path: &str, body: serde_json::Value| t.http.post(t.url(path)).bearer_auth(t.server.admin_token()).json(&body).send();
+    for (id, level) in [("clerk", 5), ("chief", 4), ("director", 2)] {
+        let body = serde_json::json!({"user_id": id, "display_name": id, "title": "", "agency": "資訊局", "level": level});
+        assert_eq!(admin("/v1/admin/approval/people", body).await.unwrap().status(), StatusCode::CREATED);
+    }
+    let clerk = t.session("clerk").await;
+    let chief = t.session("chief").await;
+    let director = t.session("director").await;
+    let kinds = |user: &str| -> Vec<String> {
+        let db = t.db();
+        let mut stmt = db.prepare("SELECT signed FROM push_messages WHERE user_id = ?1 ORDER BY seq").unwrap();
+        stmt.query_map([user], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|j| serde_json::from_str::<SignedPush>(&j.unwrap()).unwrap().message.kind.as_str().to_owned())
+            .collect()
+    };
+
+    // A new item waits for its holder: only they are told, through their subscription.
+    let item = serde_json::json!({
+        "kind": "document", "subject": "採購案", "body": b64::encode(b"<p>x</p>"), "urgency": "urgent",
+        "agency": "資訊局", "decision_level": 2, "chain": ["clerk", "chief", "director"],
+    });
+    let created: serde_json::Value = admin("/v1/admin/approval/items", item).await.unwrap().json().await.unwrap();
+    let holder = created["holder"].as_str().unwrap().to_owned();
+    let session = [("clerk", &clerk), ("chief", &chief), ("director", &director)].into_iter().find(|(u, _)| *u == holder).unwrap().1;
+    for user in ["clerk", "chief", "director"] {
+        assert_eq!(kinds(user), if user == holder { vec!["approval_item".to_owned()] } else { Vec::<String>::new() }, "{user}");
+    }
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    subscribe(&t, session, &phone, &endpoint).await;
+    let page: SyncPage = t.authed(session, Method::GET, "/v1/push/messages").send().await.unwrap().json().await.unwrap();
+    assert!(matches!(page.messages[0].message.content, PushContent::Body { ref text, ref route, .. } if text == "採購案" && route.starts_with("approval/")));
+    assert_eq!(page.messages[0].message.urgency, Urgency::High);
+
+    // A meeting starting within 10 minutes: each invitee who is a user, once.
+    let now = common::now_s() * 1000;
+    let meeting = serde_json::json!({"title": "週會", "room": "801", "organizer": "秘書處", "starts_at_ms": now + 300_000,
+        "ends_at_ms": now + 3_600_000, "invitees": ["clerk", "chief", "nobody"]});
+    let created = t.http.post(t.url("/v1/admin/meetings")).bearer_auth(t.mint("organizer", None).await).json(&meeting).send().await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let later = serde_json::json!({"title": "月會", "room": "802", "organizer": "秘書處", "starts_at_ms": now + 3_600_000,
+        "ends_at_ms": now + 7_200_000, "invitees": ["clerk"]});
+    t.http.post(t.url("/v1/admin/meetings")).bearer_auth(t.mint("organizer", None).await).json(&later).send().await.unwrap();
+    wait_for("the reminders", || t.count("SELECT COUNT(*) FROM push_meeting_reminders") == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(kinds("clerk").ends_with(&["meeting_reminder".to_owned()]), "once, and not for the meeting an hour away");
+    assert_eq!(kinds("clerk").iter().filter(|k| *k == "meeting_reminder").count(), 1);
+    assert_eq!(kinds("chief").iter().filter(|k| *k == "meeting_reminder").count(), 1);
+    assert!(kinds("director").iter().all(|k| k != "meeting_reminder"));
+    if holder == "chief" {
+        wait_for("the reminder through the push service", || service.pending(&endpoint) >= 1).await;
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM push_messages WHERE user_id = 'nobody'"), 0);
+
+    // A certificate issued to a person with a phone; none for one who never bound one.
+    let token = {
+        let body = serde_json::json!({"kind": "issuer", "name": "edu", "scope": "TPE-EDU"});
+        let r = admin("/v1/admin/credentials", body).await.unwrap();
+        r.json::<taipei_protocol::api::MintedCredential>().await.unwrap().token
+    };
+    for user in ["clerk", "stranger"] {
+        let cert = serde_json::json!({"user_id": user, "issuer": "TPE-EDU", "cert_type": "diploma", "holder_name": "李小明",
+            "title": {"zh": "畢業證書", "en": "Diploma"}, "fields": []});
+        let r = t.http.post(t.url("/v1/admin/wallet/certificates")).bearer_auth(&token).header(headers::IDEMPOTENCY_KEY, random_id()).json(&cert).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    }
+    assert_eq!(kinds("clerk").last().map(String::as_str), Some("certificate_issued"));
+    assert_eq!(t.count("SELECT COUNT(*) FROM push_messages WHERE user_id = 'stranger'"), 0);
 }

@@ -316,7 +316,15 @@ pub async fn calendar(State(state): State<AppState>, admin: Admin, body: JsonBod
 /// `POST /v1/admin/approval/items`.
 pub async fn items(State(state): State<AppState>, admin: Admin, body: JsonBody<NewItem>) -> Result<(StatusCode, Json<ItemCreated>), ApiError> {
     let item = body.value;
-    let created = admin_write(&state, admin, move |tx| create_item(tx, &item, now_ms())).await?;
+    let kek = state.settings.kek.clone();
+    let created = admin_write(&state, admin, move |tx| {
+        let now = now_ms();
+        let created = create_item(tx, &item, now)?;
+        super::notify::newly_waiting(tx, &kek, &created.item_id, &[], now)?;
+        Ok(created)
+    })
+    .await?;
+    state.settings.push.wake();
     Ok((StatusCode::CREATED, Json(created)))
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod judge;
+pub mod notify;
 pub mod page;
 pub mod reminders;
 pub mod seed;
@@ -384,10 +385,16 @@ pub async fn act(State(state): State<AppState>, device: AuthedDevice, key: Idemp
         Err(e) => return audit::unless_refused(&state.db, signer.entry, Err(e)).await,
     };
     let entry = signer.entry.clone();
+    let kek = state.settings.kek.clone();
     let result = idempotency::once(&state.db, device.device_id.clone(), key, body.request_hash, StatusCode::OK, move |tx| {
-        judge::judge(tx, &signer, &a, Ok(signature), now_ms())
+        let now = now_ms();
+        let before = notify::waiting(tx, &a.item_id, now)?;
+        let receipt = judge::judge(tx, &signer, &a, Ok(signature), now)?;
+        notify::newly_waiting(tx, &kek, &a.item_id, &before, now)?;
+        Ok(receipt)
     })
     .await;
+    state.settings.push.wake();
     audit::unless_refused(&state.db, entry, result).await
 }
 
@@ -433,14 +440,21 @@ pub async fn batch(State(state): State<AppState>, device: AuthedDevice, key: Ide
         })
         .collect();
     let entry = signer.entry.clone();
+    let kek = state.settings.kek.clone();
     let result = idempotency::once(&state.db, device.device_id.clone(), key, body.request_hash, StatusCode::OK, move |tx| {
         let now = now_ms();
         let results = judged
             .into_iter()
-            .map(|(a, sig)| judge::judge(tx, &signer, &a, sig, now))
-            .collect::<Result<Vec<ActionReceipt>, _>>()?;
+            .map(|(a, sig)| {
+                let before = notify::waiting(tx, &a.item_id, now)?;
+                let receipt = judge::judge(tx, &signer, &a, sig, now)?;
+                notify::newly_waiting(tx, &kek, &a.item_id, &before, now)?;
+                Ok(receipt)
+            })
+            .collect::<Result<Vec<ActionReceipt>, ApiError>>()?;
         Ok(BatchReceipt { results })
     })
     .await;
+    state.settings.push.wake();
     audit::unless_refused(&state.db, entry, result).await
 }

@@ -20,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use taipei_protocol::api::Receipt;
 use taipei_protocol::limits;
+use taipei_protocol::push::message::{MAX_TEXT_LEN, PushContent, PushKind, Urgency};
 use taipei_protocol::attendance::{
     Assignment, EidWindow, NewBeacon, NewOffice, OfficeConfig, Punch, WeekReport, codes, punch_message, refusal_reason, workday,
 };
@@ -31,7 +32,7 @@ use crate::credentials::{Hr, Reports};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, path_of, query_of, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::random;
+use crate::{push, random};
 use crate::sealing::{self, Kek, labels};
 use crate::time::now_ms;
 use eid::EidBeacon;
@@ -286,14 +287,16 @@ pub async fn punch(
             let mut e = entry2.clone();
             e.outcome = code.to_owned();
             audit::record(tx, &e)?;
-            Ok(Receipt {
+            let receipt = Receipt {
                 id: id.clone(),
                 server_time_ms: now,
                 status: "rejected".into(),
                 reason: Some(refusal_reason(code, message)),
                 code: Some(code.to_owned()),
                 late: false,
-            })
+            };
+            push::notify(tx, &kek, punch_notice(&device.user_id, &receipt), now)?;
+            Ok(receipt)
         };
         let replayed: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM attendance_punches WHERE signature = ?1 OR (device_id = ?2 AND punch_id = ?3))",
@@ -326,10 +329,32 @@ pub async fn punch(
         )?;
         audit::record(tx, &entry2)?;
         let reason = (!verdict.flags.is_empty()).then(|| verdict.flags.join(","));
-        Ok(Receipt { id, server_time_ms: now, status: "accepted".into(), reason, code: None, late: verdict.late })
+        let receipt = Receipt { id, server_time_ms: now, status: "accepted".into(), reason, code: None, late: verdict.late };
+        push::notify(tx, &kek, punch_notice(&device.user_id, &receipt), now)?;
+        Ok(receipt)
     })
     .await;
+    state.settings.push.wake();
     audit::unless_refused(&state.db, entry, result).await
+}
+
+/// The push for a punch verdict: the person's other devices learn it, and a phone
+/// that queued the punch offline hears the verdict without opening the app. Only the
+/// newest verdict matters, so they share one collapse key.
+fn punch_notice(user_id: &str, receipt: &Receipt) -> push::Notice {
+    let accepted = receipt.status == "accepted";
+    push::Notice {
+        user_id: user_id.to_owned(),
+        kind: PushKind::PunchSettled,
+        collapse_key: Some("punch".into()),
+        ttl_ms: 86_400_000,
+        urgency: if accepted { Urgency::Low } else { Urgency::High },
+        content: PushContent::Body {
+            title: if accepted { "打卡成功".into() } else { "打卡未受理".into() },
+            text: push::reminders::truncate(receipt.reason.as_deref().unwrap_or(if accepted { "已記錄" } else { "" }), MAX_TEXT_LEN),
+            route: format!("attendance/punches/{}", receipt.id),
+        },
+    }
 }
 
 #[derive(Debug, Deserialize)]

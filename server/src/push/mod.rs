@@ -88,10 +88,21 @@ pub fn public_key(conn: &Connection, kek: &Kek) -> Result<String, ApiError> {
 /// it for each of the user's Web Push subscriptions, in the caller's transaction, so
 /// the event, the message and its deliveries commit together. Wake the sender
 /// ([`Outgoing::wake`]) after the commit.
-pub fn notify(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
+/// Someone who never bound a phone (an invitee, a certificate's holder before their
+/// first login) has no log: `None`.
+pub fn notify(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<Option<SignedPush>, ApiError> {
+    let known: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE user_id = ?1)", [&notice.user_id], |r| r.get(0))?;
+    if !known {
+        return Ok(None);
+    }
     let signed = record(conn, kek, notice, now_ms)?;
     sender::enqueue(conn, &signed.message, now_ms)?;
-    Ok(signed)
+    Ok(Some(signed))
+}
+
+/// A collapse key from a prefix and an id, or none when the id would make it invalid.
+pub fn collapse_key(prefix: &str, id: &str) -> Option<String> {
+    Some(format!("{prefix}-{id}")).filter(|k| taipei_protocol::push::message::validate_collapse_key(k).is_ok())
 }
 
 /// Appends a notice to the user's log: next sequence number, signed. Call inside a

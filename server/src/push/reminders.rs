@@ -4,7 +4,7 @@
 //! messages, so a restart neither repeats nor skips one.
 
 use rusqlite::{Connection, params};
-use taipei_protocol::push::message::{PushContent, PushKind, Urgency, validate_collapse_key};
+use taipei_protocol::push::message::{PushContent, PushKind, Urgency};
 
 use super::Notice;
 use crate::approval::page::taipei_time;
@@ -34,7 +34,7 @@ pub fn record_due(conn: &Connection, kek: &Kek, now_ms: i64, lead_ms: i64) -> Re
             "SELECT i.user_id FROM meeting_invitees i JOIN users u ON u.user_id = i.user_id WHERE i.mid = ?1 ORDER BY i.user_id",
         )?;
         let users = invitees.query_map([&mid], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-        let collapse_key = Some(format!("meeting-{mid}")).filter(|k| validate_collapse_key(k).is_ok());
+        let collapse_key = super::collapse_key("meeting", &mid);
         let starts = taipei_time(starts_at_ms);
         for user_id in users {
             let notice = Notice {
@@ -49,8 +49,7 @@ pub fn record_due(conn: &Connection, kek: &Kek, now_ms: i64, lead_ms: i64) -> Re
                     route: format!("meetings/{mid}"),
                 },
             };
-            super::notify(conn, kek, notice, now_ms)?;
-            queued += 1;
+            queued += usize::from(super::notify(conn, kek, notice, now_ms)?.is_some());
         }
     }
     Ok(queued)

@@ -25,6 +25,7 @@ use taipei_protocol::cert::key_id;
 use taipei_protocol::cert::lists::{
     STATUS_LIST_TAG, SignedList, StatusBits, TRUST_LIST_TAG, TrustAnchor, TrustList, TrustedIssuer,
 };
+use taipei_protocol::push::message::{MAX_TEXT_LEN, MAX_TTL_MS, PushContent, PushKind, Urgency};
 use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey, WalletEntries, WalletEntry, codes};
 
 use crate::AppState;
@@ -35,7 +36,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::random;
+use crate::{push, random};
 use crate::sealing::{Kek, labels};
 use crate::time::now_ms;
 
@@ -277,9 +278,23 @@ pub async fn issue(
             params![id, index, n.user_id, n.issuer, n.cert_type, qr, now],
         )?;
         audit::record(tx, &entry2)?;
+        let notice = push::Notice {
+            user_id: n.user_id.clone(),
+            kind: PushKind::CertificateIssued,
+            collapse_key: None,
+            ttl_ms: MAX_TTL_MS,
+            urgency: Urgency::Normal,
+            content: PushContent::Body {
+                title: "新憑證".into(),
+                text: push::reminders::truncate(&format!("{} 發給您一張憑證", n.issuer), MAX_TEXT_LEN),
+                route: format!("wallet/certificates/{id}"),
+            },
+        };
+        push::notify(tx, &kek, notice, now)?;
         Ok(IssuedCertificate { id, status_index: cert.status_index, qr })
     })
     .await;
+    state.settings.push.wake();
     audit::unless_refused(&state.db, entry, result).await
 }
 
