@@ -442,3 +442,55 @@ async fn each_trigger_tells_the_right_person() {
     assert_eq!(kinds("clerk").last().map(String::as_str), Some("certificate_issued"));
     assert_eq!(t.count("SELECT COUNT(*) FROM push_messages WHERE user_id = 'stranger'"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loopback_service_imitates_fcm_limits_and_faults() {
+    let t = fast_server().await;
+    let service = PushService::start().await.unwrap();
+    let session = t.session("frank").await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    subscribe(&t, &session, &phone, &endpoint).await;
+    let seq_of = |body: &Vec<u8>| SignedPush::from_json(&phone.open(body).unwrap()).unwrap().message.seq;
+
+    // Collapse by Topic keeps the newest; at most 4 topics, the oldest topic goes.
+    for (n, topic) in ["a", "a", "b", "c", "d", "e"].into_iter().enumerate() {
+        notify(&t, "frank", n, Some(topic), 0).await;
+        wait_for("acceptance", || service.accepted().len() == n + 1).await;
+    }
+    let mut seqs: Vec<u64> = service.fetch(&endpoint).bodies.iter().map(seq_of).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![3, 4, 5, 6], "a collapsed into 2, then topic a (the oldest) dropped for e");
+
+    // TTL: what expired before the phone came online is not delivered.
+    notify(&t, "frank", 7, None, 0).await;
+    wait_for("acceptance", || service.accepted().len() == 7).await;
+    assert_eq!(service.fetch_at(&endpoint, common::now_s() * 1000 + 3_601_000).bodies.len(), 0);
+
+    // Past 100 pending without a topic: all dropped, and the phone is told.
+    for n in 0..101 {
+        notify(&t, "frank", 100 + n, None, 0).await;
+    }
+    wait_for("the overflow", || service.accepted().len() == 108).await;
+    let delivery = service.fetch(&endpoint);
+    assert!(delivery.deleted_messages);
+    assert!(delivery.bodies.is_empty());
+
+    // Faults with a seed: drops, duplicates and shuffles, the same every run.
+    service.set_faults(push_service::Faults { drop_percent: 10, duplicate_percent: 10, reorder: true, seed: 7 });
+    for n in 0..60 {
+        notify(&t, "frank", 300 + n, None, 0).await;
+    }
+    wait_for("the batch", || service.accepted().len() == 168).await;
+    let seqs: Vec<u64> = service.fetch(&endpoint).bodies.iter().map(seq_of).collect();
+    let mut unique = seqs.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert!(unique.len() < 60, "some were dropped");
+    assert!(seqs.len() > unique.len(), "some came twice");
+    assert!(seqs.windows(2).any(|w| w[0] > w[1]), "out of order");
+    // Sync fills in what the service lost.
+    let page: SyncPage = t.authed(&session, Method::GET, "/v1/push/messages?after=108").send().await.unwrap().json().await.unwrap();
+    assert_eq!(page.messages.len(), 60);
+    assert!(unique.iter().all(|s| page.messages.iter().any(|m| m.message.seq == *s)));
+}
