@@ -167,3 +167,59 @@ fn several_kinds_in_one_payload_are_an_upstream_data_defect() {
     // Only the schema flag fails: the rest of the chain is sound.
     assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
 }
+
+/// PL case 6 as upstream first published it (`PL/2DCode/raw/6.json`, before the 1.3.0
+/// copy): its kid names the recovery signer, which the case does not carry, yet it
+/// expects the signature to verify and the vaccination signer it does carry to be
+/// refused. Both mismatches are the data's, and say why; the case still fails.
+#[test]
+fn a_kid_naming_no_carried_certificate_is_an_upstream_data_defect() {
+    let report = run("PL/2DCode/raw/6.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let verify = flag(&report, "EXPECTEDVERIFY");
+    assert!(verify.defect.as_deref().unwrap().contains("kid 18ed2b7f54e77904 names no certificate the case carries"), "{}", verify.describe());
+    let usage = flag(&report, "EXPECTEDKEYUSAGE");
+    assert_eq!(usage.found, Some(Ok(())), "{}", usage.describe());
+    assert!(usage.defect.as_deref().unwrap().contains("allows vaccination"), "{}", usage.describe());
+    // A signature that fails with the certificate its kid names is no data defect.
+    let mut case = load("IS/2DCode/raw/5.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDVERIFY"] = false.into();
+    let report = check("IS/2DCode/raw/5.json", &case);
+    let verify = flag(&report, "EXPECTEDVERIFY");
+    assert!(!verify.ok() && verify.defect.is_none() && !report.failed_on_data_defects(), "{}", show(&report));
+}
+
+/// LV case 4: the signed `nam.gnt` is `"ARTURS "` (a trailing space), which the DCC
+/// schema's `^[A-Z<]*$` refuses, while the case expects schema validation to pass.
+#[test]
+fn a_name_outside_the_schema_pattern_is_an_upstream_data_defect() {
+    let report = run("LV/2DCode/raw/4.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.found.clone().unwrap().unwrap_err().contains("nam.gnt"), "{}", schema.describe());
+    assert!(schema.defect.as_deref().unwrap().contains(r#"nam.gnt "ARTURS " breaks the pattern"#), "{}", schema.describe());
+    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+    // Expecting the schema to refuse it, the case passes.
+    let mut case = load("LV/2DCode/raw/4.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDSCHEMAVALIDATION"] = false.into();
+    assert!(check("LV/2DCode/raw/4.json", &case).passed());
+}
+
+/// SK case 3: the hcert claim's `1` is a byte string holding the DCC's CBOR instead of
+/// the DCC map. Decoding, the JSON comparison and key usage fail as the data's defect,
+/// with the unwrapped DCC compared to the case's JSON as evidence.
+#[test]
+fn a_dcc_wrapped_in_a_byte_string_is_an_upstream_data_defect() {
+    let report = run("SK/2DCode/raw/3.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature itself verifies");
+    for key in ["EXPECTEDDECODE", "EXPECTEDVALIDJSON", "EXPECTEDKEYUSAGE"] {
+        let defect = flag(&report, key).defect.clone().unwrap_or_default();
+        assert!(defect.contains("byte string holding CBOR") && defect.contains("equals the case's JSON"), "{key}: {defect}");
+    }
+    let mut case = load("SK/2DCode/raw/3.json");
+    case["JSON"]["dob"] = "1955-04-22".into();
+    let report = check("SK/2DCode/raw/3.json", &case);
+    let defect = flag(&report, "EXPECTEDDECODE").defect.clone().unwrap();
+    assert!(defect.contains("differs from the case's JSON at .dob"), "{defect}");
+}

@@ -362,7 +362,17 @@ fn difference(a: &Json, b: &Json, at: &str) -> Option<String> {
         },
         _ => a == b,
     };
-    (!same_leaf).then(|| format!("{at}: {a} vs {b}"))
+    (!same_leaf).then(|| format!("{at}: {} vs {}", short(a), short(b)))
+}
+
+/// A value as JSON text, cut to a length a report line can carry.
+fn short(value: &Json) -> String {
+    const MAX: usize = 80;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.chars().count()),
+        None => text,
+    }
 }
 
 fn same(a: &Json, b: &Json) -> bool {
@@ -460,6 +470,20 @@ impl Chain<'_> {
             sign1.verify(&signer.key).map_err(text)?;
             Ok((sign1, signer))
         }))
+    }
+
+    /// The DCC inside the signed payload when its hcert claim (`-260` → `1`) is a
+    /// byte string of CBOR rather than the map HCERT requires: `None` when the claim
+    /// is a map, or absent, or the bytes are no CBOR.
+    fn wrapped_dcc(&self) -> Option<Json> {
+        let sign1 = self.sign1()?.ok()?;
+        let claims = cbor::parse(sign1.payload()).ok()?;
+        let entry = |map: &ciborium::value::Value, label: i64| {
+            let label_of = |k: &ciborium::value::Value| k.as_integer().and_then(|i| i64::try_from(i).ok());
+            map.as_map()?.iter().find(|(k, _)| label_of(k) == Some(label)).map(|(_, v)| v.clone())
+        };
+        let bytes = entry(&entry(&claims, -260)?, 1)?.into_bytes().ok()?;
+        cbor::parse(&bytes).and_then(|v| cbor::to_json(&v)).ok()
     }
 
     /// A stage's output must equal the case's own field for the next stage, when the
@@ -640,7 +664,37 @@ impl Chain<'_> {
     /// Evidence that a flag's mismatch lies in the case's own data rather than in
     /// this pipeline, when there is such evidence.
     fn defect(&self, flag: Flag) -> Option<String> {
+        // A DCC wrapped in a byte string is no DCC map to decode, compare, validate or
+        // classify; upstream's harness reads the claim as a map and fails these too.
+        if matches!(flag, Flag::Decode | Flag::ValidJson | Flag::SchemaValidation | Flag::KeyUsage)
+            && let Some(inner) = self.wrapped_dcc()
+        {
+            let against_json = match self.json().map(|json| difference(&inner, json, "")) {
+                Some(None) => "; unwrapped, it equals the case's JSON".to_string(),
+                Some(Some(at)) => format!("; unwrapped, it differs from the case's JSON at {at}"),
+                None => String::new(),
+            };
+            return Some(format!(
+                "the signed payload's hcert claim (-260 → 1) is a byte string holding CBOR, not the DCC map \
+                 HCERT requires, which upstream's own harness reads as a map too{against_json}"
+            ));
+        }
         match flag {
+            // The kid names a certificate the case does not carry, yet the case expects
+            // the signature to verify with the one it carries.
+            Flag::Verify => {
+                let (sign1, signer) = (self.sign1()?.ok()?, self.signer()?.ok()?);
+                let kid = sign1.kid()?;
+                (kid != signer.kid.as_slice()).then(|| {
+                    format!(
+                        "the COSE kid {} names no certificate the case carries (TESTCTX.CERTIFICATE's kid is {}), \
+                         so no verifier can check the signature, upstream's harness included (it asserts the kid \
+                         names TESTCTX.CERTIFICATE)",
+                        hex(kid),
+                        hex(&signer.kid)
+                    )
+                })
+            }
             // The JSON is the odd one out: the QR's text decodes, its payload agrees
             // with the case's CBOR (when it has one), and only the JSON differs.
             Flag::ValidJson | Flag::Decode => {
@@ -664,12 +718,25 @@ impl Chain<'_> {
             Flag::SchemaValidation => {
                 let dcc = self.chain_dcc()?.ok()?;
                 let kinds: Vec<&str> = ["v", "t", "r"].into_iter().filter(|k| dcc.get(k).is_some()).collect();
-                (kinds.len() > 1).then(|| {
-                    format!(
+                if kinds.len() > 1 {
+                    return Some(format!(
                         "the signed payload holds {} together, which upstream's own harness (test_cose_schema) \
                          refuses: it asserts exactly one of v, t, r",
                         kinds.join(", ")
-                    )
+                    ));
+                }
+                // A standardised name outside the schema's own pattern fails the JSON
+                // schema upstream's harness validates with, whatever the case expects.
+                let ver = dcc.get("ver").and_then(Json::as_str).unwrap_or("?");
+                ["fnt", "gnt"].into_iter().find_map(|field| {
+                    let name = dcc.get("nam")?.get(field)?.as_str()?;
+                    (!dcc::is_icao_name(name)).then(|| {
+                        format!(
+                            "the signed payload's nam.{field} {name:?} breaks the pattern ^[A-Z<]*$ of the DCC \
+                             schema {ver} it declares, which upstream's own harness (test_cose_schema, jsonschema) \
+                             fails too"
+                        )
+                    })
                 })
             }
             // The case's own clock lies outside its payload's validity, which
@@ -692,14 +759,29 @@ impl Chain<'_> {
             }
             // The certificate the case carries limits its signer to other kinds, yet
             // the case expects it to be allowed this one.
+            // Or it allows the kind, yet the case expects it refused because (as its kid
+            // shows) another certificate signed, one the case does not carry: upstream's
+            // harness judges key usage on TESTCTX.CERTIFICATE too.
             Flag::KeyUsage => {
-                let (claims, signer, _) = self.payload_and_signer()?.ok()?;
+                let (claims, signer, kid_note) = self.payload_and_signer()?.ok()?;
                 let kind = dcc::kind_of(claims.eu_dcc()?).ok()?;
-                upstream_key_usage(&signer, kind).err()?;
-                Some(format!(
-                    "TESTCTX.CERTIFICATE's extended key usages ({}) do not include {kind}, the payload's kind",
-                    signer.extended_key_usage.join(", ")
-                ))
+                match upstream_key_usage(&signer, kind) {
+                    Err(_) => Some(format!(
+                        "TESTCTX.CERTIFICATE's extended key usages ({}) do not include {kind}, the payload's kind",
+                        signer.extended_key_usage.join(", ")
+                    )),
+                    Ok(()) => kid_note.map(|_| {
+                        let usages = match signer.extended_key_usage.as_slice() {
+                            [] => "no extended key usage, so every kind".to_string(),
+                            some => some.join(", "),
+                        };
+                        format!(
+                            "the case expects its signer refused, but the certificate it carries \
+                             (TESTCTX.CERTIFICATE, which upstream's harness judges too) allows {kind} ({usages}); \
+                             the kid names another certificate, which the case does not carry"
+                        )
+                    }),
+                }
             }
             _ => None,
         }

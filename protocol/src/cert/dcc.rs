@@ -91,13 +91,18 @@ fn optional_text(obj: &Json, field: &str, at: &str, max_len: usize) -> Result<()
     Ok(())
 }
 
-/// A standardised (ICAO 9303 machine-readable) name: capitals and `<` only.
+/// Whether a text is a standardised (ICAO 9303 machine-readable) name: capitals and
+/// `<` only, the DCC schema's `^[A-Z<]*$`.
+pub fn is_icao_name(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_uppercase() || b == b'<')
+}
+
 fn icao_name(obj: &Json, field: &str, required: bool) -> Result<(), CertError> {
     if obj.get(field).is_none() && !required {
         return Ok(());
     }
     let name = text(obj, field, "nam", Some(80))?;
-    if name.bytes().all(|b| b.is_ascii_uppercase() || b == b'<') {
+    if is_icao_name(name) {
         Ok(())
     } else {
         Err(schema(format!("nam.{field} is not an ICAO 9303 name: {name:?}")))
