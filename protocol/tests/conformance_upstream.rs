@@ -149,6 +149,14 @@ fn data_defects_fail_with_their_evidence() {
     let decode = flag(&report, "EXPECTEDVALIDJSON");
     assert!(decode.defect.as_deref().unwrap().contains(".v[0].dt"), "{}", decode.describe());
     assert!(decode.describe().contains("UPSTREAM DATA DEFECT"));
+    // The same JSON encodes to other CBOR than the case's (IT 2DCode/raw/1 has its dob
+    // so): that mismatch is the same defect.
+    let mut case = load("IS/2DCode/raw/5.json");
+    case["JSON"]["dob"] = "1969-09-08".into();
+    let report = check("IS/2DCode/raw/5.json", &case);
+    let encode = flag(&report, "EXPECTEDENCODE");
+    assert!(!encode.ok() && encode.defect.as_deref().unwrap().contains(".dob"), "{}", show(&report));
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
 }
 
 /// DK case 5: a vaccination with empty `t` and `r` lists beside it, expected to pass

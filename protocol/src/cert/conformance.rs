@@ -696,8 +696,9 @@ impl Chain<'_> {
                 })
             }
             // The JSON is the odd one out: the QR's text decodes, its payload agrees
-            // with the case's CBOR (when it has one), and only the JSON differs.
-            Flag::ValidJson | Flag::Decode => {
+            // with the case's CBOR (when it has one), and only the JSON differs — so it
+            // encodes to other CBOR, too.
+            Flag::ValidJson | Flag::Decode | Flag::Encode => {
                 let json = self.json()?;
                 let signed = self.chain_dcc()?.ok()?;
                 if let Some(Ok(cbor)) = self.cbor_dcc()
