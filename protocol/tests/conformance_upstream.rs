@@ -197,20 +197,28 @@ fn a_kid_naming_no_carried_certificate_is_an_upstream_data_defect() {
     assert!(!verify.ok() && verify.defect.is_none() && !report.failed_on_data_defects(), "{}", show(&report));
 }
 
+/// A case that fails only its schema flag, as an upstream data defect whose evidence
+/// says `evidence`, and passes once it expects the schema to refuse the payload: the
+/// schema check itself still works on this payload.
+fn schema_flag_is_the_only_defect(relative: &str, evidence: &str) -> CaseReport {
+    let report = run(relative);
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.defect.as_deref().unwrap().contains(evidence), "{}", schema.describe());
+    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+    let mut case = load(relative);
+    case["EXPECTEDRESULTS"]["EXPECTEDSCHEMAVALIDATION"] = false.into();
+    assert!(check(relative, &case).passed());
+    report
+}
+
 /// LV case 4: the signed `nam.gnt` is `"ARTURS "` (a trailing space), which the DCC
 /// schema's `^[A-Z<]*$` refuses, while the case expects schema validation to pass.
 #[test]
 fn a_name_outside_the_schema_pattern_is_an_upstream_data_defect() {
-    let report = run("LV/2DCode/raw/4.json");
-    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let report = schema_flag_is_the_only_defect("LV/2DCode/raw/4.json", r#"nam.gnt "ARTURS " breaks the pattern"#);
     let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
     assert!(schema.found.clone().unwrap().unwrap_err().contains("nam.gnt"), "{}", schema.describe());
-    assert!(schema.defect.as_deref().unwrap().contains(r#"nam.gnt "ARTURS " breaks the pattern"#), "{}", schema.describe());
-    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
-    // Expecting the schema to refuse it, the case passes.
-    let mut case = load("LV/2DCode/raw/4.json");
-    case["EXPECTEDRESULTS"]["EXPECTEDSCHEMAVALIDATION"] = false.into();
-    assert!(check("LV/2DCode/raw/4.json", &case).passed());
 }
 
 /// SK case 3: the hcert claim's `1` is a byte string holding the DCC's CBOR instead of
@@ -230,4 +238,24 @@ fn a_dcc_wrapped_in_a_byte_string_is_an_upstream_data_defect() {
     let report = check("SK/2DCode/raw/3.json", &case);
     let defect = flag(&report, "EXPECTEDDECODE").defect.clone().unwrap();
     assert!(defect.contains("differs from the case's JSON at .dob"), "{defect}");
+}
+
+/// LI case 1: the signed recovery entry has no `ci`, which every DCC schema version
+/// requires, while the case expects schema validation to pass.
+#[test]
+fn a_required_field_missing_from_the_signed_entry_is_an_upstream_data_defect() {
+    schema_flag_is_the_only_defect("LI/2DCode/raw/1.json", "r[0] has no ci");
+}
+
+/// HU case 1: the signed `mp` is "COVID-19 Vaccine Moderna", no code of the EU value
+/// set, yet the case expects schema validation to pass — against the PL cases that
+/// expect a code outside the sets refused. The value sets still refuse it; the
+/// report says whose the contradiction is.
+#[test]
+fn a_value_outside_the_value_sets_expected_valid_is_an_upstream_data_defect() {
+    let report = schema_flag_is_the_only_defect("HU/2DCode/raw/1.json", r#"v[0].mp "COVID-19 Vaccine Moderna""#);
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.found.clone().unwrap().unwrap_err().contains("vaccines-covid-19-names"), "{}", schema.describe());
+    assert!(schema.defect.as_deref().unwrap().contains("PL 1.3.0"), "{}", schema.describe());
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
 }

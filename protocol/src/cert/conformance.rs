@@ -726,19 +726,49 @@ impl Chain<'_> {
                         kinds.join(", ")
                     ));
                 }
-                // A standardised name outside the schema's own pattern fails the JSON
-                // schema upstream's harness validates with, whatever the case expects.
+                // A standardised name outside the schema's own pattern, or an entry
+                // without a field the schema requires, fails the JSON schema upstream's
+                // harness validates with, whatever the case expects.
                 let ver = dcc.get("ver").and_then(Json::as_str).unwrap_or("?");
-                ["fnt", "gnt"].into_iter().find_map(|field| {
+                let harness = "which upstream's own harness (test_cose_schema, jsonschema) fails too";
+                let bad_name = ["fnt", "gnt"].into_iter().find_map(|field| {
                     let name = dcc.get("nam")?.get(field)?.as_str()?;
                     (!dcc::is_icao_name(name)).then(|| {
                         format!(
                             "the signed payload's nam.{field} {name:?} breaks the pattern ^[A-Z<]*$ of the DCC \
-                             schema {ver} it declares, which upstream's own harness (test_cose_schema, jsonschema) \
-                             fails too"
+                             schema {ver} it declares, {harness}"
                         )
                     })
-                })
+                });
+                let (kind, entries) = dcc::validate_object(&dcc).ok()?;
+                let at = |i: usize| format!("{}[{i}]", kind.key());
+                let missing = || {
+                    entries.iter().enumerate().find_map(|(i, entry)| {
+                        let field = dcc::required_fields(kind).iter().find(|f| entry.get(**f).is_none())?;
+                        Some(format!(
+                            "the signed payload's {} has no {field}, which the DCC schema {ver} requires of every \
+                             {kind} entry, {harness}",
+                            at(i)
+                        ))
+                    })
+                };
+                // A coded field outside its EU value set: the case contradicts the
+                // specification, and the other member states' cases that expect such a
+                // payload refused (PL 1.3.0 cases 7 and 8).
+                let uncoded = || {
+                    entries.iter().enumerate().find_map(|(i, entry)| {
+                        let why = match super::valuesets::check_entry(kind, entry, &at(i)).err()? {
+                            CertError::Schema(detail) => detail,
+                            other => other.to_string(),
+                        };
+                        Some(format!(
+                            "the signed payload's {why}, the set the DCC schema names for that field, yet the case \
+                             expects it valid, while other member states' cases (PL 1.3.0 2DCode/raw/7 and 8) expect \
+                             such a payload refused"
+                        ))
+                    })
+                };
+                bad_name.or_else(missing).or_else(uncoded)
             }
             // The case's own clock lies outside its payload's validity, which
             // upstream's harness (`test_expiration_check`: iat ≤ clock ≤ exp, to the

@@ -135,7 +135,7 @@ fn dose_number(obj: &Json, field: &str, at: &str) -> Result<(), CertError> {
 
 /// Fields every entry of a kind must carry (DCC schema: the `required` lists of
 /// vaccination_entry, test_entry, recovery_entry).
-fn required_fields(kind: DccKind) -> &'static [&'static str] {
+pub fn required_fields(kind: DccKind) -> &'static [&'static str] {
     match kind {
         DccKind::Vaccination => &["tg", "vp", "mp", "ma", "dt", "co", "is", "ci"],
         DccKind::Test => &["tg", "tt", "sc", "tr", "co", "is", "ci"],
