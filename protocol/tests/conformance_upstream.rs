@@ -259,3 +259,25 @@ fn a_value_outside_the_value_sets_expected_valid_is_an_upstream_data_defect() {
     assert!(schema.defect.as_deref().unwrap().contains("PL 1.3.0"), "{}", schema.describe());
     assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
 }
+
+/// PT case 1: the signed payload carries empty `t` and `r` lists beside `v`; the
+/// case's JSON and CBOR leave them out and agree with each other, not with the QR,
+/// whose signature verifies. Decoding, the JSON comparison and key usage (upstream's
+/// harness asserts exactly one of v, t, r there too) fail as the data's defect.
+#[test]
+fn json_and_cbor_written_apart_from_the_signed_payload_are_an_upstream_data_defect() {
+    let report = run("PT/2DCode/raw/1.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    for key in ["EXPECTEDDECODE", "EXPECTEDVALIDJSON"] {
+        let defect = flag(&report, key).defect.clone().unwrap_or_default();
+        assert!(defect.contains("JSON and CBOR agree with each other but not with its own QR payload"), "{key}: {defect}");
+    }
+    let usage = flag(&report, "EXPECTEDKEYUSAGE").defect.clone().unwrap_or_default();
+    assert!(usage.contains("holds v, t, r together"), "{usage}");
+    // Without a signature that verifies, the QR is no authority over the JSON and CBOR.
+    let mut case = load("PT/2DCode/raw/1.json");
+    case["TESTCTX"]["CERTIFICATE"] = load("IS/2DCode/raw/5.json")["TESTCTX"]["CERTIFICATE"].clone();
+    let report = check("PT/2DCode/raw/1.json", &case);
+    let decode = flag(&report, "EXPECTEDDECODE");
+    assert!(!decode.ok() && decode.defect.is_none(), "{}", show(&report));
+}
