@@ -174,6 +174,14 @@ fn several_kinds_in_one_payload_are_an_upstream_data_defect() {
     assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
     // Only the schema flag fails: the rest of the chain is sound.
     assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+    // The case's JSON holds the same three lists: expecting it a valid DCC object (as
+    // SM 2DCode/raw/1 does) is the data's defect too.
+    let mut case = load("DK/2DCode/raw/5.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDVALIDOBJECT"] = true.into();
+    let report = check("DK/2DCode/raw/5.json", &case);
+    let object = flag(&report, "EXPECTEDVALIDOBJECT");
+    assert!(object.defect.as_deref().unwrap().contains("the case's JSON holds v, t, r together"), "{}", object.describe());
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
 }
 
 /// PL case 6 as upstream first published it (`PL/2DCode/raw/6.json`, before the 1.3.0

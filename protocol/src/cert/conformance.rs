@@ -475,9 +475,7 @@ impl Chain<'_> {
     /// The kinds the signed payload holds (`v, t, r`), when it holds more than one
     /// (empty lists included).
     fn several_kinds(&self) -> Option<String> {
-        let dcc = self.chain_dcc()?.ok()?;
-        let kinds: Vec<&str> = ["v", "t", "r"].into_iter().filter(|k| dcc.get(k).is_some()).collect();
-        (kinds.len() > 1).then(|| kinds.join(", "))
+        kinds_together(&self.chain_dcc()?.ok()?)
     }
 
     /// The DCC inside the signed payload when its hcert claim (`-260` → `1`) is a
@@ -727,6 +725,15 @@ impl Chain<'_> {
                     }
                 }
             }
+            // The case's own JSON holds more than one of `v`, `t`, `r`, which no DCC
+            // schema allows, yet the case expects it a valid DCC object.
+            Flag::ValidObject => {
+                let kinds = kinds_together(self.json()?)?;
+                Some(format!(
+                    "the case's JSON holds {kinds} together (empty lists included), which the DCC schema refuses \
+                     and upstream's own harness too (it asserts exactly one of v, t, r)"
+                ))
+            }
             // The signed payload holds more than one of `v`, `t`, `r`: upstream's own
             // harness asserts exactly one before it reads the signer's key usage too.
             Flag::KeyUsage if self.several_kinds().is_some() => {
@@ -838,6 +845,13 @@ impl Chain<'_> {
             _ => None,
         }
     }
+}
+
+/// The kinds a DCC holds (`v, t, r`), when it holds more than one (empty lists
+/// included).
+fn kinds_together(dcc: &Json) -> Option<String> {
+    let kinds: Vec<&str> = ["v", "t", "r"].into_iter().filter(|k| dcc.get(k).is_some()).collect();
+    (kinds.len() > 1).then(|| kinds.join(", "))
 }
 
 fn hex(bytes: &[u8]) -> String {
