@@ -122,6 +122,26 @@ async fn subscribe(t: &TestServer, session: &Session, phone: &TestPhone, endpoin
     response.json().await.unwrap()
 }
 
+/// A fast server, a loopback push service, and `user`'s phone subscribed to it.
+struct Rig {
+    t: TestServer,
+    service: PushService,
+    session: Session,
+    phone: TestPhone,
+    endpoint: String,
+    sub: SubscriptionResponse,
+}
+
+async fn rig(user: &str) -> Rig {
+    let t = fast_server().await;
+    let service = PushService::start().await.unwrap();
+    let session = t.session(user).await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    let sub = subscribe(&t, &session, &phone, &endpoint).await;
+    Rig { t, service, session, phone, endpoint, sub }
+}
+
 /// Queues a notice for `user` the way a trigger does, through a second connection to
 /// the server's file (the sender finds it on its next look).
 async fn notify(t: &TestServer, user: &str, n: usize, collapse: Option<&str>, text_len: usize) -> SignedPush {
@@ -152,12 +172,7 @@ fn queued(t: &TestServer) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_is_sealed_to_the_subscription_vapid_signed_and_synced() {
-    let t = fast_server().await;
-    let service = PushService::start().await.unwrap();
-    let session = t.session("alice").await;
-    let phone = TestPhone::new();
-    let endpoint = service.subscribe(None);
-    let sub = subscribe(&t, &session, &phone, &endpoint).await;
+    let Rig { t, service, session, phone, endpoint, sub } = rig("alice").await;
     assert!(sub.reverify_after_ms > common::now_s() * 1000);
     let server_key = b64::decode(&sub.server_public_key).unwrap();
 
@@ -276,12 +291,7 @@ async fn subscriptions_are_checked_and_replaced_per_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_push_service_answers_steer_the_sender() {
-    let t = fast_server().await;
-    let service = PushService::start().await.unwrap();
-    let session = t.session("dave").await;
-    let phone = TestPhone::new();
-    let endpoint = service.subscribe(None);
-    let sub = subscribe(&t, &session, &phone, &endpoint).await;
+    let Rig { t, service, session, phone, endpoint, sub } = rig("dave").await;
     let key = b64::decode(&sub.server_public_key).unwrap();
 
     // 429 then 503: retried with backoff, then delivered once.
@@ -445,12 +455,7 @@ async fn each_trigger_tells_the_right_person() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loopback_service_imitates_fcm_limits_and_faults() {
-    let t = fast_server().await;
-    let service = PushService::start().await.unwrap();
-    let session = t.session("frank").await;
-    let phone = TestPhone::new();
-    let endpoint = service.subscribe(None);
-    subscribe(&t, &session, &phone, &endpoint).await;
+    let Rig { t, service, session, phone, endpoint, .. } = rig("frank").await;
     let seq_of = |body: &Vec<u8>| SignedPush::from_json(&phone.open(body).unwrap()).unwrap().message.seq;
 
     // Collapse by Topic keeps the newest; at most 4 topics, the oldest topic goes.
