@@ -403,7 +403,7 @@ impl TestPhone {
         let secret = p256::SecretKey::from_slice(&self.scalar).map_err(|_| WebPushError::BadKey("phone scalar"))?;
         let sender = p256::PublicKey::from_sec1_bytes(envelope.sender_public).map_err(|_| WebPushError::BadKey("sender key"))?;
         let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), sender.as_affine());
-        encryption::open(&envelope, &shared.raw_secret_bytes().to_vec(), &self.public, &self.auth)
+        encryption::open(&envelope, &shared.raw_secret_bytes()[..], &self.public, &self.auth)
     }
 }
 
