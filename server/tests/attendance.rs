@@ -172,6 +172,16 @@ async fn retries_get_the_same_receipt_and_copies_are_replays() {
     let copy = receipt(&t, &s, &p).await;
     assert_eq!((copy.status.as_str(), code_of(&copy)), ("rejected", codes::REPLAYED));
     assert_eq!(t.count("SELECT count(*) FROM attendance_punches"), 1);
+    // Each verdict (accepted, then the replay refused) is a push to the person, in the
+    // verdict's transaction; the retry that replayed the stored reply is none.
+    let verdicts: Vec<String> = {
+        let db = t.db();
+        let mut stmt = db.prepare("SELECT signed FROM push_messages WHERE user_id = 'bob' ORDER BY seq").unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(verdicts.len(), 2);
+    assert!(verdicts[0].contains("\"kind\":\"punch_settled\"") && verdicts[0].contains("打卡成功"));
+    assert!(verdicts[1].contains("打卡未受理") && verdicts[1].contains("\"urgency\":\"high\""));
 
     // A tampered punch does not verify: an error reply, not a receipt.
     let mut forged = punch(&s, "annex", PunchKind::Out, now_ms(), Evidence::default());
