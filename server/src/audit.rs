@@ -51,6 +51,8 @@ pub mod actions {
     pub const APPROVAL_PROXY: &str = "approval.proxy";
     pub const ATTENDANCE_ASSIGN: &str = "attendance.assign";
     pub const WEB_SYSTEM: &str = "web_system.register";
+    pub const PUSH_SUBSCRIBE: &str = "push.subscribe";
+    pub const PUSH_UNSUBSCRIBE: &str = "push.unsubscribe";
 }
 
 /// Outcome of a step that succeeded; a refusal's outcome is its error code.

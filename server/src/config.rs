@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Web systems registered (or updated) at start, beside those registered through
     /// `POST /v1/admin/web-systems`. Embedded: the demo's [`demo_web_systems`].
     pub web_systems: Vec<WebSystem>,
+    /// The push sender: VAPID contact, retries, reminder lead (`push::PushConfig`).
+    pub push: crate::push::PushConfig,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -66,6 +68,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("kek", &self.kek)
             .field("attestation", &self.attestation)
             .field("web_systems", &self.web_systems)
+            .field("push", &self.push)
             .finish()
     }
 }
@@ -93,6 +96,7 @@ impl ServerConfig {
             kek: std::sync::Arc::new(LocalKek::generate().expect("system random generator unavailable")),
             attestation: std::sync::Arc::new(crate::attestation::PlatformAttestation::default()),
             web_systems: demo_web_systems(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct Settings {
     pub kek: sealing::Kek,
     /// Verifies device key attestations.
     pub attestation: attestation::Verifier,
+    /// Wakes the push sender after a trigger queued messages.
+    pub push: push::Outgoing,
 }
 
 struct Route {
@@ -101,6 +103,24 @@ fn post<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> 
         method: "POST",
         path,
         handler: axum::routing::post(handler),
+        limit: None,
+    }
+}
+
+fn put<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+    Route {
+        method: "PUT",
+        path,
+        handler: axum::routing::put(handler),
+        limit: None,
+    }
+}
+
+fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, handler: H) -> Route {
+    Route {
+        method: "DELETE",
+        path,
+        handler: axum::routing::delete(handler),
         limit: None,
     }
 }
@@ -174,6 +194,10 @@ fn route_table() -> Vec<Route> {
         post("/v1/approval/actions", approval::act),
         post("/v1/approval/actions/batch", approval::batch),
         post("/v1/approval/proxies", approval::set_proxy),
+        put("/v1/push/subscription", push::routes::put_subscription).limited(Class::Device),
+        delete("/v1/push/subscription", push::routes::delete_subscription).limited(Class::Device),
+        get("/v1/push/messages", push::routes::messages),
+        post("/v1/push/read", push::routes::read).limited(Class::Device),
     ]
 }
 
@@ -216,6 +240,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
     purger: JoinHandle<()>,
+    push: push::sender::Sender,
 }
 
 // The admin token is a secret: Debug must never print it.
@@ -244,6 +269,9 @@ impl RunningServer {
     pub async fn shutdown(self) {
         // A purge is one transaction: stopping between two loses nothing.
         self.purger.abort();
+        // A delivery is settled in one transaction after its request: stopping between
+        // two leaves the rest queued in the file for the next start.
+        self.push.stop().await;
         let _ = self.shutdown.send(());
         match self.task.await {
             Ok(Ok(())) => {}
@@ -262,6 +290,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .map_err(|e| ServerError::Serve(std::io::Error::other(e)))??;
     sealing::seal_stored_keys(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     wallet::init(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
+    push::init(&db, &config.kek).await.map_err(|e| ServerError::Serve(std::io::Error::other(e.to_string())))?;
     let systems = config.web_systems.clone();
     db.write(move |tx| systems.iter().try_for_each(|s| web_systems::register(tx, s)))
         .await
@@ -275,6 +304,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             city_networks: config.city_networks.clone(),
             kek: config.kek.clone(),
             attestation: config.attestation.clone(),
+            push: push::Outgoing::default(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -289,6 +319,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let purger = purge::spawn(state.db.clone(), config.purge_interval);
+    let push = push::sender::Sender::spawn(state.db.clone(), config.kek.clone(), config.push.clone(), state.settings.push.clone())
+        .await
+        .map_err(|e| ServerError::Serve(std::io::Error::other(format!("push sender: {e}"))))?;
     let app = router(state, &Limiters::new(config.rate_limits), Arc::new(config.trusted_proxies.clone())).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -305,6 +338,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         shutdown,
         task,
         purger,
+        push,
     })
 }
 

@@ -8,18 +8,22 @@ use std::time::Duration;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::time::now_ms;
-use crate::{idempotency, login};
+use crate::{idempotency, login, push};
 
 /// What one purge removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub login: login::Purged,
     pub idempotency: usize,
+    /// Push subscriptions gone stale or of revoked devices.
+    pub push_subscriptions: usize,
 }
 
 /// One purge as of `now` (UTC ms).
 pub async fn run(db: &Db, now: i64) -> Result<Purged, ApiError> {
-    db.write(move |tx| Ok(Purged { login: login::purge(tx, now)?, idempotency: idempotency::purge(tx, now)? }))
+    db.write(move |tx| {
+        Ok(Purged { login: login::purge(tx, now)?, idempotency: idempotency::purge(tx, now)?, push_subscriptions: push::registry::purge(tx, now)? })
+    })
         .await
 }
 

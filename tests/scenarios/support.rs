@@ -2,6 +2,8 @@
 //! admin endpoints (plain loopback HTTP, as a portal back office would call them), and
 //! profiles of the core in temp dirs.
 
+pub mod push_service;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

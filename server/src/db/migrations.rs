@@ -493,6 +493,41 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE login_requests ADD COLUMN system_id TEXT;
     "#,
+    // Push (owner: push): each device's subscription (replaced per device; the auth
+    // secret sealed), the outgoing queue of one row per message and subscription
+    // (nothing lost if the process stops), and the meetings already reminded.
+    r#"
+    CREATE TABLE push_subscriptions (
+        device_id       TEXT PRIMARY KEY REFERENCES devices(device_id),
+        user_id         TEXT NOT NULL REFERENCES users(user_id),
+        platform        TEXT NOT NULL,
+        endpoint        TEXT NOT NULL,
+        p256dh          BLOB NOT NULL,
+        auth_sealed     BLOB NOT NULL,
+        created_at_ms   INTEGER NOT NULL,
+        verified_at_ms  INTEGER NOT NULL,
+        -- Deliveries given up on in a row; reset by a delivery or a re-registration.
+        failures        INTEGER NOT NULL DEFAULT 0,
+        last_failure_ms INTEGER
+    );
+    CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
+    CREATE TABLE push_outgoing (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id    TEXT NOT NULL REFERENCES push_messages(id),
+        device_id     TEXT NOT NULL REFERENCES push_subscriptions(device_id) ON DELETE CASCADE,
+        -- 1 once the push service refused the full body as too large.
+        tickle        INTEGER NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_at_ms    INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        UNIQUE (message_id, device_id)
+    );
+    CREATE INDEX push_outgoing_due ON push_outgoing(next_at_ms);
+    CREATE TABLE push_meeting_reminders (
+        mid           TEXT PRIMARY KEY REFERENCES meetings(mid),
+        sent_at_ms    INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this code produces.

@@ -15,7 +15,15 @@ use taipei_protocol::push::message::{MAX_SYNC_PAGE, PushContent, PushKind, PushM
 use crate::error::ApiError;
 use crate::sealing::{Kek, labels};
 
+pub mod registry;
+pub mod reminders;
+pub mod routes;
+pub mod sender;
+
+pub use sender::{Outgoing, PushConfig};
+
 const SIGNING_KEY: &str = "signing";
+const VAPID_KEY: &str = "vapid";
 
 /// What a trigger (approval, meeting, attendance, wallet) asks to send to one user.
 #[derive(Debug, Clone)]
@@ -28,32 +36,62 @@ pub struct Notice {
     pub content: PushContent,
 }
 
-/// The server's push signing key, made on first use and kept in the database (sealed
-/// under the operator's key-encryption key, as every server key) so a restart does
-/// not invalidate what phones hold.
-pub fn signing_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
-    let label = labels::push_key(SIGNING_KEY);
-    let rng = SystemRandom::new();
-    let stored: Option<Vec<u8>> =
-        conn.query_row("SELECT pkcs8 FROM push_keys WHERE name = ?1", [SIGNING_KEY], |r| r.get(0)).optional()?;
-    let pkcs8 = match stored {
-        Some(sealed) => kek.open(&label, &sealed)?,
-        None => {
-            let p = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| ApiError::internal("push key generation failed"))?
-                .as_ref()
-                .to_vec();
-            conn.execute("INSERT INTO push_keys (name, pkcs8) VALUES (?1, ?2)", params![SIGNING_KEY, kek.seal(&label, &p)?])?;
-            p
+/// Makes the push signing key and the VAPID key if the database has none, sealed
+/// under the operator's key-encryption key, at start-up. Both must outlive restarts:
+/// phones verify every message with the first, and push services bind a subscription
+/// to the second.
+pub async fn init(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiError> {
+    let kek = kek.clone();
+    db.write(move |tx| {
+        for name in [SIGNING_KEY, VAPID_KEY] {
+            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM push_keys WHERE name = ?1)", [name], |r| r.get(0))?;
+            if !exists {
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                    .map_err(|_| ApiError::internal("push key generation failed"))?;
+                tx.execute(
+                    "INSERT INTO push_keys (name, pkcs8) VALUES (?1, ?2)",
+                    params![name, kek.seal(&labels::push_key(name), pkcs8.as_ref())?],
+                )?;
+            }
         }
-    };
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
-        .map_err(|_| ApiError::internal("the stored push key is unreadable"))
+        Ok(())
+    })
+    .await
+}
+
+fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<EcdsaKeyPair, ApiError> {
+    let sealed: Vec<u8> = conn
+        .query_row("SELECT pkcs8 FROM push_keys WHERE name = ?1", [name], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ApiError::internal(format!("no push {name} key: push::init makes it at start-up")))?;
+    let pkcs8 = kek.open(&labels::push_key(name), &sealed)?;
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &SystemRandom::new())
+        .map_err(|_| ApiError::internal(format!("the stored push {name} key is unreadable")))
+}
+
+/// The server's push signing key (made by [`init`]).
+pub fn signing_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
+    stored_key(conn, kek, SIGNING_KEY)
+}
+
+/// The key the server signs its VAPID tokens with (made by [`init`]).
+pub fn vapid_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
+    stored_key(conn, kek, VAPID_KEY)
 }
 
 /// The push public key phones verify messages with (SEC1, base64url).
 pub fn public_key(conn: &Connection, kek: &Kek) -> Result<String, ApiError> {
     Ok(b64::encode(signing_key(conn, kek)?.public_key().as_ref()))
+}
+
+/// A trigger's one call: appends the notice to the user's log ([`record`]) and queues
+/// it for each of the user's Web Push subscriptions, in the caller's transaction, so
+/// the event, the message and its deliveries commit together. Wake the sender
+/// ([`Outgoing::wake`]) after the commit.
+pub fn notify(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
+    let signed = record(conn, kek, notice, now_ms)?;
+    sender::enqueue(conn, &signed.message, now_ms)?;
+    Ok(signed)
 }
 
 /// Appends a notice to the user's log: next sequence number, signed. Call inside a
