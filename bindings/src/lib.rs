@@ -18,6 +18,8 @@ mod login;
 #[cfg(feature = "taipei-on")]
 mod meetings;
 mod platform;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
+mod push;
 mod qr;
 mod runtime;
 mod types;
@@ -36,6 +38,8 @@ pub use error::{ClientError, PlatformError};
 pub use login::{Login, LoginError};
 #[cfg(feature = "taipei-on")]
 pub use meetings::{Meetings, MeetingsError};
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
+pub use push::{Push, PushError, push_receive_light};
 pub use qr::QrError;
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use wallet::{Wallet, WalletError};

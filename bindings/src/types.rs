@@ -146,4 +146,6 @@ pub enum Event {
     SessionEnded { reason: String },
     PunchRecorded { punch_id: String, kind: PunchKind, time_ms: i64, manual: bool },
     PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
+    PushReceived { message_id: String, kind: String, route: String, shown: bool },
+    BadgeChanged { count: u32 },
 }

@@ -12,6 +12,7 @@ mod demo;
 mod login;
 mod phone;
 mod portal;
+mod push;
 mod qr;
 mod server_cmd;
 mod wallet;
@@ -67,6 +68,7 @@ capabilities! {
     Attendance => attendance,
     Approvals => approvals,
     Wallet => wallet,
+    Push => push,
 }
 
 /// Exit codes: 0 done, 1 the command failed (its message on stderr), 2 the command line

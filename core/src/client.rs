@@ -100,6 +100,8 @@ pub(crate) struct Inner {
     wallet: crate::wallet::Wallet,
     #[cfg(feature = "approval")]
     approvals: crate::approval::Approvals,
+    #[cfg(feature = "push")]
+    push: crate::push::Push,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -116,24 +118,15 @@ impl std::fmt::Debug for Client {
     }
 }
 
-fn check_profile(profile: &str) -> Result<(), Error> {
-    let ok = !profile.is_empty()
-        && profile.len() <= 64
-        && profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if ok { Ok(()) } else { Err(Error::Config(format!("profile name {profile:?} must be 1-64 of [A-Za-z0-9_-]"))) }
-}
-
 impl Client {
     /// Opens (creating if needed) the profile and starts background sync.
     pub async fn open(config: ClientConfig, platform: Platform) -> Result<Self, Error> {
-        check_profile(&config.profile)?;
+        let (path, key_name) = crate::store::profile_location(&config.data_dir, &config.profile).map_err(Error::Config)?;
         let mut net_config = NetConfig::new(config.server_url.clone());
         net_config.root_certs_pem = config.root_certs_pem.clone();
         net_config.spki_pins = config.spki_pins.clone();
         let api = Api::new(&net_config)?;
 
-        let path = config.data_dir.join(format!("{}.db", config.profile));
-        let key_name = format!("taipei-core.{}.data-key", config.profile);
         let secrets = Arc::clone(&platform.secret_store);
         let store = blocking(move || Ok::<_, Error>(Arc::new(Store::open(&path, secrets.as_ref(), &key_name)?))).await?;
         let events = Arc::new(EventBus::new(platform.listener));
@@ -158,6 +151,8 @@ impl Client {
             wallet: crate::wallet::Wallet::new(&ctx, config.wallet_root_key.clone()),
             #[cfg(feature = "approval")]
             approvals: crate::approval::Approvals::new(&ctx),
+            #[cfg(feature = "push")]
+            push: crate::push::Push::new(&ctx),
             ctx,
             stop,
             background: Mutex::new(None),
@@ -276,6 +271,12 @@ impl Client {
     #[cfg(feature = "approval")]
     pub fn approvals(&self) -> crate::approval::Approvals {
         self.inner.approvals.clone()
+    }
+
+    /// Push: registration, payloads in, the inbox, badges, read marks across devices.
+    #[cfg(feature = "push")]
+    pub fn push(&self) -> crate::push::Push {
+        self.inner.push.clone()
     }
 
     /// The server's clock as this phone estimates it (UTC ms).

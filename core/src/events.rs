@@ -22,6 +22,11 @@ pub enum Event {
     PunchRecorded { punch_id: String, kind: crate::PunchKind, time_ms: i64, manual: bool },
     /// The server's verdict on a punch; `reason` says why when it was rejected.
     PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
+    /// A push message entered the inbox; `route` is where a tap leads, `shown` whether
+    /// a notification is due (not in quiet hours, not data only).
+    PushReceived { message_id: String, kind: String, route: String, shown: bool },
+    /// The badge to set: unread push messages, counted from the inbox.
+    BadgeChanged { count: u32 },
 }
 
 pub trait EventListener: Send + Sync {

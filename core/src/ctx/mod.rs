@@ -25,8 +25,8 @@ pub use account::SessionInfo;
 pub use error::CommonError;
 pub(crate) use error::common_error;
 #[cfg_attr(
-    not(any(feature = "attendance", feature = "approval")),
-    allow(unused_imports, reason = "only attendance and approval act after a sync so far")
+    not(any(feature = "attendance", feature = "approval", feature = "push")),
+    allow(unused_imports, reason = "only attendance, approval and push act after a sync so far")
 )]
 pub(crate) use queue::AfterSync;
 pub(crate) use queue::Queue;

@@ -51,8 +51,8 @@ impl Queue {
     }
 
     #[cfg_attr(
-        not(any(feature = "attendance", feature = "approval")),
-        allow(dead_code, reason = "only attendance and approval act after a sync so far")
+        not(any(feature = "attendance", feature = "approval", feature = "push")),
+        allow(dead_code, reason = "only attendance, approval and push act after a sync so far")
     )]
     pub(crate) fn on_after_sync(&self, hook: Arc<dyn AfterSync>) {
         self.after_sync.write().unwrap_or_else(|p| p.into_inner()).push(hook);

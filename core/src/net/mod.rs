@@ -164,6 +164,8 @@ pub fn check_server_url(url: &str) -> Result<reqwest::Url, NetError> {
 pub enum Method {
     Get,
     Post,
+    Put,
+    Delete,
 }
 
 impl Method {
@@ -171,6 +173,8 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
         }
     }
 
@@ -178,6 +182,8 @@ impl Method {
         match text {
             "GET" => Some(Self::Get),
             "POST" => Some(Self::Post),
+            "PUT" => Some(Self::Put),
+            "DELETE" => Some(Self::Delete),
             _ => None,
         }
     }
@@ -315,6 +321,8 @@ impl Api {
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self.http.request(method, self.url(&req.path));
         if let Some(key) = req.idempotency_key {
@@ -349,7 +357,8 @@ impl Api {
     }
 
     /// Sends with retries. `attempt` builds each attempt's request (fresh proofs); it
-    /// is retried only when safe: a GET, or a request carrying an idempotency key. A
+    /// is retried only when safe: a GET, PUT or DELETE (idempotent by HTTP's
+    /// definition), or a request carrying an idempotency key. A
     /// `clock_skew` refusal is retried once at once: its reply already re-taught the clock.
     pub async fn send<F, Fut, E>(&self, mut attempt: F) -> Result<Vec<u8>, E>
     where
@@ -361,7 +370,7 @@ impl Api {
         let mut skew_retried = false;
         loop {
             let req = attempt().await?;
-            let safe = req.method == Method::Get || req.idempotency_key.is_some();
+            let safe = matches!(req.method, Method::Get | Method::Put | Method::Delete) || req.idempotency_key.is_some();
             tries += 1;
             let err = match self.send_once(req).await {
                 Ok(body) => return Ok(body),

@@ -31,6 +31,8 @@ mod login;
 mod meetings;
 #[path = "../outbox/schema.rs"]
 mod outbox;
+#[path = "../push/schema.rs"]
+mod push;
 #[path = "schema.rs"]
 mod store;
 #[path = "../wallet/schema.rs"]
@@ -48,6 +50,7 @@ pub static MIGRATIONS: &[Migration] = &[
     Migration { version: 9, owner: "identity", sql: identity::BINDING_INTENT },
     Migration { version: 10, owner: "login", sql: login::DECISION },
     Migration { version: 11, owner: "approval", sql: approval::ITEMS_ACTIONS },
+    Migration { version: 12, owner: "push", sql: push::SUBSCRIPTION_INBOX },
 ];
 
 /// The schema version this build knows.

@@ -232,6 +232,21 @@ fn load_key(conn: &Connection, secrets: &dyn SecretStore, key_name: &str) -> Res
     }
 }
 
+/// Where a profile's database lives and the name of its data key in the secret store:
+/// the client and the light push entry point (which opens the store without a client)
+/// must agree on both.
+/// A profile name is 1-64 of `[A-Za-z0-9_-]` (it names a file); anything else is refused
+/// with words for people.
+pub fn profile_location(data_dir: &Path, profile: &str) -> Result<(PathBuf, String), String> {
+    let ok = !profile.is_empty()
+        && profile.len() <= 64
+        && profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        return Err(format!("profile name {profile:?} must be 1-64 of [A-Za-z0-9_-]"));
+    }
+    Ok((data_dir.join(format!("{profile}.db")), format!("taipei-core.{profile}.data-key")))
+}
+
 impl Store {
     /// Opens (creating if absent) the profile database at `path`. Blocking.
     pub fn open(path: &Path, secrets: &dyn SecretStore, key_name: &str) -> Result<Self, StoreError> {
