@@ -8,6 +8,7 @@
 mod approvals;
 mod attendance;
 mod browser;
+mod dashboard;
 mod demo;
 mod login;
 mod phone;
@@ -67,6 +68,7 @@ capabilities! {
     Attendance => attendance,
     Approvals => approvals,
     Wallet => wallet,
+    Dashboard => dashboard,
 }
 
 /// Exit codes: 0 done, 1 the command failed (its message on stderr), 2 the command line

@@ -40,6 +40,10 @@ pub enum Error {
     #[cfg(feature = "approval")]
     #[error(transparent)]
     Approval(crate::approval::ApprovalError),
+    /// The dashboard: a section's own failure, named with its capability's code.
+    #[cfg(feature = "dashboard")]
+    #[error(transparent)]
+    Dashboard(crate::dashboard::DashboardError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -63,6 +67,8 @@ impl Error {
             Self::Wallet(e) => e.code(),
             #[cfg(feature = "approval")]
             Self::Approval(e) => e.code(),
+            #[cfg(feature = "dashboard")]
+            Self::Dashboard(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }
@@ -105,6 +111,7 @@ from_capability!(Login, crate::login::LoginError);
 from_capability!(#[cfg(feature = "attendance")] Attendance, crate::attendance::AttendanceError);
 from_capability!(#[cfg(feature = "wallet")] Wallet, crate::wallet::WalletError);
 from_capability!(#[cfg(feature = "approval")] Approval, crate::approval::ApprovalError);
+from_capability!(#[cfg(feature = "dashboard")] Dashboard, crate::dashboard::DashboardError);
 
 /// The lower errors reach the top through [`CommonError`], which maps them (a revoked
 /// device from the server becomes an identity error, and so on).

@@ -21,6 +21,8 @@ pub mod attendance;
 pub mod wallet;
 #[cfg(feature = "approval")]
 pub mod approval;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod client;
 pub mod error;
 
