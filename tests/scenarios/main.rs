@@ -12,3 +12,4 @@ mod attendance;
 mod attendance_crash;
 mod limits;
 mod cancel;
+mod dashboard;
