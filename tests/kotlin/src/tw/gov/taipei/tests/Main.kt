@@ -3,6 +3,6 @@ package tw.gov.taipei.tests
 import kotlin.system.exitProcess
 
 fun main() {
-    val failed = runAll(pipelineTests + clientTests + panicTests + loggingTests + loginTests + attendanceTests + approvalTests + qrTests + walletTests)
+    val failed = runAll(pipelineTests + clientTests + panicTests + loggingTests + loginTests + attendanceTests + approvalTests + dashboardTests + qrTests + walletTests)
     exitProcess(if (failed == 0) 0 else 1)
 }
