@@ -2,7 +2,7 @@
 //! the app build's capabilities in one FFI crossing, offline, and its error enum
 //! [`DashboardError`]. A section the build has no capability for is `null` / `nil`.
 
-use taipei_core::{Error as CoreError, PunchKind};
+use taipei_core::{Error as CoreError, MeetingInfo, PunchKind};
 use taipei_core::dashboard as core_dashboard;
 
 use crate::client::Client;
@@ -98,12 +98,7 @@ pub struct DashboardMeetings {
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct DashboardMeeting {
-    pub mid: String,
-    pub title: String,
-    pub room: String,
-    pub organizer: String,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
+    pub info: MeetingInfo,
     /// This phone's latest sign-in: `queued`, `accepted`, `rejected`; `None`: none.
     pub sign_in: Option<String>,
 }
@@ -171,16 +166,7 @@ fn certificate(l: core_dashboard::WalletLine) -> DashboardCertificate {
 }
 
 fn meeting(m: core_dashboard::MeetingLine) -> DashboardMeeting {
-    let i = m.info;
-    DashboardMeeting {
-        mid: i.mid,
-        title: i.title,
-        room: i.room,
-        organizer: i.organizer,
-        starts_at_ms: i.starts_at_ms,
-        ends_at_ms: i.ends_at_ms,
-        sign_in: m.sign_in,
-    }
+    DashboardMeeting { info: m.info, sign_in: m.sign_in }
 }
 
 impl From<core_dashboard::DashboardView> for DashboardView {
