@@ -12,6 +12,8 @@ mod approval;
 #[cfg(feature = "taipei-on")]
 mod attendance;
 mod client;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
+mod dashboard;
 mod error;
 mod logging;
 mod login;
@@ -34,6 +36,8 @@ pub use approval::{Approvals, ApprovalError};
 #[cfg(feature = "taipei-on")]
 pub use attendance::{Attendance, AttendanceError};
 pub use client::Client;
+#[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
+pub use dashboard::DashboardError;
 pub use error::{ClientError, PlatformError};
 pub use login::{Login, LoginError};
 #[cfg(feature = "taipei-on")]

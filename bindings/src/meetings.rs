@@ -11,17 +11,6 @@ use taipei_protocol::meeting::codes;
 use crate::client::{Client, Shared};
 use crate::error::{ClientError, ffi_error};
 
-#[uniffi::remote(Record)]
-pub struct MeetingInfo {
-    pub mid: String,
-    pub title: String,
-    pub room: String,
-    pub organizer: String,
-    pub starts_at_ms: i64,
-    pub ends_at_ms: i64,
-    pub signed_in_at_ms: Option<i64>,
-}
-
 /// Signed in now (`late` after the start), or queued offline with the reason.
 #[uniffi::remote(Enum)]
 pub enum SignInOutcome {

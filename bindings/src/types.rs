@@ -3,7 +3,7 @@
 //! mirrored here fails to compile instead of drifting). Times are UTC ms, ids strings.
 
 use taipei_core::outbox::ItemState;
-use taipei_core::{Assurance, AssuranceBasis, DeviceInfo, Event, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
+use taipei_core::{Assurance, AssuranceBasis, DeviceInfo, Event, MeetingInfo, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
 
 /// What opening a profile needs. `sync_interval_secs = 0` turns background sync off.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -148,4 +148,16 @@ pub enum Event {
     PunchSettled { punch_id: String, accepted: bool, reason: Option<String> },
     PushReceived { message_id: String, kind: String, route: String, shown: bool },
     BadgeChanged { count: u32 },
+}
+
+/// A meeting as the server describes it (meeting sign-in; the dashboard's meetings).
+#[uniffi::remote(Record)]
+pub struct MeetingInfo {
+    pub mid: String,
+    pub title: String,
+    pub room: String,
+    pub organizer: String,
+    pub starts_at_ms: i64,
+    pub ends_at_ms: i64,
+    pub signed_in_at_ms: Option<i64>,
 }

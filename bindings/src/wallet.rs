@@ -346,6 +346,12 @@ impl Wallet {
         self.client.call(|c| async move { c.wallet().qr_png(&id, module_px).await }).await
     }
 
+    /// The person looked at the wallet: what arrived so far is no longer "new" on the
+    /// dashboard.
+    pub async fn mark_seen(&self) -> Result<(), WalletError> {
+        self.client.call(|c| async move { c.wallet().mark_seen().await }).await
+    }
+
     /// Removes the certificate from this phone (the server keeps its copy).
     pub async fn delete(&self, id: String) -> Result<(), WalletError> {
         self.client.call(|c| async move { c.wallet().delete(&id).await }).await

@@ -8,6 +8,7 @@
 mod approvals;
 mod attendance;
 mod browser;
+mod dashboard;
 mod demo;
 mod login;
 mod phone;
@@ -69,6 +70,7 @@ capabilities! {
     Approvals => approvals,
     Wallet => wallet,
     Push => push,
+    Dashboard => dashboard,
 }
 
 /// Exit codes: 0 done, 1 the command failed (its message on stderr), 2 the command line

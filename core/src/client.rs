@@ -102,6 +102,8 @@ pub(crate) struct Inner {
     approvals: crate::approval::Approvals,
     #[cfg(feature = "push")]
     push: crate::push::Push,
+    #[cfg(feature = "dashboard")]
+    dashboard: crate::dashboard::Dashboard,
     stop: watch::Sender<bool>,
     background: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -141,18 +143,40 @@ impl Client {
             clock: platform.clock.unwrap_or_else(|| Arc::new(SystemElapsed)),
         };
         let (stop, stop_rx) = watch::channel(false);
+        #[cfg(feature = "meetings")]
+        let meetings = crate::meetings::Meetings::new(&ctx);
+        #[cfg(feature = "attendance")]
+        let attendance = crate::attendance::Attendance::new(&ctx);
+        #[cfg(feature = "wallet")]
+        let wallet = crate::wallet::Wallet::new(&ctx, config.wallet_root_key.clone());
+        #[cfg(feature = "approval")]
+        let approvals = crate::approval::Approvals::new(&ctx);
+        #[cfg(feature = "push")]
+        let push = crate::push::Push::new(&ctx);
         let inner = Arc::new(Inner {
             login: crate::login::Login::new(&ctx),
+            #[cfg(feature = "dashboard")]
+            dashboard: crate::dashboard::Dashboard::new(
+                &ctx,
+                #[cfg(feature = "approval")]
+                approvals.clone(),
+                #[cfg(feature = "attendance")]
+                attendance.clone(),
+                #[cfg(feature = "meetings")]
+                meetings.clone(),
+                #[cfg(feature = "wallet")]
+                wallet.clone(),
+            ),
             #[cfg(feature = "meetings")]
-            meetings: crate::meetings::Meetings::new(&ctx),
+            meetings,
             #[cfg(feature = "attendance")]
-            attendance: crate::attendance::Attendance::new(&ctx),
+            attendance,
             #[cfg(feature = "wallet")]
-            wallet: crate::wallet::Wallet::new(&ctx, config.wallet_root_key.clone()),
+            wallet,
             #[cfg(feature = "approval")]
-            approvals: crate::approval::Approvals::new(&ctx),
+            approvals,
             #[cfg(feature = "push")]
-            push: crate::push::Push::new(&ctx),
+            push,
             ctx,
             stop,
             background: Mutex::new(None),
@@ -277,6 +301,10 @@ impl Client {
     #[cfg(feature = "push")]
     pub fn push(&self) -> crate::push::Push {
         self.inner.push.clone()
+    /// The day at a glance across the build's capabilities, offline, in one call.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(&self) -> crate::dashboard::Dashboard {
+        self.inner.dashboard.clone()
     }
 
     /// The server's clock as this phone estimates it (UTC ms).

@@ -44,6 +44,10 @@ pub enum Error {
     #[cfg(feature = "push")]
     #[error(transparent)]
     Push(crate::push::PushError),
+    /// The dashboard: a section's own failure, named with its capability's code.
+    #[cfg(feature = "dashboard")]
+    #[error(transparent)]
+    Dashboard(crate::dashboard::DashboardError),
     #[error("the client is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -69,6 +73,8 @@ impl Error {
             Self::Approval(e) => e.code(),
             #[cfg(feature = "push")]
             Self::Push(e) => e.code(),
+            #[cfg(feature = "dashboard")]
+            Self::Dashboard(e) => e.code(),
             Self::Closed => "closed",
             Self::Internal(_) => "internal",
         }
@@ -112,6 +118,7 @@ from_capability!(#[cfg(feature = "attendance")] Attendance, crate::attendance::A
 from_capability!(#[cfg(feature = "wallet")] Wallet, crate::wallet::WalletError);
 from_capability!(#[cfg(feature = "approval")] Approval, crate::approval::ApprovalError);
 from_capability!(#[cfg(feature = "push")] Push, crate::push::PushError);
+from_capability!(#[cfg(feature = "dashboard")] Dashboard, crate::dashboard::DashboardError);
 
 /// The lower errors reach the top through [`CommonError`], which maps them (a revoked
 /// device from the server becomes an identity error, and so on).

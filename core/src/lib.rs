@@ -23,6 +23,8 @@ pub mod wallet;
 pub mod approval;
 #[cfg(feature = "push")]
 pub mod push;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 pub mod client;
 pub mod error;
 

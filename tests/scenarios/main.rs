@@ -13,3 +13,4 @@ mod attendance_crash;
 mod limits;
 mod cancel;
 mod push;
+mod dashboard;

@@ -205,12 +205,31 @@ pub struct InboxEntry {
     pub pending: Option<Action>,
 }
 
+impl From<store::Line> for InboxEntry {
+    fn from(l: store::Line) -> Self {
+        Self { summary: l.summary, readable_offline: l.has_detail, pending: l.pending }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxPage {
     pub entries: Vec<InboxEntry>,
     pub next_cursor: Option<String>,
     /// Actionable items per kind over the whole stored inbox.
     pub counts: KindCounts,
+    /// When the inbox was last synced (server clock), if ever.
+    pub synced_at_ms: Option<i64>,
+}
+
+/// The inbox at a glance (the dashboard's approval section), from the store alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    /// Actionable items per kind, and how many of them are past due.
+    pub counts: KindCounts,
+    /// Actionable items marked 最速件 or 速件.
+    pub urgent: u32,
+    /// The actionable items the feed brought or changed last, newest first.
+    pub newest: Vec<InboxEntry>,
     /// When the inbox was last synced (server clock), if ever.
     pub synced_at_ms: Option<i64>,
 }
@@ -461,10 +480,28 @@ impl Approvals {
                 });
                 let entries = lines
                     .into_iter()
-                    .map(|l| InboxEntry { summary: l.summary, readable_offline: l.has_detail, pending: l.pending })
+                    .map(InboxEntry::from)
                     .collect();
                 let (_, synced_at_ms) = store::cursor(c)?;
                 Ok::<_, ApprovalError>(InboxPage { entries, next_cursor: next_cursor.flatten(), counts: store::counts(c, now)?, synced_at_ms })
+            })
+        })
+        .await
+    }
+
+    /// Counts and the `newest` (at most 100) items the feed changed last, from the store
+    /// alone; overdue is judged at `at_ms`.
+    pub async fn overview(&self, at_ms: i64, newest: u32) -> Result<Overview, ApprovalError> {
+        let limit = usize::try_from(newest.min(100)).unwrap_or(100);
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            store.read(|c| {
+                let newest = store::newest(c, store.key(), limit)?
+                    .into_iter()
+                    .map(InboxEntry::from)
+                    .collect();
+                let (_, synced_at_ms) = store::cursor(c)?;
+                Ok::<_, ApprovalError>(Overview { counts: store::counts(c, at_ms)?, urgent: store::urgent(c)?, newest, synced_at_ms })
             })
         })
         .await
@@ -662,7 +699,7 @@ impl Approvals {
         let (store, id) = (Arc::clone(&self.store), item_id.to_owned());
         blocking(move || {
             let line = store.read(|c| store::line_of(c, store.key(), &id))?;
-            line.map(|l| InboxEntry { summary: l.summary, readable_offline: l.has_detail, pending: l.pending })
+            line.map(InboxEntry::from)
                 .ok_or_else(|| ApprovalError::UnknownItem(id))
         })
         .await
@@ -797,6 +834,46 @@ mod tests {
         drop(store);
         let raw = std::fs::read(dir.path().join("p.db")).unwrap();
         assert!(!raw.windows(9).any(|w| w == b"subject b"));
+    }
+
+    #[tokio::test]
+    async fn the_overview_counts_the_actionable_and_lists_the_newest_by_feed_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(dir.path()));
+        let mut lines = vec![
+            summary("old", Kind::Document, 100, 1),
+            summary("mid", Kind::Leave, 300, 2),
+            summary("new", Kind::Form, 200, 3),
+            summary("gone", Kind::Document, 50, 4),
+        ];
+        lines[0].urgency = Urgency::Normal;
+        lines[1].urgency = Urgency::Most;
+        lines[3].actionable = false;
+        store.write(|tx| lines.iter().try_for_each(|s| store::put_summary(tx, store.key(), s))).unwrap();
+        let read = |at, newest| {
+            let store = Arc::clone(&store);
+            async move {
+                blocking(move || {
+                    store.read(|c| {
+                        let newest: Vec<InboxEntry> = store::newest(c, store.key(), newest)?.into_iter().map(InboxEntry::from).collect();
+                        Ok::<_, ApprovalError>((store::counts(c, at)?, store::urgent(c)?, newest))
+                    })
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let (counts, urgent, newest) = read(200, 2).await;
+        assert_eq!((counts.document, counts.form, counts.leave), (1, 1, 1), "the inactive item is not waiting");
+        assert_eq!(counts.overdue, 2, "due at or before the time asked is overdue");
+        assert_eq!(urgent, 2, "最速件 and 速件, not 普通件");
+        let ids: Vec<&str> = newest.iter().map(|e| e.summary.item_id.as_str()).collect();
+        assert_eq!(ids, ["new", "mid"], "the feed's latest changes first, at most as many as asked");
+        // A later change to the oldest item brings it to the top.
+        store.write(|tx| store::put_summary(tx, store.key(), &ItemSummary { seq: 9, ..summary("old", Kind::Document, 100, 1) })).unwrap();
+        let (_, _, newest) = read(0, 10).await;
+        let ids: Vec<&str> = newest.iter().map(|e| e.summary.item_id.as_str()).collect();
+        assert_eq!(ids, ["old", "new", "mid"]);
     }
 
     #[test]

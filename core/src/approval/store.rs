@@ -169,6 +169,26 @@ pub(crate) fn counts(conn: &Connection, now: i64) -> Result<KindCounts, StoreErr
     Ok(c)
 }
 
+/// Actionable items marked 最速件 or 速件.
+pub(crate) fn urgent(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM approval_item WHERE actionable = 1 AND urgency IN ('most', 'urgent')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// The `limit` actionable items the feed changed last (highest `seq` first).
+pub(crate) fn newest(conn: &Connection, key: &DataKey, limit: usize) -> Result<Vec<Line>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{LINE} WHERE i.actionable = 1 ORDER BY i.seq DESC, i.item_id LIMIT ?1"))?;
+    let mut rows = stmt.query([i64::try_from(limit).unwrap_or(i64::MAX)])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(line(key, r)?);
+    }
+    Ok(out)
+}
+
 pub(crate) fn cursor(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
     Ok(conn
         .query_row("SELECT cursor, synced_at_ms FROM approval_sync WHERE slot = 1", [], |r| Ok((r.get(0)?, Some(r.get(1)?))))

@@ -418,33 +418,50 @@ impl Attendance {
 
     /// The week holding `at_ms` (Monday to Sunday, Asia/Taipei), from the store alone.
     pub async fn week(&self, at_ms: i64) -> Result<WeekView, AttendanceError> {
-        self.ensure_live().await?;
-        let day_start = self.shared.lock().as_ref().map_or(0, |l| l.config.day_start_min);
-        let monday = week_monday(workday(at_ms, day_start));
-        let store = Arc::clone(&self.store);
-        let punches = blocking(move || Ok::<_, AttendanceError>(store.read(|c| store::between(c, monday, monday + 7))?)).await?;
-        let days: Vec<DayView> = (monday..monday + 7)
-            .map(|day| {
-                let of_day: Vec<PunchRecord> = punches.iter().filter(|p| p.workday == day).cloned().collect();
-                let counted: Vec<DayPunch> = of_day
-                    .iter()
-                    .filter(|p| p.state != "rejected")
-                    .map(|p| DayPunch { kind: p.kind, time_ms: p.time_ms, manual: p.manual_reason.is_some(), late: p.late })
-                    .collect();
-                let sync = if of_day.is_empty() {
-                    "none"
-                } else if of_day.iter().any(|p| p.state == "queued") {
-                    "pending"
-                } else if of_day.iter().any(|p| p.state == "rejected") {
-                    "rejected"
-                } else {
-                    "synced"
-                };
-                DayView { summary: summarize_day(day, &counted), sync: sync.into(), punches: of_day }
-            })
-            .collect();
+        let monday = week_monday(self.workday_of(at_ms).await?);
+        let punches = self.punches_between(monday, monday + 7).await?;
+        let days: Vec<DayView> = (monday..monday + 7).map(|day| day_view(day, &punches)).collect();
         Ok(WeekView { week_of: date_text(monday), worked_ms: days.iter().fold(0_i64, |sum, d| sum.saturating_add(d.summary.worked_ms)), days })
     }
+
+    /// The working day holding `at_ms` (Asia/Taipei, from the office's day start), from
+    /// the store alone.
+    pub async fn day(&self, at_ms: i64) -> Result<DayView, AttendanceError> {
+        let day = self.workday_of(at_ms).await?;
+        Ok(day_view(day, &self.punches_between(day, day + 1).await?))
+    }
+
+    /// The working day of `at_ms` by the office's day start (Taipei midnight without an office).
+    async fn workday_of(&self, at_ms: i64) -> Result<i64, AttendanceError> {
+        self.ensure_live().await?;
+        let day_start = self.shared.lock().as_ref().map_or(0, |l| l.config.day_start_min);
+        Ok(workday(at_ms, day_start))
+    }
+
+    async fn punches_between(&self, from_day: i64, to_day: i64) -> Result<Vec<PunchRecord>, AttendanceError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || Ok::<_, AttendanceError>(store.read(|c| store::between(c, from_day, to_day))?)).await
+    }
+}
+
+/// One working day of the history from its punches (any others in `punches` are skipped).
+fn day_view(day: i64, punches: &[PunchRecord]) -> DayView {
+    let of_day: Vec<PunchRecord> = punches.iter().filter(|p| p.workday == day).cloned().collect();
+    let counted: Vec<DayPunch> = of_day
+        .iter()
+        .filter(|p| p.state != "rejected")
+        .map(|p| DayPunch { kind: p.kind, time_ms: p.time_ms, manual: p.manual_reason.is_some(), late: p.late })
+        .collect();
+    let sync = if of_day.is_empty() {
+        "none"
+    } else if of_day.iter().any(|p| p.state == "queued") {
+        "pending"
+    } else if of_day.iter().any(|p| p.state == "rejected") {
+        "rejected"
+    } else {
+        "synced"
+    };
+    DayView { summary: summarize_day(day, &counted), sync: sync.into(), punches: of_day }
 }
 
 fn evidence_of(live: &Live) -> Evidence {

@@ -6,6 +6,8 @@
 //! offline, it returns `Queued` and the outbox delivers it later — the server then
 //! judges the slot by the server-clock time the phone signed (protocol.md).
 
+mod known;
+
 use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -29,6 +31,24 @@ pub enum SignInOutcome {
     SignedIn { at_ms: i64, late: bool },
     /// Not sent yet (offline, server unreachable); the outbox will deliver it.
     Queued { reason: String },
+}
+
+/// A meeting the phone was shown, with this person's sign-in to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMeeting {
+    pub info: MeetingInfo,
+    /// The latest sign-in's state on this phone: `queued`, `accepted`, `rejected`; `None`: not signed in.
+    pub sign_in: Option<String>,
+}
+
+/// The meetings of a span of time as this phone knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingsDay {
+    /// Starting in the span, earliest first.
+    pub meetings: Vec<KnownMeeting>,
+    /// Sign-ins made in the span, and how many of them wait to be sent.
+    pub sign_ins: u32,
+    pub pending: u32,
 }
 
 /// The meeting capability of a [`crate::Client`]; see `Client::meetings`. Its
@@ -58,10 +78,25 @@ impl Meetings {
     }
 
     /// The meeting a scanned code belongs to, to show before the tap (needs the network).
+    /// It is kept, so [`Meetings::day`] lists it offline.
     pub async fn scan(&self, qr_text: &str) -> Result<MeetingInfo, LoginError> {
         let frame = parse(qr_text)?;
         let path = format!("/v1/meetings/{}", frame.mid_text());
-        self.account.get_json(&path, "MeetingInfo").await.map_err(map_refusal)
+        let info: MeetingInfo = self.account.get_json(&path, "MeetingInfo").await.map_err(map_refusal)?;
+        if info.mid != frame.mid_text() || info.ends_at_ms < info.starts_at_ms {
+            let why = "a meeting other than the code's, or one ending before it starts";
+            return Err(CommonError::from(crate::net::NetError::MalformedReply(why.into())).into());
+        }
+        let (store, kept, now) = (Arc::clone(&self.store), info.clone(), self.account.server_now_ms());
+        blocking(move || Ok::<_, LoginError>(store.write(|tx| known::put(tx, store.key(), &kept, now))?)).await?;
+        Ok(info)
+    }
+
+    /// The meetings known to this phone that start in `from_ms..to_ms` (earliest first)
+    /// and the sign-ins made in that span, from the store alone.
+    pub async fn day(&self, from_ms: i64, to_ms: i64) -> Result<MeetingsDay, LoginError> {
+        let store = Arc::clone(&self.store);
+        blocking(move || Ok::<_, LoginError>(store.read(|c| known::day(c, store.key(), from_ms, to_ms))?)).await
     }
 
     /// Signs in with the scanned code: signed, queued durably, and sent now if possible.

@@ -16,3 +16,18 @@ pub const SIGN_IN: &str = "CREATE TABLE meetings_sign_in (
 
 /// `meetings_sign_in.code`: the refusal code of a rejected sign-in, beside its words.
 pub const SIGN_IN_CODE: &str = "ALTER TABLE meetings_sign_in ADD COLUMN code TEXT;";
+
+/// `meetings_known`: each meeting the phone was shown (a scanned room code's
+/// `MeetingInfo`), so today's meetings and the next one can be listed offline. The
+/// times are clear (to order and pick a day); title, room and organizer are sealed.
+/// `meetings_sign_in_mid`: a meeting's sign-ins.
+pub const KNOWN: &str = "CREATE TABLE meetings_known (
+                  mid            TEXT PRIMARY KEY,
+                  starts_at_ms   INTEGER NOT NULL,
+                  ends_at_ms     INTEGER NOT NULL,
+                  info           BLOB NOT NULL,
+                  seen_at_ms     INTEGER NOT NULL
+              ) STRICT;
+              CREATE INDEX meetings_known_starts ON meetings_known (starts_at_ms);
+              CREATE INDEX meetings_sign_in_mid ON meetings_sign_in (mid, signed_at_ms);
+              CREATE INDEX meetings_sign_in_signed ON meetings_sign_in (signed_at_ms);";

@@ -51,6 +51,8 @@ pub static MIGRATIONS: &[Migration] = &[
     Migration { version: 10, owner: "login", sql: login::DECISION },
     Migration { version: 11, owner: "approval", sql: approval::ITEMS_ACTIONS },
     Migration { version: 12, owner: "push", sql: push::SUBSCRIPTION_INBOX },
+    Migration { version: 13, owner: "wallet", sql: wallet::EXPIRY_AND_SEEN },
+    Migration { version: 14, owner: "meetings", sql: meetings::KNOWN },
 ];
 
 /// The schema version this build knows.

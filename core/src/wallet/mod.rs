@@ -95,6 +95,21 @@ pub struct Page {
     pub total: u32,
 }
 
+/// The wallet at a glance (the dashboard's wallet section), from the store alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub total: u32,
+    /// Received after the person last looked (`seen_at_ms`; all of them if never).
+    pub new_since_seen: u32,
+    pub seen_at_ms: Option<i64>,
+    /// Not expired yet, but expiring within the window asked for.
+    pub expiring_soon: u32,
+    /// Newest received first.
+    pub newest: Vec<Item>,
+    /// The first to expire within the window first.
+    pub expiring: Vec<Item>,
+}
+
 /// One certificate as the detail screen shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
@@ -196,6 +211,18 @@ impl Wallet {
     /// A page of certificates, newest issued first, filtered offline.
     pub async fn list(&self, filter: Filter) -> Result<Page, WalletError> {
         self.store.call(move |store| storage::list(store, &filter)).await
+    }
+
+    /// Counts, the `limit` newest received and the first `limit` expiring within
+    /// `within_ms` of `now_ms`, from the store alone.
+    pub async fn overview(&self, now_ms: i64, within_ms: i64, limit: u32) -> Result<Overview, WalletError> {
+        self.store.call(move |store| storage::overview(store, now_ms, within_ms, limit)).await
+    }
+
+    /// The person looked at the wallet now: what arrived so far is no longer new.
+    pub async fn mark_seen(&self) -> Result<(), WalletError> {
+        let now = self.account.server_now_ms();
+        self.store.call(move |store| Ok::<_, WalletError>(storage::mark_seen(store, now)?)).await
     }
 
     /// One certificate with its verdict now and its QR as SVG.

@@ -27,3 +27,18 @@ pub const ITEMS_LISTS_CONTRACTS: &str = "CREATE TABLE wallet_item (
                   id   TEXT PRIMARY KEY,
                   body BLOB NOT NULL
               ) STRICT;";
+
+/// `wallet_item.expires_at_ms`: the expiry in clear beside the issue date (both already
+/// readable from the certificate's QR), so "expiring within 30 days" is an index range
+/// instead of opening every sealed body; `expiry_known = 0` marks a row stored before
+/// this column, filled from its sealed body on the next look. `wallet_item_received`:
+/// newest received first. `wallet_seen`: when the person last looked at the wallet.
+pub const EXPIRY_AND_SEEN: &str = "ALTER TABLE wallet_item ADD COLUMN expires_at_ms INTEGER;
+              ALTER TABLE wallet_item ADD COLUMN expiry_known INTEGER NOT NULL DEFAULT 0;
+              CREATE INDEX wallet_item_expires ON wallet_item (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+              CREATE INDEX wallet_item_unknown_expiry ON wallet_item (expiry_known) WHERE expiry_known = 0;
+              CREATE INDEX wallet_item_received ON wallet_item (received_at_ms);
+              CREATE TABLE wallet_seen (
+                  slot        INTEGER PRIMARY KEY CHECK (slot = 1),
+                  seen_at_ms  INTEGER NOT NULL
+              ) STRICT;";

@@ -89,14 +89,16 @@ pub fn insert_in(tx: &Transaction<'_>, key: &DataKey, id: Option<&str>, qr: &str
     let item = Item { id, qr: qr.to_owned(), certificate, received_at_ms };
     let body = serde_json::to_vec(&item).map_err(bad_row)?;
     tx.execute(
-        "INSERT INTO wallet_item (id, body, type_tag, issuer_tag, issued_at_ms, received_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO wallet_item (id, body, type_tag, issuer_tag, issued_at_ms, received_at_ms, expires_at_ms, expiry_known)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
         params![
             item.id,
             key.seal(sealed_ctx("wallet_item", &item.id), &body)?,
             tag(&tags, "type", &item.certificate.cert_type),
             tag(&tags, "issuer", &item.certificate.issuer),
             item.certificate.issued_at.saturating_mul(1000),
-            received_at_ms
+            received_at_ms,
+            expires_ms(&item.certificate)
         ],
     )
     .map_err(StoreError::from)?;
@@ -188,6 +190,82 @@ pub fn list(store: &Store, filter: &Filter) -> Result<Page, WalletError> {
         .map_err(WalletError::from)
 }
 
+fn expires_ms(c: &CityCertificate) -> Option<i64> {
+    c.expires_at.map(|s| s.saturating_mul(1000))
+}
+
+/// Rows stored before the expiry column existed get it from their sealed body.
+fn fill_expiry(store: &Store) -> Result<(), StoreError> {
+    let pending = store.read(|c| {
+        Ok::<_, StoreError>(c.query_row("SELECT EXISTS(SELECT 1 FROM wallet_item WHERE expiry_known = 0)", [], |r| r.get::<_, bool>(0))?)
+    })?;
+    if !pending {
+        return Ok(());
+    }
+    store.write(|tx| {
+        let rows = {
+            let mut stmt = tx.prepare("SELECT id, body FROM wallet_item WHERE expiry_known = 0")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        for (id, sealed) in rows {
+            let item = open_item(store.key(), &id, &sealed)?;
+            tx.execute(
+                "UPDATE wallet_item SET expires_at_ms = ?2, expiry_known = 1 WHERE id = ?1",
+                params![id, expires_ms(&item.certificate)],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// The wallet at a glance at `now_ms`: see [`super::Overview`].
+pub fn overview(store: &Store, now_ms: i64, within_ms: i64, limit: u32) -> Result<super::Overview, WalletError> {
+    fill_expiry(store)?;
+    let limit = i64::from(limit.min(MAX_PAGE));
+    let until = now_ms.saturating_add(within_ms.max(0));
+    store
+        .read(|c| {
+            let seen_at_ms: Option<i64> =
+                c.query_row("SELECT seen_at_ms FROM wallet_seen WHERE slot = 1", [], |r| r.get(0)).optional()?;
+            let (total, new_since_seen, expiring_soon): (u32, u32, u32) = c.query_row(
+                "SELECT (SELECT count(*) FROM wallet_item),
+                        (SELECT count(*) FROM wallet_item WHERE received_at_ms > ?1),
+                        (SELECT count(*) FROM wallet_item WHERE expires_at_ms >= ?2 AND expires_at_ms <= ?3)",
+                params![seen_at_ms.unwrap_or(i64::MIN), now_ms, until],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let opened = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<Item>, StoreError> {
+                let mut stmt = c.prepare_cached(sql)?;
+                let rows = stmt.query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+                rows.map(|row| {
+                    let (id, sealed) = row?;
+                    open_item(store.key(), &id, &sealed)
+                })
+                .collect()
+            };
+            let newest = opened("SELECT id, body FROM wallet_item ORDER BY received_at_ms DESC, id LIMIT ?1", &[&limit])?;
+            let expiring = opened(
+                "SELECT id, body FROM wallet_item WHERE expires_at_ms >= ?1 AND expires_at_ms <= ?2 ORDER BY expires_at_ms, id LIMIT ?3",
+                &[&now_ms, &until, &limit],
+            )?;
+            Ok::<_, StoreError>(super::Overview { total, new_since_seen, seen_at_ms, expiring_soon, newest, expiring })
+        })
+        .map_err(WalletError::from)
+}
+
+/// Records that the person looked at the wallet at `at_ms` (never moves back).
+pub fn mark_seen(store: &Store, at_ms: i64) -> Result<(), StoreError> {
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO wallet_seen (slot, seen_at_ms) VALUES (1, ?1)
+             ON CONFLICT (slot) DO UPDATE SET seen_at_ms = max(seen_at_ms, ?1)",
+            [at_ms],
+        )?;
+        Ok(())
+    })
+}
+
 /// Replaces a cached list unless the cached one is newer (a replayed old list must not
 /// hide a later revocation).
 pub fn save_list(tx: &Transaction<'_>, kind: &str, payload: &str, as_of_ms: i64) -> Result<bool, StoreError> {
@@ -247,4 +325,33 @@ pub fn contracts(store: &Store) -> Result<Vec<Contract>, WalletError> {
             .collect::<Result<Vec<_>, StoreError>>()
         })
         .map_err(WalletError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::FileSecretStore;
+    use ring::rand::SystemRandom;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use taipei_protocol::cert::city::sample_diploma;
+
+    #[test]
+    fn a_certificate_stored_before_the_expiry_column_is_counted_once_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.db"), &FileSecretStore::new(dir.path().join("s")).unwrap(), "k").unwrap();
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let kid = taipei_protocol::cert::key_id(key.public_key().as_ref());
+        let now_s = 1_800_000_000;
+        let cert = CityCertificate { expires_at: Some(now_s + 86_400), ..sample_diploma("陳小明", 1, now_s - 86_400) };
+        insert(&store, None, &cert.sign(&key, &kid).unwrap(), now_s * 1000).unwrap();
+        // As an earlier version left it: no expiry in clear.
+        store.write(|tx| tx.execute("UPDATE wallet_item SET expires_at_ms = NULL, expiry_known = 0", []).map_err(StoreError::from)).unwrap();
+        let o = overview(&store, now_s * 1000, 30 * 86_400_000, 5).unwrap();
+        assert_eq!((o.total, o.expiring_soon, o.expiring.len()), (1, 1, 1));
+        let unknown: i64 =
+            store.read(|c| c.query_row("SELECT count(*) FROM wallet_item WHERE expiry_known = 0", [], |r| r.get(0)).map_err(StoreError::from)).unwrap();
+        assert_eq!(unknown, 0, "filled from the sealed body, once");
+    }
 }
