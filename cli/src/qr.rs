@@ -57,6 +57,8 @@ pub enum Step {
     Upscale,
     Inverted,
     Rqrr,
+    /// The cheap first look that ends the ladder on frames showing no finder pattern
+    FirstLook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +103,7 @@ fn decode_options(without: &[Step], plain: bool) -> DecodeOptions {
             Step::Upscale => &mut o.upscale,
             Step::Inverted => &mut o.inverted,
             Step::Rqrr => &mut o.rqrr_locator,
+            Step::FirstLook => &mut o.first_look,
         };
         *switch = false;
     }

@@ -360,6 +360,20 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
     (best >= 20).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
 }
 
+/// What a view showed of finder patterns, read or not: whether a code is plausibly
+/// there, so that the dearer passes run only on frames that look like holding one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Evidence {
+    /// Finder-pattern candidates (1:1:3:1:1 along a row, confirmed down the column).
+    pub candidates: usize,
+    /// Of those, the ones at least two scanned rows matched.
+    pub confirmed: usize,
+    /// Triples of candidates at a near-right angle with sizes that fit together.
+    pub triples: usize,
+    /// The best share of finder and timing modules any sampling reproduced.
+    pub agreement: f64,
+}
+
 /// A sampled symbol ready for correction, with its corners in image pixels.
 pub(crate) struct Candidate {
     pub grid: rqrr::SimpleGrid,
@@ -369,11 +383,16 @@ pub(crate) struct Candidate {
 /// Candidate symbols in the view, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
 /// Rows are scanned every `row_step` (see `FINDER_ROW_STEP`).
-pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
+pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) -> Evidence {
     let img = view;
     let finders = find_candidates(&img, row_step);
+    let mut evidence = Evidence {
+        candidates: finders.len(),
+        confirmed: finders.iter().filter(|f| f.count >= 2).count(),
+        ..Evidence::default()
+    };
     if finders.len() < 3 {
-        return;
+        return evidence;
     }
     // (score, tl, tr, bl)
     let mut triples: Vec<(f64, usize, usize, usize)> = Vec::new();
@@ -408,6 +427,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
         }
     }
     triples.sort_by(|x, y| x.0.total_cmp(&y.0));
+    evidence.triples = triples.len();
     let mut used: Vec<usize> = Vec::new();
     // A sheet of codes offers three finders per code and many more triples that
     // look just as square across codes: the budget is for failures, and grows with
@@ -417,7 +437,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
         if [tl, tr, bl].iter().any(|i| used.contains(i)) {
             continue;
         }
-        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read) {
+        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read, &mut evidence.agreement) {
             used.extend([tl, tr, bl]);
         } else {
             failures -= 1;
@@ -426,9 +446,17 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
             }
         }
     }
+    evidence
 }
 
-fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
+fn try_triple(
+    img: &View<'_>,
+    tl: &Finder,
+    tr: &Finder,
+    bl: &Finder,
+    read: &mut impl FnMut(&Candidate) -> bool,
+    best_agreement: &mut f64,
+) -> bool {
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
     // The finders' sizes were measured along rows and columns; a symbol turned by θ
     // shows them 1/cos θ longer there (θ folded into ±45°). The symbol's axes give θ.
@@ -471,6 +499,7 @@ fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut 
                 let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
                 img.module(px, py)
             });
+            *best_agreement = best_agreement.max(agreement);
             if best.as_ref().is_none_or(|b| agreement > b.0) {
                 best = Some((agreement, m, v as usize));
             }

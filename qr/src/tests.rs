@@ -268,6 +268,7 @@ fn first_pass_only() -> DecodeOptions {
         inverted: false,
         rqrr_locator: false,
         plain_rqrr: false,
+        first_look: true,
     }
 }
 
@@ -371,3 +372,144 @@ fn every_code_on_a_sheet_of_codes_is_returned() {
     found.sort();
     assert_eq!(found, texts);
 }
+
+#[test]
+fn a_frame_without_finder_patterns_stops_after_the_first_look() {
+    // Scene-like texture (gradient, noise, edges) but nothing with 1:1:3:1:1 runs:
+    // the first pass sees no candidate, and the rest of the ladder is not run.
+    let (w, h) = (320usize, 240usize);
+    let data: Vec<u8> = (0..w * h).map(|i| (60 + (i % w) / 4 + ((i * 2_654_435_761) >> 28) % 16) as u8).collect();
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+    let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::MAX, ..ScanOptions::default() });
+    assert!(scanner.scan(&frame).unwrap().is_empty());
+    // The first pass, and the light-on-dark one (which shows a light-on-dark code's
+    // finders); nothing more.
+    assert_eq!(scanner.last_passes(), 2);
+    // Without the first look the whole ladder runs (and still reads nothing).
+    let mut thorough = Scanner::new(ScanOptions {
+        decode: DecodeOptions { first_look: false, ..DecodeOptions::default() },
+        budget: std::time::Duration::MAX,
+    });
+    assert!(thorough.scan(&frame).unwrap().is_empty());
+    assert!(thorough.last_passes() > 4, "{}", thorough.last_passes());
+}
+
+#[test]
+fn a_scanner_spreads_the_ladder_over_frames_and_keeps_what_paid_off() {
+    // At 2.3 px per module, blurred, only a later pass reads the code. With no time
+    // budget the scanner runs the first pass and one later pass per frame, so the
+    // code is read within the ladder's length of frames; then the pass that read it
+    // runs right after the first on the next frame.
+    let text = "TPC1:ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let m = render::matrix(text, &RenderOptions { quiet_zone: 4, ..RenderOptions::default() }).unwrap();
+    let (w, h) = (320usize, 240usize);
+    let data = smooth_frame(&m, 2.3, 70.4, 41.7, w, h);
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+    let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::ZERO, ..ScanOptions::default() });
+    let mut frames = 0;
+    let found = loop {
+        frames += 1;
+        assert!(frames <= 12, "not read within the ladder's length of frames");
+        let found = scanner.scan(&frame).unwrap();
+        assert!(scanner.last_passes() <= 2, "{} passes on one frame", scanner.last_passes());
+        if !found.is_empty() {
+            break found;
+        }
+    };
+    assert_eq!(found[0].text, text);
+    for _ in 0..3 {
+        assert_eq!(scanner.scan(&frame).unwrap()[0].text, text);
+        assert_eq!(scanner.last_passes(), 2);
+    }
+    // A frame of another size starts the ladder afresh, and bad frames are errors.
+    let small = smooth_frame(&m, 2.3, 10.0, 10.0, 200, 200);
+    let other = LumaFrame { data: &small, width: 200, height: 200, stride: 200 };
+    scanner.scan(&other).unwrap();
+    assert_eq!(code_of(scanner.scan(&LumaFrame { data: &small, width: 201, height: 200, stride: 200 })), Err("qr.invalid_frame"));
+}
+
+#[test]
+fn a_scanner_reads_a_plain_code_on_the_first_frame() {
+    let text = "TPL1:0123456789";
+    let m = render::matrix(text, &RenderOptions::default()).unwrap();
+    let (data, stride) = frame_with(&m, 4, 100, 80, 640, 480);
+    let frame = LumaFrame { data: &data, width: 640, height: 480, stride };
+    let mut scanner = Scanner::default();
+    assert_eq!(scanner.scan(&frame).unwrap()[0].text, text);
+    assert_eq!(scanner.last_passes(), 1);
+}
+
+/// `m` at `module` px per module from (`ox`, `oy`) under light `light(x, y)` (a
+/// factor on reflectance: paper 0.9, ink 0.12) plus `glare(x, y)` grey levels, the
+/// sum clipped as a sensor clips it; a mean of 4x4 samples per pixel.
+fn lit_frame(
+    m: &render::QrMatrix,
+    module: f64,
+    (ox, oy): (f64, f64),
+    (w, h): (usize, usize),
+    light: impl Fn(f64, f64) -> f64,
+    glare: impl Fn(f64, f64) -> f64,
+) -> Vec<u8> {
+    let reflectance = |x: f64, y: f64| {
+        let (mx, my) = ((x - ox) / module, (y - oy) / module);
+        let inside = mx >= 0.0 && my >= 0.0 && (mx as u32) < m.width && (my as u32) < m.width;
+        if inside && m.is_dark(mx as u32, my as u32) { 0.12 } else { 0.9 }
+    };
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            let r = (0..16).map(|k| reflectance(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0;
+            (255.0 * r * light(x, y) + glare(x, y)).clamp(0.0, 255.0) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn codes_read_under_light_gradients_of_several_strengths() {
+    // Light falling across the code (a lamp to one side, a hand's shadow) from full
+    // to 1/2, 1/4, 1/8 and 1/12: the ink on the bright side ends up lighter than the
+    // paper on the dark side, which one global level cannot separate.
+    let text = "TPC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEXWK 96XE*5Z2*IDKL2J";
+    let m = render::matrix(text, &RenderOptions { quiet_zone: 4, ..RenderOptions::default() }).unwrap();
+    let (w, h) = (400usize, 300usize);
+    let module = 3.2;
+    let span = f64::from(m.width) * module;
+    for darkest in [0.5, 0.25, 0.125, 1.0 / 12.0] {
+        for diagonal in [false, true] {
+            let light = |x: f64, y: f64| {
+                let t = if diagonal { ((x - 40.0) + (y - 20.0)) / (2.0 * span) } else { (x - 40.0) / span };
+                1.0 - (1.0 - darkest) * t.clamp(0.0, 1.0)
+            };
+            let data = lit_frame(&m, module, (40.0, 20.0), (w, h), light, |_, _| 0.0);
+            let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+            let texts: Vec<String> = decode_luma(&frame).unwrap().into_iter().map(|c| c.text).collect();
+            assert_eq!(texts, [text], "light falling to {darkest} (diagonal: {diagonal})");
+        }
+    }
+    // One global level fails already at 1/4: the gradient is what is being tested.
+    let data = lit_frame(&m, module, (40.0, 20.0), (w, h), |x, _| 1.0 - 0.75 * ((x - 40.0) / span).clamp(0.0, 1.0), |_, _| 0.0);
+    let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+    let global = DecodeOptions { local_threshold: false, ..DecodeOptions::default() };
+    assert!(decode_luma_with(&frame, &global).unwrap().is_empty());
+}
+
+#[test]
+fn codes_read_through_glare() {
+    // A glare spot (a ceiling lamp on glossy paper) over part of the code, adding up
+    // to `strength` grey levels at its centre and falling off over `radius` px: the
+    // ink under it is lifted towards the paper and, at the centre, clipped with it.
+    let text = "TPL1:31415926535897932384626433832795028841971";
+    let m = render::matrix(text, &RenderOptions { quiet_zone: 4, ..RenderOptions::default() }).unwrap();
+    let (w, h) = (400usize, 300usize);
+    for (strength, radius) in [(120.0, 60.0), (180.0, 40.0), (200.0, 25.0)] {
+        let glare = |x: f64, y: f64| {
+            let d2 = (x - 150.0).powi(2) + (y - 110.0).powi(2);
+            strength * (-d2 / (2.0 * radius * radius)).exp()
+        };
+        let data = lit_frame(&m, 4.0, (60.0, 30.0), (w, h), |_, _| 0.85, glare);
+        let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+        let texts: Vec<String> = decode_luma(&frame).unwrap().into_iter().map(|c| c.text).collect();
+        assert_eq!(texts, [text], "glare {strength} over {radius} px");
+    }
+}
+
