@@ -29,6 +29,10 @@ const MAX_TRIPLES: usize = 16;
 const MIN_REFINE_AGREEMENT: f64 = 0.55;
 /// How far, in modules, an alignment pattern is searched from its predicted place.
 const ALIGNMENT_REACH: f64 = 3.0;
+/// How far the bottom-right alignment pattern is searched from the parallelogram's
+/// estimate, first near, then (when not found) wide.
+const ALIGNMENT_NEAR: f64 = 5.0;
+const ALIGNMENT_WIDE: f64 = 12.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Finder {
@@ -471,6 +475,7 @@ fn try_triple(
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
     // (agreement, map, version) of the best sampling that did not read.
     let mut best: Option<(f64, M3, usize)> = None;
+    let mut wide: Option<Option<(f64, f64)>> = None;
     for v in [v, v - 1, v + 1] {
         if !(1..=40).contains(&v) {
             continue;
@@ -484,7 +489,13 @@ fn try_triple(
             let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
             let k = 1.0 - 3.0 / span;
             let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
-            if let Some(a) = find_alignment(img, est, ux, uy, module, 5.0) {
+            // Under strong perspective (a sheet tilted 35 degrees and more) the pattern
+            // lies further from the parallelogram's estimate than the near search
+            // reaches; the wide search finds where it really is, the same for every
+            // version tried, so it is done once per triple.
+            let near = find_alignment(img, est, ux, uy, module, ALIGNMENT_NEAR);
+            let found = near.or_else(|| *wide.get_or_insert_with(|| find_alignment(img, est, ux, uy, module, ALIGNMENT_WIDE)));
+            if let Some(a) = found {
                 fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
             }
         }
