@@ -272,6 +272,17 @@ fn first_pass_only() -> DecodeOptions {
     }
 }
 
+/// A `w`×`h` image whose pixels are each the mean of 4x4 samples of `f` (as a sensor
+/// averages the light falling on a pixel).
+fn supersampled(w: usize, h: usize, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            (0..16).map(|k| f(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0
+        })
+        .collect()
+}
+
 /// `m` drawn at a fractional `module` size from (`ox`, `oy`), each pixel the mean of
 /// 4x4 samples (as a sensor averages light), then blurred with a 3x3 box.
 fn smooth_frame(m: &render::QrMatrix, module: f64, ox: f64, oy: f64, w: usize, h: usize) -> Vec<u8> {
@@ -283,12 +294,7 @@ fn smooth_frame(m: &render::QrMatrix, module: f64, ox: f64, oy: f64, w: usize, h
             210.0
         }
     };
-    let sharp: Vec<f64> = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f64, (i / w) as f64);
-            (0..16).map(|k| value(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0
-        })
-        .collect();
+    let sharp = supersampled(w, h, value);
     (0..w * h)
         .map(|i| {
             let (x, y) = (i % w, i / w);
@@ -455,10 +461,12 @@ fn lit_frame(
         let inside = mx >= 0.0 && my >= 0.0 && (mx as u32) < m.width && (my as u32) < m.width;
         if inside && m.is_dark(mx as u32, my as u32) { 0.12 } else { 0.9 }
     };
-    (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f64, (i / w) as f64);
-            let r = (0..16).map(|k| reflectance(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0;
+    // Light and glare vary slowly: taken at the pixel's centre.
+    let r = supersampled(w, h, reflectance);
+    r.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let (x, y) = ((i % w) as f64 + 0.5, (i / w) as f64 + 0.5);
             (255.0 * r * light(x, y) + glare(x, y)).clamp(0.0, 255.0) as u8
         })
         .collect()
@@ -540,12 +548,7 @@ fn tilted_frame(m: &render::QrMatrix, module: f64, tilt: f64, axis: f64, (w, h):
         let (u, v) = ((inv[0] * x + inv[1] * y + inv[2]) / d + n / 2.0, (inv[3] * x + inv[4] * y + inv[5]) / d + n / 2.0);
         if u >= 0.0 && v >= 0.0 && u < n && v < n && m.is_dark(u as u32, v as u32) { 35.0 } else { 215.0 }
     };
-    let sharp: Vec<f64> = (0..w * h)
-        .map(|i| {
-            let (x, y) = ((i % w) as f64, (i / w) as f64);
-            (0..16).map(|k| reflect(x + (f64::from(k % 4) + 0.5) / 4.0, y + (f64::from(k / 4) + 0.5) / 4.0)).sum::<f64>() / 16.0
-        })
-        .collect();
+    let sharp = supersampled(w, h, reflect);
     (0..w * h)
         .map(|i| {
             let (x, y) = (i % w, i / w);

@@ -21,18 +21,15 @@ gen_frames.py, so bench.py runs on either. Deterministic for a given --seed.
 usage: python gen_frames2.py OUTDIR [--count N] [--seed S] [--sizes WxH,...]
 """
 
-import argparse
 import io
-import json
 import math
-import os
 import random
 
 import numpy as np
 import zxingcpp
 from PIL import Image
 
-from gen_frames import payload
+from gen_frames import frame_args, payload, save_frame, write_manifest
 
 
 def rot(axis, angle):
@@ -213,15 +210,7 @@ def optics_and_sensor(rng, refl, w, h, glare_at):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("out")
-    ap.add_argument("--count", type=int, default=100, help="frames per size")
-    ap.add_argument("--seed", type=int, default=101)
-    ap.add_argument("--sizes", default="640x480,1280x720")
-    args = ap.parse_args()
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    os.makedirs(args.out, exist_ok=True)
-    rng = random.Random(args.seed)
+    args, sizes, rng = frame_args(100, 101)
     manifest = {}
     for (w, h) in sizes:
         for i in range(args.count):
@@ -252,15 +241,8 @@ def main():
                 glare_at = (centre, 2 * math.dist(centre, (e[0] / e[2], e[1] / e[2])))
                 kind += f"-tilt{int(tilt)}"
             img = optics_and_sensor(rng, refl, w, h, glare_at)
-            if text is not None and rng.random() < 0.05:
-                img = Image.fromarray(255 - np.asarray(img))
-                kind += "-inverted"
-            img.save(os.path.join(args.out, name))
-            manifest[name] = {"text": text, "kind": kind, "size": f"{w}x{h}",
-                              "module_px": None if module is None else round(module, 2)}
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=0)
-    print(f"{len(manifest)} frames in {args.out}")
+            save_frame(rng, args.out, manifest, name, img, text, kind, module, 0.05)
+    write_manifest(args.out, manifest)
 
 
 if __name__ == "__main__":
