@@ -143,13 +143,15 @@ pub(crate) struct FirstLook {
     pub go_on: bool,
 }
 
-/// The cheap first look: the first pass, which reads most codes alone; when it read
-/// nothing and saw nothing like a finder pattern, the light-on-dark pass too (a
+/// The cheap first look: the first pass, which reads most codes alone. When it read
+/// nothing and saw fewer than two finder candidates, the light-on-dark pass (a
 /// light-on-dark code's finders show only there; it reuses the first pass's
-/// thresholds, so it costs one more scan of the rows). A frame where neither saw a
-/// finder candidate is taken to hold no code: every locator of the ladder needs
-/// finder patterns, and the views it has not looked at yet (enlarged, other
-/// thresholds) see the same patterns the first one does, only sharper.
+/// thresholds, so it costs one more scan of the rows), then the global threshold (a
+/// big close code's modules are wider than the fine threshold's window, which then
+/// breaks its finders; one histogram and one scan). A frame where none of them saw two
+/// finder candidates is taken to hold no code: every locator of the ladder needs
+/// finder patterns, and the views not looked at yet (enlarged, other local
+/// thresholds) see the same patterns, only sharper.
 pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
     let Some(first) = ladder.first() else { return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false } };
     let (found, evidence) = run_contained(|| first.run_with_evidence(images));
@@ -157,15 +159,19 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
     if !look.go_on || !enabled || may_hold_code(evidence.as_ref()) {
         return look;
     }
-    let inverted = ladder.iter().position(|p| p.invert && p.shrink == first.shrink && p.threshold == first.threshold);
-    let Some(i) = inverted else {
-        look.go_on = false;
-        return look;
-    };
-    let (found, evidence) = run_contained(|| ladder[i].run_with_evidence(images));
-    look.ran.push(i);
-    look.go_on = found.is_empty() && may_hold_code(evidence.as_ref());
-    look.found = found;
+    let same_view = |p: &Pass| p.shrink == first.shrink && !p.upscale && p.locator == Locator::Finder;
+    let inverted = ladder.iter().position(|p| same_view(p) && p.invert && p.threshold == first.threshold);
+    let global = ladder.iter().position(|p| same_view(p) && !p.invert && p.threshold == Threshold::Global);
+    for i in [inverted, global].into_iter().flatten() {
+        let (found, evidence) = run_contained(|| ladder[i].run_with_evidence(images));
+        look.ran.push(i);
+        if !found.is_empty() || may_hold_code(evidence.as_ref()) {
+            look.go_on = found.is_empty();
+            look.found = found;
+            return look;
+        }
+    }
+    look.go_on = false;
     look
 }
 
@@ -175,8 +181,10 @@ pub(crate) fn may_hold_code(evidence: Option<&finder::Evidence>) -> bool {
     evidence.is_none_or(|e| e.candidates >= FIRST_LOOK_MIN_CANDIDATES)
 }
 
-/// Finder candidates the first pass must see for the rest of the ladder to run.
-const FIRST_LOOK_MIN_CANDIDATES: usize = 1;
+/// Finder candidates a view of the first look must see for the rest of the ladder to
+/// run. On qrbench (both generators) two loses no read that one keeps, and sends
+/// fewer empty frames down the ladder (three lost a code whose first view found two).
+const FIRST_LOOK_MIN_CANDIDATES: usize = 2;
 
 /// Longest side of the finest pass: bounds the work on photos from big sensors.
 const FINE_SIDE: usize = 2048;

@@ -388,9 +388,9 @@ fn a_frame_without_finder_patterns_stops_after_the_first_look() {
     let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
     let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::MAX, ..ScanOptions::default() });
     assert!(scanner.scan(&frame).unwrap().is_empty());
-    // The first pass, and the light-on-dark one (which shows a light-on-dark code's
-    // finders); nothing more.
-    assert_eq!(scanner.last_passes(), 2);
+    // The first pass, the light-on-dark one (which shows a light-on-dark code's
+    // finders) and the global threshold (a big code's); nothing more.
+    assert_eq!(scanner.last_passes(), 3);
     // Without the first look the whole ladder runs (and still reads nothing).
     let mut thorough = Scanner::new(ScanOptions {
         decode: DecodeOptions { first_look: false, ..DecodeOptions::default() },
