@@ -148,8 +148,9 @@ pub(crate) struct FirstLook {
 /// light-on-dark code's finders show only there; it reuses the first pass's
 /// thresholds, so it costs one more scan of the rows), then the global threshold (a
 /// big close code's modules are wider than the fine threshold's window, which then
-/// breaks its finders; one histogram and one scan). A frame where none of them saw two
-/// finder candidates is taken to hold no code: every locator of the ladder needs
+/// breaks its finders; one histogram and one scan), which can only read, not send
+/// the frame down the ladder. A frame where neither local view saw two finder
+/// candidates is taken to hold no code: every locator of the ladder needs
 /// finder patterns, and the views not looked at yet (enlarged, other local
 /// thresholds) see the same patterns, only sharper.
 pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
@@ -162,7 +163,7 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
     let same_view = |p: &Pass| p.shrink == first.shrink && !p.upscale && p.locator == Locator::Finder;
     let inverted = ladder.iter().position(|p| same_view(p) && p.invert && p.threshold == first.threshold);
     let global = ladder.iter().position(|p| same_view(p) && !p.invert && p.threshold == Threshold::Global);
-    for i in [inverted, global].into_iter().flatten() {
+    if let Some(i) = inverted {
         let (found, evidence) = run_contained(|| ladder[i].run_with_evidence(images));
         look.ran.push(i);
         if !found.is_empty() || may_hold_code(evidence.as_ref()) {
@@ -170,6 +171,12 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
             look.found = found;
             return look;
         }
+    }
+    // The global view reads a big code, but on scenes of tables and tiles it also
+    // sees finder-like corners the local views do not: only its read counts.
+    if let Some(i) = global {
+        look.found = run_contained(|| ladder[i].run(images));
+        look.ran.push(i);
     }
     look.go_on = false;
     look
