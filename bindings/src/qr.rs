@@ -8,6 +8,8 @@
 //! the JVM or Swift.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use taipei_core::qr::{self, EcLevel, LumaFrame, RenderOptions, render};
 
@@ -59,10 +61,49 @@ impl From<qr::DecodedCode> for QrCode {
 /// Decodes every QR code in a luminance (Y) plane: Android `ImageProxy.planes[0]` or
 /// iOS `CVPixelBuffer` plane 0. `stride` is the plane's row stride in bytes (at least
 /// `width`); the last row may omit its padding. A frame without a code is an empty
-/// list; only a malformed frame is an error.
+/// list; only a malformed frame is an error. The whole ladder runs on a frame that
+/// looks like holding a code: for a camera stream, [`QrScanner`] bounds each frame.
 #[uniffi::export]
 pub fn decode_luma(data: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<Vec<QrCode>, QrError> {
     contained(|| qr::decode_luma(&LumaFrame { data: &data, width, height, stride }))
+}
+
+/// Continuous scanning for a camera stream: one per stream, called with every frame.
+/// Each frame costs at most about its time budget (the first pass always runs): the
+/// first pass looks at every frame, a frame showing nothing like a code stops there,
+/// and the engine's later passes are spread over the following frames, the one that
+/// read the last code tried first. Calls from several threads are serialised.
+#[derive(uniffi::Object)]
+pub struct QrScanner {
+    inner: Mutex<qr::Scanner>,
+}
+
+#[uniffi::export]
+impl QrScanner {
+    /// A scanner with the engine's default per-frame budget (15 ms).
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Self::with_budget(qr::DEFAULT_BUDGET_MS as u32)
+    }
+
+    /// A scanner whose frames start no further pass after `budget_ms` milliseconds;
+    /// 0 still runs the first look and one later pass per frame.
+    #[uniffi::constructor]
+    pub fn with_budget(budget_ms: u32) -> Arc<Self> {
+        let options = qr::ScanOptions { budget: Duration::from_millis(budget_ms.into()), ..qr::ScanOptions::default() };
+        Arc::new(Self { inner: Mutex::new(qr::Scanner::new(options)) })
+    }
+
+    /// The codes read in this luma plane (the same arguments as [`decode_luma`]); an
+    /// empty list for a frame with none or one whose turn of the ladder read nothing.
+    pub fn scan(&self, data: Vec<u8>, width: u32, height: u32, stride: u32) -> Result<Vec<QrCode>, QrError> {
+        contained(|| {
+            // A panic inside a scan leaves the scanner's state consistent (it only
+            // holds a ladder position), so a poisoned lock is taken over.
+            let mut scanner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            scanner.scan(&LumaFrame { data: &data, width, height, stride })
+        })
+    }
 }
 
 /// Decodes every QR code in an encoded PNG or JPEG image.

@@ -25,6 +25,10 @@ pub enum Qr {
         /// Only rqrr's own threshold, as the baseline
         #[arg(long, conflicts_with = "without")]
         plain_rqrr: bool,
+        /// Feed each image N times to one continuous-scan Scanner (as a camera showing a
+        /// still scene): texts read on any frame, us the mean time per frame
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        scan_frames: Option<u32>,
         /// PNG or JPEG files
         #[arg(value_name = "IMAGE", required = true)]
         images: Vec<String>,
@@ -57,6 +61,8 @@ pub enum Step {
     Upscale,
     Inverted,
     Rqrr,
+    /// The cheap first look that ends the ladder on frames showing no finder pattern
+    FirstLook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,7 +76,9 @@ pub enum Ec {
 pub fn run(args: Args) -> Result<(), String> {
     let Args::Qr(command) = args;
     match command {
-        Qr::Decode { json, without, plain_rqrr, images } => decode(json, &decode_options(&without, plain_rqrr), images),
+        Qr::Decode { json, without, plain_rqrr, scan_frames, images } => {
+            decode(json, &decode_options(&without, plain_rqrr), scan_frames, images)
+        }
         Qr::Encode { text, out, ec, quiet_zone, module_px } => {
             let mut options = RenderOptions::default();
             if let Some(ec) = ec {
@@ -101,6 +109,7 @@ fn decode_options(without: &[Step], plain: bool) -> DecodeOptions {
             Step::Upscale => &mut o.upscale,
             Step::Inverted => &mut o.inverted,
             Step::Rqrr => &mut o.rqrr_locator,
+            Step::FirstLook => &mut o.first_look,
         };
         *switch = false;
     }
@@ -115,7 +124,7 @@ fn out_file(out: &str) -> Result<String, String> {
     }
 }
 
-fn decode(json: bool, options: &DecodeOptions, paths: Vec<String>) -> Result<(), String> {
+fn decode(json: bool, options: &DecodeOptions, scan_frames: Option<u32>, paths: Vec<String>) -> Result<(), String> {
     let mut failures = 0;
     for path in paths {
         let loaded = std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| {
@@ -123,8 +132,20 @@ fn decode(json: bool, options: &DecodeOptions, paths: Vec<String>) -> Result<(),
         });
         let result = loaded.and_then(|img| {
             let start = Instant::now();
-            let found = qr::decode_luma_with(&img.frame(), options).map_err(|e| e.to_string())?;
-            Ok((found, start.elapsed().as_micros() as u64))
+            let Some(frames) = scan_frames else {
+                let found = qr::decode_luma_with(&img.frame(), options).map_err(|e| e.to_string())?;
+                return Ok((found, start.elapsed().as_micros() as u64));
+            };
+            let mut scanner = qr::Scanner::new(qr::ScanOptions { decode: *options, ..qr::ScanOptions::default() });
+            let mut found = Vec::new();
+            for _ in 0..frames {
+                for code in scanner.scan(&img.frame()).map_err(|e| e.to_string())? {
+                    if !found.iter().any(|c: &qr::DecodedCode| c.bytes == code.bytes) {
+                        found.push(code);
+                    }
+                }
+            }
+            Ok((found, start.elapsed().as_micros() as u64 / u64::from(frames)))
         });
         match (result, json) {
             (Ok((found, us)), true) => {

@@ -31,6 +31,10 @@ pub struct DecodeOptions {
     /// Run rqrr's own row-average threshold as the only pass (the baseline: rqrr used
     /// plainly). Overrides the other switches.
     pub plain_rqrr: bool,
+    /// Stop after the first pass when it saw nothing like a finder pattern
+    /// ([`may_hold_code`]): most camera frames hold no code, and the rest of the
+    /// ladder would cost them many times the first pass.
+    pub first_look: bool,
 }
 
 impl Default for DecodeOptions {
@@ -43,6 +47,7 @@ impl Default for DecodeOptions {
             inverted: true,
             rqrr_locator: true,
             plain_rqrr: false,
+            first_look: true,
         }
     }
 }
@@ -110,8 +115,16 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
         let img = Gray::from_frame(frame, 1);
         return Ok(run_contained(|| plain_pass(&img)));
     }
-    let mut images = Images { frame, grays: Vec::new(), thresholds: Vec::new() };
-    for pass in ladder(frame, options) {
+    let mut images = Images::new(frame);
+    let ladder = ladder(frame, options);
+    let look = first_look(&ladder, &mut images, options.first_look);
+    if !look.go_on {
+        return Ok(look.found);
+    }
+    for (i, pass) in ladder.iter().enumerate() {
+        if look.ran.contains(&i) {
+            continue;
+        }
         let found = run_contained(|| pass.run(&mut images));
         if !found.is_empty() {
             return Ok(found);
@@ -119,6 +132,66 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
     }
     Ok(Vec::new())
 }
+
+/// What the first look at a frame found, and whether the rest of the ladder is worth
+/// running on it.
+pub(crate) struct FirstLook {
+    pub found: Vec<DecodedCode>,
+    /// Indices of the ladder's passes already run.
+    pub ran: Vec<usize>,
+    /// Nothing read, and the frame shows finder-like patterns (or the look is off).
+    pub go_on: bool,
+}
+
+/// The cheap first look: the first pass, which reads most codes alone. When it read
+/// nothing and saw fewer than two finder candidates, the light-on-dark pass (a
+/// light-on-dark code's finders show only there; it reuses the first pass's
+/// thresholds, so it costs one more scan of the rows), then the global threshold (a
+/// big close code's modules are wider than the fine threshold's window, which then
+/// breaks its finders; one histogram and one scan), which can only read, not send
+/// the frame down the ladder. A frame where neither local view saw two finder
+/// candidates is taken to hold no code: every locator of the ladder needs
+/// finder patterns, and the views not looked at yet (enlarged, other local
+/// thresholds) see the same patterns, only sharper.
+pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
+    let Some(first) = ladder.first() else { return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false } };
+    let (found, evidence) = run_contained(|| first.run_with_evidence(images));
+    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0] };
+    if !look.go_on || !enabled || may_hold_code(evidence.as_ref()) {
+        return look;
+    }
+    let same_view = |p: &Pass| p.shrink == first.shrink && !p.upscale && p.locator == Locator::Finder;
+    let inverted = ladder.iter().position(|p| same_view(p) && p.invert && p.threshold == first.threshold);
+    let global = ladder.iter().position(|p| same_view(p) && !p.invert && p.threshold == Threshold::Global);
+    if let Some(i) = inverted {
+        let (found, evidence) = run_contained(|| ladder[i].run_with_evidence(images));
+        look.ran.push(i);
+        if !found.is_empty() || may_hold_code(evidence.as_ref()) {
+            look.go_on = found.is_empty();
+            look.found = found;
+            return look;
+        }
+    }
+    // The global view reads a big code, but on scenes of tables and tiles it also
+    // sees finder-like corners the local views do not: only its read counts.
+    if let Some(i) = global {
+        look.found = run_contained(|| ladder[i].run(images));
+        look.ran.push(i);
+    }
+    look.go_on = false;
+    look
+}
+
+/// Whether what a pass saw of finder patterns leaves a code plausible. `None` (not
+/// our finder locator) says nothing, so it keeps the ladder going.
+pub(crate) fn may_hold_code(evidence: Option<&finder::Evidence>) -> bool {
+    evidence.is_none_or(|e| e.candidates >= FIRST_LOOK_MIN_CANDIDATES)
+}
+
+/// Finder candidates a view of the first look must see for the rest of the ladder to
+/// run. On qrbench (both generators) two loses no read that one keeps, and sends
+/// fewer empty frames down the ladder (three lost a code whose first view found two).
+const FIRST_LOOK_MIN_CANDIDATES: usize = 2;
 
 /// Longest side of the finest pass: bounds the work on photos from big sensors.
 const FINE_SIDE: usize = 2048;
@@ -157,7 +230,7 @@ enum Locator {
 
 /// One attempt: a view of the frame (resolution, threshold, polarity) and a locator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Pass {
+pub(crate) struct Pass {
     /// Integer shrink factor from the frame.
     shrink: usize,
     upscale: bool,
@@ -167,13 +240,17 @@ struct Pass {
 }
 
 /// The grey views and thresholds the passes share, each computed once per frame.
-struct Images<'a> {
+pub(crate) struct Images<'a> {
     frame: &'a LumaFrame<'a>,
     grays: Vec<((usize, bool), Gray)>,
     thresholds: Vec<((usize, bool, Threshold), Thresholds)>,
 }
 
-impl Images<'_> {
+impl<'a> Images<'a> {
+    pub(crate) fn new(frame: &'a LumaFrame<'a>) -> Self {
+        Self { frame, grays: Vec::new(), thresholds: Vec::new() }
+    }
+
     fn gray_index(&mut self, shrink: usize, upscale: bool) -> usize {
         if let Some(i) = self.grays.iter().position(|(k, _)| *k == (shrink, upscale)) {
             return i;
@@ -209,7 +286,7 @@ impl Images<'_> {
     }
 }
 
-fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
+pub(crate) fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     let side = frame.width.max(frame.height) as usize;
     let short = frame.width.min(frame.height) as usize;
     // Frames from big sensors are looked at no finer than FINE_SIDE.
@@ -259,16 +336,24 @@ fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
 }
 
 impl Pass {
-    fn run(&self, images: &mut Images<'_>) -> Vec<DecodedCode> {
+    pub(crate) fn run(&self, images: &mut Images<'_>) -> Vec<DecodedCode> {
+        self.run_with_evidence(images).0
+    }
+
+    /// The codes read, and what the finder locator saw (`None` for rqrr's locator).
+    pub(crate) fn run_with_evidence(&self, images: &mut Images<'_>) -> (Vec<DecodedCode>, Option<finder::Evidence>) {
         let (gray, thresholds) = images.view(self.shrink, self.upscale, self.threshold);
         let view = finder::View { gray, thresholds, invert: self.invert };
-        let mut found = match self.locator {
-            Locator::Finder => detect_finder(view, FINDER_ROW_STEP),
+        let (mut found, evidence) = match self.locator {
+            Locator::Finder => {
+                let (found, evidence) = detect_finder(view, FINDER_ROW_STEP);
+                (found, Some(evidence))
+            }
             Locator::Rqrr => {
                 let (w, h) = (gray.w, gray.h);
                 let bits: Bits = binarize::apply(gray, thresholds, self.invert);
                 let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
-                read_grids(prepared.detect_grids())
+                (read_grids(prepared.detect_grids()), None)
             }
         };
         let scale = if self.upscale { self.shrink as f32 / 2.0 } else { self.shrink as f32 };
@@ -278,7 +363,7 @@ impl Pass {
                 p.y = (p.y + 0.5) * scale - 0.5;
             }
         }
-        found
+        (found, evidence)
     }
 }
 
@@ -288,9 +373,9 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
 }
 
 /// Our finder-pattern detector: every symbol it samples that decodes.
-fn detect_finder(view: finder::View<'_>, row_step: usize) -> Vec<DecodedCode> {
+fn detect_finder(view: finder::View<'_>, row_step: usize) -> (Vec<DecodedCode>, finder::Evidence) {
     let mut out: Vec<DecodedCode> = Vec::new();
-    finder::detect(view, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
+    let evidence = finder::detect(view, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
         Some(code) => {
             if !out.iter().any(|o| same_code(o, &code)) {
                 out.push(code);
@@ -299,7 +384,7 @@ fn detect_finder(view: finder::View<'_>, row_step: usize) -> Vec<DecodedCode> {
         }
         None => false,
     });
-    out
+    (out, evidence)
 }
 
 fn read_grids<G: rqrr::BitGrid>(grids: Vec<rqrr::Grid<G>>) -> Vec<DecodedCode> {
@@ -355,12 +440,12 @@ fn same_code(a: &DecodedCode, b: &DecodedCode) -> bool {
 /// Runs one pass with panics contained: the caller gets "no code" for that pass rather
 /// than a crash. A panic is still an engine bug (ours or rqrr's) on this input, so it
 /// is logged at error level, without the frame's pixels.
-fn run_contained(pass: impl FnOnce() -> Vec<DecodedCode>) -> Vec<DecodedCode> {
+pub(crate) fn run_contained<T: Default>(pass: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(pass)) {
         Ok(found) => found,
         Err(_) => {
             tracing::error!("QR decoder panicked on a frame (an engine bug); reported as no code");
-            Vec::new()
+            T::default()
         }
     }
 }
@@ -387,7 +472,7 @@ mod diag {
         for _ in 0..3 {
             for img in &imgs {
                 let frame = img.frame();
-                let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+                let mut images = Images::new(&frame);
                 reads += usize::from(!base.run(&mut images).is_empty());
             }
         }
@@ -428,7 +513,7 @@ mod diag {
                 Pass { locator: Locator::Rqrr, ..base },
                 Pass { invert: true, threshold: Threshold::Coarse, ..base },
             ]);
-            let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+            let mut images = Images::new(&frame);
             let mut row = Vec::new();
             for pass in ladder {
                 let i = passes.iter().position(|p| *p == pass).unwrap_or_else(|| {
@@ -465,13 +550,50 @@ mod diag {
         println!("missed: {missed:?}");
     }
 
+    /// What the first pass saw on each frame (finder evidence) against what the whole
+    /// ladder read: the data behind the cheap first look's rule.
+    #[test]
+    #[ignore]
+    fn qrbench_evidence() {
+        let dir = std::env::var("QRBENCH_FRAMES").expect("QRBENCH_FRAMES");
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}/manifest.json")).unwrap()).unwrap();
+        let mut names: Vec<_> = manifest.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        for name in &names {
+            let want = manifest[name]["text"].as_str();
+            let img = load_luma(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap();
+            let frame = img.frame();
+            let ladder = ladder(&frame, &DecodeOptions::default());
+            let mut images = Images::new(&frame);
+            let (first, ev) = ladder[0].run_with_evidence(&mut images);
+            let ev = ev.unwrap();
+            let (inv, ev_inv) = Pass { invert: true, ..ladder[0] }.run_with_evidence(&mut images);
+            let ev_inv = ev_inv.unwrap();
+            let mut by = if first.is_empty() { None } else { Some(0) };
+            if by.is_none() {
+                for (i, p) in ladder.iter().enumerate().skip(1) {
+                    if !p.run(&mut images).is_empty() {
+                        by = Some(i);
+                        break;
+                    }
+                }
+            }
+            println!(
+                "{name} code={} by={by:?} cand={} conf={} triples={} agree={:.2} | inv cand={} conf={} triples={} agree={:.2} read={}",
+                want.is_some(), ev.candidates, ev.confirmed, ev.triples, ev.agreement,
+                ev_inv.candidates, ev_inv.confirmed, ev_inv.triples, ev_inv.agreement, !inv.is_empty()
+            );
+        }
+    }
+
     /// The ladder on one frame, pass by pass (`QRFRAME=path`).
     #[test]
     #[ignore]
     fn qrbench_frame() {
         let img = load_luma(&std::fs::read(std::env::var("QRFRAME").expect("QRFRAME")).unwrap()).unwrap();
         let frame = img.frame();
-        let mut images = Images { frame: &frame, grays: Vec::new(), thresholds: Vec::new() };
+        let mut images = Images::new(&frame);
         for pass in ladder(&frame, &DecodeOptions::default()) {
             eprintln!("{pass:?} -> {}", pass.run(&mut images).len());
         }

@@ -29,6 +29,10 @@ const MAX_TRIPLES: usize = 16;
 const MIN_REFINE_AGREEMENT: f64 = 0.55;
 /// How far, in modules, an alignment pattern is searched from its predicted place.
 const ALIGNMENT_REACH: f64 = 3.0;
+/// How far the bottom-right alignment pattern is searched from the parallelogram's
+/// estimate, first near, then (when not found) wide.
+const ALIGNMENT_NEAR: f64 = 5.0;
+const ALIGNMENT_WIDE: f64 = 12.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Finder {
@@ -360,6 +364,20 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
     (best >= 20).then(|| (sum.0 / n + 0.5, sum.1 / n + 0.5))
 }
 
+/// What a view showed of finder patterns, read or not: whether a code is plausibly
+/// there, so that the dearer passes run only on frames that look like holding one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Evidence {
+    /// Finder-pattern candidates (1:1:3:1:1 along a row, confirmed down the column).
+    pub candidates: usize,
+    /// Of those, the ones at least two scanned rows matched.
+    pub confirmed: usize,
+    /// Triples of candidates at a near-right angle with sizes that fit together.
+    pub triples: usize,
+    /// The best share of finder and timing modules any sampling reproduced.
+    pub agreement: f64,
+}
+
 /// A sampled symbol ready for correction, with its corners in image pixels.
 pub(crate) struct Candidate {
     pub grid: rqrr::SimpleGrid,
@@ -369,11 +387,16 @@ pub(crate) struct Candidate {
 /// Candidate symbols in the view, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
 /// Rows are scanned every `row_step` (see `FINDER_ROW_STEP`).
-pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) {
+pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) -> Evidence {
     let img = view;
     let finders = find_candidates(&img, row_step);
+    let mut evidence = Evidence {
+        candidates: finders.len(),
+        confirmed: finders.iter().filter(|f| f.count >= 2).count(),
+        ..Evidence::default()
+    };
     if finders.len() < 3 {
-        return;
+        return evidence;
     }
     // (score, tl, tr, bl)
     let mut triples: Vec<(f64, usize, usize, usize)> = Vec::new();
@@ -408,6 +431,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
         }
     }
     triples.sort_by(|x, y| x.0.total_cmp(&y.0));
+    evidence.triples = triples.len();
     let mut used: Vec<usize> = Vec::new();
     // A sheet of codes offers three finders per code and many more triples that
     // look just as square across codes: the budget is for failures, and grows with
@@ -417,7 +441,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
         if [tl, tr, bl].iter().any(|i| used.contains(i)) {
             continue;
         }
-        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read) {
+        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read, &mut evidence.agreement) {
             used.extend([tl, tr, bl]);
         } else {
             failures -= 1;
@@ -426,9 +450,17 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
             }
         }
     }
+    evidence
 }
 
-fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut impl FnMut(&Candidate) -> bool) -> bool {
+fn try_triple(
+    img: &View<'_>,
+    tl: &Finder,
+    tr: &Finder,
+    bl: &Finder,
+    read: &mut impl FnMut(&Candidate) -> bool,
+    best_agreement: &mut f64,
+) -> bool {
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
     // The finders' sizes were measured along rows and columns; a symbol turned by θ
     // shows them 1/cos θ longer there (θ folded into ±45°). The symbol's axes give θ.
@@ -443,6 +475,7 @@ fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut 
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
     // (agreement, map, version) of the best sampling that did not read.
     let mut best: Option<(f64, M3, usize)> = None;
+    let mut wide: Option<Option<(f64, f64)>> = None;
     for v in [v, v - 1, v + 1] {
         if !(1..=40).contains(&v) {
             continue;
@@ -456,7 +489,13 @@ fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut 
             let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
             let k = 1.0 - 3.0 / span;
             let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
-            if let Some(a) = find_alignment(img, est, ux, uy, module, 5.0) {
+            // Under strong perspective (a sheet tilted 35 degrees and more) the pattern
+            // lies further from the parallelogram's estimate than the near search
+            // reaches; the wide search finds where it really is, the same for every
+            // version tried, so it is done once per triple.
+            let near = find_alignment(img, est, ux, uy, module, ALIGNMENT_NEAR);
+            let found = near.or_else(|| *wide.get_or_insert_with(|| find_alignment(img, est, ux, uy, module, ALIGNMENT_WIDE)));
+            if let Some(a) = found {
                 fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
             }
         }
@@ -471,6 +510,7 @@ fn try_triple(img: &View<'_>, tl: &Finder, tr: &Finder, bl: &Finder, read: &mut 
                 let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
                 img.module(px, py)
             });
+            *best_agreement = best_agreement.max(agreement);
             if best.as_ref().is_none_or(|b| agreement > b.0) {
                 best = Some((agreement, m, v as usize));
             }

@@ -17,6 +17,7 @@ mod finder;
 mod gray;
 pub mod render;
 mod rs;
+mod scanner;
 mod stream;
 mod text;
 #[cfg(test)]
@@ -26,6 +27,7 @@ pub use decode::{DecodeOptions, LumaImage, decode_luma, decode_luma_with};
 #[cfg(feature = "image")]
 pub use decode::{decode_image, decode_image_with, load_luma};
 pub use render::{EcLevel, RenderOptions};
+pub use scanner::{DEFAULT_BUDGET_MS, ScanOptions, Scanner};
 pub use text::TextEncoding;
 
 /// One luminance (Y) plane as phones hand it over: Android `ImageProxy` plane 0, iOS

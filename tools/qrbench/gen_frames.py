@@ -183,16 +183,21 @@ def degrade(rng, img, code_box):
     return out
 
 
-def main():
+def frame_args(count, seed):
+    """The generators' command line: OUTDIR --count --seed --sizes. Creates OUTDIR."""
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
-    ap.add_argument("--count", type=int, default=150, help="frames per size")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--count", type=int, default=count, help="frames per size")
+    ap.add_argument("--seed", type=int, default=seed)
     ap.add_argument("--sizes", default="640x480,1280x720", help="frame sizes, e.g. 4032x3024 for phone photos")
     args = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     os.makedirs(args.out, exist_ok=True)
-    rng = random.Random(args.seed)
+    return args, sizes, random.Random(args.seed)
+
+
+def main():
+    args, sizes, rng = frame_args(150, 1)
     manifest = {}
     for (w, h) in sizes:
         for i in range(args.count):
@@ -209,15 +214,24 @@ def main():
                 cy = sum(c[1] for c in corners) / 4
                 box = ((cx, cy), math.dist(corners[0], corners[1]))
             img = degrade(rng, frame, box)
-            if text is not None and rng.random() < 0.06:
-                img = Image.fromarray(255 - np.asarray(img))
-                kind += "-inverted"
-            img.save(os.path.join(args.out, name))
-            manifest[name] = {"text": text, "kind": kind, "size": f"{w}x{h}",
-                              "module_px": None if module is None else round(module, 2)}
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+            save_frame(rng, args.out, manifest, name, img, text, kind, module, 0.06)
+    write_manifest(args.out, manifest)
+
+
+def save_frame(rng, out, manifest, name, img, text, kind, module, inverted_share):
+    """Writes one frame (light-on-dark for a share of the codes) and its manifest entry."""
+    if text is not None and rng.random() < inverted_share:
+        img = Image.fromarray(255 - np.asarray(img))
+        kind += "-inverted"
+    img.save(os.path.join(out, name))
+    manifest[name] = {"text": text, "kind": kind, "size": f"{img.width}x{img.height}",
+                      "module_px": None if module is None else round(module, 2)}
+
+
+def write_manifest(out, manifest):
+    with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=0)
-    print(f"{len(manifest)} frames in {args.out}")
+    print(f"{len(manifest)} frames in {out}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer
 import javax.imageio.ImageIO
 import tw.gov.taipei.core.EcLevel
 import tw.gov.taipei.core.QrException
+import tw.gov.taipei.core.QrScanner
 import tw.gov.taipei.core.decodeImage
 import tw.gov.taipei.core.decodeLuma
 import tw.gov.taipei.core.renderPng
@@ -56,6 +57,20 @@ val qrTests = listOf(
         // The symbol starts inside the 4-module quiet zone: 101 + 4 * 5 px from the left.
         val tl = codes[0].corners[0]
         check(kotlin.math.abs(tl.x - 121f) < 5f && kotlin.math.abs(tl.y - 57f) < 5f) { "top-left corner $tl" }
+    },
+
+    test("a QrScanner reads a camera stream frame by frame, within its budget") {
+        val text = "TPM1:2718281828459045"
+        val plane = planeWithCode(renderPng(text, EcLevel.Q, 4u, 4u), 640, 480, 704, 200, 100)
+        val bytes = plane.buffer.duplicate().also { it.rewind() }.let { b -> ByteArray(b.remaining()).also { b.get(it) } }
+        val scanner = QrScanner()
+        val empty = ByteArray(704 * 479 + 640) { 140.toByte() }
+        assertEquals(0, scanner.scan(empty, 640u, 480u, 704u).size, "codes in a blank frame")
+        assertEquals(listOf(text), scanner.scan(bytes, 640u, 480u, 704u).map { it.text }, "texts")
+        val tight = QrScanner.withBudget(0u)
+        assertEquals(listOf(text), tight.scan(bytes, 640u, 480u, 704u).map { it.text }, "texts with no budget")
+        val short = assertThrows<QrException.InvalidFrame>("buffer too short") { scanner.scan(ByteArray(10), 640u, 480u, 704u) }
+        assertEquals("qr.invalid_frame", short.code, "code")
     },
 
     test("render to PNG and SVG, and the PNG decodes back with its level") {

@@ -3,7 +3,7 @@ package tw.gov.taipei.android
 import java.nio.ByteBuffer
 import tw.gov.taipei.core.QrCode
 import tw.gov.taipei.core.QrException
-import tw.gov.taipei.core.decodeLuma
+import tw.gov.taipei.core.QrScanner
 
 /**
  * Decodes the QR codes in a camera frame's luma (Y) plane, in the shape CameraX hands
@@ -14,9 +14,13 @@ import tw.gov.taipei.core.decodeLuma
  * The plane is copied once into an array the bindings pass on as is; the row stride
  * goes with it, so the padding is skipped by the core rather than removed here.
  * Called on the analyzer's executor, never on the main thread: decoding takes
- * milliseconds.
+ * milliseconds. Frames go through one [QrScanner], which bounds the time spent on each
+ * and carries the decoder's position in its retry ladder from frame to frame.
  */
-class QrFrameAnalyzer(private val onCodes: (List<QrCode>) -> Unit = {}) {
+class QrFrameAnalyzer(
+    private val scanner: QrScanner = QrScanner(),
+    private val onCodes: (List<QrCode>) -> Unit = {},
+) {
     private var scratch = ByteArray(0)
 
     /** The codes in the frame; an empty list for a frame with none. */
@@ -30,7 +34,7 @@ class QrFrameAnalyzer(private val onCodes: (List<QrCode>) -> Unit = {}) {
         val length = view.remaining()
         if (scratch.size != length) scratch = ByteArray(length)
         view.get(scratch)
-        val codes = decodeLuma(scratch, width.toUInt(), height.toUInt(), rowStride.toUInt())
+        val codes = scanner.scan(scratch, width.toUInt(), height.toUInt(), rowStride.toUInt())
         if (codes.isNotEmpty()) onCodes(codes)
         return codes
     }
