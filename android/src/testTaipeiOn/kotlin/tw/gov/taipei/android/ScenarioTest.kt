@@ -16,14 +16,17 @@ import tw.gov.taipei.core.Assurance
 import tw.gov.taipei.core.Client
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
+import tw.gov.taipei.core.LoginState
 import tw.gov.taipei.core.WalletFilter
+import tw.gov.taipei.tests.PlainBrowser
 import tw.gov.taipei.tests.rootKey
 import tw.gov.taipei.tests.withServer
 
 /**
  * The staff app's path through the idiomatic layer against the reference server (the
  * one embedded in the test-hooks library): the Keystore classes (over a test key store)
- * open the profile, the phone binds with the Keystore key, syncs and reads its wallet,
+ * open the profile, the phone binds with the Keystore key, approves a web login, syncs
+ * and reads its wallet,
  * and every event reaches the flow on the one taipei-events thread.
  */
 @RunWith(RobolectricTestRunner::class)
@@ -31,7 +34,7 @@ class ScenarioTest {
     private val prefs = RuntimeEnvironment.getApplication().getSharedPreferences("scenario", android.content.Context.MODE_PRIVATE)
 
     @Test
-    fun bindSyncAndWalletThroughTaipeiClient() = runBlocking {
+    fun bindLoginSyncAndWalletThroughTaipeiClient() = runBlocking {
         withServer { harness ->
             val keys = memoryKeyStore()
             val signer = KeystoreSigner(keys, "device", makeEcKey) { Assurance.HARDWARE }
@@ -43,6 +46,12 @@ class ScenarioTest {
                 assertEquals(Assurance.HARDWARE, device.assurance)
                 assertEquals(Event.DeviceBound(device.deviceId), bound.await())
                 assertNotNull(taipei.device())
+
+                // Login on a web page: the page's frame scanned, its number typed.
+                val browser = PlainBrowser(harness.server.baseUrl())
+                val prompt = taipei.login.scan(browser.frame())
+                assertEquals(LoginState.Approved, taipei.login.approve(prompt, browser.number()).state)
+                assertEquals(200, browser.redeem().statusCode())
 
                 val finished = async(start = CoroutineStart.UNDISPATCHED) { taipei.events.first { it is Event.SyncFinished } }
                 taipei.sync()
