@@ -17,18 +17,15 @@ import tw.gov.taipei.core.WalletException
 @RunWith(RobolectricTestRunner::class)
 class TaipeiClientTest {
     @Test
-    fun wrapsTheClientAndClosesIt() = runBlocking {
-        val client = TaipeiClient.openWithFileSecretsForTests(offlineConfig())
-        val wallet = client.wallet
-        client.use {
-            assertNull(it.device())
+    fun wrapsTheClientAndClosesIt() {
+        val wallet = withOfflineClient({ it.wallet }) { client, _ ->
+            assertNull(client.device())
             // The Int overload refuses a negative size before anything reaches the core.
-            assertThrows(IllegalArgumentException::class.java) { runBlocking { it.walletQrPng("x", -1) } }
-            val e = runCatching { it.walletQrPng("no-such-card", 4) }.exceptionOrNull()
+            assertThrows(IllegalArgumentException::class.java) { runBlocking { client.walletQrPng("x", -1) } }
+            val e = runCatching { client.walletQrPng("no-such-card", 4) }.exceptionOrNull()
             assertTrue("unknown card: $e", e is WalletException)
         }
         assertThrows(WalletException.Closed::class.java) { runBlocking { wallet.list(tw.gov.taipei.core.WalletFilter()) } }
-        Unit
     }
 
     @Test

@@ -16,6 +16,7 @@ import java.util.Date
 import java.util.Enumeration
 import java.util.concurrent.ConcurrentHashMap
 import javax.crypto.KeyGenerator
+import kotlinx.coroutines.runBlocking
 import javax.crypto.SecretKey
 import tw.gov.taipei.core.ClientConfig
 
@@ -92,3 +93,15 @@ fun offlineConfig(): ClientConfig = ClientConfig(
     serverUrl = "http://127.0.0.1:9",
     deviceName = "Robolectric phone",
 )
+
+/**
+ * Opens an offline client for a test, takes one capability object from it, runs [use]
+ * with both, closes the client, and returns the capability: the caller then checks it
+ * answers `Closed`.
+ */
+fun <C> withOfflineClient(take: (TaipeiClient) -> C, use: suspend (TaipeiClient, C) -> Unit): C = runBlocking {
+    val client = TaipeiClient.openWithFileSecretsForTests(offlineConfig())
+    val capability = take(client)
+    client.use { use(it, capability) }
+    capability
+}
