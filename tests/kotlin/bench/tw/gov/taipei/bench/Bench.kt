@@ -29,6 +29,13 @@ fun main() = runBlocking {
         )
         val secrets = fileSecretStore(dir.resolve("secrets").toString())
 
+        // The release library an app ships refuses a null secret store (no silent key file).
+        val refused = runCatching { Client.open(config("no-store"), null, null, null) }.exceptionOrNull()
+        check(refused is tw.gov.taipei.core.ClientException.InvalidInput && refused.code == "config") {
+            "the release library opened a profile without a secret store: $refused"
+        }
+        println("release library: a null secret store is refused (${refused.code})")
+
         val t0 = System.nanoTime()
         val first = Client.open(config("cold"), null, secrets, null)
         val createMs = (System.nanoTime() - t0) / 1e6
