@@ -149,6 +149,14 @@ fn data_defects_fail_with_their_evidence() {
     let decode = flag(&report, "EXPECTEDVALIDJSON");
     assert!(decode.defect.as_deref().unwrap().contains(".v[0].dt"), "{}", decode.describe());
     assert!(decode.describe().contains("UPSTREAM DATA DEFECT"));
+    // The same JSON encodes to other CBOR than the case's (IT 2DCode/raw/1 has its dob
+    // so): that mismatch is the same defect.
+    let mut case = load("IS/2DCode/raw/5.json");
+    case["JSON"]["dob"] = "1969-09-08".into();
+    let report = check("IS/2DCode/raw/5.json", &case);
+    let encode = flag(&report, "EXPECTEDENCODE");
+    assert!(!encode.ok() && encode.defect.as_deref().unwrap().contains(".dob"), "{}", show(&report));
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
 }
 
 /// DK case 5: a vaccination with empty `t` and `r` lists beside it, expected to pass
@@ -166,4 +174,118 @@ fn several_kinds_in_one_payload_are_an_upstream_data_defect() {
     assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
     // Only the schema flag fails: the rest of the chain is sound.
     assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+    // The case's JSON holds the same three lists: expecting it a valid DCC object (as
+    // SM 2DCode/raw/1 does) is the data's defect too.
+    let mut case = load("DK/2DCode/raw/5.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDVALIDOBJECT"] = true.into();
+    let report = check("DK/2DCode/raw/5.json", &case);
+    let object = flag(&report, "EXPECTEDVALIDOBJECT");
+    assert!(object.defect.as_deref().unwrap().contains("the case's JSON holds v, t, r together"), "{}", object.describe());
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
+}
+
+/// PL case 6 as upstream first published it (`PL/2DCode/raw/6.json`, before the 1.3.0
+/// copy): its kid names the recovery signer, which the case does not carry, yet it
+/// expects the signature to verify and the vaccination signer it does carry to be
+/// refused. Both mismatches are the data's, and say why; the case still fails.
+#[test]
+fn a_kid_naming_no_carried_certificate_is_an_upstream_data_defect() {
+    let report = run("PL/2DCode/raw/6.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let verify = flag(&report, "EXPECTEDVERIFY");
+    assert!(verify.defect.as_deref().unwrap().contains("kid 18ed2b7f54e77904 names no certificate the case carries"), "{}", verify.describe());
+    let usage = flag(&report, "EXPECTEDKEYUSAGE");
+    assert_eq!(usage.found, Some(Ok(())), "{}", usage.describe());
+    assert!(usage.defect.as_deref().unwrap().contains("allows vaccination"), "{}", usage.describe());
+    // A signature that fails with the certificate its kid names is no data defect.
+    let mut case = load("IS/2DCode/raw/5.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDVERIFY"] = false.into();
+    let report = check("IS/2DCode/raw/5.json", &case);
+    let verify = flag(&report, "EXPECTEDVERIFY");
+    assert!(!verify.ok() && verify.defect.is_none() && !report.failed_on_data_defects(), "{}", show(&report));
+}
+
+/// A case that fails only its schema flag, as an upstream data defect whose evidence
+/// says `evidence`, and passes once it expects the schema to refuse the payload: the
+/// schema check itself still works on this payload.
+fn schema_flag_is_the_only_defect(relative: &str, evidence: &str) -> CaseReport {
+    let report = run(relative);
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.defect.as_deref().unwrap().contains(evidence), "{}", schema.describe());
+    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDSCHEMAVALIDATION"), "{}", show(&report));
+    let mut case = load(relative);
+    case["EXPECTEDRESULTS"]["EXPECTEDSCHEMAVALIDATION"] = false.into();
+    assert!(check(relative, &case).passed());
+    report
+}
+
+/// LV case 4: the signed `nam.gnt` is `"ARTURS "` (a trailing space), which the DCC
+/// schema's `^[A-Z<]*$` refuses, while the case expects schema validation to pass.
+#[test]
+fn a_name_outside_the_schema_pattern_is_an_upstream_data_defect() {
+    let report = schema_flag_is_the_only_defect("LV/2DCode/raw/4.json", r#"nam.gnt "ARTURS " breaks the pattern"#);
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.found.clone().unwrap().unwrap_err().contains("nam.gnt"), "{}", schema.describe());
+}
+
+/// SK case 3: the hcert claim's `1` is a byte string holding the DCC's CBOR instead of
+/// the DCC map. Decoding, the JSON comparison and key usage fail as the data's defect,
+/// with the unwrapped DCC compared to the case's JSON as evidence.
+#[test]
+fn a_dcc_wrapped_in_a_byte_string_is_an_upstream_data_defect() {
+    let report = run("SK/2DCode/raw/3.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature itself verifies");
+    for key in ["EXPECTEDDECODE", "EXPECTEDVALIDJSON", "EXPECTEDKEYUSAGE"] {
+        let defect = flag(&report, key).defect.clone().unwrap_or_default();
+        assert!(defect.contains("byte string holding CBOR") && defect.contains("equals the case's JSON"), "{key}: {defect}");
+    }
+    let mut case = load("SK/2DCode/raw/3.json");
+    case["JSON"]["dob"] = "1955-04-22".into();
+    let report = check("SK/2DCode/raw/3.json", &case);
+    let defect = flag(&report, "EXPECTEDDECODE").defect.clone().unwrap();
+    assert!(defect.contains("differs from the case's JSON at .dob"), "{defect}");
+}
+
+/// LI case 1: the signed recovery entry has no `ci`, which every DCC schema version
+/// requires, while the case expects schema validation to pass.
+#[test]
+fn a_required_field_missing_from_the_signed_entry_is_an_upstream_data_defect() {
+    schema_flag_is_the_only_defect("LI/2DCode/raw/1.json", "r[0] has no ci");
+}
+
+/// HU case 1: the signed `mp` is "COVID-19 Vaccine Moderna", no code of the EU value
+/// set, yet the case expects schema validation to pass — against the PL cases that
+/// expect a code outside the sets refused. The value sets still refuse it; the
+/// report says whose the contradiction is.
+#[test]
+fn a_value_outside_the_value_sets_expected_valid_is_an_upstream_data_defect() {
+    let report = schema_flag_is_the_only_defect("HU/2DCode/raw/1.json", r#"v[0].mp "COVID-19 Vaccine Moderna""#);
+    let schema = flag(&report, "EXPECTEDSCHEMAVALIDATION");
+    assert!(schema.found.clone().unwrap().unwrap_err().contains("vaccines-covid-19-names"), "{}", schema.describe());
+    assert!(schema.defect.as_deref().unwrap().contains("PL 1.3.0"), "{}", schema.describe());
+    assert_eq!(flag(&report, "EXPECTEDVERIFY").found, Some(Ok(())), "the signature verifies");
+}
+
+/// PT case 1: the signed payload carries empty `t` and `r` lists beside `v`; the
+/// case's JSON and CBOR leave them out and agree with each other, not with the QR,
+/// whose signature verifies. Decoding, the JSON comparison and key usage (upstream's
+/// harness asserts exactly one of v, t, r there too) fail as the data's defect.
+#[test]
+fn json_and_cbor_written_apart_from_the_signed_payload_are_an_upstream_data_defect() {
+    let report = run("PT/2DCode/raw/1.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    for key in ["EXPECTEDDECODE", "EXPECTEDVALIDJSON"] {
+        let defect = flag(&report, key).defect.clone().unwrap_or_default();
+        assert!(defect.contains("JSON and CBOR agree with each other but not with its own QR payload"), "{key}: {defect}");
+    }
+    let usage = flag(&report, "EXPECTEDKEYUSAGE").defect.clone().unwrap_or_default();
+    assert!(usage.contains("holds v, t, r together"), "{usage}");
+    // Without a signature that verifies, the QR is no authority over the JSON and CBOR.
+    let mut case = load("PT/2DCode/raw/1.json");
+    case["TESTCTX"]["CERTIFICATE"] = load("IS/2DCode/raw/5.json")["TESTCTX"]["CERTIFICATE"].clone();
+    let report = check("PT/2DCode/raw/1.json", &case);
+    let decode = flag(&report, "EXPECTEDDECODE");
+    assert!(!decode.ok() && decode.defect.is_none(), "{}", show(&report));
 }

@@ -362,7 +362,17 @@ fn difference(a: &Json, b: &Json, at: &str) -> Option<String> {
         },
         _ => a == b,
     };
-    (!same_leaf).then(|| format!("{at}: {a} vs {b}"))
+    (!same_leaf).then(|| format!("{at}: {} vs {}", short(a), short(b)))
+}
+
+/// A value as JSON text, cut to a length a report line can carry.
+fn short(value: &Json) -> String {
+    const MAX: usize = 80;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.chars().count()),
+        None => text,
+    }
 }
 
 fn same(a: &Json, b: &Json) -> bool {
@@ -460,6 +470,26 @@ impl Chain<'_> {
             sign1.verify(&signer.key).map_err(text)?;
             Ok((sign1, signer))
         }))
+    }
+
+    /// The kinds the signed payload holds (`v, t, r`), when it holds more than one
+    /// (empty lists included).
+    fn several_kinds(&self) -> Option<String> {
+        kinds_together(&self.chain_dcc()?.ok()?)
+    }
+
+    /// The DCC inside the signed payload when its hcert claim (`-260` → `1`) is a
+    /// byte string of CBOR rather than the map HCERT requires: `None` when the claim
+    /// is a map, or absent, or the bytes are no CBOR.
+    fn wrapped_dcc(&self) -> Option<Json> {
+        let sign1 = self.sign1()?.ok()?;
+        let claims = cbor::parse(sign1.payload()).ok()?;
+        let entry = |map: &ciborium::value::Value, label: i64| {
+            let label_of = |k: &ciborium::value::Value| k.as_integer().and_then(|i| i64::try_from(i).ok());
+            map.as_map()?.iter().find(|(k, _)| label_of(k) == Some(label)).map(|(_, v)| v.clone())
+        };
+        let bytes = entry(&entry(&claims, -260)?, 1)?.into_bytes().ok()?;
+        cbor::parse(&bytes).and_then(|v| cbor::to_json(&v)).ok()
     }
 
     /// A stage's output must equal the case's own field for the next stage, when the
@@ -640,37 +670,133 @@ impl Chain<'_> {
     /// Evidence that a flag's mismatch lies in the case's own data rather than in
     /// this pipeline, when there is such evidence.
     fn defect(&self, flag: Flag) -> Option<String> {
+        // A DCC wrapped in a byte string is no DCC map to decode, compare, validate or
+        // classify; upstream's harness reads the claim as a map and fails these too.
+        if matches!(flag, Flag::Decode | Flag::ValidJson | Flag::SchemaValidation | Flag::KeyUsage)
+            && let Some(inner) = self.wrapped_dcc()
+        {
+            let against_json = match self.json().map(|json| difference(&inner, json, "")) {
+                Some(None) => "; unwrapped, it equals the case's JSON".to_string(),
+                Some(Some(at)) => format!("; unwrapped, it differs from the case's JSON at {at}"),
+                None => String::new(),
+            };
+            return Some(format!(
+                "the signed payload's hcert claim (-260 → 1) is a byte string holding CBOR, not the DCC map \
+                 HCERT requires, which upstream's own harness reads as a map too{against_json}"
+            ));
+        }
         match flag {
+            // The kid names a certificate the case does not carry, yet the case expects
+            // the signature to verify with the one it carries.
+            Flag::Verify => {
+                let (sign1, signer) = (self.sign1()?.ok()?, self.signer()?.ok()?);
+                let kid = sign1.kid()?;
+                (kid != signer.kid.as_slice()).then(|| {
+                    format!(
+                        "the COSE kid {} names no certificate the case carries (TESTCTX.CERTIFICATE's kid is {}), \
+                         so no verifier can check the signature, upstream's harness included (it asserts the kid \
+                         names TESTCTX.CERTIFICATE)",
+                        hex(kid),
+                        hex(&signer.kid)
+                    )
+                })
+            }
             // The JSON is the odd one out: the QR's text decodes, its payload agrees
-            // with the case's CBOR (when it has one), and only the JSON differs.
-            Flag::ValidJson | Flag::Decode => {
+            // with the case's CBOR (when it has one), and only the JSON differs — so it
+            // encodes to other CBOR, too.
+            Flag::ValidJson | Flag::Decode | Flag::Encode => {
                 let json = self.json()?;
                 let signed = self.chain_dcc()?.ok()?;
-                if let Some(Ok(cbor)) = self.cbor_dcc()
-                    && !same(&cbor, &signed)
-                {
-                    return None;
-                }
                 let at = difference(&signed, json, "")?;
-                let verifies = match self.verified() {
-                    Some(Ok(_)) => ", whose signature verifies with TESTCTX.CERTIFICATE",
-                    _ => "",
-                };
-                Some(format!("the case's JSON disagrees with its own QR payload{verifies}, at {at}"))
+                let verifies = self.verified().is_some_and(|v| v.is_ok());
+                match self.cbor_dcc() {
+                    // The CBOR sides with the JSON against the signed QR: both were
+                    // written apart from what was signed. Only a signature that verifies
+                    // makes the QR the authority.
+                    Some(Ok(cbor)) if !same(&cbor, &signed) => (verifies && same(&cbor, json)).then(|| {
+                        format!(
+                            "the case's JSON and CBOR agree with each other but not with its own QR payload, whose \
+                             signature verifies with TESTCTX.CERTIFICATE, at {at}"
+                        )
+                    }),
+                    _ => {
+                        let verifies = if verifies { ", whose signature verifies with TESTCTX.CERTIFICATE" } else { "" };
+                        Some(format!("the case's JSON disagrees with its own QR payload{verifies}, at {at}"))
+                    }
+                }
+            }
+            // The case's own JSON holds more than one of `v`, `t`, `r`, which no DCC
+            // schema allows, yet the case expects it a valid DCC object.
+            Flag::ValidObject => {
+                let kinds = kinds_together(self.json()?)?;
+                Some(format!(
+                    "the case's JSON holds {kinds} together (empty lists included), which the DCC schema refuses \
+                     and upstream's own harness too (it asserts exactly one of v, t, r)"
+                ))
+            }
+            // The signed payload holds more than one of `v`, `t`, `r`: upstream's own
+            // harness asserts exactly one before it reads the signer's key usage too.
+            Flag::KeyUsage if self.several_kinds().is_some() => {
+                let kinds = self.several_kinds()?;
+                Some(format!(
+                    "the signed payload holds {kinds} together, which upstream's own harness \
+                     (test_expected_key_usage) refuses: it asserts exactly one of v, t, r"
+                ))
             }
             // The signed payload holds more than one of `v`, `t`, `r` (empty lists
             // included), which upstream's own harness refuses in `test_cose_schema`
             // whatever the case expects.
             Flag::SchemaValidation => {
                 let dcc = self.chain_dcc()?.ok()?;
-                let kinds: Vec<&str> = ["v", "t", "r"].into_iter().filter(|k| dcc.get(k).is_some()).collect();
-                (kinds.len() > 1).then(|| {
-                    format!(
-                        "the signed payload holds {} together, which upstream's own harness (test_cose_schema) \
-                         refuses: it asserts exactly one of v, t, r",
-                        kinds.join(", ")
-                    )
-                })
+                if let Some(kinds) = self.several_kinds() {
+                    return Some(format!(
+                        "the signed payload holds {kinds} together, which upstream's own harness (test_cose_schema) \
+                         refuses: it asserts exactly one of v, t, r"
+                    ));
+                }
+                // A standardised name outside the schema's own pattern, or an entry
+                // without a field the schema requires, fails the JSON schema upstream's
+                // harness validates with, whatever the case expects.
+                let ver = dcc.get("ver").and_then(Json::as_str).unwrap_or("?");
+                let harness = "which upstream's own harness (test_cose_schema, jsonschema) fails too";
+                let bad_name = ["fnt", "gnt"].into_iter().find_map(|field| {
+                    let name = dcc.get("nam")?.get(field)?.as_str()?;
+                    (!dcc::is_icao_name(name)).then(|| {
+                        format!(
+                            "the signed payload's nam.{field} {name:?} breaks the pattern ^[A-Z<]*$ of the DCC \
+                             schema {ver} it declares, {harness}"
+                        )
+                    })
+                });
+                let (kind, entries) = dcc::validate_object(&dcc).ok()?;
+                let at = |i: usize| format!("{}[{i}]", kind.key());
+                let missing = || {
+                    entries.iter().enumerate().find_map(|(i, entry)| {
+                        let field = dcc::required_fields(kind).iter().find(|f| entry.get(**f).is_none())?;
+                        Some(format!(
+                            "the signed payload's {} has no {field}, which the DCC schema {ver} requires of every \
+                             {kind} entry, {harness}",
+                            at(i)
+                        ))
+                    })
+                };
+                // A coded field outside its EU value set: the case contradicts the
+                // specification, and the other member states' cases that expect such a
+                // payload refused (PL 1.3.0 cases 7 and 8).
+                let uncoded = || {
+                    entries.iter().enumerate().find_map(|(i, entry)| {
+                        let why = match super::valuesets::check_entry(kind, entry, &at(i)).err()? {
+                            CertError::Schema(detail) => detail,
+                            other => other.to_string(),
+                        };
+                        Some(format!(
+                            "the signed payload's {why}, the set the DCC schema names for that field, yet the case \
+                             expects it valid, while other member states' cases (PL 1.3.0 2DCode/raw/7 and 8) expect \
+                             such a payload refused"
+                        ))
+                    })
+                };
+                bad_name.or_else(missing).or_else(uncoded)
             }
             // The case's own clock lies outside its payload's validity, which
             // upstream's harness (`test_expiration_check`: iat ≤ clock ≤ exp, to the
@@ -692,18 +818,40 @@ impl Chain<'_> {
             }
             // The certificate the case carries limits its signer to other kinds, yet
             // the case expects it to be allowed this one.
+            // Or it allows the kind, yet the case expects it refused because (as its kid
+            // shows) another certificate signed, one the case does not carry: upstream's
+            // harness judges key usage on TESTCTX.CERTIFICATE too.
             Flag::KeyUsage => {
-                let (claims, signer, _) = self.payload_and_signer()?.ok()?;
+                let (claims, signer, kid_note) = self.payload_and_signer()?.ok()?;
                 let kind = dcc::kind_of(claims.eu_dcc()?).ok()?;
-                upstream_key_usage(&signer, kind).err()?;
-                Some(format!(
-                    "TESTCTX.CERTIFICATE's extended key usages ({}) do not include {kind}, the payload's kind",
-                    signer.extended_key_usage.join(", ")
-                ))
+                match upstream_key_usage(&signer, kind) {
+                    Err(_) => Some(format!(
+                        "TESTCTX.CERTIFICATE's extended key usages ({}) do not include {kind}, the payload's kind",
+                        signer.extended_key_usage.join(", ")
+                    )),
+                    Ok(()) => kid_note.map(|_| {
+                        let usages = match signer.extended_key_usage.as_slice() {
+                            [] => "no extended key usage, so every kind".to_string(),
+                            some => some.join(", "),
+                        };
+                        format!(
+                            "the case expects its signer refused, but the certificate it carries \
+                             (TESTCTX.CERTIFICATE, which upstream's harness judges too) allows {kind} ({usages}); \
+                             the kid names another certificate, which the case does not carry"
+                        )
+                    }),
+                }
             }
             _ => None,
         }
     }
+}
+
+/// The kinds a DCC holds (`v, t, r`), when it holds more than one (empty lists
+/// included).
+fn kinds_together(dcc: &Json) -> Option<String> {
+    let kinds: Vec<&str> = ["v", "t", "r"].into_iter().filter(|k| dcc.get(k).is_some()).collect();
+    (kinds.len() > 1).then(|| kinds.join(", "))
 }
 
 fn hex(bytes: &[u8]) -> String {

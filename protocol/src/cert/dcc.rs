@@ -91,13 +91,18 @@ fn optional_text(obj: &Json, field: &str, at: &str, max_len: usize) -> Result<()
     Ok(())
 }
 
-/// A standardised (ICAO 9303 machine-readable) name: capitals and `<` only.
+/// Whether a text is a standardised (ICAO 9303 machine-readable) name: capitals and
+/// `<` only, the DCC schema's `^[A-Z<]*$`.
+pub fn is_icao_name(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_uppercase() || b == b'<')
+}
+
 fn icao_name(obj: &Json, field: &str, required: bool) -> Result<(), CertError> {
     if obj.get(field).is_none() && !required {
         return Ok(());
     }
     let name = text(obj, field, "nam", Some(80))?;
-    if name.bytes().all(|b| b.is_ascii_uppercase() || b == b'<') {
+    if is_icao_name(name) {
         Ok(())
     } else {
         Err(schema(format!("nam.{field} is not an ICAO 9303 name: {name:?}")))
@@ -130,7 +135,7 @@ fn dose_number(obj: &Json, field: &str, at: &str) -> Result<(), CertError> {
 
 /// Fields every entry of a kind must carry (DCC schema: the `required` lists of
 /// vaccination_entry, test_entry, recovery_entry).
-fn required_fields(kind: DccKind) -> &'static [&'static str] {
+pub fn required_fields(kind: DccKind) -> &'static [&'static str] {
     match kind {
         DccKind::Vaccination => &["tg", "vp", "mp", "ma", "dt", "co", "is", "ci"],
         DccKind::Test => &["tg", "tt", "sc", "tr", "co", "is", "ci"],
