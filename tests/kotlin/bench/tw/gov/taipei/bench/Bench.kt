@@ -17,7 +17,8 @@ import tw.gov.taipei.core.renderPng
  *  - the cold open of a profile (new, then existing), including SQLite migrations.
  *  - one decoded camera frame: a 1280×720 luma plane with row padding, as CameraX hands
  *    it over, holding one code, through `decodeLuma` (the 0.9 MB copy into the library
- *    and the decode), and the same call on a 16×16 plane for the fixed cost of the call.
+ *    and the decode), and the same call on a blank 16×16 plane (an upper bound of the call's fixed cost:
+ *    the engine still runs its passes over it).
  */
 fun main() = runBlocking {
     val dir = Files.createTempDirectory("taipei-bench")
@@ -81,7 +82,7 @@ fun main() = runBlocking {
         val t6 = System.nanoTime()
         repeat(100_000) { sink += decodeLuma(tiny, 16u, 16u, 16u).size }
         val tinyUs = (System.nanoTime() - t6).toDouble() / 100_000 / 1e3
-        println("decodeLuma on a blank 16x16 plane (the call's fixed cost): %.1f us/call".format(tinyUs))
+        println("decodeLuma on a blank 16x16 plane (the call plus the engine's passes over an empty plane: an upper bound of the call's fixed cost): %.1f us/call".format(tinyUs))
 
         client.shutdown(); client.close()
         if (sink == 42L) println() // keeps the JIT from dropping the loop
