@@ -2,10 +2,11 @@
 // and cargo-ndk). Not run on the project's CI: there, android/pom.xml compiles the
 // same sources against Robolectric's android-all jar and runs the tests.
 //
-// Before building one app's library (-Ptaipei.build=taipei-on, the default, or taipei-pass):
+// One flavor per app build: taipeiOn (staff, every capability) and taipeiPass (citizens:
+// login, wallet), e.g. `./gradlew assembleTaipeiPassRelease`. Before building one:
 //   scripts/app-bindings <build>     the release library and the Kotlin generated from it,
 //                                    in ../target/apps/<build>/kotlin
-//   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o src/main/jniLibs \
+//   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o src/<flavor>/jniLibs \
 //       build -p taipei-ffi --release --no-default-features --features <build>
 // The generated Kotlin checks on first use that the loaded library is that same build.
 plugins {
@@ -13,8 +14,8 @@ plugins {
     id("org.jetbrains.kotlin.android") version "2.2.21"
 }
 
-// `plugins {}` must come first in a build script, so the app build is read here.
-val taipeiBuild = (findProperty("taipei.build") as String?) ?: "taipei-on"
+// flavor → the app build whose generated Kotlin and native library it takes.
+val appBuilds = mapOf("taipeiOn" to "taipei-on", "taipeiPass" to "taipei-pass")
 
 android {
     namespace = "tw.gov.taipei.android"
@@ -26,11 +27,20 @@ android {
         consumerProguardFiles("consumer-rules.pro")
     }
 
-    sourceSets["main"].apply {
-        java.srcDirs("src/main/kotlin", "../target/apps/$taipeiBuild/kotlin")
-        jniLibs.srcDirs("src/main/jniLibs")
+    flavorDimensions += "app"
+    productFlavors {
+        appBuilds.keys.forEach { create(it) { dimension = "app" } }
+    }
+
+    sourceSets["main"].java.srcDirs("src/main/kotlin")
+    appBuilds.forEach { (flavor, build) ->
+        sourceSets[flavor].apply {
+            java.srcDirs("src/$flavor/kotlin", "../target/apps/$build/kotlin")
+            jniLibs.srcDirs("src/$flavor/jniLibs")
+        }
     }
     sourceSets["test"].java.srcDirs("src/test/kotlin")
+    sourceSets["testTaipeiOn"].java.srcDirs("src/testTaipeiOn/kotlin")
 
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17

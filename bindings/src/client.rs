@@ -97,9 +97,10 @@ impl Client {
     /// Opens (creating if needed) the profile and starts background sync.
     ///
     /// `signer`: the platform's hardware key, or null for a software key made and
-    /// sealed by the core. `secret_store`: the platform keystore, or null for
-    /// [`crate::platform::file_secret_store`] in `<data_dir>/secrets` (desktops and
-    /// tests only). `listener`: receives [`crate::types::Event`]s, or null. A second
+    /// sealed by the core (reported to the server as `software`). `secret_store`: the
+    /// platform keystore; null means [`crate::platform::file_secret_store`] in
+    /// `<data_dir>/secrets` in debug and test-hooks builds only, and is refused with
+    /// `InvalidInput(code = "config")` by a release app build. `listener`: receives [`crate::types::Event`]s, or null. A second
     /// open of a profile this process already has open fails with `ProfileInUse`.
     /// `clock`: elapsed time that counts through suspend, or null for the core's
     /// (right on Android; iOS passes the Swift glue's `ContinuousElapsedClock`).
@@ -114,7 +115,21 @@ impl Client {
         run(async move {
             let secret_store = match secret_store {
                 Some(store) => store,
-                None => crate::platform::file_secret_store(format!("{}/secrets", config.data_dir))?,
+                // A plain file beside the database it seals: only where nothing ships
+                // (debug builds, the test-hooks build); an app's release build must say
+                // where its data key lives.
+                None if cfg!(any(debug_assertions, feature = "test-hooks")) => {
+                    crate::platform::file_secret_store(format!("{}/secrets", config.data_dir))?
+                }
+                None => {
+                    return Err(ClientError::InvalidInput {
+                        code: "config".to_owned(),
+                        detail: "no secret store: a release build keeps the profile's data key only in the \
+                                 platform's keystore (pass KeystoreSecretStore / KeychainSecretStore, or \
+                                 fileSecretStore(dir) on purpose for a desktop tool)"
+                            .to_owned(),
+                    });
+                }
             };
             let platform = taipei_core::Platform {
                 signer: signer.map(|s| Arc::new(SignerBridge(s)) as Arc<dyn taipei_core::DeviceSigner>),

@@ -93,7 +93,9 @@ library_contract() {
 
 # Writes the contract next to the generated code, with the glue that checks it. Kotlin:
 # BindingsContract.kt (bindings/glue) and a call to BindingsContract.verify before the
-# generated code binds any native function, so the first use of any binding checks.
+# generated code binds any native function, so the first use of any binding checks;
+# then CallbackThreads.install (the core's event thread kept attached and named), which
+# must run before the callbacks' native entry points are made.
 # Swift: the constant only; ios/Sources/TaipeiCore/BindingsContract.swift checks it.
 stamp_contract() {
     local language="$1" out="$2" contract="$3"
@@ -101,11 +103,12 @@ stamp_contract() {
         kotlin)
             local pkg="$out/tw/gov/taipei/core"
             local gen="$pkg/taipei_ffi.kt"
-            cp "$ROOT/bindings/glue/kotlin/tw/gov/taipei/core/BindingsContract.kt" "$pkg/"
+            cp "$ROOT/bindings/glue/kotlin/tw/gov/taipei/core/BindingsContract.kt" \
+                "$ROOT/bindings/glue/kotlin/tw/gov/taipei/core/CallbackThreads.kt" "$pkg/"
             printf '%s\n' "package tw.gov.taipei.core" "" \
                 "// Written by scripts/lib/bindings.sh: the library this code was generated from." \
                 "internal const val GENERATED_CONTRACT = \"$contract\"" > "$pkg/BindingsContractStamp.kt"
-            sed -i 's/^\( *\)\(Native\.register(\(UniffiLib\|IntegrityCheckingUniffiLib\)::class\.java, \(findLibraryName(componentName = "taipei_ffi")\))\)$/\1BindingsContract.verify(\4)\n\1\2/' "$gen"
+            sed -i 's/^\( *\)\(Native\.register(\(UniffiLib\|IntegrityCheckingUniffiLib\)::class\.java, \(findLibraryName(componentName = "taipei_ffi")\))\)$/\1BindingsContract.verify(\4)\n\1CallbackThreads.install()\n\1\2/' "$gen"
             # Both objects that bind native functions must check first; a uniffi upgrade
             # that changes their shape must fail here, not ship unchecked code.
             [[ "$(grep -c '^ *BindingsContract\.verify(findLibraryName' "$gen")" == 2 ]] \

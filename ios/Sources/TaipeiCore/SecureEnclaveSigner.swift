@@ -1,20 +1,44 @@
 // Platform glue only iOS can do: a device key in the Secure Enclave, handed to the
 // core as its DeviceSigner. The key never leaves the enclave; the core receives the
 // public key and DER signatures (it converts DER to r‖s and verifies each one).
-#if canImport(CryptoKit)
+#if canImport(CryptoKit) && canImport(Security)
 import CryptoKit
 import Foundation
+import Security
 
 public final class SecureEnclaveSigner: DeviceSigner, @unchecked Sendable {
     private let key: SecureEnclave.P256.Signing.PrivateKey
 
-    /// `dataRepresentation` is an opaque handle the app keeps in the Keychain to find
-    /// the same enclave key again; it is not the private key.
-    public init(dataRepresentation: Data? = nil) throws {
-        if let data = dataRepresentation {
-            key = try SecureEnclave.P256.Signing.PrivateKey(dataRepresentation: data)
-        } else {
-            key = try SecureEnclave.P256.Signing.PrivateKey()
+    /// The access control of a new key. `AfterFirstUnlockThisDeviceOnly`: background
+    /// sync and beacon punches sign while the phone is locked in a pocket, which a
+    /// `WhenUnlocked` key would refuse (the punch would wait for the next unlock and
+    /// be stamped late); the key still cannot be used between a reboot and the first
+    /// unlock, and never leaves this device (no backup, no migration). Pass
+    /// `.userPresence` in `flags` for a key that asks for Face ID / the passcode at
+    /// every signature (it then cannot sign in the background).
+    public static func accessControl(flags: SecAccessControlCreateFlags = [.privateKeyUsage]) throws -> SecAccessControl {
+        var error: Unmanaged<CFError>?
+        guard let access = SecAccessControlCreateWithFlags(
+            nil, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly, flags, &error
+        ) else {
+            throw PlatformError.Unavailable(detail: "Secure Enclave access control: \(String(describing: error?.takeRetainedValue()))")
+        }
+        return access
+    }
+
+    /// `dataRepresentation` is an opaque handle the app keeps in the Keychain
+    /// (`KeychainSecretStore`) to find the same enclave key again; it is not the private key.
+    public init(dataRepresentation: Data? = nil, flags: SecAccessControlCreateFlags = [.privateKeyUsage]) throws {
+        do {
+            if let data = dataRepresentation {
+                key = try SecureEnclave.P256.Signing.PrivateKey(dataRepresentation: data)
+            } else {
+                key = try SecureEnclave.P256.Signing.PrivateKey(accessControl: Self.accessControl(flags: flags))
+            }
+        } catch let error as PlatformError {
+            throw error
+        } catch {
+            throw PlatformError.Unavailable(detail: "Secure Enclave key: \(error)")
         }
     }
 

@@ -15,7 +15,7 @@ private fun jsonField(json: String, name: String): String =
         ?: throw TestFailure("no $name in $json")
 
 /** The city root key as an app build would ship it (read from the test server). */
-private fun rootKey(h: Harness): String {
+fun rootKey(h: Harness): String {
     val reply = HttpClient.newHttpClient().send(
         HttpRequest.newBuilder(URI.create(h.server.baseUrl() + "/v1/wallet/root-key")).build(),
         HttpResponse.BodyHandlers.ofString(),

@@ -1,9 +1,16 @@
 package tw.gov.taipei.android
 
+import android.media.Image
 import java.nio.ByteBuffer
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import tw.gov.taipei.core.EcLevel
 import tw.gov.taipei.core.QrCode
 import tw.gov.taipei.core.QrException
 import tw.gov.taipei.core.QrScanner
+import tw.gov.taipei.core.decodeLuma
+import tw.gov.taipei.core.renderPng
+import tw.gov.taipei.core.renderSvg
 
 /**
  * Decodes the QR codes in a camera frame's luma (Y) plane, in the shape CameraX hands
@@ -37,5 +44,46 @@ class QrFrameAnalyzer(
         val codes = scanner.scan(scratch, width.toUInt(), height.toUInt(), rowStride.toUInt())
         if (codes.isNotEmpty()) onCodes(codes)
         return codes
+    }
+
+    /**
+     * A YUV camera image (`ImageProxy.image` under CameraX, or an `ImageReader` image):
+     * its first plane is the luma. The caller still closes the image.
+     */
+    @Throws(QrException::class)
+    fun analyze(image: Image): List<QrCode> {
+        val y = image.planes.firstOrNull()
+            ?: throw QrException.InvalidFrame("qr.invalid_frame", "the image has no planes (format ${image.format})")
+        if (y.pixelStride != 1) {
+            throw QrException.InvalidFrame("qr.invalid_frame", "the first plane is not packed luma (pixel stride ${y.pixelStride})")
+        }
+        return analyze(y.buffer, y.rowStride, image.width, image.height)
+    }
+}
+
+/**
+ * The QR engine's blocking functions as `suspend` functions that run on
+ * [Dispatchers.Default]: decoding a frame and rendering a code take milliseconds of
+ * CPU, so they must not run on the main thread, and the generated functions block
+ * their caller. `Int` sizes, as Android code has them.
+ */
+object TaipeiQr {
+    suspend fun decode(luma: ByteArray, width: Int, height: Int, rowStride: Int = width): List<QrCode> =
+        withContext(Dispatchers.Default) {
+            decodeLuma(luma, requireFrameSize(width), requireFrameSize(height), requireFrameSize(rowStride))
+        }
+
+    suspend fun png(text: String, ecLevel: EcLevel = EcLevel.M, quietZone: Int = 4, modulePx: Int = 8): ByteArray =
+        withContext(Dispatchers.Default) {
+            renderPng(text, ecLevel, requireNonNegative(quietZone, "quietZone"), requireNonNegative(modulePx, "modulePx"))
+        }
+
+    suspend fun svg(text: String, ecLevel: EcLevel = EcLevel.M, quietZone: Int = 4): String =
+        withContext(Dispatchers.Default) { renderSvg(text, ecLevel, requireNonNegative(quietZone, "quietZone")) }
+
+    // A negative size is the frame's fault, reported as the engine reports any bad frame.
+    private fun requireFrameSize(value: Int): UInt {
+        if (value < 0) throw QrException.InvalidFrame("qr.invalid_frame", "negative frame size $value")
+        return value.toUInt()
     }
 }

@@ -7,26 +7,25 @@ import kotlinx.coroutines.yield
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertThrows
+import org.junit.Assert.assertTrue
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
-import tw.gov.taipei.core.AttendanceException
 import tw.gov.taipei.core.Event
+import tw.gov.taipei.core.WalletException
 
 @RunWith(RobolectricTestRunner::class)
 class TaipeiClientTest {
     @Test
-    fun wrapsTheClientAndClosesIt() = runBlocking {
-        val client = TaipeiClient.open(offlineConfig())
-        val attendance = client.attendance
-        client.use {
-            assertNull(it.device())
-            // Int RSSI beyond Short range is clamped, and the advert still reaches the core.
-            val e = runCatching { it.feedAdvert(ByteArray(3), -100_000, 0) }.exceptionOrNull()
-            assertEquals(AttendanceException.BadAdvert::class.java, e?.javaClass)
+    fun wrapsTheClientAndClosesIt() {
+        val wallet = withOfflineClient({ it.wallet }) { client, _ ->
+            assertNull(client.device())
+            // The Int overload refuses a negative size before anything reaches the core.
+            assertThrows(IllegalArgumentException::class.java) { runBlocking { client.walletQrPng("x", -1) } }
+            val e = runCatching { client.walletQrPng("no-such-card", 4) }.exceptionOrNull()
+            assertTrue("unknown card: $e", e is WalletException)
         }
-        assertThrows(AttendanceException.Closed::class.java) { runBlocking { attendance.tick(0) } }
-        Unit
+        assertThrows(WalletException.Closed::class.java) { runBlocking { wallet.list(tw.gov.taipei.core.WalletFilter()) } }
     }
 
     @Test
