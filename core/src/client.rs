@@ -301,6 +301,8 @@ impl Client {
     #[cfg(feature = "push")]
     pub fn push(&self) -> crate::push::Push {
         self.inner.push.clone()
+    }
+
     /// The day at a glance across the build's capabilities, offline, in one call.
     #[cfg(feature = "dashboard")]
     pub fn dashboard(&self) -> crate::dashboard::Dashboard {

@@ -10,8 +10,8 @@ use taipei_core::push::{Outcome, PushPlatform};
 use taipei_protocol::push::message::{PushContent, PushKind, Urgency};
 use taipei_server::push::Notice;
 
-use crate::support::push_service::{Faults, PushService};
-use crate::support::{offer_binding, open_profile, server_kek, start_server_with};
+use taipei_scenarios::push_service::{Faults, PushService};
+use taipei_scenarios::{offer_binding, open_profile, server_kek, start_server_with};
 
 const MESSAGES: u64 = 60;
 
