@@ -21,6 +21,8 @@ pub struct DashboardView {
     /// TaipeiON only.
     pub meetings: Option<DashboardMeetings>,
     pub wallet: Option<DashboardWallet>,
+    /// The push inbox (both apps).
+    pub inbox: Option<DashboardInbox>,
 }
 
 /// Items waiting for the person.
@@ -130,11 +132,21 @@ pub struct DashboardCertificate {
     pub received_at_ms: i64,
 }
 
+/// The push inbox: the badge to show, unread per kind, the newest messages (read ones
+/// included, expired ones never).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DashboardInbox {
+    pub badge: u32,
+    pub unread_by_kind: Vec<crate::push::PushKindCount>,
+    /// Highest sequence first.
+    pub newest: Vec<crate::push::PushMessage>,
+}
+
 ffi_error! {
     /// What the dashboard refuses (it never goes online, so no network variant is expected).
     pub enum DashboardError {
         /// One section could not be read; `section` names it (`approvals`, `punches`,
-        /// `meetings`, `wallet`) and `code` is its capability's code.
+        /// `meetings`, `wallet`, `inbox`) and `code` is its capability's code.
         Section { section: String },
     }
     specific = |e| match e {
@@ -167,6 +179,14 @@ fn certificate(l: core_dashboard::WalletLine) -> DashboardCertificate {
 
 fn meeting(m: core_dashboard::MeetingLine) -> DashboardMeeting {
     DashboardMeeting { info: m.info, sign_in: m.sign_in }
+}
+
+fn inbox(i: core_dashboard::InboxSection) -> DashboardInbox {
+    DashboardInbox {
+        badge: i.badge,
+        unread_by_kind: i.unread_by_kind.into_iter().map(Into::into).collect(),
+        newest: i.newest.into_iter().map(Into::into).collect(),
+    }
 }
 
 impl From<core_dashboard::DashboardView> for DashboardView {
@@ -227,6 +247,7 @@ impl From<core_dashboard::DashboardView> for DashboardView {
                 newest: w.newest.into_iter().map(certificate).collect(),
                 expiring: w.expiring.into_iter().map(certificate).collect(),
             }),
+            inbox: v.inbox.map(inbox),
         }
     }
 }
@@ -234,7 +255,7 @@ impl From<core_dashboard::DashboardView> for DashboardView {
 #[uniffi::export]
 impl Client {
     /// The day at a glance, from this phone's store alone (works offline): approvals,
-    /// today's punches and meetings, the wallet. `newest`: items per list, 1–20 (0: 5).
+    /// today's punches and meetings, the wallet, the push inbox. `newest`: items per list, 1–20 (0: 5).
     pub async fn dashboard(&self, newest: u32) -> Result<DashboardView, DashboardError> {
         self.shared.call(move |c| async move { c.dashboard().get(newest).await.map(DashboardView::from) }).await
     }

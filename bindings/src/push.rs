@@ -196,6 +196,12 @@ pub struct PushKindCount {
     pub unread: u32,
 }
 
+impl From<core_push::KindCount> for PushKindCount {
+    fn from(k: core_push::KindCount) -> Self {
+        Self { kind: k.kind.as_str().to_owned(), unread: k.unread }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PushPendingRoute {
     pub message_id: String,
@@ -343,9 +349,7 @@ impl Push {
     pub async fn unread_by_kind(&self) -> Result<Vec<PushKindCount>, PushError> {
         self.client
             .call(|c| async move {
-                Ok::<_, core_push::PushError>(
-                    c.push().unread_by_kind().await?.into_iter().map(|k| PushKindCount { kind: k.kind.as_str().to_owned(), unread: k.unread }).collect(),
-                )
+                Ok::<_, core_push::PushError>(c.push().unread_by_kind().await?.into_iter().map(Into::into).collect())
             })
             .await
     }

@@ -1,5 +1,5 @@
 //! `taipei dashboard`: the day at a glance from the phone's store alone — approvals
-//! waiting, today's punches and meetings, the wallet — as text or JSON.
+//! waiting, today's punches and meetings, the wallet, the push inbox — as text or JSON.
 
 use taipei_core::dashboard::DashboardView;
 
@@ -9,7 +9,7 @@ use crate::phone::{Phone, with_client};
 /// The commands this module adds to `taipei`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Args {
-    /// The day at a glance, offline: approvals, today's punches and meetings, the wallet
+    /// The day at a glance, offline: approvals, today's punches and meetings, the wallet, the inbox
     Dashboard {
         /// Items in each "newest" list (1-20)
         #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -93,6 +93,12 @@ pub fn text(v: &DashboardView) -> String {
         for l in &w.expiring {
             let until = l.certificate.expires_at.map(|s| date_of(s.saturating_mul(1000))).unwrap_or_default();
             out += &format!("             ends {} {} ({})\n", until, l.certificate.title.zh, l.certificate.title.en);
+        }
+    }
+    if let Some(i) = &v.inbox {
+        out += &format!("  inbox      badge {} ({})\n", i.badge, crate::push::unread_text(&i.unread_by_kind));
+        for m in &i.newest {
+            out += &format!("             {} {} — {} → {}\n", if m.read { " " } else { "●" }, m.title, m.text, m.route);
         }
     }
     out

@@ -4,7 +4,8 @@
 //! QR-key login into a web system, a meeting sign-in, a beacon clock-in/out and a diploma
 //! in the certificate wallet (issued, shown, verified from its QR picture, revoked), mobile
 //! approval (a chief sends documents on, the director approves one and returns one, a
-//! deputy approves for the absent director), printing
+//! deputy approves for the absent director), a new document arriving as a Web Push
+//! (badge 1; opening it clears the badge), printing
 //! what a phone would show at each step. Everything is real: HTTP on loopback, a SQLite
 //! file in a temp folder, P-256 signatures, the QR engine decoding a rendered PNG.
 
@@ -253,9 +254,12 @@ async fn tour(dir: &std::path::Path) -> Result<(), String> {
     wallet_tour(&client, &url, server.admin_token()).await?;
 
     step(14, "Mobile approval: a section chief sends documents on, the director approves one and returns one, a deputy approves for the absent director");
-    approval_tour(dir, &url, &portal_system.token).await?;
+    let demo = approval_tour(dir, &url, &portal_system.token).await?;
 
-    step(15, "The phone is lost: the portal revokes it, and every session it opened ends");
+    step(15, "A new document arrives as a push: the badge shows 1, opening it clears the badge");
+    push_tour(dir, &url, server.admin_token(), &portal_system.token, &demo).await?;
+
+    step(16, "The phone is lost: the portal revokes it, and every session it opened ends");
     portal::revoke_device(&url, server.admin_token(), &device.device_id).await?;
     match client.me().await {
         Err(e) => println!("      the next call fails as the app would show it: [{}] {e}", e.code()),
@@ -286,7 +290,7 @@ async fn staff_phone(dir: &std::path::Path, url: &str, portal_token: &str, user_
 
 /// The agency's document system files the demo items (`seed::demo`, through the same
 /// functions as its back-office routes); three staff phones act on them.
-async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> Result<(), String> {
+async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> Result<taipei_server::approval::seed::Demo, String> {
     use taipei_core::approval::{ActRequest, InboxFilter};
     use taipei_protocol::approval::{Action, ReturnTo};
     use crate::phone::fail as e;
@@ -335,6 +339,70 @@ async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> 
         println!("      the history shows both: {} 代 {}", last.actor, last.acting_for.as_deref().unwrap_or("?"));
     }
     deputy.close().await.map_err(e)?;
+    Ok(demo)
+}
+
+/// 李專員's phone registers for Web Push with the demo's push service; the document
+/// system files a new item that waits for them; the reference server's sender seals it
+/// to the phone's key (RFC 8291) and posts it with VAPID (RFC 8030/8292); the phone
+/// takes the body in as the OS hands it over, shows it with badge 1, and opening it
+/// clears the badge here and, through the server, on the person's other devices.
+async fn push_tour(dir: &std::path::Path, url: &str, admin_token: &str, portal_token: &str, demo: &taipei_server::approval::seed::Demo) -> Result<(), String> {
+    use taipei_core::push::{PushPlatform, PushRoute};
+    use taipei_protocol::approval::{Kind, NewItem, Urgency};
+    use crate::phone::fail as e;
+    let mut service = crate::push_service::DemoPushService::start().await?;
+    let clerk = staff_phone(dir, url, portal_token, &demo.clerk, "李專員").await?;
+    let push = clerk.push();
+    let registration = push.register(PushPlatform::WebPush, &service.endpoint()).await.map_err(e)?;
+    println!(
+        "      李專員's phone registers {} with its push keys (P-256, auth secret sealed); renewed after {}",
+        service.endpoint(),
+        crate::login::taipei_time(registration.reverify_after_ms)
+    );
+    let item = NewItem {
+        kind: Kind::Document,
+        subject: "市民服務中心臨櫃延長服務時間".into(),
+        body: Some(taipei_protocol::b64::encode("<h1>簽</h1><p>擬自下月起週三延長服務至晚間八時，請核示。</p>".as_bytes())),
+        body_type: "text/html".into(),
+        attachments: Vec::new(),
+        urgency: Urgency::Normal,
+        classified: false,
+        agency: "臺北市政府資訊局".into(),
+        decision_level: 2,
+        chain: vec![demo.clerk.clone(), demo.chief.clone(), demo.manager.clone()],
+        leave: None,
+        fields: Vec::new(),
+        received_at_ms: None,
+    };
+    let t = Instant::now();
+    let created = crate::portal::file_approval_item(url, admin_token, &item).await?;
+    let body = service.next(std::time::Duration::from_secs(20)).await?;
+    println!("      the document system files {}; the server's sender posts {} encrypted bytes (aes128gcm, VAPID checked by the push service)", created.item_id, body.len());
+    let received = push.receive(body).await.map_err(e)?;
+    crate::push::print_received(&received);
+    println!("      from filing to the phone's notification: {}", ms(t));
+    if received.badge != 1 {
+        return Err(format!("the badge shows {} after one new document", received.badge));
+    }
+    print!("{}", crate::dashboard::text(&clerk.dashboard().get(3).await.map_err(e)?));
+    let message = received.message.ok_or("a new message was not kept")?;
+
+    push.tapped(&message.id).await.map_err(e)?;
+    let route = push.take_pending_route().await.map_err(e)?.ok_or("the tapped route was not kept")?;
+    let PushRoute::ApprovalItem { item_id } = route.target else {
+        return Err(format!("the push leads to {:?}, not the document", route.target));
+    };
+    println!("      the person taps it; when the UI is ready it goes to {}", route.route);
+    clerk.approvals().sync_inbox().await.map_err(e)?;
+    crate::approvals::print_item(&clerk.approvals().open(&item_id).await.map_err(e)?);
+    let badge = push.badge().await.map_err(e)?;
+    let synced = push.sync().await.map_err(e)?;
+    println!("      opened: badge {badge}; the read mark reached the server ({} sent), so the person's other devices clear it too", synced.reads_sent);
+    if badge != 0 || synced.badge != 0 {
+        return Err(format!("the badge shows {badge} after opening the only message"));
+    }
+    clerk.close().await.map_err(e)?;
     Ok(())
 }
 

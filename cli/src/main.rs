@@ -14,6 +14,7 @@ mod login;
 mod phone;
 mod portal;
 mod push;
+mod push_service;
 mod qr;
 mod server_cmd;
 mod wallet;

@@ -8,6 +8,7 @@
 
 use taipei_core::net::{new_idempotency_key, tls};
 use taipei_protocol::api::{BindingOffer, DeviceStatus, ErrorBody, MintedCredential, NewBinding, NewCredential, headers};
+use taipei_protocol::approval::{ItemCreated, NewItem};
 use taipei_protocol::attendance::{Assignment, NewBeacon, NewOffice};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 use taipei_protocol::wallet::{IssuedCertificate, NewCertificate, RootKey};
@@ -106,6 +107,13 @@ pub async fn issue_certificate(base_url: &str, issuer_token: &str, certificate: 
 
 pub async fn revoke_certificate(base_url: &str, issuer_token: &str, id: &str) -> Result<(), String> {
     admin_post(base_url, issuer_token, &format!("/v1/admin/wallet/certificates/{id}/revoke"), serde_json::json!({})).await
+}
+
+/// An agency's document system files an item through approval's back office (the
+/// admin token runs it); the server tells whoever it first waits for by push.
+pub async fn file_approval_item(base_url: &str, admin_token: &str, item: &NewItem) -> Result<ItemCreated, String> {
+    let body = serde_json::to_value(item).map_err(|e| e.to_string())?;
+    admin_post(base_url, admin_token, "/v1/admin/approval/items", body).await
 }
 
 /// The city root key, as an app build is configured with it (the demo's server makes

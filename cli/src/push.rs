@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use taipei_core::push::{InboxMessage, Outcome, PushPlatform, Received};
+use taipei_core::push::{InboxMessage, KindCount, Outcome, PushPlatform, Received};
 
 use crate::login::taipei_time;
 use crate::phone::{Phone, with_client};
@@ -113,8 +113,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Push::Inbox { unread, phone } => with_client(&phone, |client| async move {
             let push = client.push();
             let counts = push.unread_by_kind().await?;
-            let per_kind: Vec<String> = counts.iter().map(|k| format!("{} {}", k.kind.as_str(), k.unread)).collect();
-            println!("      badge {} · {}", push.badge().await?, if per_kind.is_empty() { "nothing unread".into() } else { per_kind.join(" · ") });
+            println!("      badge {} · {}", push.badge().await?, unread_text(&counts));
             for m in push.inbox(None, unread, 100).await? {
                 print_message(&m);
             }
@@ -130,6 +129,14 @@ pub fn run(args: Args) -> Result<(), String> {
             Ok(())
         }),
     }
+}
+
+/// Unread per kind, as one line: `approval_item 2 · meeting_reminder 1`.
+pub fn unread_text(counts: &[KindCount]) -> String {
+    if counts.is_empty() {
+        return "nothing unread".into();
+    }
+    counts.iter().map(|k| format!("{} {}", k.kind.as_str(), k.unread)).collect::<Vec<_>>().join(" · ")
 }
 
 pub fn print_received(r: &Received) {

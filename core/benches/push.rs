@@ -4,8 +4,9 @@
 //!    the encrypted bytes to the message kept, routed and its event sent — p50 and p95
 //!    over 1,000 distinct messages (plus 200 repeats, the push service's duplicates);
 //! 2. the light entry point's peak memory: a child process of this binary opens the
-//!    profile alone, takes one payload in and reports its peak resident set (VmHWM),
-//!    against the same process doing nothing (the baseline of a Rust binary).
+//!    profile alone, takes one payload in and reports its peak resident set (VmHWM,
+//!    what `getrusage`'s maxrss reports), against another child of the same binary
+//!    that reads the same payload file and does nothing else (the baseline).
 //!
 //! Payloads are what the server sends: signed with a server key, sealed with
 //! `encryption::seal` to the keys `push::fixture_register` made.
@@ -135,28 +136,42 @@ fn light_child(dir: &Path, payload: &Path) {
     println!("{before} {} {elapsed:.2}", peak_rss_kib());
 }
 
+/// The baseline child: the same binary, the same payload read, no call.
+fn baseline_child(payload: &Path) {
+    let bytes = std::fs::read(payload).expect("payload");
+    println!("{} {}", std::hint::black_box(bytes).len(), peak_rss_kib());
+}
+
+fn child(args: &[&std::ffi::OsStr]) -> Vec<String> {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe")).args(args).output().expect("child");
+    assert!(out.status.success(), "child failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
+}
+
 fn light_memory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sender = setup(dir.path());
     let payload = dir.path().join("payload.bin");
     std::fs::write(&payload, sender.payload(1, now_ms())).expect("write");
-    let exe = std::env::current_exe().expect("exe");
-    let out = std::process::Command::new(exe)
-        .arg("--light-child")
-        .arg(dir.path())
-        .arg(&payload)
-        .output()
-        .expect("child");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let (before, after, ms) = (parts.next().unwrap_or("?"), parts.next().unwrap_or("?"), parts.next().unwrap_or("?"));
-    println!("push light entry (own process, cold): peak RSS {after} KiB (the process before the call: {before} KiB), {ms} ms");
+    let light = child(&["--light-child".as_ref(), dir.path().as_os_str(), payload.as_os_str()]);
+    let baseline = child(&["--baseline-child".as_ref(), payload.as_os_str()]);
+    let (before, after, ms) = (&light[0], &light[1], &light[2]);
+    let (peak, base): (u64, u64) = (after.parse().expect("kib"), baseline[1].parse().expect("kib"));
+    println!(
+        "push light entry (own process, cold): peak RSS {peak} KiB; a process of the same binary doing nothing: {base} KiB; \
+         the call adds {} KiB (the light child before its call: {before} KiB); {ms} ms",
+        peak.saturating_sub(base)
+    );
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--light-child") {
         light_child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
+        return;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--baseline-child") {
+        baseline_child(Path::new(&args[i + 1]));
         return;
     }
     // `cargo test --benches` runs bench binaries with `--test`-like flags: keep it quick.

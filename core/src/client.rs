@@ -166,6 +166,8 @@ impl Client {
                 meetings.clone(),
                 #[cfg(feature = "wallet")]
                 wallet.clone(),
+                #[cfg(feature = "push")]
+                push.clone(),
             ),
             #[cfg(feature = "meetings")]
             meetings,

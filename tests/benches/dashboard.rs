@@ -1,9 +1,10 @@
 //! The dashboard's closing-note figure: one `client.dashboard().get(5)` over a profile
 //! holding 5,000 approval items, 10,000 certificates (20 % of them expiring within 30
-//! days), a meeting and a punch, on the shipped build (`[profile.bench]` inherits
-//! `release`). The push inbox is not in the core yet, so its 1,000 messages are not
-//! seeded. Real parts: the reference server files and serves the items, the profile is
-//! a SQLite file in a temp dir, certificates are signed with ring.
+//! days), 1,000 push inbox messages (a third of them read), a meeting and a punch, on
+//! the shipped build (`[profile.bench]` inherits `release`). Real parts: the reference
+//! server files and serves the items and signs and serves the push log (the phone
+//! syncs it, as after push lost everything), the profile is a SQLite file in a temp
+//! dir, certificates are signed with ring.
 //!
 //! `cargo bench -p taipei-scenarios --bench dashboard`
 
@@ -15,13 +16,28 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as 
 use taipei_core::Client;
 use taipei_protocol::attendance::PunchKind;
 use taipei_protocol::cert::city::{CityCertificate, sample_diploma};
+use taipei_protocol::push::message::{MAX_TTL_MS, PushContent, PushKind, PushPlatform, Urgency};
+use taipei_server::push::Notice;
 use taipei_scenarios::{
     admin_post, approval_item, approval_person, create_meeting, meeting_display, mint_credential, offer_binding, profile_config,
-    software_platform, start_server_with,
+    server_kek, software_platform, start_server_with,
 };
 
 const ITEMS: usize = 5_000;
 const CERTIFICATES: usize = 10_000;
+const INBOX: u64 = 1_000;
+
+fn notice(n: u64) -> Notice {
+    let kind = [PushKind::ApprovalItem, PushKind::MeetingReminder, PushKind::CertificateIssued][(n % 3) as usize].clone();
+    Notice {
+        user_id: "director".into(),
+        kind,
+        collapse_key: None,
+        ttl_ms: MAX_TTL_MS,
+        urgency: Urgency::Normal,
+        content: PushContent::Body { title: format!("通知 {n}"), text: "請查閱".into(), route: format!("inbox/{n}") },
+    }
+}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -51,6 +67,28 @@ fn bench(c: &mut Criterion) {
         client.attendance().manual_punch(PunchKind::In, "bench").await.expect("punch");
         client.sync().await.expect("sync");
 
+        // The push log: recorded before the phone registers, so nothing is sent to its
+        // (unreachable) endpoint; the phone's sync takes all of it in.
+        let db = taipei_server::db::Db::open(&dir.path().join("server.db")).expect("server db");
+        db.write(|tx| {
+            let kek = server_kek();
+            let now = taipei_server::time::now_ms();
+            for n in 1..=INBOX {
+                taipei_server::push::notify(tx, &kek, notice(n), now)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("push log");
+        let push = client.push();
+        push.register(PushPlatform::WebPush, "http://127.0.0.1:9/push/bench").await.expect("register");
+        assert_eq!(u64::from(push.sync().await.expect("push sync").new), INBOX);
+        // Every third of the newest 500 read here.
+        let read: Vec<String> = push.inbox(None, false, 500).await.expect("inbox").into_iter().step_by(3).map(|m| m.id).collect();
+        for ids in read.chunks(100) {
+            push.mark_read(ids.to_vec()).await.expect("read");
+        }
+
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key");
@@ -78,7 +116,9 @@ fn bench(c: &mut Criterion) {
     assert_eq!((w.total as usize, w.expiring_soon as usize, w.newest.len()), (CERTIFICATES, CERTIFICATES / 5, 5));
     assert_eq!(view.meetings.as_ref().expect("meetings").count, 1);
     assert_eq!(view.punches.as_ref().expect("punches").punches.len(), 1);
-    c.bench_function("dashboard (5,000 approvals, 10,000 certificates, offline)", |b| {
+    let inbox = view.inbox.as_ref().expect("inbox");
+    assert_eq!((u64::from(inbox.badge), inbox.newest.len()), (INBOX - 167, 5), "500 / 3 rounded up read");
+    c.bench_function("dashboard (5,000 approvals, 10,000 certificates, 1,000 inbox messages, offline)", |b| {
         b.iter(|| rt.block_on(client.dashboard().get(black_box(5))).expect("dashboard"))
     });
     rt.block_on(client.close()).expect("close");

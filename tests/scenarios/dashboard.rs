@@ -1,10 +1,15 @@
 //! The dashboard end to end: approvals filed on the reference server, a meeting
 //! scanned and signed in to, a manual punch and two certificates issued reach the
-//! profile over real HTTP; then the server goes away and the dashboard, read from the
-//! phone's SQLite file alone, shows each of them.
+//! profile over real HTTP, the certificates' pushes through the loopback push service;
+//! then the server goes away and the dashboard, read from the phone's SQLite file
+//! alone, shows each of them.
+
+use std::time::Duration;
 
 use taipei_core::Client;
+use taipei_core::push::{PushKind, PushPlatform, PushRoute};
 use taipei_protocol::attendance::PunchKind;
+use taipei_scenarios::push_service::PushService;
 use taipei_scenarios::{
     admin_post, approval_item, approval_person, create_meeting, http, meeting_display, mint_credential, offer_binding, profile_config,
     software_platform, start_server,
@@ -28,6 +33,17 @@ async fn the_dashboard_shows_what_each_capability_brought_in_with_the_server_gon
     let office = serde_json::json!({"office_id": "hq", "name": "市府", "level": "eid", "min_interval_ms": 60000});
     assert_eq!(admin_post(&url, &hr, "/v1/admin/offices", office).await.0, 201);
     let root: serde_json::Value = http().get(format!("{url}/v1/wallet/root-key")).send().await.unwrap().json().await.unwrap();
+    let meeting = create_meeting(&server, "局務會議", &["director"]).await;
+
+    let mut config = profile_config(dir.path(), &url);
+    config.wallet_root_key = root["public_key"].as_str().map(str::to_owned);
+    let client = Client::open(config, software_platform(dir.path())).await.unwrap();
+    client.bind_device(&offer_binding(&server, "director").await).await.unwrap();
+    let service = PushService::start().await.unwrap();
+    let endpoint = service.subscribe(None);
+    client.push().register(PushPlatform::WebPush, &endpoint).await.unwrap();
+
+    // Issued to a person with a phone: each certificate is pushed as it is issued.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     for (title, expires) in [("畢業證書", None), ("參訪證明", Some(now + 10 * DAY_MS))] {
         let body = serde_json::json!({
@@ -39,12 +55,17 @@ async fn the_dashboard_shows_what_each_capability_brought_in_with_the_server_gon
         let (status, json) = admin_post(&url, &issuer, "/v1/admin/wallet/certificates", body).await;
         assert_eq!(status, 201, "{json}");
     }
-    let meeting = create_meeting(&server, "局務會議", &["director"]).await;
-
-    let mut config = profile_config(dir.path(), &url);
-    config.wallet_root_key = root["public_key"].as_str().map(str::to_owned);
-    let client = Client::open(config, software_platform(dir.path())).await.unwrap();
-    client.bind_device(&offer_binding(&server, "director").await).await.unwrap();
+    for _ in 0..400 {
+        if service.accepted().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let delivered = service.fetch(&endpoint).bodies;
+    assert_eq!(delivered.len(), 2, "both certificates pushed: {:?}", service.refused());
+    for body in delivered {
+        client.push().receive(body).await.unwrap();
+    }
     client.approvals().sync_inbox().await.unwrap();
     client.wallet().sync().await.unwrap();
     let frame = meeting_display(&url, &meeting).await.frame;
@@ -75,7 +96,30 @@ async fn the_dashboard_shows_what_each_capability_brought_in_with_the_server_gon
     let w = view.wallet.unwrap();
     assert_eq!((w.total, w.new_since_seen, w.expiring_soon), (2, 2, 1));
     assert_eq!(w.expiring[0].certificate.title.zh, "參訪證明");
+
+    let i = view.inbox.unwrap();
+    assert_eq!(i.badge, 2, "the two certificates' pushes, unread");
+    assert_eq!(i.unread_by_kind.iter().map(|k| (k.kind.clone(), k.unread)).collect::<Vec<_>>(), [(PushKind::CertificateIssued, 2)]);
+    assert_eq!(i.newest.len(), 2);
+    let mut held: Vec<&str> = w.newest.iter().map(|l| l.id.as_str()).collect();
+    let mut led_to: Vec<&str> = i
+        .newest
+        .iter()
+        .map(|m| match &m.target {
+            PushRoute::CertificateIssued { certificate_id } => certificate_id.as_str(),
+            other => panic!("a certificate's push leads to {other:?}"),
+        })
+        .collect();
+    held.sort_unstable();
+    led_to.sort_unstable();
+    assert_eq!(led_to, held, "each push leads to a certificate the wallet holds");
+    assert!(i.newest[0].seq > i.newest[1].seq, "newest first");
+
     client.wallet().mark_seen().await.unwrap();
-    assert_eq!(client.dashboard().get(2).await.unwrap().wallet.unwrap().new_since_seen, 0);
+    client.push().mark_read(vec![i.newest[0].id.clone()]).await.unwrap();
+    let after = client.dashboard().get(2).await.unwrap();
+    assert_eq!(after.wallet.unwrap().new_since_seen, 0);
+    let inbox = after.inbox.unwrap();
+    assert_eq!((inbox.badge, inbox.newest.len(), inbox.newest[0].read), (1, 2, true), "read, still listed, no longer counted");
     client.close().await.unwrap();
 }

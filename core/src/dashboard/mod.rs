@@ -58,6 +58,7 @@ section_error!(#[cfg(feature = "approval")] "approvals", crate::approval::Approv
 section_error!(#[cfg(feature = "attendance")] "punches", crate::attendance::AttendanceError);
 section_error!(#[cfg(feature = "meetings")] "meetings", crate::login::LoginError);
 section_error!(#[cfg(feature = "wallet")] "wallet", crate::wallet::WalletError);
+section_error!(#[cfg(feature = "push")] "inbox", crate::push::PushError);
 
 /// The day at a glance. A section is `None` when the app build has no such capability
 /// (TaipeiPASS has no approvals, punches or meetings).
@@ -71,6 +72,8 @@ pub struct DashboardView {
     pub punches: Option<PunchesSection>,
     pub meetings: Option<MeetingsSection>,
     pub wallet: Option<WalletSection>,
+    /// The push inbox; `None` in a build without push.
+    pub inbox: Option<InboxSection>,
 }
 
 /// Items waiting for the person.
@@ -161,6 +164,22 @@ pub struct WalletLine {
     pub received_at_ms: i64,
 }
 
+/// The push inbox: the badge as the app icon shows it, unread per kind, the newest
+/// messages (expired ones are never listed nor counted).
+#[cfg(feature = "push")]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InboxSection {
+    pub badge: u32,
+    pub unread_by_kind: Vec<crate::push::KindCount>,
+    /// Highest sequence first, read ones included (they show as read).
+    pub newest: Vec<crate::push::InboxMessage>,
+}
+
+/// Keeps the record's shape in a build without push: the section is always `None`.
+#[cfg(not(feature = "push"))]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum InboxSection {}
+
 /// The dashboard of a [`crate::Client`]; see `Client::dashboard`. It reads each
 /// capability of the build through that capability's own offline queries, never its
 /// tables, and needs no network: from the context only the server clock's estimate.
@@ -175,6 +194,8 @@ pub struct Dashboard {
     meetings: crate::meetings::Meetings,
     #[cfg(feature = "wallet")]
     wallet: crate::wallet::Wallet,
+    #[cfg(feature = "push")]
+    push: crate::push::Push,
 }
 
 impl std::fmt::Debug for Dashboard {
@@ -185,7 +206,7 @@ impl std::fmt::Debug for Dashboard {
 
 impl Dashboard {
     #[cfg_attr(
-        not(any(feature = "approval", feature = "attendance", feature = "meetings", feature = "wallet")),
+        not(any(feature = "approval", feature = "attendance", feature = "meetings", feature = "wallet", feature = "push")),
         allow(unused_variables, reason = "a build without capabilities has an empty dashboard")
     )]
     pub(crate) fn new(
@@ -194,6 +215,7 @@ impl Dashboard {
         #[cfg(feature = "attendance")] attendance: crate::attendance::Attendance,
         #[cfg(feature = "meetings")] meetings: crate::meetings::Meetings,
         #[cfg(feature = "wallet")] wallet: crate::wallet::Wallet,
+        #[cfg(feature = "push")] push: crate::push::Push,
     ) -> Self {
         Self {
             account: Arc::clone(&ctx.account),
@@ -205,6 +227,8 @@ impl Dashboard {
             meetings,
             #[cfg(feature = "wallet")]
             wallet,
+            #[cfg(feature = "push")]
+            push,
         }
     }
 
@@ -229,6 +253,7 @@ impl Dashboard {
             punches: self.punches(at_ms).await?,
             meetings: self.meetings(at_ms, today).await?,
             wallet: self.wallet(at_ms, newest).await?,
+            inbox: self.inbox(at_ms, newest).await?,
         })
     }
 
@@ -305,6 +330,17 @@ impl Dashboard {
     async fn wallet(&self, _at_ms: i64, _newest: u32) -> Result<Option<WalletSection>, DashboardError> {
         Ok(None)
     }
+
+    #[cfg(feature = "push")]
+    async fn inbox(&self, at_ms: i64, newest: u32) -> Result<Option<InboxSection>, DashboardError> {
+        let o = self.push.overview(at_ms, newest).await?;
+        Ok(Some(InboxSection { badge: o.badge, unread_by_kind: o.unread_by_kind, newest: o.newest }))
+    }
+
+    #[cfg(not(feature = "push"))]
+    async fn inbox(&self, _at_ms: i64, _newest: u32) -> Result<Option<InboxSection>, DashboardError> {
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +372,7 @@ mod tests {
         assert_eq!(view.punches.is_some(), cfg!(feature = "attendance"));
         assert_eq!(view.meetings.is_some(), cfg!(feature = "meetings"));
         assert_eq!(view.wallet.is_some(), cfg!(feature = "wallet"));
+        assert_eq!(view.inbox.is_some(), cfg!(feature = "push"));
         if let Some(a) = &view.approvals {
             assert_eq!((a.waiting, a.urgent, a.newest.len(), a.synced_at_ms), (0, 0, 0, None));
         }
@@ -344,6 +381,10 @@ mod tests {
         }
         if let Some(m) = &view.meetings {
             assert_eq!((m.count, m.next.is_none(), m.sign_ins), (0, true, 0));
+        }
+        #[cfg(feature = "push")]
+        if let Some(i) = &view.inbox {
+            assert_eq!((i.badge, i.unread_by_kind.len(), i.newest.len()), (0, 0, 0));
         }
         // Nothing here went to the (unreachable) server, so it answers at once, and
         // after close it says so.

@@ -90,7 +90,8 @@ fn verified(e: ProtocolError) -> PushError {
 /// Where a message leads when tapped, typed for the screens the apps have. The id is
 /// the last segment of the message's route (`approval/42` → `42`); an unknown kind, or
 /// a route without an id, leads to the inbox only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
 pub enum PushRoute {
     ApprovalItem { item_id: String },
     MeetingReminder { meeting_id: String },
@@ -111,7 +112,7 @@ pub(crate) fn route_of(kind: &PushKind, route: &str) -> PushRoute {
 }
 
 /// One message of the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InboxMessage {
     pub id: String,
     pub seq: u64,
@@ -204,10 +205,21 @@ pub struct PendingRoute {
 }
 
 /// Unread messages of one kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KindCount {
     pub kind: PushKind,
     pub unread: u32,
+}
+
+/// The inbox at a glance (the dashboard's push section), read in one go so the counts
+/// and the list agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxOverview {
+    /// Unread, not expired: the badge.
+    pub badge: u32,
+    pub unread_by_kind: Vec<KindCount>,
+    /// The newest messages (read or not, not expired), highest sequence first.
+    pub newest: Vec<InboxMessage>,
 }
 
 /// The registration as the server confirmed it.
@@ -543,10 +555,7 @@ impl Push {
     pub async fn unread_by_kind(&self) -> Result<Vec<KindCount>, PushError> {
         let store = Arc::clone(&self.engine.store);
         let now = self.engine.account.server_now_ms();
-        blocking(move || {
-            Ok(store.read(|c| store::unread_by_kind(c, now))?.into_iter().map(|(kind, unread)| KindCount { kind, unread }).collect())
-        })
-        .await
+        blocking(move || Ok(store.read(|c| store::unread_by_kind(c, now))?)).await
     }
 
     /// The newest messages, optionally of one kind or unread only; at most `limit` (≤ 500).
@@ -555,6 +564,17 @@ impl Push {
         let now = self.engine.account.server_now_ms();
         let limit = limit.clamp(1, 500);
         blocking(move || Ok(store.read(|c| store::newest(c, store.key(), kind.as_ref(), unread_only, limit, now))?)).await
+    }
+
+    /// The badge, unread per kind and the `limit` newest messages (1–500) as of
+    /// `now_ms`, from the store alone, in one read.
+    pub async fn overview(&self, now_ms: i64, limit: u32) -> Result<InboxOverview, PushError> {
+        let store = Arc::clone(&self.engine.store);
+        let limit = limit.clamp(1, 500);
+        blocking(move || {
+            Ok(store.read(|c| store::overview(c, store.key(), now_ms, limit))?)
+        })
+        .await
     }
 
     /// One message of the inbox.

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use taipei_protocol::push::message::{PushContent, PushKind, PushPlatform, SignedPush, Urgency};
 
-use super::{InboxMessage, Outcome, PendingRoute, QuietHours, route_of};
+use super::{InboxMessage, InboxOverview, KindCount, Outcome, PendingRoute, QuietHours, route_of};
 use crate::store::StoreError;
 use crate::store::seal::{DataKey, SealContext};
 
@@ -292,12 +292,12 @@ pub(crate) fn badge(conn: &Connection, now_ms: i64) -> Result<u32, StoreError> {
 }
 
 /// Unread, not expired, per kind.
-pub(crate) fn unread_by_kind(conn: &Connection, now_ms: i64) -> Result<Vec<(PushKind, u32)>, StoreError> {
+pub(crate) fn unread_by_kind(conn: &Connection, now_ms: i64) -> Result<Vec<KindCount>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT kind, count(*) FROM push_inbox WHERE read = 0 AND expires_ms > ?1 GROUP BY kind ORDER BY kind",
     )?;
     let rows = stmt.query_map([now_ms], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|r| r.map(|(k, n)| (PushKind::parse(&k), u32::try_from(n).unwrap_or(u32::MAX))).map_err(StoreError::from))
+    rows.map(|r| r.map(|(k, n)| KindCount { kind: PushKind::parse(&k), unread: u32::try_from(n).unwrap_or(u32::MAX) }).map_err(StoreError::from))
         .collect()
 }
 
@@ -347,6 +347,16 @@ pub(crate) fn newest(
         out.push(message_of(key, &id, &sealed, r.get(2)?)?);
     }
     Ok(out)
+}
+
+/// The badge, unread per kind and the `limit` newest, from one connection under the
+/// store's lock, so no write lands between the counts and the list.
+pub(crate) fn overview(conn: &Connection, key: &DataKey, now_ms: i64, limit: u32) -> Result<InboxOverview, StoreError> {
+    Ok(InboxOverview {
+        badge: badge(conn, now_ms)?,
+        unread_by_kind: unread_by_kind(conn, now_ms)?,
+        newest: newest(conn, key, None, false, limit, now_ms)?,
+    })
 }
 
 pub(crate) fn message(conn: &Connection, key: &DataKey, id: &str) -> Result<Option<InboxMessage>, StoreError> {

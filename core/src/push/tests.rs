@@ -140,8 +140,8 @@ fn a_message_is_decrypted_verified_kept_routed_and_counted() {
     assert_eq!(phone.inbox().len(), 6);
     assert_eq!(phone.inbox()[0].seq, 6, "newest first");
     let counts = phone.store().read(|c| store::unread_by_kind(c, NOW)).unwrap();
-    assert!(counts.contains(&(PushKind::ApprovalItem, 2)), "{counts:?}");
-    assert!(counts.contains(&(PushKind::Unknown("parking_fee".into()), 1)), "{counts:?}");
+    assert!(counts.contains(&KindCount { kind: PushKind::ApprovalItem, unread: 2 }), "{counts:?}");
+    assert!(counts.contains(&KindCount { kind: PushKind::Unknown("parking_fee".into()), unread: 1 }), "{counts:?}");
 }
 
 #[test]
@@ -380,6 +380,30 @@ fn reading_sets_the_badge_and_keeps_the_mark_until_sent() {
     assert_eq!(phone.store().write(|tx| store::mark_read(tx, &[second, "nope".into()], false)).unwrap(), 1);
     assert_eq!(phone.store().read(|c| store::badge(c, NOW)).unwrap(), 1);
     assert!(phone.store().read(|c| store::pending_reads(c, 10)).unwrap().is_empty());
+}
+
+#[test]
+fn the_overview_counts_unread_and_lists_the_newest_read_or_not_never_expired() {
+    let phone = Phone::new();
+    for (seq, kind) in [(1, PushKind::ApprovalItem), (2, PushKind::CertificateIssued), (3, PushKind::ApprovalItem), (4, PushKind::MeetingReminder)] {
+        phone.receive(&msg(seq, kind, "x/1"));
+    }
+    // Expires in a minute: listed and counted now, neither once it has expired.
+    let short = PushMessage { expires_ms: NOW + 60_000, ..msg(5, PushKind::ApprovalItem, "approval/5") };
+    phone.receive(&short);
+    let read = phone.inbox().iter().find(|m| m.seq == 2).unwrap().id.clone();
+    phone.store().write(|tx| store::mark_read(tx, &[read], true)).unwrap();
+
+    let o = phone.store().read(|c| store::overview(c, phone.store().key(), NOW, 3)).unwrap();
+    assert_eq!(o.badge, 4, "5 kept, 1 read");
+    assert_eq!(o.newest.iter().map(|m| m.seq).collect::<Vec<_>>(), [5, 4, 3], "highest sequence first, as many as asked");
+    let approval = o.unread_by_kind.iter().find(|k| k.kind == PushKind::ApprovalItem).map(|k| k.unread);
+    assert_eq!(approval, Some(3));
+    assert!(!o.unread_by_kind.iter().any(|k| k.kind == PushKind::CertificateIssued), "read: not counted {:?}", o.unread_by_kind);
+
+    let later = phone.store().read(|c| store::overview(c, phone.store().key(), NOW + 120_000, 10)).unwrap();
+    assert_eq!(later.badge, 3);
+    assert_eq!(later.newest.iter().map(|m| (m.seq, m.read)).collect::<Vec<_>>(), [(4, false), (3, false), (2, true), (1, false)]);
 }
 
 #[test]
