@@ -342,8 +342,8 @@ async fn approval_tour(dir: &std::path::Path, url: &str, portal_token: &str) -> 
     Ok(demo)
 }
 
-/// 李專員's phone registers for Web Push with the demo's push service; the document
-/// system files a new item that waits for them; the reference server's sender seals it
+/// 許主任's phone registers for Web Push with the demo's push service; the document
+/// system files a new item, drafted by 李專員, that waits for 許主任 next; the reference server's sender seals it
 /// to the phone's key (RFC 8291) and posts it with VAPID (RFC 8030/8292); the phone
 /// takes the body in as the OS hands it over, shows it with badge 1, and opening it
 /// clears the badge here and, through the server, on the person's other devices.
@@ -352,25 +352,26 @@ async fn push_tour(dir: &std::path::Path, url: &str, admin_token: &str, portal_t
     use taipei_protocol::approval::{Kind, NewItem, Urgency};
     use crate::phone::fail as e;
     let mut service = crate::push_service::DemoPushService::start().await?;
-    let clerk = staff_phone(dir, url, portal_token, &demo.clerk, "李專員").await?;
-    let push = clerk.push();
+    let phone = staff_phone(dir, url, portal_token, &demo.accountant, "許主任").await?;
+    let push = phone.push();
     let registration = push.register(PushPlatform::WebPush, &service.endpoint()).await.map_err(e)?;
     println!(
-        "      李專員's phone registers {} with its push keys (P-256, auth secret sealed); renewed after {}",
+        "      許主任's phone registers {} with its push keys (P-256, auth secret sealed); renewed after {}",
         service.endpoint(),
         crate::login::taipei_time(registration.reverify_after_ms)
     );
     let item = NewItem {
         kind: Kind::Document,
-        subject: "市民服務中心臨櫃延長服務時間".into(),
-        body: Some(taipei_protocol::b64::encode("<h1>簽</h1><p>擬自下月起週三延長服務至晚間八時，請核示。</p>".as_bytes())),
+        subject: "市民服務中心臨櫃延長服務時間所需加班費".into(),
+        body: Some(taipei_protocol::b64::encode("<h1>簽</h1><p>擬自下月起週三延長服務至晚間八時，所需加班費請會計室表示意見。</p>".as_bytes())),
         body_type: "text/html".into(),
         attachments: Vec::new(),
         urgency: Urgency::Normal,
         classified: false,
         agency: "臺北市政府資訊局".into(),
         decision_level: 2,
-        chain: vec![demo.clerk.clone(), demo.chief.clone(), demo.manager.clone()],
+        // The drafter first; the item then waits for the next desk.
+        chain: vec![demo.clerk.clone(), demo.accountant.clone(), demo.manager.clone()],
         leave: None,
         fields: Vec::new(),
         received_at_ms: None,
@@ -385,7 +386,7 @@ async fn push_tour(dir: &std::path::Path, url: &str, admin_token: &str, portal_t
     if received.badge != 1 {
         return Err(format!("the badge shows {} after one new document", received.badge));
     }
-    print!("{}", crate::dashboard::text(&clerk.dashboard().get(3).await.map_err(e)?));
+    print!("{}", crate::dashboard::text(&phone.dashboard().get(3).await.map_err(e)?));
     let message = received.message.ok_or("a new message was not kept")?;
 
     push.tapped(&message.id).await.map_err(e)?;
@@ -394,15 +395,15 @@ async fn push_tour(dir: &std::path::Path, url: &str, admin_token: &str, portal_t
         return Err(format!("the push leads to {:?}, not the document", route.target));
     };
     println!("      the person taps it; when the UI is ready it goes to {}", route.route);
-    clerk.approvals().sync_inbox().await.map_err(e)?;
-    crate::approvals::print_item(&clerk.approvals().open(&item_id).await.map_err(e)?);
+    phone.approvals().sync_inbox().await.map_err(e)?;
+    crate::approvals::print_item(&phone.approvals().open(&item_id).await.map_err(e)?);
     let badge = push.badge().await.map_err(e)?;
     let synced = push.sync().await.map_err(e)?;
     println!("      opened: badge {badge}; the read mark reached the server ({} sent), so the person's other devices clear it too", synced.reads_sent);
     if badge != 0 || synced.badge != 0 {
         return Err(format!("the badge shows {badge} after opening the only message"));
     }
-    clerk.close().await.map_err(e)?;
+    phone.close().await.map_err(e)?;
     Ok(())
 }
 
