@@ -27,6 +27,10 @@ pub struct ClientConfig {
     /// The city root key (base64url SEC1 P-256) for the wallet's signed lists.
     #[uniffi(default = None)]
     pub wallet_root_key: Option<String>,
+    /// How long the app's `DeviceSigner.sign` may take (a prompt the person must answer)
+    /// before the action fails with the identity code `signer_timeout`.
+    #[uniffi(default = 120)]
+    pub signer_timeout_secs: u64,
 }
 
 impl From<ClientConfig> for taipei_core::ClientConfig {
