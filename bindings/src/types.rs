@@ -16,7 +16,8 @@ pub struct ClientConfig {
     pub server_url: String,
     /// Shown to the person in their device list ("Pixel 8").
     pub device_name: String,
-    /// The deployment's trusted roots (PEM); required for https.
+    /// The deployment's own roots (PEM), trusted instead of the platform's store; null
+    /// trusts what the phone trusts (on Android, not yet: pass them there).
     #[uniffi(default = None)]
     pub root_certs_pem: Option<String>,
     /// Optional SPKI SHA-256 pins (base64).

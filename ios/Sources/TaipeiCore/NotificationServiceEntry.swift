@@ -23,7 +23,7 @@ open class TaipeiNotificationService: UNNotificationServiceExtension {
     /// The key of the APNs payload holding the encrypted body (the same as Android's data key).
     public static let payloadKey = "p"
 
-    private static let log = Logger(subsystem: "tw.gov.taipei", category: "push")
+    private static let log = os.Logger(subsystem: "tw.gov.taipei", category: "push")
     private var contentHandler: ((UNNotificationContent) -> Void)?
     private var placeholder: UNNotificationContent?
 
