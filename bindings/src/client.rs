@@ -132,7 +132,7 @@ impl Client {
                 }
             };
             let platform = taipei_core::Platform {
-                signer: signer.map(|s| Arc::new(SignerBridge(s)) as Arc<dyn taipei_core::DeviceSigner>),
+                signer: signer.map(|s| Arc::new(SignerBridge::new(s, config.signer_timeout_secs)) as Arc<dyn taipei_core::DeviceSigner>),
                 secret_store: Arc::new(SecretsBridge(secret_store)),
                 listener: listener.map(|l| Arc::new(ListenerBridge(l)) as Arc<dyn taipei_core::EventListener>),
                 clock: clock.map(|c| Arc::new(ClockBridge::new(c)) as Arc<dyn taipei_core::ElapsedClock>),

@@ -202,9 +202,13 @@ pub enum PlatformError {
     /// The key or secret is gone or unusable (wiped keystore, changed biometrics).
     #[error("unavailable: {detail}")]
     Unavailable { detail: String },
-    /// This attempt failed (user cancelled, keystore busy, an unexpected exception).
+    /// This attempt failed (keystore busy, an unexpected exception).
     #[error("failed: {detail}")]
     Failed { detail: String },
+    /// The person dismissed the prompt the key needs (BiometricPrompt, Face ID); the
+    /// action fails with the identity code `signer_cancelled`.
+    #[error("cancelled: {detail}")]
+    Cancelled { detail: String },
 }
 
 /// A foreign callback threw something other than `PlatformError`: still a typed error.
@@ -226,6 +230,7 @@ impl From<PlatformError> for SignerError {
         match e {
             PlatformError::Unavailable { detail } => Self::Unavailable(detail),
             PlatformError::Failed { detail } => Self::Failed(detail),
+            PlatformError::Cancelled { detail } => Self::Cancelled(detail),
         }
     }
 }
@@ -235,6 +240,8 @@ impl From<SignerError> for PlatformError {
         match e {
             SignerError::Unavailable(detail) => Self::Unavailable { detail },
             SignerError::Failed(detail) => Self::Failed { detail },
+            SignerError::Cancelled(detail) => Self::Cancelled { detail },
+            e @ SignerError::TimedOut(_) => Self::Failed { detail: e.to_string() },
         }
     }
 }

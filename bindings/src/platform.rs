@@ -12,12 +12,18 @@ use crate::error::{ClientError, PlatformError};
 /// A P-256 key held by the platform (Android Keystore/StrongBox, iOS Secure Enclave).
 /// Omit it (pass null/nil) and the core makes a software key sealed in the profile.
 #[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
 pub trait DeviceSigner: Send + Sync {
     /// Uncompressed SEC1 P-256 public key (65 bytes, `04 ‖ x ‖ y`).
     fn public_key(&self) -> Result<Vec<u8>, PlatformError>;
     /// ECDSA P-256 / SHA-256 over `message`, as ASN.1 DER (what both platforms return)
-    /// or 64-byte `r ‖ s`. The core normalises and verifies it before use.
-    fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, PlatformError>;
+    /// or 64-byte `r ‖ s`. The core normalises and verifies it before use. A `suspend`
+    /// function in Kotlin and `async` in Swift: it may wait for the person (a biometric
+    /// prompt) without holding a thread of the core. Throw `PlatformError.Cancelled`
+    /// when the person dismisses the prompt; past `ClientConfig.signer_timeout_secs`
+    /// the core stops waiting (the foreign call is cancelled) and the action fails
+    /// with `signer_timeout`.
+    async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, PlatformError>;
     /// How the key is protected; reported to the server at binding.
     fn assurance(&self) -> Assurance;
 }
@@ -74,22 +80,37 @@ impl SecretStore for FileSecrets {
     }
 }
 
-/// The app's signer as the core sees it.
-pub(crate) struct SignerBridge(pub Arc<dyn DeviceSigner>);
+/// The app's signer as the core sees it, its `sign` bounded in time: a prompt left open
+/// must not hold a punch or a login decision for ever.
+pub(crate) struct SignerBridge {
+    signer: Arc<dyn DeviceSigner>,
+    timeout_secs: u64,
+}
 
+impl SignerBridge {
+    pub(crate) fn new(signer: Arc<dyn DeviceSigner>, timeout_secs: u64) -> Self {
+        Self { signer, timeout_secs }
+    }
+}
+
+#[async_trait::async_trait]
 impl taipei_core::DeviceSigner for SignerBridge {
     fn public_key(&self) -> Result<Vec<u8>, taipei_core::SignerError> {
-        Ok(self.0.public_key()?)
+        Ok(self.signer.public_key()?)
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, taipei_core::SignerError> {
-        Ok(self.0.sign(message.to_vec())?)
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, taipei_core::SignerError> {
+        // Dropping the foreign future on timeout cancels the Kotlin coroutine / Swift task.
+        match tokio::time::timeout(std::time::Duration::from_secs(self.timeout_secs), self.signer.sign(message.to_vec())).await {
+            Ok(signed) => Ok(signed?),
+            Err(_) => Err(taipei_core::SignerError::TimedOut(self.timeout_secs)),
+        }
     }
 
     fn assurance(&self) -> Assurance {
         // The foreign method cannot report an error, so an exception in it arrives as
         // a panic; claiming the weakest level is the safe reading of a broken signer.
-        catch_unwind(AssertUnwindSafe(|| self.0.assurance())).unwrap_or_else(|payload| {
+        catch_unwind(AssertUnwindSafe(|| self.signer.assurance())).unwrap_or_else(|payload| {
             tracing::error!(panic = %crate::runtime::panic_text(payload.as_ref()), "DeviceSigner.assurance failed; reporting software");
             Assurance::Software
         })

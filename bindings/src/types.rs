@@ -16,7 +16,8 @@ pub struct ClientConfig {
     pub server_url: String,
     /// Shown to the person in their device list ("Pixel 8").
     pub device_name: String,
-    /// The deployment's trusted roots (PEM); required for https.
+    /// The deployment's own roots (PEM), trusted instead of the platform's store; null
+    /// trusts what the phone trusts (on Android, not yet: pass them there).
     #[uniffi(default = None)]
     pub root_certs_pem: Option<String>,
     /// Optional SPKI SHA-256 pins (base64).
@@ -27,6 +28,10 @@ pub struct ClientConfig {
     /// The city root key (base64url SEC1 P-256) for the wallet's signed lists.
     #[uniffi(default = None)]
     pub wallet_root_key: Option<String>,
+    /// How long the app's `DeviceSigner.sign` may take (a prompt the person must answer)
+    /// before the action fails with the identity code `signer_timeout`.
+    #[uniffi(default = 120)]
+    pub signer_timeout_secs: u64,
 }
 
 impl From<ClientConfig> for taipei_core::ClientConfig {

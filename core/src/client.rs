@@ -234,9 +234,9 @@ impl Client {
         // Offline is fine: the phone clock plus the last learned offset stamps it.
         let client_time_ms = self.account().server_now_ms();
         let (kind, text, store) = (kind.to_owned(), text.to_owned(), Arc::clone(&self.inner.ctx.store));
+        let message = signed::report_message(&info.device_id, &kind, &text, client_time_ms);
+        let signature = sign_checked(signer.as_ref(), &public, &message).await?;
         let id = blocking(move || {
-            let message = signed::report_message(&info.device_id, &kind, &text, client_time_ms);
-            let signature = sign_checked(signer.as_ref(), &public, &message)?;
             let body = NewReport { kind, text, client_time_ms, signature: b64::encode(signature) };
             let item = NewItem {
                 kind: REPORT_KIND.into(),

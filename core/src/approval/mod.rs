@@ -609,16 +609,17 @@ impl Approvals {
     async fn queue(&self, requests: Vec<ActRequest>) -> Result<Vec<Result<String, ApprovalError>>, ApprovalError> {
         let ctx::Active { info, signer, public } = self.account.active()?;
         let time_ms = self.account.server_now_ms();
+        // Read and check on the blocking pool, sign outside it (a platform signer may wait
+        // for the person), then write every signed action in one transaction.
         let store = Arc::clone(&self.store);
-        blocking(move || {
-            let mut results = Vec::with_capacity(requests.len());
-            let mut signed = Vec::new();
+        let checked = blocking(move || {
+            let mut checked = Vec::with_capacity(requests.len());
             for (i, req) in requests.iter().enumerate() {
                 let kept = store.read(|c| {
                     let d = store::detail(c, store.key(), &req.item_id)?;
                     Ok::<_, ApprovalError>((d, store::queued_for(c, &req.item_id)?))
                 })?;
-                let outcome = (|| {
+                checked.push((|| {
                     let (kept, pending) = kept;
                     let (detail, stale) = kept.ok_or_else(|| ApprovalError::NotRead(req.item_id.clone()))?;
                     let earlier = requests[..i].iter().any(|r| r.item_id == req.item_id && r.action != Action::SaveDraft);
@@ -627,7 +628,7 @@ impl Approvals {
                     }
                     check_request(req, &detail, stale)?;
                     let body = body_of(&detail)?;
-                    let mut a = SignedAction {
+                    Ok::<_, ApprovalError>(SignedAction {
                         item_id: req.item_id.clone(),
                         version: detail.summary.version,
                         body_sha256: sha256(&body),
@@ -639,20 +640,36 @@ impl Approvals {
                         acting_for: detail.summary.acting_for.clone(),
                         time_ms,
                         signature: String::new(),
-                    };
-                    let signature = sign_checked(signer.as_ref(), &public, &action_message(&info.device_id, &a))?;
-                    a.signature = b64::encode(signature);
-                    Ok::<_, ApprovalError>(a)
-                })();
-                match outcome {
-                    Ok(a) => {
-                        let id = net::new_idempotency_key();
-                        signed.push((id.clone(), a));
-                        results.push(Ok(id));
-                    }
-                    Err(e) => results.push(Err(e)),
-                }
+                    })
+                })());
             }
+            Ok(checked)
+        })
+        .await?;
+        let mut results = Vec::with_capacity(checked.len());
+        let mut signed = Vec::new();
+        for outcome in checked {
+            let outcome = match outcome {
+                Ok(mut a) => sign_checked(signer.as_ref(), &public, &action_message(&info.device_id, &a))
+                    .await
+                    .map(|signature| {
+                        a.signature = b64::encode(signature);
+                        a
+                    })
+                    .map_err(ApprovalError::from),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(a) => {
+                    let id = net::new_idempotency_key();
+                    signed.push((id.clone(), a));
+                    results.push(Ok(id));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let store = Arc::clone(&self.store);
+        blocking(move || {
             store.write(|tx| {
                 for (id, a) in &signed {
                     let item = NewItem {

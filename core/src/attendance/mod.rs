@@ -383,9 +383,9 @@ impl Attendance {
         };
         let store = Arc::clone(&self.store);
         let row = record.clone();
+        let signature = sign_checked(signer.as_ref(), &public, &punch_message(&info.device_id, &punch)).await?;
+        punch.signature = b64::encode(signature);
         blocking(move || {
-            let signature = sign_checked(signer.as_ref(), &public, &punch_message(&info.device_id, &punch))?;
-            punch.signature = b64::encode(signature);
             let item = NewItem {
                 kind: PUNCH_KIND.into(),
                 method: "POST".into(),

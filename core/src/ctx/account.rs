@@ -178,8 +178,8 @@ impl Account {
                 let (qr, platform, name) = (qr_text.to_owned(), self.platform_signer.clone(), self.device_name.clone());
                 let key = net::new_idempotency_key();
                 let (store, k) = (Arc::clone(&self.store), key.clone());
+                let pending = device::prepare_binding(&qr, platform, &name, now).await?;
                 let pending = blocking(move || {
-                    let pending = device::prepare_binding(&qr, platform, &name, now)?;
                     device::save_intent(&store, &pending, &k, now)?;
                     Ok::<_, CommonError>(pending)
                 })
@@ -227,13 +227,12 @@ impl Account {
         Ok(info)
     }
 
-    /// A DPoP proof made on the blocking pool (a platform signer may take a while).
+    /// A DPoP proof; the platform signer's wait holds no thread (its `sign` is async).
     async fn proof(&self, method: Method, path: &str, token: Option<String>) -> Result<String, CommonError> {
         let Active { signer, public, .. } = self.active()?;
         let url = self.api.url(path);
         let now = self.api.clock().now_ms();
-        blocking(move || Ok::<_, CommonError>(session::proof(signer.as_ref(), &public, method.as_str(), &url, now, token.as_deref())?))
-            .await
+        Ok(session::proof(signer.as_ref(), &public, method.as_str(), &url, now, token.as_deref()).await?)
     }
 
     /// Gets a fresh access token (normally automatic; this forces one).

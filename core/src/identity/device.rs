@@ -115,7 +115,7 @@ pub fn clear_intent(store: &Store) -> Result<(), IdentityError> {
 
 /// Parses the portal's QR and signs the registration with the platform signer (or a
 /// new software key when the platform has none).
-pub fn prepare_binding(
+pub async fn prepare_binding(
     qr_text: &str,
     platform: Option<Arc<dyn DeviceSigner>>,
     device_name: &str,
@@ -134,7 +134,7 @@ pub fn prepare_binding(
     };
     let public = public_key_of(signer.as_ref())?;
     let message = signed::binding_message(&qr.bid, &qr.bnonce, public.as_bytes());
-    let signature = sign_checked(signer.as_ref(), &public, &message)?;
+    let signature = sign_checked(signer.as_ref(), &public, &message).await?;
     let request = RegisterDevice {
         bid: qr.bid_text(),
         public_key: b64::encode(public.as_bytes()),
@@ -288,11 +288,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn binding_signs_the_protocol_message_and_persists_the_key() {
+    #[tokio::test]
+    async fn binding_signs_the_protocol_message_and_persists_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
-        let pending = prepare_binding(&qr(10_000), None, "Pixel", 5_000).unwrap();
+        let pending = prepare_binding(&qr(10_000), None, "Pixel", 5_000).await.unwrap();
         let public = PublicKey::from_sec1(&b64::decode(&pending.request.public_key).unwrap()).unwrap();
         let message = signed::binding_message(&[1; 16], &[2; 16], public.as_bytes());
         public.verify(&message, &b64::decode(&pending.request.signature).unwrap()).unwrap();
@@ -305,17 +305,17 @@ mod tests {
         assert_eq!(signer.public_key().unwrap(), info.public_key);
     }
 
-    #[test]
-    fn expired_or_foreign_codes_are_refused() {
-        assert_eq!(prepare_binding(&qr(10_000), None, "x", 10_000).unwrap_err(), IdentityError::BindingExpired);
-        assert!(matches!(prepare_binding("hello", None, "x", 0), Err(IdentityError::BadBindingCode(_))));
+    #[tokio::test]
+    async fn expired_or_foreign_codes_are_refused() {
+        assert_eq!(prepare_binding(&qr(10_000), None, "x", 10_000).await.unwrap_err(), IdentityError::BindingExpired);
+        assert!(matches!(prepare_binding("hello", None, "x", 0).await, Err(IdentityError::BadBindingCode(_))));
     }
 
-    #[test]
-    fn a_sealed_key_moved_to_another_device_row_does_not_open() {
+    #[tokio::test]
+    async fn a_sealed_key_moved_to_another_device_row_does_not_open() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
-        let pending = prepare_binding(&qr(10_000), None, "P", 0).unwrap();
+        let pending = prepare_binding(&qr(10_000), None, "P", 0).await.unwrap();
         save_device(&store, &pending, &registered("d1"), 0).unwrap();
         store
             .write(|tx| tx.execute("UPDATE identity_device SET device_id = 'd2'", []).map_err(StoreError::from))
@@ -323,12 +323,12 @@ mod tests {
         assert!(matches!(load_device(&store), Err(IdentityError::Store(StoreError::Unseal(_)))));
     }
 
-    #[test]
-    fn counter_increases_and_needs_a_device() {
+    #[tokio::test]
+    async fn counter_increases_and_needs_a_device() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
         assert_eq!(store.write(|tx| next_counter(tx)).unwrap_err(), IdentityError::NotBound);
-        let pending = prepare_binding(&qr(10_000), None, "P", 0).unwrap();
+        let pending = prepare_binding(&qr(10_000), None, "P", 0).await.unwrap();
         save_device(&store, &pending, &registered("d1"), 0).unwrap();
         let a = store.write(|tx| next_counter(tx)).unwrap();
         let b = store.write(|tx| next_counter(tx)).unwrap();

@@ -48,6 +48,8 @@ impl IdentityError {
         match self {
             Self::Signer(SignerError::Unavailable(_)) => "signer_unavailable",
             Self::Signer(SignerError::Failed(_)) => "signer_failed",
+            Self::Signer(SignerError::Cancelled(_)) => "signer_cancelled",
+            Self::Signer(SignerError::TimedOut(_)) => "signer_timeout",
             Self::BadSigner(_) => "bad_signer",
             Self::SoftwareKey(_) => "software_key_invalid",
             Self::BadBindingCode(_) => "bad_binding_code",

@@ -88,7 +88,7 @@ pub fn token_hash(access_token: &str) -> String {
 }
 
 /// A fresh DPoP proof for one request attempt (a retry needs a new one: new `jti`).
-pub fn proof(
+pub async fn proof(
     signer: &dyn DeviceSigner,
     public: &PublicKey,
     method: &str,
@@ -109,7 +109,7 @@ pub fn proof(
         ath: access_token.map(token_hash),
     };
     let input = dpop::signing_input(public, &claims);
-    let signature = sign_checked(signer, public, input.as_bytes())?;
+    let signature = sign_checked(signer, public, input.as_bytes()).await?;
     Ok(dpop::assemble(&input, &signature))
 }
 
@@ -119,18 +119,18 @@ mod tests {
     use crate::identity::signer::{SoftwareSigner, public_key_of};
     use crate::secrets::FileSecretStore;
 
-    #[test]
-    fn proofs_verify_and_carry_the_token_hash() {
+    #[tokio::test]
+    async fn proofs_verify_and_carry_the_token_hash() {
         let (signer, _) = SoftwareSigner::generate().unwrap();
         let public = public_key_of(&signer).unwrap();
-        let p = proof(&signer, &public, "get", "http://127.0.0.1:9/v1/me?x=1", 1_700_000_000_999, Some("tok")).unwrap();
+        let p = proof(&signer, &public, "get", "http://127.0.0.1:9/v1/me?x=1", 1_700_000_000_999, Some("tok")).await.unwrap();
         let v = dpop::verify(&p).unwrap();
         assert_eq!(v.public_key, public);
         assert_eq!(v.claims.htm, "GET");
         assert_eq!(v.claims.htu, "http://127.0.0.1:9/v1/me");
         assert_eq!(v.claims.iat, 1_700_000_000);
         assert_eq!(v.claims.ath.as_deref(), Some(token_hash("tok").as_str()));
-        let again = dpop::verify(&proof(&signer, &public, "GET", "u", 0, None).unwrap()).unwrap();
+        let again = dpop::verify(&proof(&signer, &public, "GET", "u", 0, None).await.unwrap()).unwrap();
         assert_ne!(again.claims.jti, v.claims.jti);
         assert_eq!(again.claims.ath, None);
     }

@@ -14,18 +14,28 @@ pub enum SignerError {
     /// The key is gone or unusable (wiped keystore, changed biometrics).
     #[error("the device key is unavailable: {0}")]
     Unavailable(String),
-    /// The signer refused or failed this time (user cancelled, keystore busy).
+    /// The signer refused or failed this time (keystore busy, an unexpected exception).
     #[error("the device key could not sign: {0}")]
     Failed(String),
+    /// The person dismissed the prompt the key needs (BiometricPrompt, Face ID).
+    #[error("the person cancelled the device key's prompt: {0}")]
+    Cancelled(String),
+    /// The signer gave no answer in time (a prompt left open, a wedged keystore).
+    #[error("the device key gave no signature within {0} s")]
+    TimedOut(u64),
 }
 
 /// A P-256 signing key held by the platform. Implemented by the apps over the Android
 /// Keystore / Secure Enclave; [`SoftwareSigner`] is the default.
+///
+/// `sign` is async so a key that waits for the person (a biometric prompt per use) holds
+/// no thread of the core while the prompt is up; the caller bounds the wait.
+#[async_trait::async_trait]
 pub trait DeviceSigner: Send + Sync {
     /// Uncompressed SEC1 P-256 public key (65 bytes).
     fn public_key(&self) -> Result<Vec<u8>, SignerError>;
     /// ECDSA P-256 / SHA-256 over `message`: ASN.1 DER or 64-byte `r ‖ s`.
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
     fn assurance(&self) -> Assurance;
 }
 
@@ -61,12 +71,13 @@ impl SoftwareSigner {
     }
 }
 
+#[async_trait::async_trait]
 impl DeviceSigner for SoftwareSigner {
     fn public_key(&self) -> Result<Vec<u8>, SignerError> {
         Ok(self.key.public_key().as_ref().to_vec())
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
         self.key
             .sign(&self.rng, message)
             .map(|s| s.as_ref().to_vec())
@@ -88,12 +99,12 @@ pub fn public_key_of(signer: &dyn DeviceSigner) -> Result<PublicKey, IdentityErr
 /// Signs and returns the wire form `r ‖ s`, normalised from DER when needed and
 /// verified against `public`: a broken platform signer is caught here, on the phone,
 /// not as a puzzling rejection at the server.
-pub fn sign_checked(
+pub async fn sign_checked(
     signer: &dyn DeviceSigner,
     public: &PublicKey,
     message: &[u8],
 ) -> Result<[u8; SIGNATURE_LEN], IdentityError> {
-    let raw = signer.sign(message)?;
+    let raw = signer.sign(message).await?;
     let fixed: [u8; SIGNATURE_LEN] = match <[u8; SIGNATURE_LEN]>::try_from(raw.as_slice()) {
         Ok(fixed) => fixed,
         Err(_) => ecdsa::der_to_fixed(&raw)
@@ -115,6 +126,7 @@ mod tests {
         mode: &'static str,
     }
 
+    #[async_trait::async_trait]
     impl DeviceSigner for Odd {
         fn public_key(&self) -> Result<Vec<u8>, SignerError> {
             if self.mode == "short-key" {
@@ -122,13 +134,14 @@ mod tests {
             }
             self.inner.public_key()
         }
-        fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
-            let fixed: [u8; 64] = self.inner.sign(message)?.try_into().map_err(|_| SignerError::Failed("len".into()))?;
+        async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
+            let fixed: [u8; 64] = self.inner.sign(message).await?.try_into().map_err(|_| SignerError::Failed("len".into()))?;
             Ok(match self.mode {
                 "der" => ecdsa::fixed_to_der(&fixed),
                 "garbage" => vec![0x30, 0x01, 0x02],
-                "wrong-message" => self.inner.sign(b"something else")?,
-                "refuse" => return Err(SignerError::Failed("user cancelled".into())),
+                "wrong-message" => self.inner.sign(b"something else").await?,
+                "refuse" => return Err(SignerError::Failed("keystore busy".into())),
+                "cancel" => return Err(SignerError::Cancelled("user dismissed the prompt".into())),
                 _ => fixed.to_vec(),
             })
         }
@@ -141,26 +154,33 @@ mod tests {
         Odd { inner: SoftwareSigner::generate().unwrap().0, mode }
     }
 
-    #[test]
-    fn fixed_and_der_signatures_are_normalised_and_verified() {
+    #[tokio::test]
+    async fn fixed_and_der_signatures_are_normalised_and_verified() {
         for mode in ["fixed", "der"] {
             let s = odd(mode);
             let public = public_key_of(&s).unwrap();
-            let sig = sign_checked(&s, &public, b"hello").unwrap();
+            let sig = sign_checked(&s, &public, b"hello").await.unwrap();
             public.verify(b"hello", &sig).unwrap();
         }
     }
 
-    #[test]
-    fn a_broken_signer_is_caught_before_use() {
+    #[tokio::test]
+    async fn a_broken_signer_is_caught_before_use() {
         for mode in ["garbage", "wrong-message"] {
             let s = odd(mode);
             let public = public_key_of(&s).unwrap();
-            assert!(matches!(sign_checked(&s, &public, b"m"), Err(IdentityError::BadSigner(_))), "{mode}");
+            assert!(matches!(sign_checked(&s, &public, b"m").await, Err(IdentityError::BadSigner(_))), "{mode}");
         }
         let s = odd("refuse");
         let public = public_key_of(&s).unwrap();
-        assert!(matches!(sign_checked(&s, &public, b"m"), Err(IdentityError::Signer(SignerError::Failed(_)))));
+        let refused = sign_checked(&s, &public, b"m").await.unwrap_err();
+        assert!(matches!(refused, IdentityError::Signer(SignerError::Failed(_))));
+        assert_eq!(refused.code(), "signer_failed");
+        let s = odd("cancel");
+        let public = public_key_of(&s).unwrap();
+        let cancelled = sign_checked(&s, &public, b"m").await.unwrap_err();
+        assert!(matches!(cancelled, IdentityError::Signer(SignerError::Cancelled(_))));
+        assert_eq!(cancelled.code(), "signer_cancelled");
         assert!(matches!(public_key_of(&odd("short-key")), Err(IdentityError::BadSigner(_))));
     }
 

@@ -251,14 +251,15 @@ impl Login {
                 let time_ms = self.account.now_ms().await?;
                 let store = Arc::clone(&self.store);
                 let number = number.to_owned();
+                // The counter is spent even if the request is lost: a later decision
+                // simply uses a higher one, and the server only asks that it grows.
+                let s = Arc::clone(&store);
+                let counter = blocking(move || Ok::<_, LoginError>(s.write(device::next_counter)?)).await?;
+                let message = taipei_protocol::login::decision_message(
+                    &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
+                );
+                let signature = sign_checked(signer.as_ref(), &public, &message).await?;
                 blocking(move || {
-                    // The counter is spent even if the request is lost: a later decision
-                    // simply uses a higher one, and the server only asks that it grows.
-                    let counter = store.write(device::next_counter)?;
-                    let message = taipei_protocol::login::decision_message(
-                        &rid, &fnonce, &info.device_id, counter, decision, &number, &hash, time_ms,
-                    );
-                    let signature = sign_checked(signer.as_ref(), &public, &message)?;
                     let request = LoginDecisionRequest {
                         rid: b64::encode(&rid),
                         fnonce: b64::encode(&fnonce),

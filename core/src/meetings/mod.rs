@@ -107,9 +107,9 @@ impl Meetings {
         // judges a late arrival by this signed time.
         let time_ms = self.account.server_now_ms();
         let store = Arc::clone(&self.store);
+        let message = sign_in_message(&frame.mid, frame.slot, &frame.tag, &info.device_id, time_ms);
+        let signature = sign_checked(signer.as_ref(), &public, &message).await?;
         let id = blocking(move || {
-            let message = sign_in_message(&frame.mid, frame.slot, &frame.tag, &info.device_id, time_ms);
-            let signature = sign_checked(signer.as_ref(), &public, &message)?;
             let body = MeetingSignIn { slot: frame.slot, tag: b64::encode(frame.tag), time_ms, signature: b64::encode(signature) };
             let item = NewItem {
                 kind: SIGN_IN_KIND.into(),

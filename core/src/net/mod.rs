@@ -290,10 +290,9 @@ impl Api {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none());
         if url.scheme() == "https" {
-            let roots = config.root_certs_pem.as_deref().ok_or_else(|| {
-                NetError::Config("https needs root_certs_pem: the core has no built-in root store".into())
-            })?;
-            builder = builder.use_preconfigured_tls(tls::client_config(roots, &config.spki_pins)?).https_only(true);
+            builder = builder
+                .use_preconfigured_tls(tls::client_config(config.root_certs_pem.as_deref(), &config.spki_pins)?)
+                .https_only(true);
         } else if !config.spki_pins.is_empty() {
             return Err(NetError::Config("SPKI pins need an https server URL".into()));
         } else {
@@ -429,12 +428,86 @@ mod tests {
     }
 
     #[test]
-    fn https_needs_roots_and_pins_need_https() {
+    fn https_needs_no_roots_and_pins_need_https() {
         let mut c = NetConfig::new("https://api.example");
-        assert!(matches!(Api::new(&c), Err(NetError::Config(m)) if m.contains("root")));
+        assert!(Api::new(&c).is_ok(), "the platform's store when no roots are given");
         c = NetConfig::new("http://127.0.0.1:1");
         c.spki_pins = vec!["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".into()];
         assert!(matches!(Api::new(&c), Err(NetError::Config(_))));
+    }
+
+    /// A TLS server on loopback with a certificate from a CA of its own (as a city
+    /// deployment's private CA would be): answers one request per connection with `{}`.
+    fn tls_server() -> (String, String, std::thread::JoinHandle<()>) {
+        use std::sync::Arc;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &issuer).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![CertificateDer::from(leaf.der().to_vec())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+                )
+                .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+        let handle = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            for stream in listener.incoming().take(3) {
+                let Ok(mut tcp) = stream else { continue };
+                let mut conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+                let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+                let mut buf = [0u8; 4096];
+                // A client that refuses the certificate ends the handshake here.
+                if tls.read(&mut buf).is_ok() {
+                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+                    let _ = tls.flush();
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+            }
+        });
+        (url, pem_of(ca.der()), handle)
+    }
+
+    fn pem_of(der: &[u8]) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    }
+
+    /// Without roots the platform's store decides (here the operating system's), so a
+    /// private CA is refused as `tls`; with it as `root_certs_pem` the same server is
+    /// trusted, and a pin that matches no certificate of the chain refuses it again.
+    #[tokio::test]
+    async fn https_trusts_the_platform_store_by_default_and_pem_roots_on_request() {
+        let (url, ca_pem, server) = tls_server();
+        let get = || Request::new(Method::Get, "/v1/ping");
+
+        let platform = Api::new(&NetConfig::new(url.clone())).unwrap();
+        let refused = platform.send_once(get()).await.unwrap_err();
+        assert_eq!(refused.code(), "tls", "{refused}");
+
+        let mut own = NetConfig::new(url.clone());
+        own.root_certs_pem = Some(ca_pem.clone());
+        assert_eq!(Api::new(&own).unwrap().send_once(get()).await.unwrap(), b"{}");
+
+        own.spki_pins = vec!["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".into()];
+        let unpinned = Api::new(&own).unwrap().send_once(get()).await.unwrap_err();
+        assert_eq!(unpinned.code(), "tls", "{unpinned}");
+        server.join().unwrap();
     }
 
     #[test]

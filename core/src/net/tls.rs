@@ -1,6 +1,6 @@
-//! The TLS setup: rustls with ring, the deployment's own roots, optional SPKI pins.
-//! No platform verifier and no built-in root store: a phone trusts exactly what its
-//! deployment configures.
+//! The TLS setup: rustls with ring; the platform's verifier by default (what the phone
+//! trusts, Android's network security config included), or exactly the deployment's own
+//! roots when it gives them; optional SPKI pins over either. No root store of our own.
 
 use std::sync::Arc;
 
@@ -12,22 +12,19 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use super::NetError;
 
-pub fn client_config(roots_pem: &str, pins: &[String]) -> Result<ClientConfig, NetError> {
+/// `roots_pem`: the deployment's roots, trusted instead of the platform's (a private CA,
+/// tests); `None`: the platform's verifier (Apple's trust evaluation, the OS roots on
+/// desktops). On Android that verifier calls into the JVM and needs a one-time init
+/// with the app's context, not exported yet: there `None` is refused as configuration.
+pub fn client_config(roots_pem: Option<&str>, pins: &[String]) -> Result<ClientConfig, NetError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(roots_pem.as_bytes()) {
-        let cert = cert.map_err(|e| NetError::Config(format!("root certificates: {e}")))?;
-        roots.add(cert).map_err(|e| NetError::Config(format!("root certificate refused: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(NetError::Config("root_certs_pem holds no certificate".into()));
-    }
-    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-        .build()
-        .map_err(|e| NetError::Config(format!("certificate verifier: {e}")))?;
+    let base: Arc<dyn ServerCertVerifier> = match roots_pem {
+        Some(pem) => own_roots(pem, &provider)?,
+        None => platform_verifier(&provider)?,
+    };
     let pins = pins.iter().map(|p| decode_pin(p)).collect::<Result<Vec<_>, _>>()?;
     let verifier: Arc<dyn ServerCertVerifier> =
-        if pins.is_empty() { webpki } else { Arc::new(Pinned { inner: webpki, pins }) };
+        if pins.is_empty() { base } else { Arc::new(Pinned { inner: base, pins }) };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| NetError::Config(format!("TLS versions: {e}")))?
@@ -36,6 +33,35 @@ pub fn client_config(roots_pem: &str, pins: &[String]) -> Result<ClientConfig, N
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(not(target_os = "android"))]
+fn platform_verifier(provider: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {
+    let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(provider))
+        .map_err(|e| NetError::Config(format!("the platform's certificate store is unusable ({e}); pass root_certs_pem")))?;
+    Ok(Arc::new(verifier))
+}
+
+// The Android verifier needs its JNI init with the app's context, which the library
+// does not export yet: a clear refusal at open beats a failed handshake later.
+#[cfg(target_os = "android")]
+fn platform_verifier(_: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {
+    Err(NetError::Config("on Android, https needs root_certs_pem until the platform verifier's init is wired".into()))
+}
+
+fn own_roots(roots_pem: &str, provider: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(roots_pem.as_bytes()) {
+        let cert = cert.map_err(|e| NetError::Config(format!("root certificates: {e}")))?;
+        roots.add(cert).map_err(|e| NetError::Config(format!("root certificate refused: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(NetError::Config("root_certs_pem holds no certificate".into()));
+    }
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(provider))
+        .build()
+        .map_err(|e| NetError::Config(format!("certificate verifier: {e}")))?;
+    Ok(webpki)
 }
 
 /// For a loopback-http profile: reqwest still needs a TLS config (without one it
@@ -104,7 +130,7 @@ fn decode_pin(pin: &str) -> Result<[u8; 32], NetError> {
 /// pinned key (pinning the CA key survives leaf renewals).
 #[derive(Debug)]
 struct Pinned {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Arc<dyn ServerCertVerifier>,
     pins: Vec<[u8; 32]>,
 }
 
@@ -229,9 +255,9 @@ mod tests {
         assert!(decode_pin("sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").is_ok());
         assert!(decode_pin("47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU").is_ok());
         assert!(decode_pin("short").is_err());
-        assert!(matches!(client_config("", &[]), Err(NetError::Config(_))));
+        assert!(matches!(client_config(Some(""), &[]), Err(NetError::Config(_))));
         assert!(matches!(
-            client_config("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &[]),
+            client_config(Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), &[]),
             Err(NetError::Config(_))
         ));
     }

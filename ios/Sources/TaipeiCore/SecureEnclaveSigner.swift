@@ -4,6 +4,7 @@
 #if canImport(CryptoKit) && canImport(Security)
 import CryptoKit
 import Foundation
+import LocalAuthentication
 import Security
 
 public final class SecureEnclaveSigner: DeviceSigner, @unchecked Sendable {
@@ -48,12 +49,22 @@ public final class SecureEnclaveSigner: DeviceSigner, @unchecked Sendable {
         key.publicKey.x963Representation // 04 ‖ x ‖ y, 65 bytes
     }
 
-    public func sign(message: Data) throws -> Data {
-        do {
-            return try key.signature(for: message).derRepresentation
-        } catch {
-            throw PlatformError.Failed(detail: "Secure Enclave signing failed: \(error)")
-        }
+    /// Async in the core's trait: with `.userPresence` the enclave shows Face ID / the
+    /// passcode inside `signature(for:)` and blocks until the person answers, so that
+    /// wait runs on a task of its own, never on a thread of the core. Dismissing the
+    /// prompt is `PlatformError.Cancelled` (the core reports `signer_cancelled`); past
+    /// `ClientConfig.signerTimeoutSecs` the core stops waiting (`signer_timeout`).
+    public func sign(message: Data) async throws -> Data {
+        let key = self.key
+        return try await Task.detached(priority: .userInitiated) {
+            do {
+                return try key.signature(for: message).derRepresentation
+            } catch let error as LAError where error.code == .userCancel || error.code == .appCancel || error.code == .systemCancel {
+                throw PlatformError.Cancelled(detail: "the person dismissed the Secure Enclave prompt (\(error.code.rawValue))")
+            } catch {
+                throw PlatformError.Failed(detail: "Secure Enclave signing failed: \(error)")
+            }
+        }.value
     }
 
     public func assurance() -> Assurance { .hardware }

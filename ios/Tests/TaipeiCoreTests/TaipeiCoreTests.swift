@@ -11,7 +11,7 @@ import XCTest
 final class CryptoKitSigner: DeviceSigner, @unchecked Sendable {
     let key = P256.Signing.PrivateKey()
     func publicKey() throws -> Data { key.publicKey.x963Representation }
-    func sign(message: Data) throws -> Data { try key.signature(for: message).derRepresentation }
+    func sign(message: Data) async throws -> Data { try key.signature(for: message).derRepresentation }
     func assurance() -> Assurance { .hardware }
 }
 

@@ -130,7 +130,7 @@ class JdkSigner : DeviceSigner {
         return byteArrayOf(4) + fixed32(point.affineX) + fixed32(point.affineY)
     }
 
-    override fun sign(message: ByteArray): ByteArray {
+    override suspend fun sign(message: ByteArray): ByteArray {
         signatures.incrementAndGet()
         return Signature.getInstance("SHA256withECDSA").run {
             initSign(pair.private)
@@ -151,7 +151,7 @@ class JdkSigner : DeviceSigner {
 class ThrowingSigner : DeviceSigner {
     private val inner = JdkSigner()
     override fun publicKey() = inner.publicKey()
-    override fun sign(message: ByteArray): ByteArray = throw IllegalStateException("keystore exploded")
+    override suspend fun sign(message: ByteArray): ByteArray = throw IllegalStateException("keystore exploded")
     override fun assurance() = Assurance.HARDWARE
 }
 

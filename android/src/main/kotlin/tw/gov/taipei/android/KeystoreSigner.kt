@@ -18,6 +18,8 @@ import java.security.ProviderException
 import java.security.Signature
 import java.security.interfaces.ECPublicKey
 import java.security.spec.ECGenParameterSpec
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
 import tw.gov.taipei.core.Assurance
 import tw.gov.taipei.core.DeviceSigner
 import tw.gov.taipei.core.PlatformException
@@ -38,6 +40,15 @@ class KeystoreSigner(
     private val createKey: (KeyStore, String) -> Unit,
     /** Where the key lives; read from the key itself on a device ([securityLevelOf]). */
     private val level: (PrivateKey) -> Assurance,
+    /**
+     * Runs before each signature with the [Signature] already initialised with the key.
+     * A key made to need the person for every use shows BiometricPrompt here with
+     * `BiometricPrompt.CryptoObject(signature)` and returns once they pass it, or throws
+     * [PlatformException.Cancelled] when they dismiss it. It may suspend as long as the
+     * person takes: the core waits without holding a thread, up to
+     * `ClientConfig.signerTimeoutSecs`, then cancels this coroutine.
+     */
+    private val authorize: suspend (Signature) -> Unit = {},
 ) : DeviceSigner {
     private val lock = Any()
 
@@ -48,14 +59,22 @@ class KeystoreSigner(
         uncompressedPoint(public)
     }
 
-    override fun sign(message: ByteArray): ByteArray {
+    override suspend fun sign(message: ByteArray): ByteArray {
         val key = synchronized(lock) { privateKey() }
-        return try {
-            Signature.getInstance("SHA256withECDSA").run {
-                initSign(key)
-                update(message)
-                sign()
+        val signature = keystoreCall { Signature.getInstance("SHA256withECDSA").apply { initSign(key) } }
+        authorize(signature)
+        // StrongBox takes tens of milliseconds per signature: not on the caller's thread.
+        return withContext(Dispatchers.IO) {
+            keystoreCall {
+                signature.update(message)
+                signature.sign()
             }
+        }
+    }
+
+    private fun <T> keystoreCall(call: () -> T): T {
+        return try {
+            call()
         } catch (e: KeyPermanentlyInvalidatedException) {
             // The person changed the screen lock or biometrics: the key is gone for good.
             throw PlatformException.Unavailable("key $alias was invalidated by a change of screen lock or biometrics; bind again")
@@ -135,8 +154,9 @@ class KeystoreSigner(
          * phone has one ([PackageManager.FEATURE_STRONGBOX_KEYSTORE]) and the TEE
          * otherwise. [userAuthSeconds]: when set, the key signs only within that many
          * seconds of the person unlocking or passing BiometricPrompt (device credential
-         * or strong biometric); null keeps background punches and sync working while the
-         * phone is locked. [attestationChallenge]: the binding offer's nonce, so the key's
+         * or strong biometric), and `0` for every use, with [authorize] showing the prompt
+         * with the signature as its `CryptoObject`; null keeps background punches and
+         * sync working while the phone is locked. [attestationChallenge]: the binding offer's nonce, so the key's
          * attestation chain ([attestationChain]) proves where the key lives.
          */
         @JvmStatic
@@ -145,6 +165,7 @@ class KeystoreSigner(
             alias: String = "taipei-device",
             userAuthSeconds: Int? = null,
             attestationChallenge: ByteArray? = null,
+            authorize: suspend (Signature) -> Unit = {},
         ): KeystoreSigner {
             val keyStore = KeyStore.getInstance("AndroidKeyStore").apply { load(null) }
             val strongBox = Build.VERSION.SDK_INT >= 28 &&
@@ -181,7 +202,7 @@ class KeystoreSigner(
                     generator.initialize(spec(false))
                     generator.generateKeyPair()
                 }
-            }, ::securityLevelOf)
+            }, ::securityLevelOf, authorize)
         }
     }
 }

@@ -15,6 +15,7 @@ import tw.gov.taipei.core.ElapsedClock
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
 import tw.gov.taipei.core.Login
+import tw.gov.taipei.core.Push
 import tw.gov.taipei.core.SecretStore
 import tw.gov.taipei.core.SyncReport
 import tw.gov.taipei.core.Wallet
@@ -45,6 +46,7 @@ class TaipeiClient private constructor(
 
     val login: Login by lazy { client.login() }
     val wallet: Wallet by lazy { client.wallet() }
+    val push: Push by lazy { client.push() }
 
     suspend fun bindDevice(portalQrText: String) = client.bindDevice(portalQrText)
     suspend fun sync(): SyncReport = client.sync()

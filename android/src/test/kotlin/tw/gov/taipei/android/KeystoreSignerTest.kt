@@ -13,6 +13,7 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotEquals
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
@@ -41,7 +42,7 @@ class KeystoreSignerTest {
         assertArrayEquals("the key is made once", public, signer.publicKey())
 
         val message = "TPQ-test".toByteArray()
-        val der = signer.sign(message)
+        val der = runBlocking { signer.sign(message) }
         assertEquals("DER sequence", 0x30, der[0].toInt())
         val ok = Signature.getInstance("SHA256withECDSA").run {
             initVerify(jcaKey(public))
