@@ -308,6 +308,31 @@ pub fn is_case(value: &Json) -> bool {
     value.get("EXPECTEDRESULTS").is_some_and(Json::is_object)
 }
 
+/// Evidence that a JSON file is a test case whose expectations sit in the wrong
+/// place: it carries `EXPECTED*` flags, but no top-level `EXPECTEDRESULTS` object,
+/// where upstream's harness reads every expectation (`config_env['EXPECTEDRESULTS']`
+/// fails on such a file). `None` for a case, or for JSON that is no case at all.
+pub fn misplaced_expectations(value: &Json) -> Option<String> {
+    fn first_flag(value: &Json, at: &str) -> Option<String> {
+        match value {
+            Json::Object(map) => map.iter().find_map(|(key, inner)| {
+                let path = format!("{at}.{key}");
+                if key.starts_with("EXPECTED") { Some(path) } else { first_flag(inner, &path) }
+            }),
+            Json::Array(items) => items.iter().enumerate().find_map(|(i, inner)| first_flag(inner, &format!("{at}[{i}]"))),
+            _ => None,
+        }
+    }
+    if is_case(value) {
+        return None;
+    }
+    let at = first_flag(value, "")?;
+    Some(format!(
+        "the case file holds the expectation {at} but no top-level EXPECTEDRESULTS, where upstream's own harness \
+         reads every expectation (config_env['EXPECTEDRESULTS'] fails on this file)"
+    ))
+}
+
 /// Each stage of the chain, from the case's own field when it has one, else derived
 /// from the stage before (ultimately from `PREFIX`). `None`: no input at all.
 struct Chain<'a> {
@@ -684,6 +709,25 @@ impl Chain<'_> {
             return Some(format!(
                 "the signed payload's hcert claim (-260 → 1) is a byte string holding CBOR, not the DCC map \
                  HCERT requires, which upstream's own harness reads as a map too{against_json}"
+            ));
+        }
+        // The CBOR field is not hex, the form every byte field of the test data takes
+        // and upstream's harness reads (`unhexlify`); base64 is the usual slip.
+        if matches!(flag, Flag::Decode | Flag::Encode | Flag::SchemaValidation)
+            && let Some(field) = self.field("CBOR")
+            && let Err(why) = from_hex(field)
+        {
+            let signed = self.sign1().and_then(Result::ok);
+            let as_base64 = match base64::engine::general_purpose::STANDARD.decode(field.trim()) {
+                Ok(bytes) if signed.as_ref().is_some_and(|s| s.payload() == bytes.as_slice()) => {
+                    "; read as base64 it is the signed payload, byte for byte".to_string()
+                }
+                Ok(bytes) => format!("; read as base64 it is {} bytes, not the signed payload", bytes.len()),
+                Err(_) => String::new(),
+            };
+            return Some(format!(
+                "the case's CBOR field is not hex ({why}), the form the test data's byte fields take and \
+                 upstream's own harness reads (unhexlify), so no reader decodes it as the case means{as_base64}"
             ));
         }
         match flag {
