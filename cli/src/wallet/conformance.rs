@@ -127,7 +127,7 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
             Ok(bytes) => bytes,
             Err(e) => {
                 // An unreadable case file must not pass silently.
-                run.reports.push(CaseReport { name, description: e.to_string(), flags: vec![unreadable(None)] });
+                run.reports.push(CaseReport { name, description: e.to_string(), flags: vec![case_file_failure("could not be read", None)] });
                 continue;
             }
         };
@@ -137,12 +137,25 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
                 // Read but not JSON: upstream's own harness cannot load the file either,
                 // so the case is the data's fault; it still counts as failed.
                 let evidence = format!("the case file is not JSON ({e}); no JSON reader, upstream's included, loads it");
-                run.reports.push(CaseReport { name, description: format!("not JSON: {e}"), flags: vec![unreadable(Some(evidence))] });
+                run.reports.push(CaseReport {
+                    name,
+                    description: format!("not JSON: {e}"),
+                    flags: vec![case_file_failure("could not be read", Some(evidence))],
+                });
                 continue;
             }
         };
         if !conformance::is_case(&case) {
-            run.not_cases.push(name);
+            // Expectations written outside EXPECTEDRESULTS make a case no harness can
+            // run: it fails as the data's defect rather than being skipped.
+            match conformance::misplaced_expectations(&case) {
+                Some(evidence) => run.reports.push(CaseReport {
+                    name,
+                    description: "expectations outside EXPECTEDRESULTS".into(),
+                    flags: vec![case_file_failure("has no EXPECTEDRESULTS", Some(evidence))],
+                }),
+                None => run.not_cases.push(name),
+            }
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -152,11 +165,11 @@ pub fn run_dir(dir: &Path) -> Result<Run, String> {
     Ok(run)
 }
 
-fn unreadable(defect: Option<String>) -> conformance::FlagResult {
+fn case_file_failure(why: &str, defect: Option<String>) -> conformance::FlagResult {
     conformance::FlagResult {
         flag: "(case file)".into(),
         expected: true,
-        found: Some(Err("could not be read".into())),
+        found: Some(Err(why.into())),
         known_issue: None,
         defect,
         note: None,

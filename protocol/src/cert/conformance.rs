@@ -12,6 +12,7 @@
 use base64::Engine as _;
 use serde_json::Value as Json;
 
+use super::cose::{Algorithm, VerifyingKey};
 use super::{CertError, Claims, Prefix, SignerCertificate, Sign1, base45_decode, cbor, dcc, inflate, unprefix};
 
 /// Decodes a PNG into the text of the QR code in it.
@@ -305,6 +306,31 @@ fn as_flag(value: &Json) -> Option<bool> {
 /// the cases).
 pub fn is_case(value: &Json) -> bool {
     value.get("EXPECTEDRESULTS").is_some_and(Json::is_object)
+}
+
+/// Evidence that a JSON file is a test case whose expectations sit in the wrong
+/// place: it carries `EXPECTED*` flags, but no top-level `EXPECTEDRESULTS` object,
+/// where upstream's harness reads every expectation (`config_env['EXPECTEDRESULTS']`
+/// fails on such a file). `None` for a case, or for JSON that is no case at all.
+pub fn misplaced_expectations(value: &Json) -> Option<String> {
+    fn first_flag(value: &Json, at: &str) -> Option<String> {
+        match value {
+            Json::Object(map) => map.iter().find_map(|(key, inner)| {
+                let path = format!("{at}.{key}");
+                if key.starts_with("EXPECTED") { Some(path) } else { first_flag(inner, &path) }
+            }),
+            Json::Array(items) => items.iter().enumerate().find_map(|(i, inner)| first_flag(inner, &format!("{at}[{i}]"))),
+            _ => None,
+        }
+    }
+    if is_case(value) {
+        return None;
+    }
+    let at = first_flag(value, "")?;
+    Some(format!(
+        "the case file holds the expectation {at} but no top-level EXPECTEDRESULTS, where upstream's own harness \
+         reads every expectation (config_env['EXPECTEDRESULTS'] fails on this file)"
+    ))
 }
 
 /// Each stage of the chain, from the case's own field when it has one, else derived
@@ -630,7 +656,7 @@ impl Chain<'_> {
         let mut note = None;
         let found = now_ms.and_then(|now_ms| {
             let (claims, signer, kid_note) = stage?;
-            let (iat, exp) = match (claims.iat, claims.exp) {
+            let (iat_ms, exp_ms) = match (claims.iat_ms, claims.exp_ms) {
                 (Some(iat), Some(exp)) => (iat, exp),
                 _ => return Err("iat or exp is missing".into()),
             };
@@ -638,11 +664,11 @@ impl Chain<'_> {
             // one, the case does not carry it, and the bound cannot be judged.
             if let Some(kid_note) = kid_note {
                 note = Some(format!("{kid_note}; the signer's validity bound is not checked"));
-            } else if iat < signer.not_before || exp > signer.not_after {
+            } else if iat_ms < signer.not_before.saturating_mul(1000) || exp_ms > signer.not_after.saturating_mul(1000) {
                 return Err(format!(
                     "validity {} – {} exceeds the signer certificate's {} – {}",
-                    super::format_rfc3339(iat),
-                    super::format_rfc3339(exp),
+                    super::format_rfc3339_millis(iat_ms),
+                    super::format_rfc3339_millis(exp_ms),
                     super::format_rfc3339(signer.not_before),
                     super::format_rfc3339(signer.not_after)
                 ));
@@ -658,11 +684,11 @@ impl Chain<'_> {
         let sign1 = self.sign1()?;
         Some(now_ms.and_then(|now_ms| {
             let claims = Claims::from_cbor(sign1?.payload()).map_err(text)?;
-            let exp = claims.exp.ok_or("the certificate has no exp")?;
-            if exp.saturating_mul(1000) < now_ms {
+            let exp_ms = claims.exp_ms.ok_or("the certificate has no exp")?;
+            if exp_ms < now_ms {
                 Ok(())
             } else {
-                Err(format!("valid until {}", super::format_rfc3339(exp)))
+                Err(format!("valid until {}", super::format_rfc3339_millis(exp_ms)))
             }
         }))
     }
@@ -685,19 +711,54 @@ impl Chain<'_> {
                  HCERT requires, which upstream's own harness reads as a map too{against_json}"
             ));
         }
+        // The CBOR field is not hex, the form every byte field of the test data takes
+        // and upstream's harness reads (`unhexlify`); base64 is the usual slip.
+        if matches!(flag, Flag::Decode | Flag::Encode | Flag::SchemaValidation)
+            && let Some(field) = self.field("CBOR")
+            && let Err(why) = from_hex(field)
+        {
+            let signed = self.sign1().and_then(Result::ok);
+            let as_base64 = match base64::engine::general_purpose::STANDARD.decode(field.trim()) {
+                Ok(bytes) if signed.as_ref().is_some_and(|s| s.payload() == bytes.as_slice()) => {
+                    "; read as base64 it is the signed payload, byte for byte".to_string()
+                }
+                Ok(bytes) => format!("; read as base64 it is {} bytes, not the signed payload", bytes.len()),
+                Err(_) => String::new(),
+            };
+            return Some(format!(
+                "the case's CBOR field is not hex ({why}), the form the test data's byte fields take and \
+                 upstream's own harness reads (unhexlify), so no reader decodes it as the case means{as_base64}"
+            ));
+        }
         match flag {
             // The kid names a certificate the case does not carry, yet the case expects
             // the signature to verify with the one it carries.
             Flag::Verify => {
                 let (sign1, signer) = (self.sign1()?.ok()?, self.signer()?.ok()?);
-                let kid = sign1.kid()?;
-                (kid != signer.kid.as_slice()).then(|| {
-                    format!(
+                if let Some(kid) = sign1.kid()
+                    && kid != signer.kid.as_slice()
+                {
+                    return Some(format!(
                         "the COSE kid {} names no certificate the case carries (TESTCTX.CERTIFICATE's kid is {}), \
                          so no verifier can check the signature, upstream's harness included (it asserts the kid \
                          names TESTCTX.CERTIFICATE)",
                         hex(kid),
                         hex(&signer.kid)
+                    ));
+                }
+                // ES256 signs r ‖ s over P-256, 32 bytes each (RFC 9053 §2.1): a
+                // signature of another length cannot verify under the algorithm the
+                // message itself declares, whatever key is tried.
+                let length = sign1.signature().len();
+                (sign1.algorithm() == Algorithm::Es256 && length != 64).then(|| {
+                    let key = match &signer.key {
+                        VerifyingKey::Unsupported(what) => format!(", and TESTCTX.CERTIFICATE's key is {what}"),
+                        _ => String::new(),
+                    };
+                    format!(
+                        "the COSE header declares ES256, whose signature is 64 bytes (r‖s over P-256), but the \
+                         signature is {length} bytes{key}: it cannot verify under the algorithm the message names, \
+                         as upstream's harness (test_verification_check, a P-256 key) finds too"
                     )
                 })
             }
@@ -805,14 +866,14 @@ impl Chain<'_> {
                 let clock = self.case["TESTCTX"]["VALIDATIONCLOCK"].as_str()?;
                 let now_ms = self.clock()?.ok()?;
                 let (claims, _, _) = self.payload_and_signer()?.ok()?;
-                let (iat, exp) = (claims.iat?, claims.exp?);
-                let outside = now_ms < iat.saturating_mul(1000) || now_ms > exp.saturating_mul(1000);
+                let (iat_ms, exp_ms) = (claims.iat_ms?, claims.exp_ms?);
+                let outside = now_ms < iat_ms || now_ms > exp_ms;
                 outside.then(|| {
                     format!(
                         "the case's VALIDATIONCLOCK {clock} lies outside its own payload's validity {} – {}, \
                          which upstream's own harness (test_expiration_check) fails too",
-                        super::format_rfc3339(iat),
-                        super::format_rfc3339(exp)
+                        super::format_rfc3339_millis(iat_ms),
+                        super::format_rfc3339_millis(exp_ms)
                     )
                 })
             }
@@ -829,17 +890,29 @@ impl Chain<'_> {
                         "TESTCTX.CERTIFICATE's extended key usages ({}) do not include {kind}, the payload's kind",
                         signer.extended_key_usage.join(", ")
                     )),
-                    Ok(()) => kid_note.map(|_| {
-                        let usages = match signer.extended_key_usage.as_slice() {
-                            [] => "no extended key usage, so every kind".to_string(),
-                            some => some.join(", "),
-                        };
-                        format!(
-                            "the case expects its signer refused, but the certificate it carries \
-                             (TESTCTX.CERTIFICATE, which upstream's harness judges too) allows {kind} ({usages}); \
-                             the kid names another certificate, which the case does not carry"
-                        )
-                    }),
+                    Ok(()) => match kid_note {
+                        Some(_) => {
+                            let usages = match signer.extended_key_usage.as_slice() {
+                                [] => "no extended key usage, so every kind".to_string(),
+                                some => some.join(", "),
+                            };
+                            Some(format!(
+                                "the case expects its signer refused, but the certificate it carries \
+                                 (TESTCTX.CERTIFICATE, which upstream's harness judges too) allows {kind} ({usages}); \
+                                 the kid names another certificate, which the case does not carry"
+                            ))
+                        }
+                        // The signer that signed has no extended key usage at all: it may
+                        // sign every kind, and upstream's harness fails any case that
+                        // expects such a signer refused.
+                        None if signer.extended_key_usage.is_empty() => Some(format!(
+                            "the case expects its signer refused for {kind}, but TESTCTX.CERTIFICATE, whose kid the \
+                             COSE message names, has no extended key usage, so it may sign every kind; upstream's own \
+                             harness (test_expected_key_usage) fails such a case too (\"Given DSC is valid to sign \
+                             HCERT Type\")"
+                        )),
+                        None => None,
+                    },
                 }
             }
             _ => None,

@@ -134,6 +134,11 @@ impl Sign1 {
         &self.payload
     }
 
+    /// The signature bytes as the message carries them.
+    pub fn signature(&self) -> &[u8] {
+        &self.message.signature
+    }
+
     /// Checks the signature over `Sig_structure = ["Signature1", protected, h'', payload]`
     /// with `key`, whose algorithm must be the one the message declares (a key is
     /// never used with an algorithm it was not made for).

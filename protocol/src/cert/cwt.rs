@@ -21,22 +21,29 @@ pub mod labels {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claims {
     pub iss: Option<String>,
-    /// Issued at, UTC seconds.
+    /// Issued at, UTC seconds (a fractional NumericDate rounded down).
     pub iat: Option<i64>,
-    /// Expires at, UTC seconds.
+    /// Expires at, UTC seconds (a fractional NumericDate rounded down).
     pub exp: Option<i64>,
-    /// Not before, UTC seconds.
+    /// Not before, UTC seconds (a fractional NumericDate rounded down).
     pub nbf: Option<i64>,
+    /// The same three instants to the millisecond. A NumericDate may be a float
+    /// (RFC 8392 §2), and at the edge of validity its fraction decides: a
+    /// certificate with `exp` 1638875450.007 is still valid at …:50.005.
+    pub iat_ms: Option<i64>,
+    pub exp_ms: Option<i64>,
+    pub nbf_ms: Option<i64>,
     /// Every claim as JSON, keyed by its label in decimal (`"1"`, `"-260"`) or its
     /// text label.
     pub all: Map<String, Json>,
 }
 
-/// A NumericDate: integer seconds, or (RFC 8392 allows it) a float, truncated.
-fn numeric_date(value: &Value, name: &str) -> Result<i64, CertError> {
+/// A NumericDate in UTC milliseconds: integer seconds, or (RFC 8392 allows it) a
+/// float, kept to the millisecond.
+fn numeric_date_ms(value: &Value, name: &str) -> Result<i64, CertError> {
     match value {
-        Value::Integer(i) => i64::try_from(i128::from(*i)).ok(),
-        Value::Float(f) if f.is_finite() && f.abs() < 1e15 => Some(f.trunc() as i64),
+        Value::Integer(i) => i64::try_from(i128::from(*i)).ok().map(|secs| secs.saturating_mul(1000)),
+        Value::Float(f) if f.is_finite() && f.abs() < 1e15 => Some((f * 1000.0).round() as i64),
         _ => None,
     }
     .ok_or_else(|| CertError::Claims(format!("{name} is not a NumericDate")))
@@ -49,7 +56,8 @@ impl Claims {
         let Value::Map(entries) = &value else {
             return Err(CertError::Claims("the payload is not a CBOR map".into()));
         };
-        let mut claims = Self { iss: None, iat: None, exp: None, nbf: None, all: Map::new() };
+        let mut claims =
+            Self { iss: None, iat: None, exp: None, nbf: None, iat_ms: None, exp_ms: None, nbf_ms: None, all: Map::new() };
         for (key, value) in entries {
             if let Value::Integer(label) = key {
                 match i128::from(*label) {
@@ -57,13 +65,15 @@ impl Claims {
                         Value::Text(t) => claims.iss = Some(t.clone()),
                         _ => return Err(CertError::Claims("iss is not text".into())),
                     },
-                    l if l == i128::from(labels::EXP) => claims.exp = Some(numeric_date(value, "exp")?),
-                    l if l == i128::from(labels::NBF) => claims.nbf = Some(numeric_date(value, "nbf")?),
-                    l if l == i128::from(labels::IAT) => claims.iat = Some(numeric_date(value, "iat")?),
+                    l if l == i128::from(labels::EXP) => claims.exp_ms = Some(numeric_date_ms(value, "exp")?),
+                    l if l == i128::from(labels::NBF) => claims.nbf_ms = Some(numeric_date_ms(value, "nbf")?),
+                    l if l == i128::from(labels::IAT) => claims.iat_ms = Some(numeric_date_ms(value, "iat")?),
                     _ => {}
                 }
             }
         }
+        let secs = |ms: Option<i64>| ms.map(|ms| ms.div_euclid(1000));
+        (claims.iat, claims.exp, claims.nbf) = (secs(claims.iat_ms), secs(claims.exp_ms), secs(claims.nbf_ms));
         match cbor::to_json(&value)? {
             Json::Object(all) => claims.all = all,
             _ => return Err(CertError::Claims("the payload is not a map".into())),
@@ -86,15 +96,15 @@ impl Claims {
     /// expire (a diploma); one without `iat` has no start.
     pub fn check_validity(&self, now_ms: i64) -> Result<(), CertError> {
         let now = now_ms.div_euclid(1000);
-        for start in [self.iat, self.nbf].into_iter().flatten() {
-            if now_ms < start.saturating_mul(1000) {
-                return Err(CertError::NotYetValid { iat: start, now });
+        for start_ms in [self.iat_ms, self.nbf_ms].into_iter().flatten() {
+            if now_ms < start_ms {
+                return Err(CertError::NotYetValid { iat: start_ms.div_euclid(1000), now });
             }
         }
-        if let Some(exp) = self.exp
-            && now_ms > exp.saturating_mul(1000)
+        if let Some(exp_ms) = self.exp_ms
+            && now_ms > exp_ms
         {
-            return Err(CertError::Expired { exp, now });
+            return Err(CertError::Expired { exp: exp_ms.div_euclid(1000), now });
         }
         Ok(())
     }

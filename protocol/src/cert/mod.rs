@@ -34,7 +34,7 @@ pub use cose::{Algorithm, Sign1, VerifyingKey};
 pub use cwt::{Claims, labels};
 pub use dsc::SignerCertificate;
 pub use error::CertError;
-pub use time::{format_rfc3339, parse_iso8601_millis};
+pub use time::{format_rfc3339, format_rfc3339_millis, parse_iso8601_millis};
 pub(crate) use time::{civil_from_days, days_from_civil, days_in_month};
 
 /// Largest decompressed COSE message accepted. A QR code holds under 3 KiB; the

@@ -39,6 +39,15 @@ pub fn format_rfc3339(secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
 }
 
+/// As [`format_rfc3339`], with the milliseconds when there are any.
+pub fn format_rfc3339_millis(ms: i64) -> String {
+    let whole = format_rfc3339(ms.div_euclid(1000));
+    match ms.rem_euclid(1000) {
+        0 => whole,
+        frac => format!("{}.{frac:03}Z", whole.trim_end_matches('Z')),
+    }
+}
+
 pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     match month {
