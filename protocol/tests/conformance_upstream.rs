@@ -289,3 +289,76 @@ fn json_and_cbor_written_apart_from_the_signed_payload_are_an_upstream_data_defe
     let decode = flag(&report, "EXPECTEDDECODE");
     assert!(!decode.ok() && decode.defect.is_none(), "{}", show(&report));
 }
+
+/// ES case 402: `iat` and `exp` are CBOR floats (RFC 8392 allows a fractional
+/// NumericDate) and the clock sits 7 ms after the whole second of `exp`, within its
+/// fraction: the expiration check must pass, as upstream's harness finds. Its
+/// signature is 96 bytes under an ES256 header, from a P-384 signer: no verifier can
+/// check it under the algorithm the message names, and the mismatch is the data's.
+#[test]
+fn a_fractional_numeric_date_counts_and_a_signature_of_the_wrong_length_is_a_data_defect() {
+    let report = run("ES/2DCode/raw/402.json");
+    assert_eq!(flag(&report, "EXPECTEDEXPIRATIONCHECK").found, Some(Ok(())), "{}", show(&report));
+    let verify = flag(&report, "EXPECTEDVERIFY");
+    assert!(verify.defect.as_deref().unwrap().contains("declares ES256") && verify.describe().contains("96 bytes"), "{}", verify.describe());
+    assert!(report.failed_on_data_defects(), "{}", show(&report));
+    assert!(report.flags.iter().filter(|f| !f.ok()).all(|f| f.flag == "EXPECTEDVERIFY"), "{}", show(&report));
+    // One second later the certificate has expired, and the case's own data says so.
+    let mut late = load("ES/2DCode/raw/402.json");
+    late["TESTCTX"]["VALIDATIONCLOCK"] = "2021-12-07T11:10:51Z".into();
+    let report = check("ES/2DCode/raw/402.json", &late);
+    let expiration = flag(&report, "EXPECTEDEXPIRATIONCHECK");
+    assert!(!expiration.ok() && expiration.defect.as_deref().unwrap().contains("2021-12-07T11:10:50.007Z"), "{}", expiration.describe());
+}
+
+/// IS case 4: its signer certificate has no extended key usage, so it may sign every
+/// kind, yet the case expects key usage refused; upstream's harness fails it too. The
+/// same case expecting key usage to pass passes.
+#[test]
+fn a_signer_without_key_usage_expected_refused_is_an_upstream_data_defect() {
+    let report = run("IS/2DCode/raw/4.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let usage = flag(&report, "EXPECTEDKEYUSAGE");
+    assert_eq!(usage.found, Some(Ok(())));
+    assert!(usage.defect.as_deref().unwrap().contains("has no extended key usage"), "{}", usage.describe());
+    let mut case = load("IS/2DCode/raw/4.json");
+    case["EXPECTEDRESULTS"]["EXPECTEDKEYUSAGE"] = true.into();
+    assert!(check("IS/2DCode/raw/4.json", &case).passed());
+    // A signer whose usages allow only vaccinations is refused a test with no defect
+    // to blame (PL 1.3.0 case 9 carries such a signer).
+    case["EXPECTEDRESULTS"]["EXPECTEDKEYUSAGE"] = false.into();
+    case["TESTCTX"]["CERTIFICATE"] = load("PL/1.3.0/2DCode/raw/6.json")["TESTCTX"]["CERTIFICATE"].clone();
+    let usage = flag(&check("IS/2DCode/raw/4.json", &case), "EXPECTEDKEYUSAGE").clone();
+    assert!(usage.found.clone().unwrap().is_err() && usage.ok(), "{}", usage.describe());
+}
+
+/// MK case 1: its CBOR field is base64, not hex; read as base64 it is the signed
+/// payload. Decoding fails as the data's defect, with that evidence; the same bytes
+/// written as hex decode.
+#[test]
+fn a_cbor_field_that_is_not_hex_is_an_upstream_data_defect() {
+    let report = run("MK/2DCode/raw/1.json");
+    assert!(!report.passed() && report.failed_on_data_defects(), "{}", show(&report));
+    let decode = flag(&report, "EXPECTEDDECODE");
+    assert!(decode.defect.as_deref().unwrap().contains("is the signed payload, byte for byte"), "{}", decode.describe());
+    use base64::Engine as _;
+    let mut case = load("MK/2DCode/raw/1.json");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(case["CBOR"].as_str().unwrap()).unwrap();
+    case["CBOR"] = bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into();
+    let report = check("MK/2DCode/raw/1.json", &case);
+    assert!(report.passed(), "{}", show(&report));
+}
+
+/// BG case 1 keeps its expectations inside TESTCTX, with no top-level
+/// EXPECTEDRESULTS: no harness can run it, so it is reported as the data's defect
+/// rather than taken for a file that is no case.
+#[test]
+fn expectations_outside_expectedresults_are_an_upstream_data_defect() {
+    use taipei_protocol::cert::conformance::{is_case, misplaced_expectations};
+    let case = load("BG/2DCode/raw/1.json");
+    assert!(!is_case(&case));
+    let evidence = misplaced_expectations(&case).unwrap();
+    assert!(evidence.contains(".TESTCTX.EXPECTEDDECODE"), "{evidence}");
+    assert_eq!(misplaced_expectations(&load("IS/2DCode/raw/4.json")), None, "a case");
+    assert_eq!(misplaced_expectations(&serde_json::json!({"JSON": {"ver": "1.3.0"}})), None, "no case at all");
+}

@@ -193,4 +193,19 @@ mod tests {
         assert!(report.failed_on_data_defects(), "{report:?}");
         assert!(report.flags[0].describe().contains("UPSTREAM DATA DEFECT: the case file is not JSON"));
     }
+
+    #[test]
+    fn expectations_outside_expectedresults_fail_and_other_json_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("BG/2DCode/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        // Upstream BG 1's shape: its flags inside TESTCTX.
+        std::fs::write(raw.join("1.json"), br#"{"JSON":{},"TESTCTX":{"EXPECTEDVERIFY":true}}"#).unwrap();
+        std::fs::write(dir.path().join("BG/notes.json"), br#"{"author":"x"}"#).unwrap();
+        let run = run_dir(dir.path()).unwrap();
+        assert_eq!((run.passed(), run.failed()), (0, 1));
+        assert!(run.reports[0].failed_on_data_defects(), "{:?}", run.reports[0]);
+        assert!(run.reports[0].flags[0].describe().contains(".TESTCTX.EXPECTEDVERIFY"));
+        assert_eq!(run.not_cases, ["BG/notes.json"]);
+    }
 }

@@ -109,3 +109,26 @@ impl Claims {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: Value) -> Claims {
+        let payload = Value::Map(vec![(Value::Integer(labels::IAT.into()), Value::Float(1_621_595_450.116)), (Value::Integer(labels::EXP.into()), exp)]);
+        Claims::from_cbor(&cbor::serialize(&payload)).unwrap()
+    }
+
+    #[test]
+    fn a_fractional_numeric_date_keeps_its_milliseconds() {
+        let c = claims(Value::Float(1_638_875_450.007));
+        assert_eq!((c.iat, c.exp), (Some(1_621_595_450), Some(1_638_875_450)));
+        assert_eq!((c.iat_ms, c.exp_ms), (Some(1_621_595_450_116), Some(1_638_875_450_007)));
+        assert!(c.check_validity(1_638_875_450_007).is_ok(), "valid up to the fraction");
+        assert!(matches!(c.check_validity(1_638_875_450_008), Err(CertError::Expired { exp: 1_638_875_450, .. })));
+        assert!(matches!(c.check_validity(1_621_595_450_115), Err(CertError::NotYetValid { .. })));
+        let whole = claims(Value::Integer(1_638_875_450.into()));
+        assert!(whole.check_validity(1_638_875_450_000).is_ok() && whole.check_validity(1_638_875_450_001).is_err());
+        assert!(Claims::from_cbor(&cbor::serialize(&Value::Map(vec![(Value::Integer(labels::EXP.into()), Value::Float(f64::NAN))]))).is_err());
+    }
+}
