@@ -81,9 +81,13 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// `known_issues.csv` in the folder or the nearest folder above it.
+/// `known_issues.csv` in the folder or the nearest folder above it, beside the cases
+/// (as `../shared/testdata/eu-dcc` has it) or in a `tests/` folder there (as a clone of
+/// the upstream repository has it).
 fn find_known_issues(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors().map(|d| d.join("known_issues.csv")).find(|p| p.is_file())
+    dir.ancestors()
+        .flat_map(|d| [d.join("known_issues.csv"), d.join("tests").join("known_issues.csv")])
+        .find(|p| p.is_file())
 }
 
 /// The member state a case belongs to, as upstream's `known_issues.csv` names it:
@@ -207,5 +211,18 @@ mod tests {
         assert!(run.reports[0].failed_on_data_defects(), "{:?}", run.reports[0]);
         assert!(run.reports[0].flags[0].describe().contains(".TESTCTX.EXPECTEDVERIFY"));
         assert_eq!(run.not_cases, ["BG/notes.json"]);
+    }
+
+    #[test]
+    fn known_issues_are_found_beside_the_cases_or_in_an_upstream_clones_tests_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = dir.path().join("PL/1.3.0/2DCode/raw");
+        std::fs::create_dir_all(&cases).unwrap();
+        assert_eq!(find_known_issues(&cases), None);
+        std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+        std::fs::write(dir.path().join("tests/known_issues.csv"), "").unwrap();
+        assert_eq!(find_known_issues(&cases), Some(dir.path().join("tests/known_issues.csv")));
+        std::fs::write(dir.path().join("PL/known_issues.csv"), "").unwrap();
+        assert_eq!(find_known_issues(&cases), Some(dir.path().join("PL/known_issues.csv")), "the nearest wins");
     }
 }
