@@ -43,6 +43,9 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const INTERNAL: &str = "internal";
+    /// `GET /readyz`: the database does not answer, or holds a schema other than the
+    /// one this server serves.
+    pub const NOT_READY: &str = "not_ready";
 }
 
 /// Every error reply: a stable code and a message for people, and the facts a program
@@ -61,6 +64,15 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerTime {
     pub now_ms: i64,
+}
+
+/// `GET /healthz` (`status` = `ok`) and `GET /readyz` (`ready`, with the database's
+/// schema version): probes of load balancers and orchestrators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i64>,
 }
 
 /// How strongly a device key is protected, as the device reports it.

@@ -19,6 +19,7 @@ use taipei_protocol::{ProtocolError, b64};
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
+use crate::db::Cached as _;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::middleware::Ctx;
@@ -121,14 +122,9 @@ fn check_proof(
     Ok(verified)
 }
 
-/// Remembers a proof's jti so it can never be used twice. Entries older than twice
-/// the allowed skew are dropped: a proof that old is refused by its iat anyway.
+/// Remembers a proof's jti so it can never be used twice (until [`purge`] drops it).
 fn consume_jti(tx: &Transaction<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), ApiError> {
-    tx.execute(
-        "DELETE FROM dpop_jti WHERE iat_s < ?1",
-        [now_s() - 2 * dpop::MAX_CLOCK_SKEW_S],
-    )?;
-    let inserted = tx.execute(
+    let inserted = tx.exec(
         "INSERT OR IGNORE INTO dpop_jti (jkt, jti, iat_s) VALUES (?1, ?2, ?3)",
         params![jkt, proof.claims.jti, proof.claims.iat],
     )?;
@@ -142,6 +138,18 @@ fn consume_jti(tx: &Transaction<'_>, jkt: &str, proof: &VerifiedProof) -> Result
     Ok(())
 }
 
+/// Drops the jtis of proofs older than twice the allowed skew: a proof that old is
+/// refused by its `iat` anyway, so forgetting its jti reopens nothing. Run by the
+/// scheduled purge; the table holds at most the proofs of the last skew window and
+/// one purge interval.
+pub fn purge(tx: &Transaction<'_>, now_ms: i64) -> Result<usize, ApiError> {
+    Ok(tx.exec("DELETE FROM dpop_jti WHERE iat_s < ?1", [now_ms / 1000 - 2 * dpop::MAX_CLOCK_SKEW_S])?)
+}
+
+/// `devices.last_used_at_ms` is kept to the minute: rewriting the device's row on
+/// every request would add a page to every commit for a figure nobody reads finer.
+const LAST_USED_PRECISION_MS: i64 = 60_000;
+
 struct DeviceRow {
     user_id: String,
     display_name: String,
@@ -154,7 +162,7 @@ struct DeviceRow {
 
 fn load_device(conn: &Connection, device_id: &str) -> Result<Option<DeviceRow>, ApiError> {
     Ok(conn
-        .query_row(
+        .row(
             "SELECT d.user_id, u.display_name, d.public_key, d.jkt, d.assurance, d.status, d.assurance_basis \
              FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
             [device_id],
@@ -209,9 +217,9 @@ impl DeviceRow {
 }
 
 fn touch(tx: &Transaction<'_>, device_id: &str) -> Result<(), ApiError> {
-    tx.execute(
-        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2",
-        params![now_ms(), device_id],
+    tx.exec(
+        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= ?1 - ?3",
+        params![now_ms(), device_id, LAST_USED_PRECISION_MS],
     )?;
     Ok(())
 }
@@ -250,10 +258,10 @@ pub async fn issue_token(
                 let device = device.require(&device_id, &proof, None)?;
                 consume_jti(tx, &device.jkt, &proof)?;
                 let now = now_ms();
-                tx.execute("DELETE FROM access_tokens WHERE expires_at_ms <= ?1", [now])?;
+                tx.exec("DELETE FROM access_tokens WHERE expires_at_ms <= ?1", [now])?;
                 let token = b64::encode(random::bytes::<32>()?);
                 let expires_at_ms = after(now, ttl);
-                tx.execute(
+                tx.exec(
                     "INSERT INTO access_tokens (token_hash, device_id, jkt, expires_at_ms, created_at_ms) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![sha256(token.as_bytes()).as_slice(), device_id, device.jkt, expires_at_ms, now],
@@ -294,7 +302,7 @@ async fn authenticate(
         .db
         .write(move |tx| {
             let row: Option<(String, String, i64)> = tx
-                .query_row(
+                .row(
                     "SELECT device_id, jkt, expires_at_ms FROM access_tokens WHERE token_hash = ?1",
                     [sha256(token.as_bytes()).as_slice()],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -304,7 +312,7 @@ async fn authenticate(
                 // Revocation deletes a device's tokens; the proof still names the key,
                 // so a revoked phone learns why instead of retrying forever.
                 let jkt = proof.public_key.jwk_thumbprint();
-                let revoked: bool = tx.query_row(
+                let revoked: bool = tx.row(
                     "SELECT EXISTS(SELECT 1 FROM devices WHERE jkt = ?1 AND status = 'revoked') \
                      AND NOT EXISTS(SELECT 1 FROM devices WHERE jkt = ?1 AND status = 'active')",
                     [&jkt],

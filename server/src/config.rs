@@ -50,6 +50,10 @@ pub struct ServerConfig {
     pub web_systems: Vec<WebSystem>,
     /// The push sender: VAPID contact, retries, reminder lead (`push::PushConfig`).
     pub push: crate::push::PushConfig,
+    /// How long a shutdown waits for requests in flight before it drops them.
+    pub shutdown_grace: Duration,
+    /// The format of a standalone server's log (`run_standalone`).
+    pub log_format: crate::ops::logs::LogFormat,
 }
 
 // The admin token is a secret: Debug must never print it (configs end up in logs).
@@ -69,6 +73,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("attestation", &self.attestation)
             .field("web_systems", &self.web_systems)
             .field("push", &self.push)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("log_format", &self.log_format)
             .finish()
     }
 }
@@ -77,6 +83,9 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_BINDING_TTL: Duration = Duration::from_secs(120);
 /// Often enough that a flood of abandoned login requests is gone within minutes.
 pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// Longer than any request of the API takes (a 24 MiB item upload on a slow link is the
+/// longest), shorter than the 30 s most orchestrators wait before killing a process.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 impl ServerConfig {
     /// A server for tests and demos: loopback, a free port, a fresh random admin token
@@ -97,6 +106,8 @@ impl ServerConfig {
             attestation: std::sync::Arc::new(crate::attestation::PlatformAttestation::default()),
             web_systems: demo_web_systems(),
             push: crate::push::PushConfig::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            log_format: crate::ops::logs::LogFormat::default(),
         }
     }
 }

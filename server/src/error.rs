@@ -30,7 +30,14 @@ pub enum ServerError {
     },
     #[error("server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("backup or restore at {path}: {message}")]
+    Backup { path: String, message: String },
 }
+
+/// Set on every error reply: the code, for the metrics of the outermost middleware
+/// (which would otherwise have to parse the body back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
 
 /// A refusal or failure as the client sees it: HTTP status, stable code, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +127,9 @@ impl IntoResponse for ApiError {
             message: self.message,
             tries_left: self.tries_left,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
     }
 }
 

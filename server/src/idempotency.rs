@@ -18,7 +18,7 @@ use taipei_protocol::api::{codes, headers};
 
 use taipei_protocol::b64;
 
-use crate::db::Db;
+use crate::db::{Cached as _, Db};
 use crate::error::ApiError;
 use crate::sealing::Kek;
 use crate::time::now_ms;
@@ -123,10 +123,12 @@ where
 {
     let stored = db
         .write(move |tx| {
+            // Lapsed replies are deleted by the scheduled purge (`purge.rs`), not here:
+            // a reply past its retention is never looked up by a real retry, and
+            // deleting on every request made each one write pages it did not need.
             let now = now_ms();
-            purge(tx, now)?;
             let previous: Option<(Vec<u8>, u16, String)> = tx
-                .query_row(
+                .row(
                     "SELECT request_hash, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
                     params![scope, key.0],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -158,7 +160,7 @@ where
                 Some(kek) => format!("{SEALED_PREFIX}{}", b64::encode(kek.seal(&sealed_label(&scope, &key.0), body.as_bytes())?)),
                 None => body.clone(),
             };
-            tx.execute(
+            tx.exec(
                 "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![scope, key.0, request_hash.as_slice(), status.as_u16(), kept, now],
@@ -184,5 +186,5 @@ where
 
 /// Deletes stored replies older than the retention. Returns how many.
 pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<usize, ApiError> {
-    Ok(tx.execute("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
+    Ok(tx.exec("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
 }

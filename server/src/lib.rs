@@ -23,6 +23,7 @@ pub mod login;
 pub mod meetings;
 pub mod middleware;
 pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod purge;
 pub mod push;
@@ -72,6 +73,8 @@ pub struct Settings {
     pub attestation: attestation::Verifier,
     /// Wakes the push sender after a trigger queued messages.
     pub push: push::Outgoing,
+    /// What `/metrics` renders; the outermost middleware records into it.
+    pub metrics: Arc<ops::metrics::Metrics>,
 }
 
 struct Route {
@@ -135,6 +138,9 @@ fn with_body_limit(route: Route, limit: usize) -> Route {
 /// lists it, so a test can hold the OpenAPI document against what is really served.
 fn route_table() -> Vec<Route> {
     vec![
+        get("/healthz", ops::healthz).limited(Class::Anonymous),
+        get("/readyz", ops::readyz).limited(Class::Anonymous),
+        get("/metrics", ops::get_metrics).limited(Class::Anonymous),
         get("/v1/time", time::get_time).limited(Class::Anonymous),
         get("/v1/openapi.json", openapi::get_openapi).limited(Class::Anonymous),
         post("/v1/portal/bindings", devices::create_binding).limited(Class::Admin),
@@ -209,7 +215,7 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn router(state: AppState, limiters: &Limiters, proxies: Arc<Vec<ipnet::IpNet>>) -> Router {
+fn router(state: AppState, limiters: &Limiters, edge: Arc<middleware::Edge>) -> Router {
     let mut router = Router::new();
     for route in route_table() {
         let handler = match route.limit {
@@ -228,7 +234,7 @@ fn router(state: AppState, limiters: &Limiters, proxies: Arc<Vec<ipnet::IpNet>>)
         .fallback(middleware::unknown_route)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(axum::middleware::from_fn_with_state(proxies, middleware::around))
+        .layer(axum::middleware::from_fn_with_state(edge, middleware::around))
         .with_state(state)
 }
 
@@ -239,6 +245,7 @@ pub struct RunningServer {
     admin_token: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
+    grace: Duration,
     purger: JoinHandle<()>,
     push: push::sender::Sender,
 }
@@ -264,8 +271,10 @@ impl RunningServer {
         &self.admin_token
     }
 
-    /// Stops accepting connections, lets in-flight requests finish, then closes the
-    /// database (its last handle is dropped with the router).
+    /// Stops accepting connections, lets in-flight requests finish (for at most
+    /// `ServerConfig::shutdown_grace`; then they are dropped, and with them their
+    /// uncommitted transactions), then closes the database (its last handle is
+    /// dropped with the router).
     pub async fn shutdown(self) {
         // A purge is one transaction: stopping between two loses nothing.
         self.purger.abort();
@@ -273,10 +282,16 @@ impl RunningServer {
         // two leaves the rest queued in the file for the next start.
         self.push.stop().await;
         let _ = self.shutdown.send(());
-        match self.task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "server task failed"),
+        let mut task = self.task;
+        match tokio::time::timeout(self.grace, &mut task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+            Err(_) => {
+                tracing::warn!(grace_s = self.grace.as_secs_f64(), "requests still in flight after the grace period; dropping them");
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 }
@@ -305,6 +320,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             kek: config.kek.clone(),
             attestation: config.attestation.clone(),
             push: push::Outgoing::default(),
+            metrics: Arc::default(),
         }),
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -322,7 +338,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let push = push::sender::Sender::spawn(state.db.clone(), config.kek.clone(), config.push.clone(), state.settings.push.clone())
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(format!("push sender: {e}"))))?;
-    let app = router(state, &Limiters::new(config.rate_limits), Arc::new(config.trusted_proxies.clone())).into_make_service_with_connect_info::<SocketAddr>();
+    let edge = Arc::new(middleware::Edge { proxies: config.trusted_proxies.clone(), metrics: Arc::clone(&state.settings.metrics) });
+    let app = router(state, &Limiters::new(config.rate_limits), edge).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -337,24 +354,49 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         admin_token: config.admin_token,
         shutdown,
         task,
+        grace: config.shutdown_grace,
         purger,
         push,
     })
 }
 
-/// `taipei server`: logs to stdout (`RUST_LOG`, default `info`), serves until Ctrl-C,
-/// then shuts down gracefully.
+/// `taipei server`: logs to stdout (`RUST_LOG`, default `info`; in
+/// `ServerConfig::log_format`), serves until Ctrl-C or SIGTERM (what orchestrators
+/// send), then shuts down gracefully.
 pub async fn run_standalone(config: ServerConfig) -> Result<(), ServerError> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A subscriber installed already (by an embedding program) is kept.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    ops::logs::init(config.log_format);
     let server = start(config).await?;
-    tracing::info!(url = %server.base_url(), "reference server ready; Ctrl-C stops it");
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
-    }
+    tracing::info!(url = %server.base_url(), "reference server ready; Ctrl-C or SIGTERM stops it");
+    stop_signal().await;
+    tracing::info!("stopping: no new connections; finishing the requests in flight");
     server.shutdown().await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot wait for Ctrl-C; stopping");
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot wait for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }

@@ -1,5 +1,5 @@
-//! What wraps every request: the server clock header, the one log line, panic
-//! containment, JSON replies for unknown routes and methods.
+//! What wraps every request: the server clock header, the one log line and the
+//! metrics, panic containment, JSON replies for unknown routes and methods.
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -14,10 +14,20 @@ use axum::response::{IntoResponse, Response};
 use futures::FutureExt as _;
 use ipnet::IpNet;
 
-use taipei_protocol::api::codes;
+use taipei_protocol::api::{codes, headers};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
+use crate::idempotency::REPLAYED;
+use crate::ops::metrics::{Metrics, Observed};
 use crate::time::now_ms;
+
+/// What the outermost layer needs besides the request.
+#[derive(Debug, Default)]
+pub struct Edge {
+    /// Reverse proxies whose forwarding headers are believed (`client_ip`).
+    pub proxies: Vec<IpNet>,
+    pub metrics: Arc<Metrics>,
+}
 
 /// `X-Server-Time-Ms` (taipei_protocol::api::headers::SERVER_TIME_MS), lower-cased
 /// as HTTP/2 requires.
@@ -65,16 +75,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// Outermost layer: every reply, error or panic included, carries the server clock,
-/// and every request gets one log line. The line holds method, route template (never
-/// the path's values or the query), status, latency and device id — never a header
-/// value, so no token, proof, key or code.
-pub async fn around(State(proxies): State<Arc<Vec<IpNet>>>, mut req: Request, next: Next) -> Response {
+/// and every request gets one log line and its metrics. The line holds method, route
+/// template (never the path's values or the query), status, latency and device id —
+/// never a header value, so no token, proof, key or code.
+pub async fn around(State(edge): State<Arc<Edge>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
+    let idempotent = req.headers().contains_key(headers::IDEMPOTENCY_KEY);
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| client_ip(c.0.ip(), req.headers(), &proxies).to_string());
+        .map(|c| client_ip(c.0.ip(), req.headers(), &edge.proxies).to_string());
     let ctx = Arc::new(RequestContext {
         device_id: OnceLock::new(),
         route: OnceLock::new(),
@@ -93,11 +104,20 @@ pub async fn around(State(proxies): State<Arc<Vec<IpNet>>>, mut req: Request, ne
     response
         .headers_mut()
         .insert(SERVER_TIME.clone(), HeaderValue::from(now_ms()));
+    let (status, latency) = (response.status(), started.elapsed());
+    edge.metrics.observe(&Observed {
+        method: &method,
+        route: route_of(&ctx),
+        status: status.as_u16(),
+        latency,
+        code: response.extensions().get::<ErrorCode>().map(|c| c.0),
+        intake: (idempotent && status.is_success()).then(|| response.headers().contains_key(&REPLAYED)),
+    });
     tracing::info!(
         %method,
         route = route_of(&ctx),
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        status = status.as_u16(),
+        latency_ms = latency.as_secs_f64() * 1000.0,
         device = ctx.device_id.get().map(String::as_str).unwrap_or("-"),
         "request"
     );
@@ -254,7 +274,7 @@ mod tests {
     async fn a_handler_panic_becomes_an_internal_json_error() {
         let app = Router::new()
             .route("/boom", get(boom))
-            .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(Vec::new()), super::around));
+            .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(super::Edge::default()), super::around));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });

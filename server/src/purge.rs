@@ -1,5 +1,7 @@
 //! The scheduled purge: what has lapsed leaves the file, so anonymous traffic (login
-//! requests anyone can start, idempotency replies) cannot grow it without bound. Each
+//! requests anyone can start, idempotency replies, seen DPoP proof ids) cannot grow it
+//! without bound. Requests never purge on their own path: that made every one of them
+//! write pages for rows it did not touch. Each
 //! module deletes its own rows; this runs them together in one transaction, on a
 //! timer started with the server. The audit log is never purged here (see README).
 
@@ -8,13 +10,15 @@ use std::time::Duration;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::time::now_ms;
-use crate::{idempotency, login, push};
+use crate::{auth, idempotency, login, push};
 
 /// What one purge removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub login: login::Purged,
     pub idempotency: usize,
+    /// Seen DPoP proof ids past the replay window.
+    pub dpop_jti: usize,
     /// Push subscriptions gone stale or of revoked devices.
     pub push_subscriptions: usize,
 }
@@ -22,7 +26,12 @@ pub struct Purged {
 /// One purge as of `now` (UTC ms).
 pub async fn run(db: &Db, now: i64) -> Result<Purged, ApiError> {
     db.write(move |tx| {
-        Ok(Purged { login: login::purge(tx, now)?, idempotency: idempotency::purge(tx, now)?, push_subscriptions: push::registry::purge(tx, now)? })
+        Ok(Purged {
+            login: login::purge(tx, now)?,
+            idempotency: idempotency::purge(tx, now)?,
+            dpop_jti: auth::purge(tx, now)?,
+            push_subscriptions: push::registry::purge(tx, now)?,
+        })
     })
         .await
 }

@@ -1,5 +1,6 @@
-//! Every log line the server writes at trace level, over a run that creates every kind
-//! of secret it handles — the admin token, access tokens and DPoP proofs, a login
+//! Every log line the server writes at trace level, in both of its formats (text and
+//! JSON, through the server's own `ops::logs::layer`), over a run that creates every
+//! kind of secret it handles — the admin token, access tokens and DPoP proofs, a login
 //! request's browser secret, its confirmation and the web session, a room display's
 //! token, a kiosk pickup code — holds none of them. Its own binary: the subscriber that
 //! captures the lines is process-wide.
@@ -17,6 +18,7 @@ use taipei_protocol::api::headers;
 use taipei_protocol::login::{LoginConfirm, LoginScan, LoginStarted, LoginStatus};
 use taipei_protocol::meeting::{MeetingCreated, NewMeeting};
 use taipei_protocol::wallet::{Field, IssuedCertificate, NewCertificate, NewPickupCode, PickupCode, RedeemPickup, Text};
+use taipei_server::ops::logs::{LogFormat, layer};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -53,12 +55,14 @@ fn cookie_pairs(response: &reqwest::Response) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_of_a_full_run_hold_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let (captured, json) = (Captured::default(), Captured::default());
+    let (text_writer, json_writer) = (captured.clone(), json.clone());
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with(layer(LogFormat::Text, move || text_writer.clone()))
+        .with(layer(LogFormat::Json, move || json_writer.clone()))
         .init();
 
     let t = TestServer::start().await;
@@ -208,11 +212,25 @@ async fn trace_logs_of_a_full_run_hold_no_secret() {
     secrets.extend(cookies.iter().map(|pair| pair.split_once('=').unwrap().1.to_owned()));
     t.server.shutdown().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.lines().count() > 20, "the run was logged: {logs}");
-    assert!(logs.contains("/v1/wallet/pickup-codes/revoke"), "the revoke route was logged");
-    for secret in &secrets {
-        assert!(secret.len() >= 10, "a real secret: {secret}");
-        assert!(!logs.contains(secret.as_str()), "a secret reached the log: {secret}\n{logs}");
+    let json = String::from_utf8(json.0.lock().unwrap().clone()).unwrap();
+    // One flat JSON object per line; each request line names its route and status.
+    let mut requests = 0;
+    for line in json.lines() {
+        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object["level"].is_string() && object["timestamp"].is_string() && object["message"].is_string(), "{line}");
+        if object["message"] == "request" {
+            assert!(object["route"].is_string() && object["status"].is_u64() && object["latency_ms"].is_f64(), "{line}");
+            requests += 1;
+        }
+    }
+    assert!(requests > 20, "the run's requests were logged as JSON: {json}");
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for logs in [text, json] {
+        assert!(logs.lines().count() > 20, "the run was logged: {logs}");
+        assert!(logs.contains("/v1/wallet/pickup-codes/revoke"), "the revoke route was logged");
+        for secret in &secrets {
+            assert!(secret.len() >= 10, "a real secret: {secret}");
+            assert!(!logs.contains(secret.as_str()), "a secret reached the log: {secret}\n{logs}");
+        }
     }
 }

@@ -7,13 +7,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Phone, TestServer, error_of, random_id};
+use common::{Phone, TestServer, error_of, random_id, report};
 use reqwest::{Method, StatusCode};
 use taipei_protocol::api::{
     AccessToken, DeviceRegistered, DeviceStatus, Me, NewReport, Receipt, ReportList, ServerTime,
     codes, headers,
 };
-use taipei_protocol::signed;
 
 // ---- binding -------------------------------------------------------------------
 
@@ -367,17 +366,6 @@ async fn proof_must_carry_the_hash_of_the_presented_token() {
 
 // ---- reports and idempotency ------------------------------------------------------
 
-fn report(session: &common::Session, text: &str) -> NewReport {
-    let (kind, client_time_ms) = ("suspicious_login", 1_700_000_000_000);
-    let message = signed::report_message(&session.device_id, kind, text, client_time_ms);
-    NewReport {
-        kind: kind.into(),
-        text: text.into(),
-        client_time_ms,
-        signature: session.phone.sign(&message),
-    }
-}
-
 #[tokio::test]
 async fn idempotent_retry_returns_the_same_receipt_and_stores_one_report() {
     let t = TestServer::start().await;
@@ -662,6 +650,7 @@ async fn openapi_document_covers_exactly_the_served_routes() {
         codes::IDEMPOTENCY_KEY_REUSED,
         codes::PAYLOAD_TOO_LARGE,
         codes::INTERNAL,
+        codes::NOT_READY,
     ] {
         assert!(
             text.contains(&format!("\"{code}\"")),

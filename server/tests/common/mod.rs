@@ -10,7 +10,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde::Serialize;
 use taipei_protocol::api::{
-    AccessToken, Assurance, BindingOffer, ErrorBody, NewBinding, RegisterDevice, headers,
+    AccessToken, Assurance, BindingOffer, ErrorBody, NewBinding, NewReport, RegisterDevice, headers,
 };
 use taipei_protocol::binding::BindingQr;
 use taipei_protocol::dpop::{self, Claims};
@@ -99,6 +99,18 @@ pub struct Session {
     pub phone: Phone,
     pub device_id: String,
     pub token: String,
+}
+
+/// A signed problem report of `session`'s device (`POST /v1/reports`).
+pub fn report(session: &Session, text: &str) -> NewReport {
+    let (kind, client_time_ms) = ("suspicious_login", 1_700_000_000_000);
+    let message = signed::report_message(&session.device_id, kind, text, client_time_ms);
+    NewReport {
+        kind: kind.into(),
+        text: text.into(),
+        client_time_ms,
+        signature: session.phone.sign(&message),
+    }
 }
 
 pub struct TestServer {
