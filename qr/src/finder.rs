@@ -372,6 +372,9 @@ pub(crate) struct Evidence {
     pub candidates: usize,
     /// Of those, the ones at least two scanned rows matched.
     pub confirmed: usize,
+    /// Pairs of candidates that could be two finder patterns of one symbol: sizes
+    /// that fit together, at a distance a side or the diagonal of a symbol spans.
+    pub pairs: usize,
     /// Triples of candidates at a near-right angle with sizes that fit together.
     pub triples: usize,
     /// The best share of finder and timing modules any sampling reproduced.
@@ -393,6 +396,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     let mut evidence = Evidence {
         candidates: finders.len(),
         confirmed: finders.iter().filter(|f| f.count >= 2).count(),
+        pairs: plausible_pairs(&finders),
         ..Evidence::default()
     };
     if finders.len() < 3 {
@@ -451,6 +455,21 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
         }
     }
     evidence
+}
+
+/// Pairs of finders that could belong to one symbol: module sizes within the triple
+/// search's tolerance, centres 12 modules (version 1's side less a little) to 255
+/// (version 40's diagonal) apart.
+fn plausible_pairs(finders: &[Finder]) -> usize {
+    let mut pairs = 0;
+    for (i, a) in finders.iter().enumerate() {
+        for b in &finders[i + 1..] {
+            let (lo, hi) = (a.module.min(b.module), a.module.max(b.module));
+            let d = (a.x - b.x).hypot(a.y - b.y) / ((a.module + b.module) / 2.0);
+            pairs += usize::from(hi / lo <= 1.6 && (12.0..=255.0).contains(&d));
+        }
+    }
+    pairs
 }
 
 fn try_triple(

@@ -605,3 +605,37 @@ fn tilted_codes_read_at_small_module_sizes() {
     }
     assert!(failed.is_empty(), "unread (px/module, tilt, axis): {failed:?}");
 }
+
+/// A grey frame with lone finder-like targets (7/5/3 concentric squares), each
+/// `(x, y, module)`, on a flat light background.
+fn frame_with_targets(w: usize, h: usize, targets: &[(usize, usize, usize)]) -> Vec<u8> {
+    let mut data = vec![210u8; w * h];
+    for &(x0, y0, m) in targets {
+        for y in 0..7 * m {
+            for x in 0..7 * m {
+                let ring = (x / m).min(y / m).min(6 - x / m).min(6 - y / m);
+                data[(y0 + y) * w + x0 + x] = if ring == 1 { 210 } else { 30 };
+            }
+        }
+    }
+    data
+}
+
+#[test]
+fn the_first_look_goes_on_only_for_finder_pairs_that_could_be_one_symbol() {
+    let (w, h) = (480usize, 360usize);
+    let passes = |targets: &[(usize, usize, usize)]| {
+        let data = frame_with_targets(w, h, targets);
+        let frame = LumaFrame { data: &data, width: w as u32, height: h as u32, stride: w as u32 };
+        let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::MAX, ..ScanOptions::default() });
+        assert!(scanner.scan(&frame).unwrap().is_empty());
+        scanner.last_passes()
+    };
+    // Two targets of one size 25 modules apart: two corners of a version-4 symbol
+    // whose third finder did not show; the ladder runs.
+    assert!(passes(&[(40, 40, 4), (140, 40, 4)]) > 3);
+    // Sizes that no symbol mixes (4 and 9 px modules), or two targets closer than
+    // any symbol's finders: the first look ends it.
+    assert_eq!(passes(&[(40, 40, 4), (240, 60, 9)]), 3);
+    assert_eq!(passes(&[(40, 40, 4), (76, 40, 4)]), 3);
+}
