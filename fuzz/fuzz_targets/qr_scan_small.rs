@@ -13,14 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use taipei_qr::{LumaFrame, ScanOptions, Scanner};
 
 fuzz_target!(
-    init: {
-        std::panic::set_hook(Box::new(|info| {
-            if info.location().is_some_and(|l| l.file().contains("qr/src/")) {
-                eprintln!("panic in the QR engine: {info}");
-                std::process::abort();
-            }
-        }));
-    },
+    init: taipei_fuzz::abort_on_qr_engine_panic(),
     |data: &[u8]| {
         // No budget: one later pass per frame, so a few frames walk the ladder.
         let mut scanner = Scanner::new(ScanOptions { budget: Duration::ZERO, ..ScanOptions::default() });
