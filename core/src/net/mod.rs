@@ -224,15 +224,20 @@ pub struct Api {
     retry: RetryPolicy,
 }
 
+/// The rustls error in `e`, looking inside `io::Error`s: their `source()` skips the
+/// error they wrap, and the connectors wrap one `io::Error` in another.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+    rustls_error(inner)
+}
+
 fn classify(e: &reqwest::Error) -> NetError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return NetError::Tls(tls.to_string());
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
+        if let Some(tls) = rustls_error(s) {
             return NetError::Tls(tls.to_string());
         }
         if let Some(h) = s.downcast_ref::<hyper::Error>()
