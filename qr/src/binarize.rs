@@ -47,11 +47,18 @@ impl Thresholds {
     /// thresholds compare byte against byte (vectorised).
     pub fn fill_row(&self, block_row: usize, out: &mut [u8]) {
         let levels = &self.level[block_row * self.bw..][..self.bw];
-        // One level covers the row when uniform; the last block also covers any
-        // remainder past whole blocks.
-        let block = if self.bw == 1 { out.len().max(1) } else { 1usize << self.shift };
-        for (bx, dst) in out.chunks_mut(block).enumerate() {
-            dst.fill(levels[bx.min(self.bw - 1)]);
+        // One level covers the row when uniform. Blocks are filled as fixed-size
+        // arrays: a fill call per 2-pixel block cost more than the row scan itself.
+        match (self.bw, self.shift) {
+            (1, _) => out.fill(levels[0]),
+            (_, 1) => fill_blocks::<2>(levels, out),
+            (_, 2) => fill_blocks::<4>(levels, out),
+            (_, 3) => fill_blocks::<8>(levels, out),
+            (_, shift) => {
+                for (bx, dst) in out.chunks_mut(1 << shift).enumerate() {
+                    dst.fill(levels[bx.min(self.bw - 1)]);
+                }
+            }
         }
     }
 
@@ -62,6 +69,17 @@ impl Thresholds {
         let by = (y >> self.shift).min(self.bh - 1);
         self.level[by * self.bw + bx]
     }
+}
+
+/// Each block's level over its `B` pixels; the last block also covers any remainder
+/// past whole blocks.
+fn fill_blocks<const B: usize>(levels: &[u8], out: &mut [u8]) {
+    let whole = levels.len().min(out.len() / B);
+    let (head, tail) = out.split_at_mut(whole * B);
+    for (dst, &level) in head.as_chunks_mut::<B>().0.iter_mut().zip(levels) {
+        *dst = [level; B];
+    }
+    tail.fill(levels[levels.len() - 1]);
 }
 
 /// zxing's hybrid thresholds; `None` when the image is too small to tile in blocks.
@@ -124,23 +142,36 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
             acc = acc.wrapping_add(u16::from(v));
             *p = acc;
         }
-        for (bx, d) in dst.iter_mut().enumerate() {
-            let x0 = start(bx, bw);
-            *d = prefix[x0 + span].wrapping_sub(prefix[x0]);
+        // Windows start at 0 up to `radius`, then slide, then stay at bw - span.
+        let inner = bw - 2 * radius;
+        let (first, last) = (prefix[span], prefix[bw].wrapping_sub(prefix[bw - span]));
+        dst[..radius].fill(first);
+        for ((d, &hi), &lo) in dst[radius..radius + inner].iter_mut().zip(&prefix[span..]).zip(&prefix[..inner]) {
+            *d = hi.wrapping_sub(lo);
         }
+        dst[radius + inner..].fill(last);
     }
     // span² <= 225 blocks of at most 255: the sum fits 16 bits, the product 32.
     let count = (span * span) as u32;
     let reciprocal = (1u32 << 16).div_ceil(count);
     let mut out = vec![0u8; bw * bh];
+    // The column sums of the current window of block rows, slid down one row at a
+    // time (one row in, one out) rather than summed afresh.
     let mut column = vec![0u32; bw];
+    for row in across[..span * bw].chunks_exact(bw) {
+        for (c, &v) in column.iter_mut().zip(row) {
+            *c += u32::from(v);
+        }
+    }
+    let mut y0 = 0;
     for by in 0..bh {
-        let y0 = start(by, bh);
-        column.fill(0);
-        for row in across[y0 * bw..(y0 + span) * bw].chunks_exact(bw) {
-            for (c, &v) in column.iter_mut().zip(row) {
-                *c += u32::from(v);
+        let want = start(by, bh);
+        while y0 < want {
+            let (gone, new) = (&across[y0 * bw..][..bw], &across[(y0 + span) * bw..][..bw]);
+            for ((c, &g), &n) in column.iter_mut().zip(gone).zip(new) {
+                *c = *c + u32::from(n) - u32::from(g);
             }
+            y0 += 1;
         }
         for (o, &c) in out[by * bw..(by + 1) * bw].iter_mut().zip(&column) {
             *o = ((c * reciprocal) >> 16).min(255) as u8;

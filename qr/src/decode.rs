@@ -116,21 +116,101 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
         return Ok(run_contained(|| plain_pass(&img)));
     }
     let mut images = Images::new(frame);
-    let ladder = ladder(frame, options);
-    let look = first_look(&ladder, &mut images, options.first_look);
+    let whole = ladder(frame, options);
+    let look = first_look(&whole, &mut images, options.first_look);
     if !look.go_on {
         return Ok(look.found);
     }
-    for (i, pass) in ladder.iter().enumerate() {
-        if look.ran.contains(&i) {
-            continue;
-        }
-        let found = run_contained(|| pass.run(&mut images));
-        if !found.is_empty() {
-            return Ok(found);
+    let already = |p: &Pass| look.ran.iter().any(|&i| whole[i] == *p);
+    let Some(crops) = look.regions else {
+        return Ok(rest_of_ladder(&whole, &mut images, already));
+    };
+    // The rest of the ladder looks only where the first look's finder pairs put a
+    // symbol: each crop is a frame of its own (its rows borrowed, not copied).
+    let mut out: Vec<DecodedCode> = Vec::new();
+    for crop in crops {
+        let sub = crop.frame(frame);
+        let mut images = Images::new(&sub);
+        for mut code in rest_of_ladder(&ladder(&sub, options), &mut images, already) {
+            for p in &mut code.corners {
+                p.x += crop.x as f32;
+                p.y += crop.y as f32;
+            }
+            out.push(code);
         }
     }
-    Ok(Vec::new())
+    Ok(out)
+}
+
+/// The passes of `ladder` not `already` run, stopping at the first that reads a code.
+fn rest_of_ladder(ladder: &[Pass], images: &mut Images<'_>, already: impl Fn(&Pass) -> bool) -> Vec<DecodedCode> {
+    for pass in ladder {
+        if already(pass) {
+            continue;
+        }
+        let found = run_contained(|| pass.run(images));
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    Vec::new()
+}
+
+/// A rectangle of the frame, in frame pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Crop {
+    pub x: usize,
+    pub y: usize,
+    pub w: usize,
+    pub h: usize,
+}
+
+impl Crop {
+    /// The crop as a frame of its own, borrowing the frame's rows.
+    pub(crate) fn frame<'a>(&self, frame: &LumaFrame<'a>) -> LumaFrame<'a> {
+        let stride = frame.stride as usize;
+        LumaFrame { data: &frame.data[self.y * stride + self.x..], width: self.w as u32, height: self.h as u32, stride: frame.stride }
+    }
+
+    fn overlaps(&self, o: &Crop) -> bool {
+        self.x <= o.x + o.w && o.x <= self.x + self.w && self.y <= o.y + o.h && o.y <= self.y + self.h
+    }
+
+    fn union(&self, o: &Crop) -> Crop {
+        let (x, y) = (self.x.min(o.x), self.y.min(o.y));
+        Crop { x, y, w: (self.x + self.w).max(o.x + o.w) - x, h: (self.y + self.h).max(o.y + o.h) - y }
+    }
+}
+
+/// Separate crops the rest of the ladder may look at before the whole frame is cheaper.
+const MAX_CROPS: usize = 4;
+/// Share of the frame the crops may cover before the whole frame is looked at instead.
+const MAX_CROP_SHARE: f64 = 0.5;
+
+/// The crops of the frame that hold every symbol the pairs seen in a view (of
+/// `shrink`) could belong to, overlapping ones merged; `None` when they are many or
+/// cover most of the frame (the whole frame is then looked at).
+fn crops(regions: &[[f64; 4]], shrink: usize, width: usize, height: usize) -> Option<Vec<Crop>> {
+    let s = shrink as f64;
+    let mut crops: Vec<Crop> = Vec::new();
+    for r in regions {
+        let (x0, y0) = ((r[0] * s).floor().max(0.0) as usize, (r[1] * s).floor().max(0.0) as usize);
+        let (x1, y1) = ((r[2] * s).ceil().min(width as f64) as usize, (r[3] * s).ceil().min(height as f64) as usize);
+        if x1 <= x0 || y1 <= y0 {
+            continue;
+        }
+        let mut crop = Crop { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+        // Merge with every crop it touches, and again with what the merged one touches.
+        while let Some(i) = crops.iter().position(|c| c.overlaps(&crop)) {
+            crop = crop.union(&crops.swap_remove(i));
+        }
+        crops.push(crop);
+        if crops.len() > MAX_CROPS {
+            return None;
+        }
+    }
+    let area: usize = crops.iter().map(|c| c.w * c.h).sum();
+    (area as f64 <= MAX_CROP_SHARE * (width * height) as f64).then_some(crops)
 }
 
 /// What the first look at a frame found, and whether the rest of the ladder is worth
@@ -141,6 +221,9 @@ pub(crate) struct FirstLook {
     pub ran: Vec<usize>,
     /// Nothing read, and the frame shows finder-like patterns (or the look is off).
     pub go_on: bool,
+    /// Where the rest of the ladder needs to look when it goes on: around the finder
+    /// pairs the look saw; `None` for the whole frame.
+    pub regions: Option<Vec<Crop>>,
 }
 
 /// The cheap first look: the first pass, which reads most codes alone. When it read
@@ -155,10 +238,18 @@ pub(crate) struct FirstLook {
 /// finder patterns, and the views not looked at yet (enlarged, other local
 /// thresholds) see the same patterns, only sharper.
 pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
-    let Some(first) = ladder.first() else { return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false } };
+    let Some(first) = ladder.first() else {
+        return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false, regions: None };
+    };
     let (found, evidence) = run_contained(|| first.run_with_evidence(images));
-    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0] };
-    if !look.go_on || !enabled || may_hold_code(evidence.as_ref()) {
+    let (width, height) = (images.frame.width as usize, images.frame.height as usize);
+    let regions = |e: Option<&finder::Evidence>| e.and_then(|e| crops(&e.regions, first.shrink, width, height));
+    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0], regions: None };
+    if !look.go_on || !enabled {
+        return look;
+    }
+    if may_hold_code(evidence.as_ref()) {
+        look.regions = regions(evidence.as_ref());
         return look;
     }
     let same_view = |p: &Pass| p.shrink == first.shrink && !p.upscale && p.locator == Locator::Finder;
@@ -170,6 +261,7 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
         if !found.is_empty() || may_hold_code(evidence.as_ref()) {
             look.go_on = found.is_empty();
             look.found = found;
+            look.regions = regions(evidence.as_ref());
             return look;
         }
     }
@@ -586,6 +678,60 @@ mod diag {
                 want.is_some(), ev.candidates, ev.confirmed, ev.triples, ev.agreement,
                 ev_inv.candidates, ev_inv.confirmed, ev_inv.triples, ev_inv.agreement, !inv.is_empty(), ev.pairs, ev_inv.pairs
             );
+        }
+    }
+
+    /// The default entry (`decode_luma`) on every qrbench frame, as `bench.py` times
+    /// the CLI: per frame size, reads, wrong texts, median, p95 and no-code median of
+    /// each frame's fastest of `QRBENCH_REPEAT` runs (default 3). `QRBENCH_SLOW=1`
+    /// lists every frame with its time, slowest first.
+    #[test]
+    #[ignore]
+    fn qrbench_ladder() {
+        let dir = std::env::var("QRBENCH_FRAMES").expect("QRBENCH_FRAMES");
+        let repeat: usize = std::env::var("QRBENCH_REPEAT").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}/manifest.json")).unwrap()).unwrap();
+        let mut names: Vec<_> = manifest.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        let imgs: Vec<_> = names.iter().map(|n| load_luma(&std::fs::read(format!("{dir}/{n}")).unwrap()).unwrap()).collect();
+        let mut best = vec![f64::MAX; names.len()];
+        let mut texts = vec![Vec::new(); names.len()];
+        for _ in 0..repeat {
+            for (i, img) in imgs.iter().enumerate() {
+                let t = std::time::Instant::now();
+                let found = decode_luma(&img.frame()).unwrap();
+                best[i] = best[i].min(t.elapsed().as_secs_f64() * 1000.0);
+                texts[i] = found.into_iter().map(|c| c.text).collect::<Vec<_>>();
+            }
+        }
+        let pick = |v: &mut Vec<f64>, p: f64| {
+            v.sort_by(f64::total_cmp);
+            if v.is_empty() { f64::NAN } else { v[((p * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)] }
+        };
+        let mut sizes: Vec<&str> = names.iter().map(|n| n.split('_').next().unwrap()).collect();
+        sizes.dedup();
+        sizes.sort();
+        sizes.dedup();
+        for size in sizes {
+            let idx: Vec<usize> = (0..names.len()).filter(|&i| names[i].starts_with(size)).collect();
+            let want = |i: usize| manifest[&names[i]]["text"].as_str();
+            let coded = idx.iter().filter(|&&i| want(i).is_some()).count();
+            let ok = idx.iter().filter(|&&i| want(i).is_some_and(|w| texts[i].iter().any(|t| t == w))).count();
+            let wrong: usize = idx.iter().map(|&i| texts[i].iter().filter(|t| Some(t.as_str()) != want(i)).count()).sum();
+            let mut all: Vec<f64> = idx.iter().map(|&i| best[i]).collect();
+            let mut empty: Vec<f64> = idx.iter().filter(|&&i| want(i).is_none()).map(|&i| best[i]).collect();
+            let (median, p95, none) = (pick(&mut all, 0.5), pick(&mut all, 0.95), pick(&mut empty, 0.5));
+            println!("{size}: {ok}/{coded} wrong {wrong} median {median:.2} p95 {p95:.2} no-code {none:.2}");
+        }
+        if std::env::var("QRBENCH_SLOW").is_ok() {
+            let mut order: Vec<usize> = (0..names.len()).collect();
+            order.sort_by(|&a, &b| best[b].total_cmp(&best[a]));
+            for i in order {
+                let want = manifest[&names[i]]["text"].as_str();
+                let read = want.is_some_and(|w| texts[i].iter().any(|t| t == w));
+                println!("{:8.2} {} code={} read={read}", best[i], names[i], want.is_some());
+            }
         }
     }
 

@@ -22,7 +22,7 @@ const MAX_GROUPING: usize = 48;
 const MAX_CANDIDATES: usize = 128;
 /// Share of the finder and timing modules a sampling must reproduce to be decoded.
 const MIN_AGREEMENT: f64 = 0.7;
-/// Triples that may fail per frame (at least; more when there are many candidates).
+/// Triples that may fail in a row before a view is given up (each code read renews it).
 const MAX_TRIPLES: usize = 16;
 /// A sampling matching less of its fixed patterns than this has the wrong size or
 /// position altogether; re-sampling it by its alignment patterns would not save it.
@@ -366,15 +366,20 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
 
 /// What a view showed of finder patterns, read or not: whether a code is plausibly
 /// there, so that the dearer passes run only on frames that look like holding one.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Evidence {
     /// Finder-pattern candidates (1:1:3:1:1 along a row, confirmed down the column).
     pub candidates: usize,
     /// Of those, the ones at least two scanned rows matched.
     pub confirmed: usize,
     /// Pairs of candidates that could be two finder patterns of one symbol: sizes
-    /// that fit together, at a distance a side or the diagonal of a symbol spans.
+    /// that fit together, at a distance a side or the diagonal of a symbol spans, and
+    /// a symbol through them that fits in the view.
     pub pairs: usize,
+    /// Where the symbol of each plausible pair would lie, over the placements that fit
+    /// in the view, with a margin for the threshold windows: `[x0, y0, x1, y1]` in
+    /// view pixels, unclipped.
+    pub regions: Vec<[f64; 4]>,
     /// Triples of candidates at a near-right angle with sizes that fit together.
     pub triples: usize,
     /// The best share of finder and timing modules any sampling reproduced.
@@ -393,10 +398,12 @@ pub(crate) struct Candidate {
 pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) -> Evidence {
     let img = view;
     let finders = find_candidates(&img, row_step);
+    let regions = plausible_pairs(&finders, (img.gray.w, img.gray.h));
     let mut evidence = Evidence {
         candidates: finders.len(),
         confirmed: finders.iter().filter(|f| f.count >= 2).count(),
-        pairs: plausible_pairs(&finders),
+        pairs: regions.len(),
+        regions,
         ..Evidence::default()
     };
     if finders.len() < 3 {
@@ -438,15 +445,17 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     evidence.triples = triples.len();
     let mut used: Vec<usize> = Vec::new();
     // A sheet of codes offers three finders per code and many more triples that
-    // look just as square across codes: the budget is for failures, and grows with
-    // the candidates, so that every code on the sheet is reached.
-    let mut failures = MAX_TRIPLES.max(2 * n);
+    // look just as square across codes: the budget is for failures, and each code
+    // read renews it, so that every code on the sheet is reached. A scene of tiles
+    // or text offers as many triples and reads none: its cost stays bounded.
+    let mut failures = MAX_TRIPLES;
     for &(_, tl, tr, bl) in &triples {
         if [tl, tr, bl].iter().any(|i| used.contains(i)) {
             continue;
         }
         if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read, &mut evidence.agreement) {
             used.extend([tl, tr, bl]);
+            failures = MAX_TRIPLES;
         } else {
             failures -= 1;
             if failures == 0 {
@@ -459,17 +468,65 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
 
 /// Pairs of finders that could belong to one symbol: module sizes within the triple
 /// search's tolerance, centres 12 modules (version 1's side less a little) to 255
-/// (version 40's diagonal) apart.
-fn plausible_pairs(finders: &[Finder]) -> usize {
-    let mut pairs = 0;
+/// (version 40's diagonal) apart, and a symbol through them that fits in the view.
+/// Two finders are a side of their symbol (which then lies on one side of them or
+/// the other) or its diagonal: three placements. For each pair, the bounding box of
+/// its placements that fit, with a margin for the threshold windows, in view pixels.
+fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<[f64; 4]> {
+    let mut regions = Vec::new();
     for (i, a) in finders.iter().enumerate() {
         for b in &finders[i + 1..] {
             let (lo, hi) = (a.module.min(b.module), a.module.max(b.module));
-            let d = (a.x - b.x).hypot(a.y - b.y) / ((a.module + b.module) / 2.0);
-            pairs += usize::from(hi / lo <= 1.6 && (12.0..=255.0).contains(&d));
+            let dist = (a.x - b.x).hypot(a.y - b.y);
+            let module = (a.module + b.module) / 2.0;
+            if hi / lo > 1.6 || !(12.0..=255.0).contains(&(dist / module)) {
+                continue;
+            }
+            // Along the pair (u) and across it (n), a unit each.
+            let u = ((b.x - a.x) / dist, (b.y - a.y) / dist);
+            let n = (-u.1, u.0);
+            let (mx, my) = ((a.x + b.x) / 2.0, (a.y + b.y) / 2.0);
+            // Each placement as its centre, half-extents along u and n (finder
+            // centres lie 3.5 modules inside the symbol's edge), and whether it
+            // is a diagonal placement (its square turned 45 degrees to the pair).
+            let edge = 3.5 * hi;
+            let placements = [
+                (mx + n.0 * dist / 2.0, my + n.1 * dist / 2.0, false),
+                (mx - n.0 * dist / 2.0, my - n.1 * dist / 2.0, false),
+                (mx, my, true),
+            ];
+            // Perspective and the module size measured on two finders only: a
+            // symbol may reach a little past where a flat one would.
+            let slack = 0.1 * dist + 2.0 * hi;
+            let mut bounds: Option<[f64; 4]> = None;
+            for (cx, cy, diagonal) in placements {
+                let corners: [(f64, f64); 4] = if diagonal {
+                    let r = dist / 2.0 + edge * std::f64::consts::SQRT_2;
+                    [(u.0, u.1), (-u.0, -u.1), (n.0, n.1), (-n.0, -n.1)].map(|(dx, dy)| (cx + dx * r, cy + dy * r))
+                } else {
+                    let r = dist / 2.0 + edge;
+                    [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)]
+                        .map(|(su, sn)| (cx + (su * u.0 + sn * n.0) * r, cy + (su * u.1 + sn * n.1) * r))
+                };
+                let fits = corners.iter().all(|&(x, y)| {
+                    x >= -slack && y >= -slack && x <= w as f64 + slack && y <= h as f64 + slack
+                });
+                if !fits {
+                    continue;
+                }
+                let b = bounds.get_or_insert([f64::MAX, f64::MAX, f64::MIN, f64::MIN]);
+                for (x, y) in corners {
+                    *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+                }
+            }
+            if let Some(b) = bounds {
+                // Quiet zone and the coarse threshold's window around the symbol.
+                let margin = slack + 8.0 * hi;
+                regions.push([b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin]);
+            }
         }
     }
-    pairs
+    regions
 }
 
 fn try_triple(
