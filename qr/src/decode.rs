@@ -121,39 +121,50 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
     if !look.go_on {
         return Ok(look.found);
     }
-    let already = |p: &Pass| look.ran.iter().any(|&i| whole[i] == *p);
-    let Some(crops) = look.regions else {
-        return Ok(rest_of_ladder(&whole, &mut images, already));
-    };
-    // The rest of the ladder looks only where the first look's finder pairs put a
-    // symbol: each crop is a frame of its own (its rows borrowed, not copied).
-    let mut out: Vec<DecodedCode> = Vec::new();
-    for crop in crops {
-        let sub = crop.frame(frame);
-        let mut images = Images::new(&sub);
-        for mut code in rest_of_ladder(&ladder(&sub, options), &mut images, already) {
-            for p in &mut code.corners {
-                p.x += crop.x as f32;
-                p.y += crop.y as f32;
-            }
-            out.push(code);
-        }
-    }
-    Ok(out)
-}
-
-/// The passes of `ladder` not `already` run, stopping at the first that reads a code.
-fn rest_of_ladder(ladder: &[Pass], images: &mut Images<'_>, already: impl Fn(&Pass) -> bool) -> Vec<DecodedCode> {
-    for pass in ladder {
-        if already(pass) {
+    let mut views = Views::new(images, look.regions.as_deref());
+    for (i, pass) in whole.iter().enumerate() {
+        if look.ran.contains(&i) {
             continue;
         }
-        let found = run_contained(|| pass.run(images));
+        let found = views.run(pass);
         if !found.is_empty() {
-            return found;
+            return Ok(found);
         }
     }
-    Vec::new()
+    Ok(Vec::new())
+}
+
+/// Where the passes after the first look run: the whole frame, or only the crops
+/// around the finder pairs the first look saw (each a frame of its own, its rows
+/// borrowed, not copied, with its own views and thresholds).
+pub(crate) struct Views<'a> {
+    whole: Images<'a>,
+    crops: Vec<(Crop, Images<'a>)>,
+}
+
+impl<'a> Views<'a> {
+    pub(crate) fn new(whole: Images<'a>, crops: Option<&[Crop]>) -> Self {
+        let crops = crops.unwrap_or_default().iter().map(|c| (*c, Images::new(&c.frame(&whole.frame)))).collect();
+        Self { whole, crops }
+    }
+
+    /// One pass, contained, with the codes' corners in frame pixels.
+    pub(crate) fn run(&mut self, pass: &Pass) -> Vec<DecodedCode> {
+        if self.crops.is_empty() {
+            return run_contained(|| pass.run(&mut self.whole));
+        }
+        let mut out = Vec::new();
+        for (crop, images) in &mut self.crops {
+            for mut code in run_contained(|| pass.run(images)) {
+                for p in &mut code.corners {
+                    p.x += crop.x as f32;
+                    p.y += crop.y as f32;
+                }
+                out.push(code);
+            }
+        }
+        out
+    }
 }
 
 /// A rectangle of the frame, in frame pixels.
@@ -185,7 +196,7 @@ impl Crop {
 /// Separate crops the rest of the ladder may look at before the whole frame is cheaper.
 const MAX_CROPS: usize = 4;
 /// Share of the frame the crops may cover before the whole frame is looked at instead.
-const MAX_CROP_SHARE: f64 = 0.5;
+const MAX_CROP_SHARE: f64 = 0.8;
 
 /// The crops of the frame that hold every symbol the pairs seen in a view (of
 /// `shrink`) could belong to, overlapping ones merged; `None` when they are many or
@@ -297,7 +308,8 @@ const UPSCALE_MAX_SIDE: usize = 1280;
 
 /// Rows the finder search scans: every second one. A finder pattern's centre is three
 /// modules tall, so at 1.6 px per module (the smallest the ladder reads) two scanned
-/// rows still cross it; on qrbench this halves the row work and loses no read.
+/// rows still cross it; on qrbench this halves the row work and loses no read. An
+/// enlarged view doubles every module, so every fourth row crosses it as often.
 const FINDER_ROW_STEP: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,21 +347,21 @@ pub(crate) struct Pass {
 
 /// The grey views and thresholds the passes share, each computed once per frame.
 pub(crate) struct Images<'a> {
-    frame: &'a LumaFrame<'a>,
+    frame: LumaFrame<'a>,
     grays: Vec<((usize, bool), Gray)>,
     thresholds: Vec<((usize, bool, Threshold), Thresholds)>,
 }
 
 impl<'a> Images<'a> {
-    pub(crate) fn new(frame: &'a LumaFrame<'a>) -> Self {
-        Self { frame, grays: Vec::new(), thresholds: Vec::new() }
+    pub(crate) fn new(frame: &LumaFrame<'a>) -> Self {
+        Self { frame: *frame, grays: Vec::new(), thresholds: Vec::new() }
     }
 
     fn gray_index(&mut self, shrink: usize, upscale: bool) -> usize {
         if let Some(i) = self.grays.iter().position(|(k, _)| *k == (shrink, upscale)) {
             return i;
         }
-        let mut img = Gray::from_frame(self.frame, shrink);
+        let mut img = Gray::from_frame(&self.frame, shrink);
         if upscale {
             img = img.upscale2();
         }
@@ -394,11 +406,14 @@ pub(crate) fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     };
     // Order by reads per unit of time on qrbench (README): the fine local threshold
     // reads most codes alone and cheaply; the 2x enlargements rescue codes at under
-    // ~2.5 px per module; then the other thresholds, a half-resolution look for big
-    // close codes, light-on-dark, and rqrr's region-based locator last.
+    // ~2.5 px per module; then the global threshold, a half-resolution look for big
+    // close codes, light-on-dark, and rqrr's region-based locator last. The fine
+    // threshold of the enlarged view (four times the blocks of any other map, the
+    // dearest pass) and the medium one at full resolution read too few codes first
+    // for their cost.
     passes.push(view(full, primary));
     if o.upscale && o.local_threshold && side / full <= UPSCALE_MAX_SIDE {
-        for threshold in [Threshold::Medium, Threshold::Fine, Threshold::Coarse] {
+        for threshold in [Threshold::Medium, Threshold::Coarse] {
             passes.push(Pass { upscale: true, ..view(full, threshold) });
         }
     }
@@ -407,9 +422,6 @@ pub(crate) fn ladder(frame: &LumaFrame<'_>, o: &DecodeOptions) -> Vec<Pass> {
     let finer = side.div_ceil(2 * FINE_SIDE).max(1);
     if finer < full {
         passes.push(view(finer, primary));
-    }
-    if o.local_threshold {
-        passes.push(view(full, Threshold::Medium));
     }
     if o.local_threshold && o.global_threshold {
         passes.push(view(full, Threshold::Global));
@@ -440,7 +452,7 @@ impl Pass {
         let view = finder::View { gray, thresholds, invert: self.invert };
         let (mut found, evidence) = match self.locator {
             Locator::Finder => {
-                let (found, evidence) = detect_finder(view, FINDER_ROW_STEP);
+                let (found, evidence) = detect_finder(view, if self.upscale { 2 * FINDER_ROW_STEP } else { FINDER_ROW_STEP });
                 (found, Some(evidence))
             }
             Locator::Rqrr => {
@@ -742,7 +754,10 @@ mod diag {
         let img = load_luma(&std::fs::read(std::env::var("QRFRAME").expect("QRFRAME")).unwrap()).unwrap();
         let frame = img.frame();
         let mut images = Images::new(&frame);
-        for pass in ladder(&frame, &DecodeOptions::default()) {
+        let whole = ladder(&frame, &DecodeOptions::default());
+        let look = first_look(&whole, &mut Images::new(&frame), true);
+        eprintln!("first look: ran {:?}, go on {}, crops {:?}", look.ran, look.go_on, look.regions);
+        for pass in whole {
             eprintln!("{pass:?} -> {}", pass.run(&mut images).len());
         }
     }

@@ -6,7 +6,8 @@
 //! first pass on every frame (it reads most codes alone), then the pass that read the
 //! last code, then later passes of the ladder in turn while the frame's time budget
 //! lasts, resuming on the next frame where this one stopped. A frame whose first pass
-//! saw nothing like a finder pattern stops there (the cheap first look, `decode.rs`).
+//! saw nothing like a finder pattern stops there (the cheap first look, `decode.rs`);
+//! the later passes look only around the finder pairs it saw, as in `decode_luma`.
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,7 @@ impl Scanner {
         // the same size), then the ladder in turn from where the last frame stopped.
         let hit = self.last_hit.filter(|&i| i > 0);
         let cursor = self.cursor;
+        let mut views = decode::Views::new(images, look.regions.as_deref());
         let order = hit.into_iter().chain((0..later).map(|k| 1 + (cursor - 1 + k) % later).filter(|&i| Some(i) != hit))
             .filter(|i| !look.ran.contains(i));
         for i in order {
@@ -111,7 +113,7 @@ impl Scanner {
                 self.cursor = 1 + i % later;
             }
             let pass = self.ladder[i];
-            let found = decode::run_contained(|| pass.run(&mut images));
+            let found = views.run(&pass);
             if !found.is_empty() {
                 self.last_hit = Some(i);
                 return Ok(found);
