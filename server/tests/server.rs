@@ -714,6 +714,9 @@ async fn reopening_the_database_keeps_devices_and_reports() {
 
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_left_untouched() {
+    if common::sqlite_only("a SQLite file's bytes left untouched") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = common::db_path(&dir);
     {
@@ -774,4 +777,49 @@ async fn concurrent_duplicates_do_the_work_once() {
         t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"),
         1
     );
+}
+
+/// Two server processes on one database, each copy of a request landing on either: the
+/// work is done once and every copy gets its reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_spread_over_two_servers_do_the_work_once() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    let session = t.session("u-quinn").await;
+    let body = report(&session, "sent eight times, to two servers");
+    let key = random_id();
+    let sends = (0..8).map(|i| {
+        let to = if i % 2 == 0 { &t } else { &twin };
+        to.authed(&session, Method::POST, "/v1/reports").header(headers::IDEMPOTENCY_KEY, &key).json(&body).send()
+    });
+    let mut receipts = Vec::new();
+    for response in futures::future::join_all(sends).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        receipts.push(response.json::<Receipt>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]));
+    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"), 1);
+    twin.server.shutdown().await;
+}
+
+/// One DPoP proof sent to two server processes at once: the replay cache is the shared
+/// database, so exactly one of them accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_replayed_across_two_servers_is_accepted_once() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    let session = t.session("u-rita").await;
+    for _ in 0..3 {
+        let proof = session.phone.proof("GET", &t.url("/v1/me"), Some(&session.token));
+        let sends = (0..6).map(|i| {
+            let to = if i % 2 == 0 { &t } else { &twin };
+            to.with_auth(to.http.get(to.url("/v1/me")), &session.token, &proof).send()
+        });
+        let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    }
+    twin.server.shutdown().await;
 }
