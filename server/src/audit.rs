@@ -136,7 +136,7 @@ pub async fn refused(db: &Db, mut entry: Entry, error: &ApiError) {
 pub fn count_refusal(tx: &Conn<'_>, entry: &Entry, at_ms: i64) -> Result<(), ApiError> {
     tx.exec(
         "INSERT INTO audit_refusals (minute_ms, action, outcome, count) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = count + 1",
+         ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = audit_refusals.count + 1",
         params![at_ms - at_ms.rem_euclid(60_000), entry.action, entry.outcome],
     )?;
     Ok(())

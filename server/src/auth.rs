@@ -218,7 +218,7 @@ impl DeviceRow {
 
 fn touch(tx: &Conn<'_>, device_id: &str) -> Result<(), ApiError> {
     tx.exec(
-        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= ?1 - ?3",
+        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= CAST(?1 AS BIGINT) - ?3",
         params![now_ms(), device_id, LAST_USED_PRECISION_MS],
     )?;
     Ok(())

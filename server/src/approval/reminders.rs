@@ -27,7 +27,7 @@ pub struct Reminder {
 pub fn record_due(conn: &Conn<'_>, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
     let sql = format!(
         "SELECT {} FROM approval_items i WHERE state <> 'decided' AND due_at_ms - ?1 <= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM approval_reminders r WHERE r.item_id = i.item_id AND r.recorded_at_ms > ?1 - ?3) \
+         AND NOT EXISTS (SELECT 1 FROM approval_reminders r WHERE r.item_id = i.item_id AND r.recorded_at_ms > CAST(?1 AS BIGINT) - ?3) \
          ORDER BY due_at_ms, item_id",
         store::ITEM_COLUMNS
     );

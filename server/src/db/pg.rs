@@ -170,6 +170,18 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// The synchronous client closes a connection by blocking on its own runtime, which
+    /// panics on an async runtime's thread — where the last handle to a `Db` is often
+    /// dropped. So the connections are closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 pub(crate) struct Lease<'p> {
     pool: &'p Pool,
     conn: Option<PgConn>,

@@ -111,7 +111,7 @@ pub fn collapse_key(prefix: &str, id: &str) -> Option<String> {
 pub fn record(conn: &Conn<'_>, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
     let seq: i64 = conn.query_row(
         "INSERT INTO push_sequences (user_id, last_seq) VALUES (?1, 1) \
-         ON CONFLICT (user_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+         ON CONFLICT (user_id) DO UPDATE SET last_seq = push_sequences.last_seq + 1 RETURNING last_seq",
         [&notice.user_id],
         |r| r.get(0),
     )?;

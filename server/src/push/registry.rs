@@ -91,7 +91,7 @@ pub fn put(conn: &Conn<'_>, kek: &Kek, device_id: &str, user_id: &str, request: 
         "INSERT INTO push_subscriptions (device_id, user_id, platform, endpoint, p256dh, auth_sealed, created_at_ms, verified_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
          ON CONFLICT (device_id) DO UPDATE SET user_id = ?2, platform = ?3, endpoint = ?4, p256dh = ?5, auth_sealed = ?6, \
-         created_at_ms = CASE WHEN endpoint = ?4 AND p256dh = ?5 THEN created_at_ms ELSE ?7 END, \
+         created_at_ms = CASE WHEN push_subscriptions.endpoint = ?4 AND push_subscriptions.p256dh = ?5 THEN push_subscriptions.created_at_ms ELSE ?7 END, \
          verified_at_ms = ?7, failures = 0, last_failure_ms = NULL",
         params![device_id, user_id, platform_str(request.platform), request.endpoint, p256dh, sealed, now_ms],
     )?;
