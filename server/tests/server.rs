@@ -752,39 +752,10 @@ async fn the_audit_log_refuses_changes() {
     assert!(t.count("SELECT COUNT(*) FROM audit_log") >= 3);
 }
 
-/// Eight copies of one report under one key, sent at once and spread over `servers`
-/// (all on one database): every copy gets the same receipt, the work is done once.
-async fn duplicates_do_the_work_once(servers: &[&TestServer], user: &str) {
-    let t = servers[0];
-    let session = t.session(user).await;
-    let body = report(&session, "sent eight times at once");
-    let key = random_id();
-    // Each copy carries its own fresh proof, as a retrying phone's would.
-    let sends = (0..8).map(|i| {
-        servers[i % servers.len()]
-            .authed(&session, Method::POST, "/v1/reports")
-            .header(headers::IDEMPOTENCY_KEY, &key)
-            .json(&body)
-            .send()
-    });
-    let mut receipts = Vec::new();
-    for response in futures::future::join_all(sends).await {
-        let response = response.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        receipts.push(response.json::<Receipt>().await.unwrap());
-    }
-    assert!(receipts.iter().all(|r| *r == receipts[0]));
-    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
-    assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"),
-        1
-    );
-}
-
 #[tokio::test]
 async fn concurrent_duplicates_do_the_work_once() {
     let t = TestServer::start().await;
-    duplicates_do_the_work_once(&[&t], "u-pia").await;
+    common::duplicates_do_the_work_once(&t, &[t.server.base_url()], "u-pia").await;
 }
 
 /// Two server processes on one database, each copy of a request landing on either.
@@ -792,7 +763,7 @@ async fn concurrent_duplicates_do_the_work_once() {
 async fn duplicates_spread_over_two_servers_do_the_work_once() {
     let t = TestServer::start().await;
     let twin = t.twin().await;
-    duplicates_do_the_work_once(&[&t, &twin], "u-quinn").await;
+    common::duplicates_do_the_work_once(&t, &[t.server.base_url(), twin.server.base_url()], "u-quinn").await;
     twin.server.shutdown().await;
 }
 
@@ -802,16 +773,6 @@ async fn duplicates_spread_over_two_servers_do_the_work_once() {
 async fn a_dpop_proof_replayed_across_two_servers_is_accepted_once() {
     let t = TestServer::start().await;
     let twin = t.twin().await;
-    let session = t.session("u-rita").await;
-    for _ in 0..3 {
-        let proof = session.phone.proof("GET", &t.url("/v1/me"), Some(&session.token));
-        let sends = (0..6).map(|i| {
-            let to = if i % 2 == 0 { &t } else { &twin };
-            to.with_auth(to.http.get(to.url("/v1/me")), &session.token, &proof).send()
-        });
-        let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status()).collect();
-        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
-        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
-    }
+    common::a_proof_is_accepted_once_across(&t, &[t.server.base_url(), twin.server.base_url()], "u-rita").await;
     twin.server.shutdown().await;
 }

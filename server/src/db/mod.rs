@@ -60,18 +60,24 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// A PostgreSQL URL with any password replaced, for messages and logs.
-fn shown_location(location: &str) -> String {
+/// A database location as it may be shown in messages and logs: a PostgreSQL URL's
+/// password (in the user part or as a `password=` parameter) replaced.
+pub fn shown_location(location: &str) -> String {
     if !is_postgres_url(location) {
         return location.to_owned();
     }
-    match (location.find("://"), location.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user_info = &location[scheme + 3..at];
-            let user = user_info.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &location[..scheme + 3], &location[at..])
+    let (base, query) = location.split_once('?').map_or((location, None), |(b, q)| (b, Some(q)));
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme && base[scheme + 3..at].contains(':') => {
+            let user = base[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &base[..scheme + 3], &base[at..])
         }
-        _ => location.to_owned(),
+        _ => base.to_owned(),
+    };
+    match query {
+        Some(q) if q.contains("password") => format!("{base}?***"),
+        Some(q) => format!("{base}?{q}"),
+        None => base,
     }
 }
 
@@ -279,5 +285,7 @@ mod tests {
     fn a_postgres_password_is_never_shown() {
         assert_eq!(shown_location("postgres://taipei:s3cret@127.0.0.1:5432/taipei"), "postgres://taipei:***@127.0.0.1:5432/taipei");
         assert_eq!(shown_location("/var/lib/taipei/server.db"), "/var/lib/taipei/server.db");
+        assert_eq!(shown_location("postgres://taipei@db/taipei?password=s3cret"), "postgres://taipei@db/taipei?***");
+        assert_eq!(shown_location("postgresql://taipei@db/taipei"), "postgresql://taipei@db/taipei");
     }
 }

@@ -429,3 +429,40 @@ pub async fn error_of(response: Response) -> (StatusCode, String) {
     assert!(!body.message.is_empty());
     (status, body.code)
 }
+
+/// Eight copies of one report under one key, sent at once and spread over the servers
+/// at `bases` (all on `t`'s database): every copy gets the same receipt, the work is
+/// done once.
+pub async fn duplicates_do_the_work_once(t: &TestServer, bases: &[String], user: &str) {
+    let session = t.session(user).await;
+    let body = report(&session, "sent eight times at once");
+    let key = random_id();
+    // Each copy carries its own fresh proof, as a retrying phone's would.
+    let sends = (0..8).map(|i| {
+        let url = format!("{}/v1/reports", bases[i % bases.len()]);
+        let proof = session.phone.proof("POST", &url, Some(&session.token));
+        t.with_auth(t.http.post(url), &session.token, &proof).header(headers::IDEMPOTENCY_KEY, &key).json(&body).send()
+    });
+    let mut receipts = Vec::new();
+    for response in futures::future::join_all(sends).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        receipts.push(response.json::<taipei_protocol::api::Receipt>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]));
+    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"), 1);
+}
+
+/// One DPoP proof sent six times at once, spread over the servers at `bases`: the
+/// replay cache is the shared database, so exactly one copy is accepted (three rounds).
+pub async fn a_proof_is_accepted_once_across(t: &TestServer, bases: &[String], user: &str) {
+    let session = t.session(user).await;
+    for _ in 0..3 {
+        let proof = session.phone.proof("GET", &format!("{}/v1/me", bases[0]), Some(&session.token));
+        let sends = (0..6).map(|i| t.with_auth(t.http.get(format!("{}/v1/me", bases[i % bases.len()])), &session.token, &proof).send());
+        let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    }
+}
