@@ -205,11 +205,10 @@ pub async fn seal_stored_keys(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiEr
         for (mid, key) in rows("SELECT mid, meeting_key FROM meetings")? {
             tx.execute("UPDATE meetings SET meeting_key = ?2 WHERE mid = ?1", crate::params![mid, kek.seal(&labels::meeting_key(&mid), &key)?])?;
         }
-        let beacons: Vec<(i64, String, Vec<u8>)> = {
-            let mut stmt = tx.prepare("SELECT id, office_id, identity_key FROM attendance_beacons WHERE identity_key IS NOT NULL")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
+        let beacons: Vec<(i64, String, Vec<u8>)> = tx
+            .prepare("SELECT id, office_id, identity_key FROM attendance_beacons WHERE identity_key IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
         for (id, office_id, key) in beacons {
             let key_id = mac(tx, &kek, BEACON_KEY_ID, &key)?;
             tx.execute(
