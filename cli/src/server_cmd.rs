@@ -20,8 +20,8 @@ pub enum Args {
         /// The address to listen on
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
         bind: SocketAddr,
-        /// The server's SQLite database, created if missing
-        #[arg(long, value_name = "FILE", default_value = "taipei-server.db")]
+        /// The server's SQLite file, created if missing, or a postgres:// URL of an existing database
+        #[arg(long, value_name = "FILE|URL", default_value = "taipei-server.db")]
         db: PathBuf,
         /// The key-encryption key's file (else $TAIPEI_SERVER_KEK, else FILE.kek made beside the database)
         #[arg(long, value_name = "FILE")]
@@ -63,6 +63,10 @@ fn load_kek(db: &std::path::Path, kek_file: Option<PathBuf>) -> Result<LocalKek,
         PathBuf::from(p)
     });
     let from_env = std::env::var(KEK_ENV).is_ok_and(|v| !v.trim().is_empty());
+    if !from_env && !explicit && taipei_server::db::is_postgres_url(&db.to_string_lossy()) {
+        // No file "beside" a database server: a deployment brings its own key.
+        return Err(format!("a PostgreSQL database needs its key-encryption key supplied: set {KEK_ENV} or --kek-file"));
+    }
     if !from_env && !explicit && !path.exists() {
         let text = LocalKek::new_base64().map_err(|e| e.to_string())?;
         write_owner_only(&path, &text).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
@@ -114,7 +118,9 @@ pub fn run(args: Args) -> Result<(), String> {
             config.admin_token
         ),
     }
-    eprintln!("reference server on http://{bind}  (database {})", db.display());
+    // A PostgreSQL URL can carry a password: name the engine, not the location.
+    let shown = if taipei_server::db::is_postgres_url(&db.to_string_lossy()) { "PostgreSQL".to_owned() } else { db.display().to_string() };
+    eprintln!("reference server on http://{bind}  (database {shown})");
     runtime()?
         .block_on(taipei_server::run_standalone(config))
         .map_err(|e| format!("server stopped: {e}"))

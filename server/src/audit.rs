@@ -13,9 +13,10 @@
 //! kind per minute, whatever the rate). Refusals of signed-in devices and admins keep
 //! their own rows with device and address.
 
-use rusqlite::{Connection, params};
+use crate::db::Conn;
+use crate::params;
 
-use crate::db::{Cached as _, Db};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::time::now_ms;
 
@@ -90,7 +91,7 @@ impl Entry {
 }
 
 /// Appends one row inside the caller's transaction.
-pub fn record(tx: &Connection, entry: &Entry) -> Result<(), ApiError> {
+pub fn record(tx: &Conn<'_>, entry: &Entry) -> Result<(), ApiError> {
     tx.exec(
         "INSERT INTO audit_log (at_ms, actor, device_id, action, outcome, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![now_ms(), entry.actor, entry.device_id, entry.action, entry.outcome, entry.ip],
@@ -132,10 +133,10 @@ pub async fn refused(db: &Db, mut entry: Entry, error: &ApiError) {
 }
 
 /// Adds one to the count of `entry`'s action and outcome in the minute of `at_ms`.
-pub fn count_refusal(tx: &Connection, entry: &Entry, at_ms: i64) -> Result<(), ApiError> {
+pub fn count_refusal(tx: &Conn<'_>, entry: &Entry, at_ms: i64) -> Result<(), ApiError> {
     tx.exec(
         "INSERT INTO audit_refusals (minute_ms, action, outcome, count) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = count + 1",
+         ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = audit_refusals.count + 1",
         params![at_ms - at_ms.rem_euclid(60_000), entry.action, entry.outcome],
     )?;
     Ok(())

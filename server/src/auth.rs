@@ -11,7 +11,8 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::api::{AccessToken, Assurance, AssuranceBasis, TokenRequest, codes, headers};
 use taipei_protocol::dpop::{self, VerifiedProof};
 use taipei_protocol::ecdsa::PublicKey;
@@ -19,7 +20,6 @@ use taipei_protocol::{ProtocolError, b64};
 
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
-use crate::db::Cached as _;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::middleware::Ctx;
@@ -123,9 +123,9 @@ fn check_proof(
 }
 
 /// Remembers a proof's jti so it can never be used twice (until [`purge`] drops it).
-fn consume_jti(tx: &Transaction<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), ApiError> {
+fn consume_jti(tx: &Conn<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), ApiError> {
     let inserted = tx.exec(
-        "INSERT OR IGNORE INTO dpop_jti (jkt, jti, iat_s) VALUES (?1, ?2, ?3)",
+        "INSERT INTO dpop_jti (jkt, jti, iat_s) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![jkt, proof.claims.jti, proof.claims.iat],
     )?;
     if inserted == 0 {
@@ -142,7 +142,7 @@ fn consume_jti(tx: &Transaction<'_>, jkt: &str, proof: &VerifiedProof) -> Result
 /// refused by its `iat` anyway, so forgetting its jti reopens nothing. Run by the
 /// scheduled purge; the table holds at most the proofs of the last skew window and
 /// one purge interval.
-pub fn purge(tx: &Transaction<'_>, now_ms: i64) -> Result<usize, ApiError> {
+pub fn purge(tx: &Conn<'_>, now_ms: i64) -> Result<usize, ApiError> {
     Ok(tx.exec("DELETE FROM dpop_jti WHERE iat_s < ?1", [now_ms / 1000 - 2 * dpop::MAX_CLOCK_SKEW_S])?)
 }
 
@@ -160,7 +160,7 @@ struct DeviceRow {
     status: String,
 }
 
-fn load_device(conn: &Connection, device_id: &str) -> Result<Option<DeviceRow>, ApiError> {
+fn load_device(conn: &Conn<'_>, device_id: &str) -> Result<Option<DeviceRow>, ApiError> {
     Ok(conn
         .row(
             "SELECT d.user_id, u.display_name, d.public_key, d.jkt, d.assurance, d.status, d.assurance_basis \
@@ -216,9 +216,9 @@ impl DeviceRow {
     }
 }
 
-fn touch(tx: &Transaction<'_>, device_id: &str) -> Result<(), ApiError> {
+fn touch(tx: &Conn<'_>, device_id: &str) -> Result<(), ApiError> {
     tx.exec(
-        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= ?1 - ?3",
+        "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= CAST(?1 AS BIGINT) - ?3",
         params![now_ms(), device_id, LAST_USED_PRECISION_MS],
     )?;
     Ok(())

@@ -60,7 +60,8 @@ pub struct ServerConfig {
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("db_path", &self.db_path)
+            // A PostgreSQL URL may carry a password.
+            .field("db_path", &crate::db::shown_location(&self.db_path.to_string_lossy()))
             .field("bind", &self.bind)
             .field("admin_token", &"<redacted>")
             .field("token_ttl", &self.token_ttl)

@@ -10,7 +10,8 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use rusqlite::{OptionalExtension, params};
+use crate::db::OptionalExtension;
+use crate::params;
 use taipei_protocol::api::{MintedCredential, NewCredential, headers};
 
 use crate::AppState;

@@ -6,7 +6,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use rusqlite::{OptionalExtension, params};
+use crate::db::OptionalExtension;
+use crate::params;
 use taipei_protocol::api::{
     AssuranceBasis, BindingOffer, DeviceRegistered, DeviceStatus, Me, NewBinding, RegisterDevice, codes,
 };

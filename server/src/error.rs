@@ -12,7 +12,7 @@ pub enum ServerError {
     #[error("database {path}: {source}")]
     Database {
         path: String,
-        source: rusqlite::Error,
+        source: crate::db::Error,
     },
     #[error(
         "database {path} has schema version {found}, newer than this server knows ({known}); \
@@ -133,10 +133,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::db::Error> for ApiError {
+    fn from(e: crate::db::Error) -> Self {
         // The SQL text and values can carry request data: log the error, answer blandly.
         tracing::error!(error = %e, "database error");
         Self::internal("database error")
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::db::Error::from(e).into()
     }
 }

@@ -12,13 +12,14 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{OptionalExtension, Transaction, params};
+use crate::db::{OptionalExtension, Conn};
+use crate::params;
 use serde::Serialize;
 use taipei_protocol::api::{codes, headers};
 
 use taipei_protocol::b64;
 
-use crate::db::{Cached as _, Db};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::sealing::Kek;
 use crate::time::now_ms;
@@ -94,7 +95,7 @@ pub async fn once<T, F>(
 ) -> Result<Response, ApiError>
 where
     T: Serialize,
-    F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     once_with(db, None, scope, key, request_hash, status, work).await
 }
@@ -119,7 +120,7 @@ pub async fn once_with<T, F>(
 ) -> Result<Response, ApiError>
 where
     T: Serialize,
-    F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
 {
     let stored = db
         .write(move |tx| {
@@ -185,6 +186,6 @@ where
 }
 
 /// Deletes stored replies older than the retention. Returns how many.
-pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<usize, ApiError> {
+pub fn purge(tx: &Conn<'_>, now: i64) -> Result<usize, ApiError> {
     Ok(tx.exec("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
 }

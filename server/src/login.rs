@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::b64;
 use taipei_protocol::login::{
     Decision, LoginConfirm, LoginContext, LoginDecided, LoginDecisionRequest, LoginFrame, LoginHistory,
@@ -22,7 +23,6 @@ use taipei_protocol::login::{
 use crate::AppState;
 use crate::audit::{self, Entry, actions};
 use crate::auth::{AuthedDevice, sha256};
-use crate::db::Cached as _;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, check_len, verify_signature};
 use crate::idempotency::{self, IdempotencyKey};
@@ -164,7 +164,7 @@ struct Row {
     confirm_nonce: Option<String>,
 }
 
-fn load(conn: &Connection, rid: &str) -> Result<Option<Row>, ApiError> {
+fn load(conn: &Conn<'_>, rid: &str) -> Result<Option<Row>, ApiError> {
     Ok(conn
         .row(
             "SELECT secret_hash, system, state, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, \
@@ -303,7 +303,7 @@ async fn rotate_frame(state: &AppState, rid: &str, issued_ms: i64) -> Result<Row
             let fnonce = random::bytes::<16>()?;
             let rotated = tx.exec(
                 "UPDATE login_requests SET prev_fnonce = fnonce, prev_expires_ms = frame_expires_ms, \
-                 fnonce = ?2, frame_issued_ms = ?3, frame_expires_ms = MIN(?4, expires_at_ms) \
+                 fnonce = ?2, frame_issued_ms = ?3, frame_expires_ms = CASE WHEN ?4 < expires_at_ms THEN ?4 ELSE expires_at_ms END \
                  WHERE rid = ?1 AND state = 'pending' AND frame_issued_ms = ?5",
                 params![rid, fnonce.as_slice(), now, now + FRAME_TTL_MS, issued_ms],
             )?;
@@ -316,7 +316,7 @@ async fn rotate_frame(state: &AppState, rid: &str, issued_ms: i64) -> Result<Row
 }
 
 /// The approving person's name as the browser may show it before entering.
-fn masked_account(conn: &Connection, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
+fn masked_account(conn: &Conn<'_>, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(user_id) = user_id else { return Ok(None) };
     let name: Option<String> =
         conn.row("SELECT display_name FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
@@ -374,7 +374,7 @@ pub async fn scan(
 }
 
 fn scan_in(
-    tx: &Transaction<'_>,
+    tx: &Conn<'_>,
     device: &AuthedDevice,
     frame: &LoginFrame,
     city_networks: &[ipnet::IpNet],
@@ -462,7 +462,7 @@ pub async fn decide(
     audit::unless_refused(&state.db, entry, result).await
 }
 
-fn decide_in(tx: &Transaction<'_>, device: &AuthedDevice, request: &LoginDecisionRequest) -> Result<LoginDecided, ApiError> {
+fn decide_in(tx: &Conn<'_>, device: &AuthedDevice, request: &LoginDecisionRequest) -> Result<LoginDecided, ApiError> {
     let row = load(tx, &request.rid)?.ok_or_else(request_unknown)?;
     let now = now_ms();
     match row.state.as_str() {
@@ -523,7 +523,7 @@ fn decide_in(tx: &Transaction<'_>, device: &AuthedDevice, request: &LoginDecisio
 
 /// The device counter must grow with every signed decision: a decision signed earlier
 /// (a captured one) cannot be sent again.
-fn advance_counter(tx: &Transaction<'_>, device_id: &str, counter: u64) -> Result<(), ApiError> {
+fn advance_counter(tx: &Conn<'_>, device_id: &str, counter: u64) -> Result<(), ApiError> {
     let counter = i64::try_from(counter).map_err(|_| ApiError::bad_request("counter out of range"))?;
     let changed = tx.exec("UPDATE devices SET counter = ?2 WHERE device_id = ?1 AND counter < ?2", params![device_id, counter])?;
     if changed != 1 {
@@ -655,7 +655,7 @@ pub struct Purged {
 /// Deletes what has lapsed: web sessions past expiry; requests nobody scanned once they
 /// can no longer be used (they are anonymous: anyone can make them, nothing to keep);
 /// scanned ones after [`HISTORY_RETENTION_MS`], unless a live session still names them.
-pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<Purged, ApiError> {
+pub fn purge(tx: &Conn<'_>, now: i64) -> Result<Purged, ApiError> {
     let web_sessions = tx.exec("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
     let unusable = now - DECIDE_TTL_MS - REDEEM_TTL_MS;
     let login_requests = tx.exec(
@@ -670,7 +670,7 @@ pub fn purge(tx: &Transaction<'_>, now: i64) -> Result<Purged, ApiError> {
 /// ends, and every login it scanned or approved but that was not redeemed yet is
 /// cancelled (a stolen phone's last approval must not still open a browser).
 /// Returns (web sessions ended, logins cancelled).
-pub fn end_for_device(tx: &Transaction<'_>, device_id: &str) -> Result<(usize, usize), ApiError> {
+pub fn end_for_device(tx: &Conn<'_>, device_id: &str) -> Result<(usize, usize), ApiError> {
     let sessions = tx.exec(
         "DELETE FROM web_sessions WHERE rid IN (SELECT rid FROM login_requests WHERE device_id = ?1)",
         [device_id],

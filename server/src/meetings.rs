@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::api::{Receipt, headers};
 use taipei_protocol::b64;
 use taipei_protocol::meeting::{
@@ -102,7 +103,7 @@ pub async fn create(
                         m.starts_at_ms, m.ends_at_ms, now_ms(), late_window_ms],
             )?;
             for user in &m.invitees {
-                tx.execute("INSERT OR IGNORE INTO meeting_invitees (mid, user_id) VALUES (?1, ?2)", params![mid, user])?;
+                tx.execute("INSERT INTO meeting_invitees (mid, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING", params![mid, user])?;
             }
             audit::record(tx, &Entry::new(actions::MEETING_CREATE, organizer.actor()).ip(organizer.ip))
         })
@@ -128,7 +129,7 @@ impl Meeting {
     }
 }
 
-fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
+fn load(conn: &Conn<'_>, mid: &str) -> Result<Meeting, ApiError> {
     conn.query_row(
         "SELECT meeting_key, display_token_hash, title, room, organizer, starts_at_ms, ends_at_ms, late_window_ms \
          FROM meetings WHERE mid = ?1",
@@ -250,8 +251,8 @@ pub async fn sign_in(
         }
         let id = random::id()?;
         let inserted = tx.execute(
-            "INSERT OR IGNORE INTO meeting_sign_ins (id, mid, user_id, device_id, slot, time_ms, received_at_ms, late, signature) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO meeting_sign_ins (id, mid, user_id, device_id, slot, time_ms, received_at_ms, late, signature) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
             params![id, mid, device.user_id, device.device_id, i64::try_from(request.slot).unwrap_or(i64::MAX),
                     request.time_ms, now, late, signature],
         )?;

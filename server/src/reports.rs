@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use rusqlite::params;
+use crate::params;
 use taipei_protocol::api::{NewReport, Receipt, ReportEntry, ReportList};
 use taipei_protocol::{limits, signed};
 

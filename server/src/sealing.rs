@@ -136,8 +136,8 @@ impl KeyEncryptionKey for LocalKek {
 
 /// A random server secret of 32 bytes kept sealed in `server_secrets` under `name`,
 /// made on first use. For HMAC keys the server needs but nobody else ever sees.
-pub fn server_secret(tx: &rusqlite::Transaction<'_>, kek: &Kek, name: &str) -> Result<Vec<u8>, ApiError> {
-    use rusqlite::OptionalExtension as _;
+pub fn server_secret(tx: &crate::db::Conn<'_>, kek: &Kek, name: &str) -> Result<Vec<u8>, ApiError> {
+    use crate::db::OptionalExtension as _;
     let label = format!("server_secrets/{name}");
     let stored: Option<Vec<u8>> =
         tx.query_row("SELECT sealed FROM server_secrets WHERE name = ?1", [name], |r| r.get(0)).optional()?;
@@ -147,13 +147,13 @@ pub fn server_secret(tx: &rusqlite::Transaction<'_>, kek: &Kek, name: &str) -> R
     let secret = random::bytes::<32>()?.to_vec();
     tx.execute(
         "INSERT INTO server_secrets (name, sealed, created_at_ms) VALUES (?1, ?2, ?3)",
-        rusqlite::params![name, kek.seal(&label, &secret)?, crate::time::now_ms()],
+        crate::params![name, kek.seal(&label, &secret)?, crate::time::now_ms()],
     )?;
     Ok(secret)
 }
 
 /// HMAC-SHA256 under the server secret `name` (see [`server_secret`]).
-pub fn mac(tx: &rusqlite::Transaction<'_>, kek: &Kek, name: &str, data: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn mac(tx: &crate::db::Conn<'_>, kek: &Kek, name: &str, data: &[u8]) -> Result<Vec<u8>, ApiError> {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &server_secret(tx, kek, name)?);
     Ok(ring::hmac::sign(&key, data).as_ref().to_vec())
 }
@@ -197,24 +197,23 @@ pub async fn seal_stored_keys(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiEr
             Ok(rows)
         };
         for (name, key) in rows("SELECT name, pkcs8 FROM wallet_keys")? {
-            tx.execute("UPDATE wallet_keys SET pkcs8 = ?2 WHERE name = ?1", rusqlite::params![name, kek.seal(&labels::wallet_key(&name), &key)?])?;
+            tx.execute("UPDATE wallet_keys SET pkcs8 = ?2 WHERE name = ?1", crate::params![name, kek.seal(&labels::wallet_key(&name), &key)?])?;
         }
         for (issuer, key) in rows("SELECT issuer, pkcs8 FROM wallet_issuers")? {
-            tx.execute("UPDATE wallet_issuers SET pkcs8 = ?2 WHERE issuer = ?1", rusqlite::params![issuer, kek.seal(&labels::issuer_key(&issuer), &key)?])?;
+            tx.execute("UPDATE wallet_issuers SET pkcs8 = ?2 WHERE issuer = ?1", crate::params![issuer, kek.seal(&labels::issuer_key(&issuer), &key)?])?;
         }
         for (mid, key) in rows("SELECT mid, meeting_key FROM meetings")? {
-            tx.execute("UPDATE meetings SET meeting_key = ?2 WHERE mid = ?1", rusqlite::params![mid, kek.seal(&labels::meeting_key(&mid), &key)?])?;
+            tx.execute("UPDATE meetings SET meeting_key = ?2 WHERE mid = ?1", crate::params![mid, kek.seal(&labels::meeting_key(&mid), &key)?])?;
         }
-        let beacons: Vec<(i64, String, Vec<u8>)> = {
-            let mut stmt = tx.prepare("SELECT id, office_id, identity_key FROM attendance_beacons WHERE identity_key IS NOT NULL")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<Vec<_>, _>>()?;
-            rows
-        };
+        let beacons: Vec<(i64, String, Vec<u8>)> = tx
+            .prepare("SELECT id, office_id, identity_key FROM attendance_beacons WHERE identity_key IS NOT NULL")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
         for (id, office_id, key) in beacons {
             let key_id = mac(tx, &kek, BEACON_KEY_ID, &key)?;
             tx.execute(
                 "UPDATE attendance_beacons SET identity_key = ?2, identity_key_id = ?3 WHERE id = ?1",
-                rusqlite::params![id, kek.seal(&labels::beacon_key(&office_id), &key)?, key_id],
+                crate::params![id, kek.seal(&labels::beacon_key(&office_id), &key)?, key_id],
             )?;
         }
         tx.execute("INSERT INTO server_sealed (id, at_ms) VALUES (1, ?1)", [crate::time::now_ms()])?;

@@ -9,7 +9,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use crate::db::{Conn, OptionalExtension as _};
+use crate::params;
 use serde::{Deserialize, Serialize};
 use taipei_protocol::login::codes;
 
@@ -72,7 +73,7 @@ fn is_origin(s: &str) -> bool {
 
 /// Registers `system`, or updates its name and origins (logins already started keep
 /// the name they were started with).
-pub fn register(tx: &Connection, system: &WebSystem) -> Result<(), ApiError> {
+pub fn register(tx: &Conn<'_>, system: &WebSystem) -> Result<(), ApiError> {
     system.check()?;
     let origins = serde_json::to_string(&system.origins).map_err(|e| ApiError::internal(format!("origins: {e}")))?;
     tx.execute(
@@ -84,7 +85,7 @@ pub fn register(tx: &Connection, system: &WebSystem) -> Result<(), ApiError> {
 }
 
 /// The system registered as `id`.
-pub fn find(conn: &Connection, id: &str) -> Result<Option<WebSystem>, ApiError> {
+pub fn find(conn: &Conn<'_>, id: &str) -> Result<Option<WebSystem>, ApiError> {
     let row: Option<(String, String)> = conn
         .query_row("SELECT name, origins FROM web_systems WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;

@@ -642,8 +642,7 @@ async fn reminders_are_recorded_at_most_once_per_four_hours_per_item() {
     later["urgency"] = json!("normal");
     create(&t, later).await;
     let record = |at: i64| {
-        let conn = t.db();
-        let out = taipei_server::approval::reminders::record_due(&conn, at).unwrap();
+        let out = t.db().with(|c| Ok(taipei_server::approval::reminders::record_due(c, at))).unwrap().unwrap();
         out.into_iter().map(|r| (r.item_id, r.user_id)).collect::<Vec<_>>()
     };
     assert_eq!(record(now), vec![(due.clone(), "chief".to_owned())]);
@@ -662,7 +661,7 @@ async fn reminders_are_recorded_at_most_once_per_four_hours_per_item() {
 #[tokio::test]
 async fn the_demo_seed_gives_a_manager_a_proxy_and_items() {
     let t = TestServer::start().await;
-    let db = taipei_server::db::Db::open(&common::db_path(&t.dir)).unwrap();
+    let db = common::open_db(&t.dir).await;
     let demo = taipei_server::approval::seed::demo(&db, now_ms()).await.unwrap();
     assert_eq!(demo.items.len(), 5);
     let chief = t.session(&demo.chief).await;
@@ -674,4 +673,25 @@ async fn the_demo_seed_gives_a_manager_a_proxy_and_items() {
     assert_done(&read_and_act(&t, &chief, id, Action::Forward, "", |_| {}).await);
     let proxied = inbox(&t, &deputy, "").await;
     assert_eq!(proxied.items[0].acting_for.as_deref(), Some(demo.manager.as_str()));
+}
+
+/// One signed approval sent at once to two server processes on one database, under
+/// different idempotency keys (two retries that took different routes): done once;
+/// the other copy is judged a replay of an accepted signature, and the item moved on once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_action_raced_on_two_servers_is_done_once() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    let p = people(&t).await;
+    let id = create(&t, document("同時核准")).await.item_id;
+    let d = detail(&t, &p.chief, &id).await;
+    let forward = signed(&p.chief, &d, Action::Forward, "陳核", |_| {});
+    let (key_a, key_b) = (random_id(), random_id());
+    let (a, b) = tokio::join!(send(&t, &p.chief, &forward, &key_a), send(&twin, &p.chief, &forward, &key_b));
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let receipts: [ActionReceipt; 2] = [a.json().await.unwrap(), b.json().await.unwrap()];
+    assert_eq!(receipts.iter().filter(|r| r.status == ActionStatus::Done).count(), 1, "{receipts:?}");
+    assert_eq!(t.count(&format!("SELECT COUNT(*) FROM approval_events WHERE item_id = '{id}' AND action = 'forward'")), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM approval_verdicts WHERE status = 'done'"), 1);
+    twin.server.shutdown().await;
 }

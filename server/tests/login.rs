@@ -26,6 +26,7 @@ fn now_ms() -> i64 {
 }
 
 /// A browser: remembers the cookies the server set.
+#[derive(Clone)]
 struct Browser {
     cookies: Vec<String>,
 }
@@ -778,7 +779,7 @@ async fn item4_anonymous_storage_is_bounded_lapsed_rows_are_purged() {
     assert_eq!(b.redeem(&t, &started.rid).await.status(), StatusCode::OK);
     assert!(t.count("SELECT COUNT(*) FROM idempotency") >= 1);
 
-    let db = taipei_server::db::Db::open(&common::db_path(&t.dir)).unwrap();
+    let db = common::open_db(&t.dir).await;
     let now = now_ms();
     // Nothing has lapsed yet.
     let purged = taipei_server::purge::run(&db, now).await.unwrap();
@@ -983,4 +984,25 @@ async fn item9_web_systems_are_registered_by_id_with_their_origins() {
     let status = b.status(&t, &started.rid).await;
     let ctx: LoginContext = scan(&t, &s, status.frame.as_deref().unwrap()).await.json().await.unwrap();
     assert_eq!(ctx.system, "公文系統");
+}
+
+/// Two server processes behind one address: the browser's "Continue", sent twice at once
+/// and landing on both, still opens one session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_redeemed_on_two_servers_at_once_opens_one_session() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    let s = t.session("u-twins").await;
+    for round in 1..=3u64 {
+        let mut b = Browser::new();
+        let started = approved(&t, &mut b, &s, round).await;
+        let confirm = b.status(&t, &started.rid).await.confirm.unwrap_or_default();
+        let (mut first, mut second) = (b.clone(), b.clone());
+        let (r1, r2) = tokio::join!(first.redeem_with(&t, &started.rid, &confirm), second.redeem_with(&twin, &started.rid, &confirm));
+        let statuses = [r1.status(), r2.status()];
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "round {round}: {statuses:?}");
+        let sessions: i64 = t.db().query_row("SELECT COUNT(*) FROM web_sessions WHERE rid = ?1", [&started.rid], |r| r.get(0)).unwrap();
+        assert_eq!(sessions, 1, "round {round}");
+    }
+    twin.server.shutdown().await;
 }

@@ -1,6 +1,6 @@
 //! Operations: the probes, the metrics, graceful shutdown with a request in flight, and
 //! an online backup restored into a fresh server — each over real HTTP on loopback
-//! against a real SQLite file.
+//! against a real SQLite file, or PostgreSQL (`pg_dump` / `pg_restore` for the backup).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,11 +28,11 @@ async fn healthz_is_the_process_and_readyz_the_database_and_its_schema() {
 
     // A newer release migrated the shared file: this process leaves the rotation, and
     // stays alive (a restart would not help it).
-    t.db().pragma_update(None, "user_version", migrations::latest() + 1).unwrap();
+    t.db().set_schema_version(migrations::latest() + 1);
     let (status, code) = error_of(t.http.get(t.url("/readyz")).send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, codes::NOT_READY));
     assert_eq!(t.http.get(t.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    t.db().pragma_update(None, "user_version", migrations::latest()).unwrap();
+    t.db().set_schema_version(migrations::latest());
     assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
 }
 
@@ -124,8 +124,7 @@ async fn shutdown_finishes_the_request_in_flight_and_refuses_new_ones() {
     let reply = read_until(&mut slow, "\"rid\"").await;
     assert!(reply.contains("HTTP/1.1 201 Created"), "{reply}");
     tokio::time::timeout(Duration::from_secs(5), stopping).await.expect("shutdown ends once the reply is out").unwrap();
-    let db = rusqlite::Connection::open(common::db_path(&dir)).unwrap();
-    let rows: i64 = db.query_row("SELECT COUNT(*) FROM login_requests", [], |r| r.get(0)).unwrap();
+    let rows: i64 = common::test_db(&dir).query_row("SELECT COUNT(*) FROM login_requests", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "the request's work was committed before the server stopped");
 }
 
@@ -164,27 +163,31 @@ async fn an_online_backup_restores_into_a_fresh_server_with_the_same_state() {
             }
         })
     };
-    let copy = t.dir.path().join("backup.sqlite");
     let live = common::db_path(&t.dir);
-    let copied = tokio::task::spawn_blocking({
-        let (live, copy) = (live.clone(), copy.clone());
-        move || backup::backup(&live, &copy)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    writer.await.unwrap();
-    assert_eq!(copied.schema_version, migrations::latest());
-    assert!(copied.pages > 0);
-    #[cfg(unix)]
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions()) & 0o777, 0o600);
-    // Never over an existing file.
-    assert!(backup::backup(&live, &copy).unwrap_err().to_string().contains("exists already"));
-
     let fresh = tempfile::tempdir().unwrap();
-    let restored = fresh.path().join("restored.sqlite");
-    backup::restore(&copy, &restored).unwrap();
-    assert!(backup::restore(&copy, &restored).is_err(), "a restore never overwrites a database");
+    let restored = if common::postgres_url().is_some() {
+        pg_dump_and_restore(&live, &fresh).await
+    } else {
+        let copy = t.dir.path().join("backup.sqlite");
+        let copied = tokio::task::spawn_blocking({
+            let (live, copy) = (live.clone(), copy.clone());
+            move || backup::backup(&live, &copy)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(copied.schema_version, migrations::latest());
+        assert!(copied.pages > 0);
+        #[cfg(unix)]
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&copy).unwrap().permissions()) & 0o777, 0o600);
+        // Never over an existing file.
+        assert!(backup::backup(&live, &copy).unwrap_err().to_string().contains("exists already"));
+        let restored = fresh.path().join("restored.sqlite");
+        backup::restore(&copy, &restored).unwrap();
+        assert!(backup::restore(&copy, &restored).is_err(), "a restore never overwrites a database");
+        restored
+    };
+    writer.await.unwrap();
     let mut config = taipei_server::ServerConfig::embedded(restored.clone());
     config.kek = common::kek();
     let second = taipei_server::start(config).await.unwrap();
@@ -212,8 +215,36 @@ async fn an_online_backup_restores_into_a_fresh_server_with_the_same_state() {
     second.shutdown().await;
 }
 
+/// A PostgreSQL client tool of the server's major version: on PATH, else Debian's
+/// versioned directory (which Debian keeps off PATH).
+fn pg_tool(name: &str) -> std::path::PathBuf {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql").map(|d| d.flatten().map(|e| e.path().join("bin")).collect()).unwrap_or_default();
+    dirs.sort();
+    dirs.into_iter().rev().map(|d| d.join(name)).find(|p| p.exists()).unwrap_or_else(|| name.into())
+}
+
+/// PostgreSQL's own backup while the server runs: `pg_dump` (one consistent snapshot,
+/// writers not stopped) restored with `pg_restore` into the empty database of `fresh`.
+async fn pg_dump_and_restore(live: &std::path::Path, fresh: &tempfile::TempDir) -> std::path::PathBuf {
+    let dump = fresh.path().join("backup.dump");
+    let run = |tool: &str, args: Vec<std::ffi::OsString>| {
+        let out = std::process::Command::new(pg_tool(tool)).args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let live_url = live.as_os_str().to_owned();
+    let dump_arg = dump.as_os_str().to_owned();
+    tokio::task::spawn_blocking(move || run("pg_dump", vec!["--format=custom".into(), "--file".into(), dump_arg, live_url])).await.unwrap();
+    let restored = common::db_path(fresh);
+    let (target, dump_arg) = (restored.as_os_str().to_owned(), dump.as_os_str().to_owned());
+    tokio::task::spawn_blocking(move || run("pg_restore", vec!["--no-owner".into(), "--exit-on-error".into(), "--dbname".into(), target, dump_arg])).await.unwrap();
+    restored
+}
+
 #[test]
 fn restore_refuses_what_is_not_a_whole_database_of_a_known_schema() {
+    if common::sqlite_only("restoring a SQLite backup") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.sqlite");
     std::fs::write(&junk, b"not a database at all, just some bytes that are long enough to matter").unwrap();

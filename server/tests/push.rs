@@ -20,7 +20,6 @@ use reqwest::{Method, StatusCode};
 use taipei_protocol::api::headers;
 use taipei_protocol::b64;
 use taipei_protocol::push::message::{PushContent, PushKind, ReadResponse, SignedPush, SubscriptionResponse, SyncPage, Urgency};
-use taipei_server::db::Db;
 use taipei_server::push::{self, Notice};
 use taipei_server::sealing::{Kek, LocalKek};
 
@@ -38,8 +37,7 @@ fn notice(user: &str, n: usize) -> Notice {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_is_gap_free_signed_paged_read_synced_and_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.db");
-    let db = Db::open(&path).unwrap();
+    let db = common::open_db(&dir).await;
     let kek: Kek = Arc::new(LocalKek::generate().unwrap());
     push::init(&db, &kek).await.unwrap();
     db.write(|c| {
@@ -93,7 +91,7 @@ async fn log_is_gap_free_signed_paged_read_synced_and_survives_restart() {
     assert_eq!((marked, unread), (2, 38));
     drop(db);
 
-    let db = Db::open(&path).unwrap();
+    let db = common::open_db(&dir).await;
     let k = kek.clone();
     assert_eq!(db.read(move |c| push::public_key(c, &k)).await.unwrap(), key, "the push key survives a restart");
     let again = db.read(|c| push::sync_page(c, "alice", 0, 2)).await.unwrap();
@@ -145,7 +143,7 @@ async fn rig(user: &str) -> Rig {
 /// Queues a notice for `user` the way a trigger does, through a second connection to
 /// the server's file (the sender finds it on its next look).
 async fn notify(t: &TestServer, user: &str, n: usize, collapse: Option<&str>, text_len: usize) -> SignedPush {
-    let db = Db::open(&common::db_path(&t.dir)).unwrap();
+    let db = common::open_db(&t.dir).await;
     let mut notice = notice(user, n);
     notice.collapse_key = collapse.map(str::to_owned);
     if text_len > 0 {
@@ -339,7 +337,7 @@ async fn the_push_service_answers_steer_the_sender() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent_sends() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("server.sqlite");
+    let path = common::db_path(&dir);
     let mut config = taipei_server::ServerConfig::embedded(path.clone());
     config.kek = common::kek();
     config.push.tick = Duration::from_millis(50);
@@ -355,7 +353,7 @@ async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent
     server.shutdown().await;
 
     // While the server is down, 40 messages are queued by concurrent writers.
-    let db = Db::open(&path).unwrap();
+    let db = common::open_db(&dir).await;
     let mut tasks = Vec::new();
     for n in 0..40 {
         let (db, kek) = (db.clone(), common::kek());
@@ -365,7 +363,7 @@ async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent
         task.await.unwrap().unwrap();
     }
     drop(db);
-    assert_eq!(rusqlite::Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM push_outgoing", [], |r| r.get::<_, i64>(0)).unwrap(), 40);
+    assert_eq!(common::test_db(&dir).query_row("SELECT COUNT(*) FROM push_outgoing", [], |r| r.get::<_, i64>(0)).unwrap(), 40);
     assert!(service.accepted().is_empty());
 
     let server = taipei_server::start(config).await.unwrap();

@@ -714,6 +714,9 @@ async fn reopening_the_database_keeps_devices_and_reports() {
 
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_left_untouched() {
+    if common::sqlite_only("a SQLite file's bytes left untouched") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = common::db_path(&dir);
     {
@@ -752,26 +755,24 @@ async fn the_audit_log_refuses_changes() {
 #[tokio::test]
 async fn concurrent_duplicates_do_the_work_once() {
     let t = TestServer::start().await;
-    let session = t.session("u-pia").await;
-    let body = report(&session, "sent eight times at once");
-    let key = random_id();
-    // Each copy carries its own fresh proof, as a retrying phone's would.
-    let sends = (0..8).map(|_| {
-        t.authed(&session, Method::POST, "/v1/reports")
-            .header(headers::IDEMPOTENCY_KEY, &key)
-            .json(&body)
-            .send()
-    });
-    let mut receipts = Vec::new();
-    for response in futures::future::join_all(sends).await {
-        let response = response.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        receipts.push(response.json::<Receipt>().await.unwrap());
-    }
-    assert!(receipts.iter().all(|r| *r == receipts[0]));
-    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
-    assert_eq!(
-        t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"),
-        1
-    );
+    common::duplicates_do_the_work_once(&t, &[t.server.base_url()], "u-pia").await;
+}
+
+/// Two server processes on one database, each copy of a request landing on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_spread_over_two_servers_do_the_work_once() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    common::duplicates_do_the_work_once(&t, &[t.server.base_url(), twin.server.base_url()], "u-quinn").await;
+    twin.server.shutdown().await;
+}
+
+/// One DPoP proof sent to two server processes at once: the replay cache is the shared
+/// database, so exactly one of them accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_replayed_across_two_servers_is_accepted_once() {
+    let t = TestServer::start().await;
+    let twin = t.twin().await;
+    common::a_proof_is_accepted_once_across(&t, &[t.server.base_url(), twin.server.base_url()], "u-rita").await;
+    twin.server.shutdown().await;
 }

@@ -10,7 +10,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, params};
+use crate::db::Conn;
+use crate::params;
 use taipei_protocol::approval::{
     Calendar, DayKind, ItemCreated, ItemEdit, Kind, NewAttachment, NewItem, NewPerson, NewProxy, codes, due_at_ms,
 };
@@ -42,7 +43,7 @@ const BODY_TYPES: &[&str] = &["text/html", "application/pdf"];
 /// The item route carries a body and attachments in base64: room for both at their limits.
 pub const ITEM_REQUEST_LIMIT: usize = 24 * 1024 * 1024;
 
-pub fn put_person(tx: &Connection, p: &NewPerson) -> Result<(), ApiError> {
+pub fn put_person(tx: &Conn<'_>, p: &NewPerson) -> Result<(), ApiError> {
     check_len("user_id", &p.user_id, 1, 64)?;
     check_len("display_name", &p.display_name, 1, 100)?;
     check_len("title", &p.title, 0, 100)?;
@@ -59,7 +60,7 @@ pub fn put_person(tx: &Connection, p: &NewPerson) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn put_proxy(tx: &Connection, p: &NewProxy) -> Result<(), ApiError> {
+pub fn put_proxy(tx: &Conn<'_>, p: &NewProxy) -> Result<(), ApiError> {
     if p.from_ms >= p.until_ms || p.user_id == p.proxy_id {
         return Err(ApiError::bad_request("a proxy is someone else, for a period with from_ms < until_ms"));
     }
@@ -78,7 +79,7 @@ pub fn put_proxy(tx: &Connection, p: &NewProxy) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn put_calendar(tx: &Connection, c: &Calendar) -> Result<usize, ApiError> {
+pub fn put_calendar(tx: &Conn<'_>, c: &Calendar) -> Result<usize, ApiError> {
     if c.days.len() > 1000 {
         return Err(ApiError::bad_request("at most 1000 days per request"));
     }
@@ -99,7 +100,7 @@ pub fn put_calendar(tx: &Connection, c: &Calendar) -> Result<usize, ApiError> {
 }
 
 /// The deadline of an item received at `received_at_ms`, on the stored calendar.
-fn deadline(tx: &Connection, item: &NewItem, received_at_ms: i64) -> Result<i64, ApiError> {
+fn deadline(tx: &Conn<'_>, item: &NewItem, received_at_ms: i64) -> Result<i64, ApiError> {
     let first = workday(received_at_ms, 0);
     let mut stmt = tx.prepare_cached("SELECT day, kind FROM approval_calendar WHERE day BETWEEN ?1 AND ?1 + 400")?;
     let days: HashMap<i64, DayKind> = stmt
@@ -113,7 +114,7 @@ fn deadline(tx: &Connection, item: &NewItem, received_at_ms: i64) -> Result<i64,
 
 /// Forms and leave requests carry fields, not a body: the server renders the one body
 /// every phone shows and signs the hash of.
-fn rendered_body(tx: &Connection, item: &NewItem) -> Result<Vec<u8>, ApiError> {
+fn rendered_body(tx: &Conn<'_>, item: &NewItem) -> Result<Vec<u8>, ApiError> {
     let e = page::escape;
     let mut html = format!("<!doctype html><meta charset=\"utf-8\"><h1>{}</h1><dl>", e(&item.subject));
     match item.kind {
@@ -170,7 +171,7 @@ fn attachment(a: &NewAttachment) -> Result<Vec<u8>, ApiError> {
 
 /// Validates and stores a new item; the drafter has sent it on, so the chain's second
 /// person holds it.
-pub fn create_item(tx: &Connection, item: &NewItem, now: i64) -> Result<ItemCreated, ApiError> {
+pub fn create_item(tx: &Conn<'_>, item: &NewItem, now: i64) -> Result<ItemCreated, ApiError> {
     check_len("subject", &item.subject, 1, 200)?;
     check_len("agency", &item.agency, 1, 100)?;
     if item.chain.len() < 2 || item.chain.len() > 10 {
@@ -236,7 +237,7 @@ pub fn create_item(tx: &Connection, item: &NewItem, now: i64) -> Result<ItemCrea
     Ok(ItemCreated { item_id, version: 1, due_at_ms: due, holder })
 }
 
-fn desk_event(tx: &Connection, item_id: &str, version: i64, action: &str, actor: &str, to: &[String], now: i64) -> Result<(), ApiError> {
+fn desk_event(tx: &Conn<'_>, item_id: &str, version: i64, action: &str, actor: &str, to: &[String], now: i64) -> Result<(), ApiError> {
     let to = serde_json::to_string(to).map_err(|e| ApiError::internal(e.to_string()))?;
     tx.execute(
         "INSERT INTO approval_events (item_id, version, action, actor, opinion, to_users, at_ms) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
@@ -247,7 +248,7 @@ fn desk_event(tx: &Connection, item_id: &str, version: i64, action: &str, actor:
 
 /// An edit at the desk: a new version, so every phone that read the old one gets a
 /// conflict instead of signing what it no longer shows.
-pub fn edit_item(tx: &Connection, item_id: &str, edit: &ItemEdit, now: i64) -> Result<i64, ApiError> {
+pub fn edit_item(tx: &Conn<'_>, item_id: &str, edit: &ItemEdit, now: i64) -> Result<i64, ApiError> {
     let item = store::load(tx, item_id)?.ok_or_else(store::unknown_item)?;
     if let Some(subject) = &edit.subject {
         check_len("subject", subject, 1, 200)?;
@@ -275,7 +276,7 @@ pub fn edit_item(tx: &Connection, item_id: &str, edit: &ItemEdit, now: i64) -> R
 async fn admin_write<T: Send + 'static>(
     state: &AppState,
     admin: Admin,
-    work: impl FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    work: impl FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let entry = Entry::new(actions::APPROVAL_ADMIN, "admin").ip(admin.ip);
     let audited = entry.clone();

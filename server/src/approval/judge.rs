@@ -2,7 +2,8 @@
 //! transaction. Every check that can refuse runs before the first write, so a refused
 //! action changes nothing but its own verdict and audit rows.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::approval::{
     Action, ActionReceipt, ActionStatus, CosignMode, ItemState, MAX_COSIGNERS, ReturnTo, SignedAction, codes,
 };
@@ -37,7 +38,7 @@ fn no(code: &'static str, message: impl Into<String>) -> Verdict {
 /// Judges `action` (whose signature the caller has verified, or found bad:
 /// `signature` is then the refusal) and records its verdict and audit row.
 pub fn judge(
-    tx: &Connection,
+    tx: &Conn<'_>,
     signer: &Signer,
     action: &SignedAction,
     signature: Result<Vec<u8>, ApiError>,
@@ -100,7 +101,7 @@ struct Plan {
     principal: String,
 }
 
-fn check(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction, sig: &[u8], now: i64) -> Result<Plan, Verdict> {
+fn check(tx: &Conn<'_>, signer: &Signer, item: &Item, a: &SignedAction, sig: &[u8], now: i64) -> Result<Plan, Verdict> {
     let db = |e: ApiError| no(e.code, e.message);
     let replayed: bool = tx
         .query_row("SELECT EXISTS(SELECT 1 FROM approval_verdicts WHERE signature = ?1 AND status = 'done')", [sig], |r| r.get(0))
@@ -202,7 +203,7 @@ fn check_acting_for(signer: &Signer, a: &SignedAction, principal: &str) -> Resul
 
 /// Why a signed version is no longer current: recalled, acted on by the same person
 /// elsewhere (another device, or their proxy), or otherwise changed.
-fn moved_on(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction) -> Result<Verdict, ApiError> {
+fn moved_on(tx: &Conn<'_>, signer: &Signer, item: &Item, a: &SignedAction) -> Result<Verdict, ApiError> {
     if a.version > item.version {
         return Ok(no(codes::VERSION_CHANGED, "this version does not exist"));
     }
@@ -225,7 +226,7 @@ fn moved_on(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction) -> 
     })
 }
 
-fn check_recall(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction, now: i64) -> Result<Plan, Verdict> {
+fn check_recall(tx: &Conn<'_>, signer: &Signer, item: &Item, a: &SignedAction, now: i64) -> Result<Plan, Verdict> {
     let db = |e: ApiError| no(e.code, e.message);
     let Some(sender) = item.sent_by.clone() else {
         return Err(no(codes::RECALL_CLOSED, "there is no send of yours to take back"));
@@ -253,7 +254,7 @@ fn check_recall(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction,
 }
 
 /// `Err(Ok(verdict))` refuses the co-signers; `Err(Err(e))` is a server fault.
-fn check_cosigners(tx: &Connection, item: &Item, a: &SignedAction, principal: &str, new_round: bool) -> Result<(), Result<Verdict, ApiError>> {
+fn check_cosigners(tx: &Conn<'_>, item: &Item, a: &SignedAction, principal: &str, new_round: bool) -> Result<(), Result<Verdict, ApiError>> {
     let bad = |m: String| Err(Ok(no(codes::BAD_COSIGNERS, m)));
     if a.cosigners.is_empty() || a.cosigners.len() > MAX_COSIGNERS {
         return bad(format!("choose 1 to {MAX_COSIGNERS} co-signers"));
@@ -287,7 +288,7 @@ fn check_cosigners(tx: &Connection, item: &Item, a: &SignedAction, principal: &s
 }
 
 /// Who will hold the item once `a` is applied (for proxy resolution and history).
-fn next_holders(tx: &Connection, item: &Item, a: &SignedAction) -> Result<Vec<String>, ApiError> {
+fn next_holders(tx: &Conn<'_>, item: &Item, a: &SignedAction) -> Result<Vec<String>, ApiError> {
     Ok(match a.action {
         Action::Forward => item.chain.get(item.step + 1).cloned().into_iter().collect(),
         Action::Return => {
@@ -312,7 +313,7 @@ fn next_holders(tx: &Connection, item: &Item, a: &SignedAction) -> Result<Vec<St
 
 /// Writes an accepted action: the routing change, a new version and change sequence,
 /// the history row. Returns the new version (unchanged for a saved draft).
-fn apply(tx: &Connection, signer: &Signer, item: &Item, a: &SignedAction, plan: Plan, sig: &[u8], now: i64) -> Result<i64, ApiError> {
+fn apply(tx: &Conn<'_>, signer: &Signer, item: &Item, a: &SignedAction, plan: Plan, sig: &[u8], now: i64) -> Result<i64, ApiError> {
     if a.action == Action::SaveDraft {
         tx.execute(
             "INSERT INTO approval_drafts (item_id, user_id, opinion, saved_at_ms) VALUES (?1, ?2, ?3, ?4) \

@@ -14,7 +14,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use serde::Deserialize;
 use taipei_protocol::approval::{
     Action, ActionReceipt, AttachmentInfo, BatchReceipt, BatchRequest, ChainStep, Changes, FormField, HistoryEntry, Inbox,
@@ -50,7 +51,7 @@ pub struct InboxQuery {
 }
 
 /// Every open item `user_id` can act on now, as themselves or standing in for someone.
-fn actionable(conn: &Connection, user_id: &str, now: i64) -> Result<Vec<Item>, ApiError> {
+fn actionable(conn: &Conn<'_>, user_id: &str, now: i64) -> Result<Vec<Item>, ApiError> {
     let represented = store::represented(conn, user_id, now)?;
     let sql = format!(
         "SELECT {} FROM approval_items i WHERE state <> 'decided' AND (holder = ?1 OR EXISTS (SELECT 1 FROM approval_cosigners c \
@@ -163,7 +164,7 @@ pub async fn changes(State(state): State<AppState>, device: AuthedDevice, q: Res
         .await
 }
 
-fn readable(conn: &Connection, item_id: &str, user_id: &str, now: i64) -> Result<Item, ApiError> {
+fn readable(conn: &Conn<'_>, item_id: &str, user_id: &str, now: i64) -> Result<Item, ApiError> {
     match store::load(conn, item_id)? {
         Some(item) if store::may_read(conn, &item, user_id, now)? => Ok(item),
         _ => Err(store::unknown_item()),
@@ -175,7 +176,7 @@ fn classified() -> ApiError {
 }
 
 /// What `user_id` may do with `item` now, as the detail view offers it.
-fn allowed(conn: &Connection, item: &Item, user_id: &str, now: i64) -> Result<Vec<Action>, ApiError> {
+fn allowed(conn: &Conn<'_>, item: &Item, user_id: &str, now: i64) -> Result<Vec<Action>, ApiError> {
     if item.classified {
         return Ok(Vec::new());
     }
@@ -206,7 +207,7 @@ fn allowed(conn: &Connection, item: &Item, user_id: &str, now: i64) -> Result<Ve
     Ok(out)
 }
 
-fn chain_steps(conn: &Connection, item: &Item) -> Result<Vec<ChainStep>, ApiError> {
+fn chain_steps(conn: &Conn<'_>, item: &Item) -> Result<Vec<ChainStep>, ApiError> {
     let mut stmt = conn.prepare_cached("SELECT display_name, title, level FROM approval_people WHERE user_id = ?1")?;
     item.chain
         .iter()
@@ -220,7 +221,7 @@ fn chain_steps(conn: &Connection, item: &Item) -> Result<Vec<ChainStep>, ApiErro
         .collect()
 }
 
-fn history(conn: &Connection, item_id: &str) -> Result<Vec<HistoryEntry>, ApiError> {
+fn history(conn: &Conn<'_>, item_id: &str) -> Result<Vec<HistoryEntry>, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT version, action, actor, acting_for, opinion, to_users, at_ms FROM approval_events WHERE item_id = ?1 ORDER BY version, id",
     )?;

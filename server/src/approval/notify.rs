@@ -3,7 +3,7 @@
 //! their proxy — gets a message in the same transaction. People it waited for already
 //! get none again.
 
-use rusqlite::Connection;
+use crate::db::Conn;
 use taipei_protocol::approval::Urgency as ItemUrgency;
 use taipei_protocol::push::message::{MAX_TEXT_LEN, MAX_TTL_MS, PushContent, PushKind, Urgency};
 
@@ -13,7 +13,7 @@ use crate::push;
 use crate::sealing::Kek;
 
 /// Who `item_id` waits for at `now_ms` (proxies resolved); empty for an unknown item.
-pub fn waiting(conn: &Connection, item_id: &str, now_ms: i64) -> Result<Vec<String>, ApiError> {
+pub fn waiting(conn: &Conn<'_>, item_id: &str, now_ms: i64) -> Result<Vec<String>, ApiError> {
     let Some(item) = store::load(conn, item_id)? else {
         return Ok(Vec::new());
     };
@@ -29,7 +29,7 @@ pub fn waiting(conn: &Connection, item_id: &str, now_ms: i64) -> Result<Vec<Stri
 }
 
 /// Tells whoever `item_id` waits for now and did not in `before`.
-pub fn newly_waiting(conn: &Connection, kek: &Kek, item_id: &str, before: &[String], now_ms: i64) -> Result<usize, ApiError> {
+pub fn newly_waiting(conn: &Conn<'_>, kek: &Kek, item_id: &str, before: &[String], now_ms: i64) -> Result<usize, ApiError> {
     let Some(item) = store::load(conn, item_id)? else {
         return Ok(0);
     };

@@ -2,7 +2,8 @@
 //! for whom (代), the opinion and where it went, then every refused or conflicting
 //! attempt from a phone.
 
-use rusqlite::{Connection, params};
+use crate::db::Conn;
+use crate::params;
 use taipei_protocol::attendance::{TAIPEI_OFFSET_MS, date_text};
 
 use super::store;
@@ -17,7 +18,7 @@ pub fn taipei_time(ms: i64) -> String {
     format!("{} {:02}:{:02}", date_text(local.div_euclid(86_400_000)), minutes / 60, minutes % 60)
 }
 
-fn name_of(conn: &Connection, user_id: &str) -> Result<String, ApiError> {
+fn name_of(conn: &Conn<'_>, user_id: &str) -> Result<String, ApiError> {
     let name: Option<String> = conn
         .query_row("SELECT display_name FROM approval_people WHERE user_id = ?1", [user_id], |r| r.get(0))
         .ok();
@@ -40,7 +41,7 @@ fn action_label(action: &str) -> &str {
     }
 }
 
-pub fn history(conn: &Connection, item_id: &str) -> Result<String, ApiError> {
+pub fn history(conn: &Conn<'_>, item_id: &str) -> Result<String, ApiError> {
     let item = store::load(conn, item_id)?.ok_or_else(store::unknown_item)?;
     let mut html = format!(
         "<!doctype html><html lang=\"zh-Hant\"><meta charset=\"utf-8\"><title>{0}</title>\

@@ -1,7 +1,8 @@
 //! Deadline reminders: which items are due soon (or overdue) and who must act on them,
 //! recorded so the push work can deliver them — at most once per 4 hours per item.
 
-use rusqlite::{Connection, params};
+use crate::db::Conn;
+use crate::params;
 use serde::Serialize;
 
 use super::store;
@@ -23,10 +24,10 @@ pub struct Reminder {
 
 /// Records and returns the reminders due at `now_ms`. Run it inside a transaction (as
 /// [`record_due_reminders`] does) so two schedulers cannot both record one.
-pub fn record_due(conn: &Connection, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
+pub fn record_due(conn: &Conn<'_>, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
     let sql = format!(
         "SELECT {} FROM approval_items i WHERE state <> 'decided' AND due_at_ms - ?1 <= ?2 \
-         AND NOT EXISTS (SELECT 1 FROM approval_reminders r WHERE r.item_id = i.item_id AND r.recorded_at_ms > ?1 - ?3) \
+         AND NOT EXISTS (SELECT 1 FROM approval_reminders r WHERE r.item_id = i.item_id AND r.recorded_at_ms > CAST(?1 AS BIGINT) - ?3) \
          ORDER BY due_at_ms, item_id",
         store::ITEM_COLUMNS
     );

@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::db::{Conn, OptionalExtension, Row};
+use crate::params;
 use taipei_protocol::approval::{ItemState, ItemSummary, Kind, Urgency, codes};
 
 use crate::error::ApiError;
@@ -42,8 +43,8 @@ pub struct Item {
 pub const ITEM_COLUMNS: &str = "item_id, kind, subject, body_type, body_sha256, classified, urgency, agency, \
      decision_level, chain, details, state, step, holder, cosign_mode, sent_by, sent_step, opened_at_ms, version, seq, due_at_ms";
 
-fn stored(what: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+fn stored(what: &str) -> crate::db::Error {
+    crate::db::Error::Invalid(format!("a stored {what} is not what this server writes"))
 }
 
 pub fn state_str(state: ItemState) -> &'static str {
@@ -58,7 +59,7 @@ fn parse_state(text: &str) -> Option<ItemState> {
     [ItemState::Routing, ItemState::Cosigning, ItemState::Decided].into_iter().find(|s| state_str(*s) == text)
 }
 
-pub fn item_of(r: &Row<'_>) -> rusqlite::Result<Item> {
+pub fn item_of(r: &Row) -> crate::db::Result<Item> {
     let chain: String = r.get(9)?;
     let step: i64 = r.get(12)?;
     let sent_step: Option<i64> = r.get(16)?;
@@ -87,7 +88,7 @@ pub fn item_of(r: &Row<'_>) -> rusqlite::Result<Item> {
     })
 }
 
-pub fn load(conn: &Connection, item_id: &str) -> Result<Option<Item>, ApiError> {
+pub fn load(conn: &Conn<'_>, item_id: &str) -> Result<Option<Item>, ApiError> {
     let sql = format!("SELECT {ITEM_COLUMNS} FROM approval_items WHERE item_id = ?1");
     Ok(conn.query_row(&sql, [item_id], item_of).optional()?)
 }
@@ -97,20 +98,20 @@ pub fn unknown_item() -> ApiError {
 }
 
 /// The next value of the change sequence the phones sync by.
-pub fn next_seq(conn: &Connection) -> Result<i64, ApiError> {
+pub fn next_seq(conn: &Conn<'_>) -> Result<i64, ApiError> {
     Ok(conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM approval_items", [], |r| r.get(0))?)
 }
 
-pub fn person_exists(conn: &Connection, user_id: &str) -> Result<bool, ApiError> {
+pub fn person_exists(conn: &Conn<'_>, user_id: &str) -> Result<bool, ApiError> {
     Ok(conn.query_row("SELECT EXISTS(SELECT 1 FROM approval_people WHERE user_id = ?1)", [user_id], |r| r.get(0))?)
 }
 
-pub fn level_of(conn: &Connection, user_id: &str) -> Result<Option<u8>, ApiError> {
+pub fn level_of(conn: &Conn<'_>, user_id: &str) -> Result<Option<u8>, ApiError> {
     Ok(conn.query_row("SELECT level FROM approval_people WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?)
 }
 
 /// Who stands in for `user_id` at `at_ms` directly (the latest set wins if periods overlap).
-fn proxy_of(conn: &Connection, user_id: &str, at_ms: i64) -> Result<Option<String>, ApiError> {
+fn proxy_of(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<Option<String>, ApiError> {
     Ok(conn
         .query_row(
             "SELECT proxy_id FROM approval_proxies WHERE user_id = ?1 AND from_ms <= ?2 AND ?2 < until_ms \
@@ -127,13 +128,13 @@ pub fn proxy_cycle(who: &str) -> ApiError {
 
 /// Who acts for `user_id` at `at_ms`: themselves when present, else their proxy's
 /// resolution (A absent → B; B absent too → C). A loop is an error, never a hang.
-pub fn resolve(conn: &Connection, user_id: &str, at_ms: i64) -> Result<String, ApiError> {
+pub fn resolve(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<String, ApiError> {
     let mut path = proxy_path(conn, user_id, at_ms)?;
     Ok(path.pop().unwrap_or_else(|| user_id.to_owned()))
 }
 
 /// `user_id`, then each proxy in turn as far as [`resolve`] follows them.
-pub fn proxy_path(conn: &Connection, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
+pub fn proxy_path(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
     let mut path = vec![user_id.to_owned()];
     let mut current = user_id.to_owned();
     while let Some(next) = proxy_of(conn, &current, at_ms)? {
@@ -148,7 +149,7 @@ pub fn proxy_path(conn: &Connection, user_id: &str, at_ms: i64) -> Result<Vec<St
 
 /// Whether proxies set for periods overlapping `[from_ms, until_ms)` lead from
 /// `start` back to `target`: the check that refuses a new proxy closing a loop.
-pub fn reaches(conn: &Connection, start: &str, target: &str, from_ms: i64, until_ms: i64) -> Result<bool, ApiError> {
+pub fn reaches(conn: &Conn<'_>, start: &str, target: &str, from_ms: i64, until_ms: i64) -> Result<bool, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT proxy_id FROM approval_proxies WHERE user_id = ?1 AND from_ms < ?3 AND ?2 < until_ms",
     )?;
@@ -172,7 +173,7 @@ pub fn reaches(conn: &Connection, start: &str, target: &str, from_ms: i64, until
 /// The people an item waits for now: its holder while routing; the co-signers whose
 /// turn it is during a co-sign round (all pending ones in parallel, the first in
 /// sequence); nobody once decided.
-pub fn principals(conn: &Connection, item: &Item) -> Result<Vec<String>, ApiError> {
+pub fn principals(conn: &Conn<'_>, item: &Item) -> Result<Vec<String>, ApiError> {
     match item.state {
         ItemState::Routing => Ok(vec![item.holder.clone()]),
         ItemState::Decided => Ok(Vec::new()),
@@ -189,7 +190,7 @@ pub fn principals(conn: &Connection, item: &Item) -> Result<Vec<String>, ApiErro
 
 /// How `user_id` may act on `item` now: `Some(principal)` — themselves, or the absent
 /// person they stand in for (preferring `acting_for` when given).
-pub fn acting_as(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> Result<Option<String>, ApiError> {
+pub fn acting_as(conn: &Conn<'_>, item: &Item, user_id: &str, at_ms: i64) -> Result<Option<String>, ApiError> {
     let mut proxied = None;
     for p in principals(conn, item)? {
         if p == user_id {
@@ -204,7 +205,7 @@ pub fn acting_as(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> R
 
 /// Whether `user_id` takes part in `item` (chain, co-signer, or standing in for a
 /// current principal) and so may read it.
-pub fn may_read(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> Result<bool, ApiError> {
+pub fn may_read(conn: &Conn<'_>, item: &Item, user_id: &str, at_ms: i64) -> Result<bool, ApiError> {
     if item.chain.iter().any(|u| u == user_id) {
         return Ok(true);
     }
@@ -218,7 +219,7 @@ pub fn may_read(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> Re
 }
 
 /// The inbox line of `item` as `user_id` sees it.
-pub fn summary(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> Result<ItemSummary, ApiError> {
+pub fn summary(conn: &Conn<'_>, item: &Item, user_id: &str, at_ms: i64) -> Result<ItemSummary, ApiError> {
     let principal = acting_as(conn, item, user_id, at_ms)?;
     Ok(ItemSummary {
         item_id: item.item_id.clone(),
@@ -238,7 +239,7 @@ pub fn summary(conn: &Connection, item: &Item, user_id: &str, at_ms: i64) -> Res
 
 /// Everyone `user_id` acts for at `at_ms`: themselves and each absent person whose
 /// proxies resolve to them.
-pub fn represented(conn: &Connection, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
+pub fn represented(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT user_id FROM approval_proxies WHERE from_ms <= ?1 AND ?1 < until_ms",
     )?;

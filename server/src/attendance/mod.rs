@@ -16,7 +16,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use serde::Deserialize;
 use taipei_protocol::api::Receipt;
 use taipei_protocol::limits;
@@ -45,7 +46,7 @@ fn unknown_office() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_OFFICE, "no such office")
 }
 
-fn load_office(conn: &Connection, kek: &Kek, office_id: &str) -> Result<Office, ApiError> {
+fn load_office(conn: &Conn<'_>, kek: &Kek, office_id: &str) -> Result<Office, ApiError> {
     let rules: String = conn
         .query_row("SELECT rules FROM attendance_offices WHERE office_id = ?1", [office_id], |r| r.get(0))
         .optional()?
@@ -144,8 +145,8 @@ pub async fn add_beacon(
                 None => (None, None),
             };
             tx.execute(
-                "INSERT OR IGNORE INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms, identity_key_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO attendance_beacons (office_id, beacon_id, identity_key, rotation_exponent, epoch_ms, identity_key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 params![office_id, beacon_id, key, k, epoch, key_id],
             )?;
             audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, format!("hr:{}", hr.id)).ip(hr.ip))?;
@@ -191,7 +192,7 @@ pub async fn assign(
             }
             if change.assigned {
                 tx.execute(
-                    "INSERT OR IGNORE INTO attendance_assignments (office_id, user_id, created_at_ms) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO attendance_assignments (office_id, user_id, created_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                     params![office_id, change.user_id, now_ms()],
                 )?;
             } else {

@@ -1,14 +1,15 @@
 //! The per-person weekly report: JSON for HR's systems and the phone, and a plain HTML
 //! page for a person to read.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::attendance::{DayPunch, DayReport, PunchKind, WeekReport, date_text, summarize_day, week_monday, workday};
 
 use crate::error::ApiError;
 use crate::web::escape_html as escape;
 
 /// The week (Monday to Sunday, Taipei) holding `at_ms`, from the accepted punches.
-pub fn week(conn: &Connection, user_id: &str, at_ms: i64) -> Result<WeekReport, ApiError> {
+pub fn week(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<WeekReport, ApiError> {
     let display_name: String = conn
         .query_row("SELECT display_name FROM users WHERE user_id = ?1", [user_id], |r| r.get(0))
         .optional()?

@@ -1,67 +1,106 @@
-//! The one SQLite file behind the server, and how async handlers reach it.
+//! The database behind the server — an embedded SQLite file or a PostgreSQL server —
+//! and how async handlers reach it.
 //!
-//! rusqlite is synchronous, so every use goes through [`Db::read`] / [`Db::write`],
-//! which run the closure on tokio's blocking pool and never stall the async runtime.
-//! A single `Mutex<Connection>` is deliberate for a reference server: it keeps the
-//! code obvious, and SQLite allows one writer at a time anyway. A city backend with
-//! heavy read traffic would use a pool of read connections beside one writer.
+//! The engine is chosen by the database location: `postgres://…` (or `postgresql://…`)
+//! is PostgreSQL, anything else a SQLite file path. Both drivers are synchronous, so
+//! every use goes through [`Db::read`] / [`Db::write`], which run the closure on tokio's
+//! blocking pool and never stall the async runtime. The closures see one [`Conn`]
+//! whichever engine is behind it (see `sql.rs`), so every business rule is written once.
+//!
+//! Writes are serialised on both engines, which is what the stores rely on: a closure
+//! that reads "not done yet" and then does the work can never race another writer, in
+//! this process or any other. SQLite gets that from `BEGIN IMMEDIATE`; PostgreSQL from a
+//! transaction-scoped advisory lock taken first in every write transaction (see
+//! [`Db::write`]). Reads run concurrently beside writers on PostgreSQL; on SQLite one
+//! `Mutex<Connection>` serves them, deliberately simple for a reference server.
 
 pub mod migrations;
+mod pg;
+mod sql;
+mod sqlite;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, Params, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use sql::{Conn, Error, FromValue, OptionalExtension, Params, Result, Row, Rows, Stmt, ToValue, Value};
 
 use crate::error::{ApiError, ServerError};
-
-/// Statements the hot paths run on every request (authentication, idempotency, audit,
-/// login) go through the connection's prepared-statement cache: compiling a statement
-/// costs more than running most of them — on the login load, SQLite's parser took an
-/// eighth of the server's CPU before these were cached.
-pub trait Cached {
-    /// `execute`, with the statement compiled once per connection.
-    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    /// `query_row`, with the statement compiled once per connection.
-    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn exec<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-
-    fn row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
-}
 
 /// More than the statements of any one request path, so the cache never evicts
 /// what the next request of the same kind needs (rusqlite's default is 16).
 const STATEMENT_CACHE: usize = 128;
 
+/// The advisory lock every PostgreSQL write transaction holds until it ends: one writer
+/// at a time across all server processes on the database, as SQLite's write lock.
+const WRITE_LOCK: i64 = 0x7461_6970_6569;
+
+enum Engine {
+    Sqlite(Mutex<Connection>),
+    Postgres(pg::Pool),
+}
+
+/// Whether a database location names a PostgreSQL server rather than a SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Db")
+        f.write_str(match *self.engine {
+            Engine::Sqlite(_) => "Db(sqlite)",
+            Engine::Postgres(_) => "Db(postgres)",
+        })
+    }
+}
+
+/// A database location as it may be shown in messages and logs: a PostgreSQL URL's
+/// password (in the user part or as a `password=` parameter) replaced.
+pub fn shown_location(location: &str) -> String {
+    if !is_postgres_url(location) {
+        return location.to_owned();
+    }
+    let (base, query) = location.split_once('?').map_or((location, None), |(b, q)| (b, Some(q)));
+    let base = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme && base[scheme + 3..at].contains(':') => {
+            let user = base[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &base[..scheme + 3], &base[at..])
+        }
+        _ => base.to_owned(),
+    };
+    match query {
+        Some(q) if q.contains("password") => format!("{base}?***"),
+        Some(q) => format!("{base}?{q}"),
+        None => base,
     }
 }
 
 impl Db {
     /// Opens (creating if needed) and migrates the database. A schema newer than this
-    /// code is refused before anything is written to the file.
-    pub fn open(path: &Path) -> Result<Self, ServerError> {
+    /// code is refused before anything is written.
+    pub fn open(location: &Path) -> Result<Self, ServerError> {
+        let raw = location.to_string_lossy();
+        if is_postgres_url(&raw) {
+            Self::open_postgres(&raw)
+        } else {
+            Self::open_sqlite(location)
+        }
+    }
+
+    fn open_sqlite(path: &Path) -> Result<Self, ServerError> {
         let shown = path.display().to_string();
-        let db_err = |source| ServerError::Database {
+        let db_err = |source: rusqlite::Error| ServerError::Database {
             path: shown.clone(),
-            source,
+            source: source.into(),
         };
         let mut conn = Connection::open(path).map_err(db_err)?;
-        migrations::check_version(&conn, &shown)?;
+        migrations::check_version(migrations::sqlite_version(&conn).map_err(db_err)?, &shown)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -75,67 +114,178 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        migrations::apply(&mut conn, &shown)?;
+        migrations::apply_sqlite(&mut conn, &shown)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Arc::new(Engine::Sqlite(Mutex::new(conn))),
         })
     }
 
-    async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    fn open_postgres(url: &str) -> Result<Self, ServerError> {
+        let shown = shown_location(url);
+        let pool = pg::Pool::new(url);
+        let db_err = |source: Error| ServerError::Database { path: shown.clone(), source };
+        {
+            let mut lease = pool.lease().map_err(|e| db_err(e.into()))?;
+            let pc = &mut *lease;
+            let mut tx = pc.client.transaction().map_err(|e| db_err(e.into()))?;
+            // Two processes starting together: the second waits, then finds the schema
+            // migrated.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(|e| db_err(e.into()))?;
+            let conn = Conn::pg(tx, &mut pc.statements);
+            migrations::apply_postgres(&conn, &shown)?;
+            if let Some(tx) = conn.into_pg() {
+                tx.commit().map_err(|e| db_err(e.into()))?;
+            }
+            // Statements prepared before the schema changed would describe the old one.
+            pc.statements.clear();
+        }
+        Ok(Self { engine: Arc::new(Engine::Postgres(pool)) })
+    }
+
+    /// Which engine this is, for messages and the operator's endpoints.
+    pub fn engine_name(&self) -> &'static str {
+        match *self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Runs `f` on the blocking pool, in a transaction on PostgreSQL (`write` also takes
+    /// the write lock there), on the bare connection (`BEGIN IMMEDIATE` for `write`) on
+    /// SQLite.
+    async fn run<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock poisons it; the connection itself is still
-            // sound (an open transaction was rolled back when it was dropped).
-            let mut guard = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || match &*engine {
+            Engine::Sqlite(conn) => {
+                // A panic while holding the lock poisons it; the connection itself is
+                // still sound (an open transaction was rolled back when it was dropped).
+                let mut guard = conn
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if write {
+                    let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let out = f(&Conn::sqlite(&tx))?;
+                    tx.commit()?;
+                    Ok(out)
+                } else {
+                    f(&Conn::sqlite(&guard))
+                }
+            }
+            Engine::Postgres(pool) => {
+                let mut lease = pool.lease().map_err(Error::from)?;
+                run_pg(&mut lease, write, f)
+            }
         })
         .await
         .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
-    /// Reads outside any explicit transaction.
+    /// Reads outside any write transaction.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(move |conn| f(conn)).await
+        self.run(false, f).await
     }
 
-    /// Rewrites the file without its free space and empties the write-ahead log, so
-    /// no stale copy of an overwritten value survives anywhere in the file's pages.
-    /// `secure_delete` zeroes what this server deletes, but not what an earlier
-    /// writer without it left behind in free space.
-    pub async fn compact(&self) -> Result<(), ApiError> {
-        self.run(|conn| {
-            conn.execute_batch("VACUUM")?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if `f` succeeds, rolled
-    /// back otherwise. IMMEDIATE takes SQLite's write lock up front, so two writers —
-    /// even in two processes sharing the file — can never both read "not done yet" and
-    /// both do the work; the second waits (busy timeout) and then sees the first's rows.
+    /// Runs `f` in one write transaction: committed if `f` succeeds, rolled back
+    /// otherwise. Only one write transaction runs at a time on the database, so two
+    /// writers — even in two processes — can never both read "not done yet" and both do
+    /// the work; the second waits and then sees the first's rows. On SQLite that is
+    /// `BEGIN IMMEDIATE` (the busy timeout waits); on PostgreSQL an advisory lock taken
+    /// as the transaction's first statement, after which each statement (READ
+    /// COMMITTED) sees everything committed before it.
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+        self.run(true, f).await
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, ApiError> {
+        self.read(|conn| Ok(migrations::version(conn)?)).await
+    }
+
+    /// Rewrites the storage without its free space, so no stale copy of an overwritten
+    /// value survives. On SQLite: VACUUM and an emptied write-ahead log (`secure_delete`
+    /// zeroes what this server deletes, but not what an earlier writer without it left
+    /// behind). On PostgreSQL: VACUUM, which makes the space of dead rows reusable.
+    pub async fn compact(&self) -> Result<(), ApiError> {
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+            match &*engine {
+                Engine::Sqlite(conn) => {
+                    let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    conn.execute_batch("VACUUM")?;
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                }
+                Engine::Postgres(pool) => {
+                    // VACUUM cannot run inside a transaction: straight on the client.
+                    pool.lease().map_err(Error::from)?.client.batch_execute("VACUUM").map_err(Error::from)?;
+                }
+            }
+            Ok(())
         })
         .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+    }
+}
+
+/// Runs `f` in one transaction on a connection of its own to the database at
+/// `location`, without migrating it: for tools and tests that look at (or doctor) what a
+/// server stored. Blocking; on PostgreSQL it must not run on an async runtime's thread.
+pub fn with_conn<T>(location: &Path, f: impl FnOnce(&Conn<'_>) -> Result<T>) -> Result<T> {
+    let raw = location.to_string_lossy();
+    if is_postgres_url(&raw) {
+        let mut pc = pg::PgConn { client: postgres::Client::connect(&raw, postgres::NoTls)?, statements: sql::PgStatements::new() };
+        let tx = pc.client.transaction()?;
+        let conn = Conn::pg(tx, &mut pc.statements);
+        let out = f(&conn)?;
+        if let Some(tx) = conn.into_pg() {
+            tx.commit()?;
+        }
+        Ok(out)
+    } else {
+        let mut conn = Connection::open(location)?;
+        let tx = conn.transaction()?;
+        let out = f(&Conn::sqlite(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn run_pg<T, F>(pc: &mut pg::PgConn, write: bool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Conn<'_>) -> Result<T, ApiError>,
+{
+    let mut tx = pc.client.transaction().map_err(Error::from)?;
+    if write {
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(Error::from)?;
+    }
+    let conn = Conn::pg(tx, &mut pc.statements);
+    let out = f(&conn)?;
+    if let Some(tx) = conn.into_pg() {
+        tx.commit().map_err(Error::from)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_location;
+
+    #[test]
+    fn a_postgres_password_is_never_shown() {
+        assert_eq!(shown_location("postgres://taipei:s3cret@127.0.0.1:5432/taipei"), "postgres://taipei:***@127.0.0.1:5432/taipei");
+        assert_eq!(shown_location("/var/lib/taipei/server.db"), "/var/lib/taipei/server.db");
+        assert_eq!(shown_location("postgres://taipei@db/taipei?password=s3cret"), "postgres://taipei@db/taipei?***");
+        assert_eq!(shown_location("postgresql://taipei@db/taipei"), "postgresql://taipei@db/taipei");
     }
 }

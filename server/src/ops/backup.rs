@@ -35,7 +35,7 @@ pub struct Copied {
 }
 
 fn db_error(path: &Path) -> impl Fn(rusqlite::Error) -> ServerError + '_ {
-    move |source| ServerError::Database { path: path.display().to_string(), source }
+    move |source| ServerError::Database { path: path.display().to_string(), source: source.into() }
 }
 
 fn backup_error(path: &Path, message: impl Into<String>) -> ServerError {
@@ -113,6 +113,7 @@ pub fn restore(from: &Path, db: &Path) -> Result<Copied, ServerError> {
     if check != "ok" {
         return Err(backup_error(from, format!("the backup fails SQLite's integrity check: {check}")));
     }
-    migrations::check_version(&source, &from.display().to_string())?;
+    let found = migrations::sqlite_version(&source).map_err(db_error(from))?;
+    migrations::check_version(found, &from.display().to_string())?;
     copy(&source, from, db)
 }

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::{EnvFilter, Layer};
 
 /// The environment variable that picks the format of a standalone server's log.
@@ -57,9 +58,13 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let base = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer);
+    // The PostgreSQL driver logs each statement's parameter values at debug level —
+    // tokens' hashes, sealed keys, request data: never below info, whatever RUST_LOG says.
+    let driver = LevelFilter::INFO;
+    let quiet = Targets::new().with_default(LevelFilter::TRACE).with_target("tokio_postgres", driver).with_target("postgres", driver);
     match format {
-        LogFormat::Text => base.boxed(),
-        LogFormat::Json => base.json().flatten_event(true).with_current_span(false).with_span_list(false).boxed(),
+        LogFormat::Text => base.with_filter(quiet).boxed(),
+        LogFormat::Json => base.json().flatten_event(true).with_current_span(false).with_span_list(false).with_filter(quiet).boxed(),
     }
 }
 

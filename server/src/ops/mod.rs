@@ -40,7 +40,7 @@ pub async fn healthz() -> Json<Health> {
 
 /// `GET /readyz`: the database is reachable and migrated to this build's schema.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    let read = state.db.read(|conn| Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?));
+    let read = state.db.schema_version();
     let found = match tokio::time::timeout(READY_TIMEOUT, read).await {
         Ok(Ok(version)) => version,
         Ok(Err(_)) => return Err(not_ready("the database cannot be read")),

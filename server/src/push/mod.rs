@@ -8,7 +8,8 @@
 
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use rusqlite::{Connection, OptionalExtension as _, params};
+use crate::db::{Conn, OptionalExtension as _};
+use crate::params;
 use taipei_protocol::b64;
 use taipei_protocol::push::message::{MAX_SYNC_PAGE, PushContent, PushKind, PushMessage, SignedPush, SyncPage, Urgency};
 
@@ -59,7 +60,7 @@ pub async fn init(db: &crate::db::Db, kek: &Kek) -> Result<(), ApiError> {
     .await
 }
 
-fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<EcdsaKeyPair, ApiError> {
+fn stored_key(conn: &Conn<'_>, kek: &Kek, name: &str) -> Result<EcdsaKeyPair, ApiError> {
     let sealed: Vec<u8> = conn
         .query_row("SELECT pkcs8 FROM push_keys WHERE name = ?1", [name], |r| r.get(0))
         .optional()?
@@ -70,17 +71,17 @@ fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<EcdsaKeyPair, 
 }
 
 /// The server's push signing key (made by [`init`]).
-pub fn signing_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
+pub fn signing_key(conn: &Conn<'_>, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
     stored_key(conn, kek, SIGNING_KEY)
 }
 
 /// The key the server signs its VAPID tokens with (made by [`init`]).
-pub fn vapid_key(conn: &Connection, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
+pub fn vapid_key(conn: &Conn<'_>, kek: &Kek) -> Result<EcdsaKeyPair, ApiError> {
     stored_key(conn, kek, VAPID_KEY)
 }
 
 /// The push public key phones verify messages with (SEC1, base64url).
-pub fn public_key(conn: &Connection, kek: &Kek) -> Result<String, ApiError> {
+pub fn public_key(conn: &Conn<'_>, kek: &Kek) -> Result<String, ApiError> {
     Ok(b64::encode(signing_key(conn, kek)?.public_key().as_ref()))
 }
 
@@ -90,7 +91,7 @@ pub fn public_key(conn: &Connection, kek: &Kek) -> Result<String, ApiError> {
 /// ([`Outgoing::wake`]) after the commit.
 /// Someone who never bound a phone (an invitee, a certificate's holder before their
 /// first login) has no log: `None`.
-pub fn notify(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<Option<SignedPush>, ApiError> {
+pub fn notify(conn: &Conn<'_>, kek: &Kek, notice: Notice, now_ms: i64) -> Result<Option<SignedPush>, ApiError> {
     let known: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE user_id = ?1)", [&notice.user_id], |r| r.get(0))?;
     if !known {
         return Ok(None);
@@ -107,10 +108,10 @@ pub fn collapse_key(prefix: &str, id: &str) -> Option<String> {
 
 /// Appends a notice to the user's log: next sequence number, signed. Call inside a
 /// write transaction so the number and the row commit together.
-pub fn record(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
+pub fn record(conn: &Conn<'_>, kek: &Kek, notice: Notice, now_ms: i64) -> Result<SignedPush, ApiError> {
     let seq: i64 = conn.query_row(
         "INSERT INTO push_sequences (user_id, last_seq) VALUES (?1, 1) \
-         ON CONFLICT (user_id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+         ON CONFLICT (user_id) DO UPDATE SET last_seq = push_sequences.last_seq + 1 RETURNING last_seq",
         [&notice.user_id],
         |r| r.get(0),
     )?;
@@ -136,7 +137,7 @@ pub fn record(conn: &Connection, kek: &Kek, notice: Notice, now_ms: i64) -> Resu
 }
 
 /// One page of the user's log after sequence `after`, oldest first.
-pub fn sync_page(conn: &Connection, user_id: &str, after: u64, limit: u32) -> Result<SyncPage, ApiError> {
+pub fn sync_page(conn: &Conn<'_>, user_id: &str, after: u64, limit: u32) -> Result<SyncPage, ApiError> {
     let limit = limit.clamp(1, MAX_SYNC_PAGE);
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let latest: i64 = conn
@@ -162,7 +163,7 @@ pub fn sync_page(conn: &Connection, user_id: &str, after: u64, limit: u32) -> Re
 }
 
 /// Marks the user's messages read (others' ids are ignored); returns (newly marked, unread left).
-pub fn mark_read(conn: &Connection, user_id: &str, ids: &[String], now_ms: i64) -> Result<(u32, u64), ApiError> {
+pub fn mark_read(conn: &Conn<'_>, user_id: &str, ids: &[String], now_ms: i64) -> Result<(u32, u64), ApiError> {
     let mut marked = 0u32;
     for id in ids {
         let n = conn.execute(

@@ -7,7 +7,8 @@
 //! service answers 404/410 at once, and one whose deliveries keep failing after
 //! [`PushConfig::max_failures`](super::PushConfig) given-up deliveries in a row.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use crate::db::{Conn, OptionalExtension as _};
+use crate::params;
 use taipei_protocol::b64;
 use taipei_protocol::push::message::{PushPlatform, SUBSCRIPTION_MAX_AGE_MS, SubscriptionRequest};
 
@@ -82,7 +83,7 @@ pub fn check_endpoint(request: &SubscriptionRequest) -> Result<(), String> {
 
 /// Registers (or renews) the device's subscription. A new endpoint replaces the old one;
 /// deliveries still queued for the device go to the new one.
-pub fn put(conn: &Connection, kek: &Kek, device_id: &str, user_id: &str, request: &SubscriptionRequest, now_ms: i64) -> Result<(), ApiError> {
+pub fn put(conn: &Conn<'_>, kek: &Kek, device_id: &str, user_id: &str, request: &SubscriptionRequest, now_ms: i64) -> Result<(), ApiError> {
     let p256dh = b64::decode(&request.p256dh).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let auth = b64::decode(&request.auth).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let sealed = kek.seal(&auth_label(device_id), &auth)?;
@@ -90,7 +91,7 @@ pub fn put(conn: &Connection, kek: &Kek, device_id: &str, user_id: &str, request
         "INSERT INTO push_subscriptions (device_id, user_id, platform, endpoint, p256dh, auth_sealed, created_at_ms, verified_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
          ON CONFLICT (device_id) DO UPDATE SET user_id = ?2, platform = ?3, endpoint = ?4, p256dh = ?5, auth_sealed = ?6, \
-         created_at_ms = CASE WHEN endpoint = ?4 AND p256dh = ?5 THEN created_at_ms ELSE ?7 END, \
+         created_at_ms = CASE WHEN push_subscriptions.endpoint = ?4 AND push_subscriptions.p256dh = ?5 THEN push_subscriptions.created_at_ms ELSE ?7 END, \
          verified_at_ms = ?7, failures = 0, last_failure_ms = NULL",
         params![device_id, user_id, platform_str(request.platform), request.endpoint, p256dh, sealed, now_ms],
     )?;
@@ -98,12 +99,12 @@ pub fn put(conn: &Connection, kek: &Kek, device_id: &str, user_id: &str, request
 }
 
 /// Forgets the device's subscription and what was queued for it; `false` if it had none.
-pub fn delete(conn: &Connection, device_id: &str) -> Result<bool, ApiError> {
+pub fn delete(conn: &Conn<'_>, device_id: &str) -> Result<bool, ApiError> {
     Ok(conn.execute("DELETE FROM push_subscriptions WHERE device_id = ?1", [device_id])? > 0)
 }
 
 /// The device's subscription, with its auth secret opened.
-pub fn get(conn: &Connection, kek: &Kek, device_id: &str) -> Result<Option<Subscription>, ApiError> {
+pub fn get(conn: &Conn<'_>, kek: &Kek, device_id: &str) -> Result<Option<Subscription>, ApiError> {
     let row = conn
         .query_row(
             "SELECT device_id, user_id, platform, endpoint, p256dh, auth_sealed, failures FROM push_subscriptions WHERE device_id = ?1",
@@ -134,14 +135,14 @@ pub fn get(conn: &Connection, kek: &Kek, device_id: &str) -> Result<Option<Subsc
 }
 
 /// A delivery to the device went through: its failure count starts again.
-pub fn delivered(conn: &Connection, device_id: &str) -> Result<(), ApiError> {
+pub fn delivered(conn: &Conn<'_>, device_id: &str) -> Result<(), ApiError> {
     conn.execute("UPDATE push_subscriptions SET failures = 0 WHERE device_id = ?1 AND failures <> 0", [device_id])?;
     Ok(())
 }
 
 /// A delivery was given up on. Returns true if that dropped the subscription (the
 /// `max_failures`-th in a row).
-pub fn failed(conn: &Connection, device_id: &str, max_failures: u32, now_ms: i64) -> Result<bool, ApiError> {
+pub fn failed(conn: &Conn<'_>, device_id: &str, max_failures: u32, now_ms: i64) -> Result<bool, ApiError> {
     let failures: Option<u32> = conn
         .query_row(
             "UPDATE push_subscriptions SET failures = failures + 1, last_failure_ms = ?2 WHERE device_id = ?1 RETURNING failures",
@@ -158,7 +159,7 @@ pub fn failed(conn: &Connection, device_id: &str, max_failures: u32, now_ms: i64
 
 /// Drops subscriptions not re-registered for [`SUBSCRIPTION_MAX_AGE_MS`] and those of
 /// revoked devices (the scheduled purge). Returns how many went.
-pub fn purge(conn: &Connection, now_ms: i64) -> Result<usize, ApiError> {
+pub fn purge(conn: &Conn<'_>, now_ms: i64) -> Result<usize, ApiError> {
     Ok(conn.execute(
         "DELETE FROM push_subscriptions WHERE verified_at_ms < ?1 \
          OR device_id IN (SELECT device_id FROM devices WHERE status <> 'active')",

@@ -3,7 +3,8 @@
 //! `push_meeting_reminders` marks a meeting reminded in the same transaction as the
 //! messages, so a restart neither repeats nor skips one.
 
-use rusqlite::{Connection, params};
+use crate::db::Conn;
+use crate::params;
 use taipei_protocol::push::message::{PushContent, PushKind, Urgency};
 
 use super::Notice;
@@ -17,7 +18,7 @@ const MIN_TTL_MS: i64 = 60_000;
 
 /// Queues the reminders of meetings starting in `(now, now + lead]` not reminded yet.
 /// Returns how many messages were queued. Invitees who are not users get none.
-pub fn record_due(conn: &Connection, kek: &Kek, now_ms: i64, lead_ms: i64) -> Result<usize, ApiError> {
+pub fn record_due(conn: &Conn<'_>, kek: &Kek, now_ms: i64, lead_ms: i64) -> Result<usize, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT mid, title, room, starts_at_ms FROM meetings m WHERE starts_at_ms > ?1 AND starts_at_ms <= ?2 \
          AND NOT EXISTS (SELECT 1 FROM push_meeting_reminders r WHERE r.mid = m.mid) ORDER BY starts_at_ms",

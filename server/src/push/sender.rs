@@ -23,7 +23,8 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use ring::rand::SystemRandom;
 use ring::signature::EcdsaKeyPair;
-use rusqlite::{Connection, OptionalExtension as _, params};
+use crate::db::{Conn, OptionalExtension as _};
+use crate::params;
 use taipei_protocol::push::encryption::{self, MAX_PLAINTEXT_LEN};
 use taipei_protocol::push::message::{PushMessage, SignedPush};
 use taipei_protocol::push::vapid;
@@ -94,11 +95,11 @@ impl Outgoing {
 /// Queues `message` for every Web Push subscription of its user (active devices only).
 /// FCM and APNs tokens are kept in the registry for a deployment's own gateway; this
 /// server speaks RFC 8030 only.
-pub fn enqueue(conn: &Connection, message: &PushMessage, now_ms: i64) -> Result<usize, ApiError> {
+pub fn enqueue(conn: &Conn<'_>, message: &PushMessage, now_ms: i64) -> Result<usize, ApiError> {
     Ok(conn.execute(
-        "INSERT OR IGNORE INTO push_outgoing (message_id, device_id, next_at_ms, created_at_ms) \
-         SELECT ?1, s.device_id, ?2, ?2 FROM push_subscriptions s JOIN devices d ON d.device_id = s.device_id \
-         WHERE s.user_id = ?3 AND s.platform = 'web_push' AND d.status = 'active'",
+        "INSERT INTO push_outgoing (message_id, device_id, next_at_ms, created_at_ms) \
+         SELECT ?1, s.device_id, CAST(?2 AS BIGINT), CAST(?2 AS BIGINT) FROM push_subscriptions s JOIN devices d ON d.device_id = s.device_id \
+         WHERE s.user_id = ?3 AND s.platform = 'web_push' AND d.status = 'active' ON CONFLICT DO NOTHING",
         params![message.id, now_ms, message.user_id],
     )?)
 }
@@ -418,12 +419,12 @@ fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
 }
 
 /// Deliveries still queued (for tests and the operator).
-pub fn queued(conn: &Connection) -> Result<i64, ApiError> {
+pub fn queued(conn: &Conn<'_>) -> Result<i64, ApiError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM push_outgoing", [], |r| r.get(0))?)
 }
 
 /// The next due time of a device's queued delivery of `message_id`, if any.
-pub fn queued_for(conn: &Connection, message_id: &str, device_id: &str) -> Result<Option<(u32, bool)>, ApiError> {
+pub fn queued_for(conn: &Conn<'_>, message_id: &str, device_id: &str) -> Result<Option<(u32, bool)>, ApiError> {
     Ok(conn
         .query_row(
             "SELECT attempts, tickle FROM push_outgoing WHERE message_id = ?1 AND device_id = ?2",

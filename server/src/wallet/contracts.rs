@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
-use rusqlite::params;
+use crate::params;
 use taipei_protocol::b64;
 use taipei_protocol::cert::contract::{Contract, ContractSignature, signature_message};
 use taipei_protocol::wallet::{Contracts, NewContract, VoidContract, codes};

@@ -18,7 +18,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::db::{Conn, OptionalExtension};
+use crate::params;
 use taipei_protocol::b64;
 use taipei_protocol::cert::city::{CityCertificate, mask_name};
 use taipei_protocol::cert::key_id;
@@ -115,7 +116,7 @@ pub(crate) fn fixed_pair(pkcs8: &[u8]) -> Result<EcdsaKeyPair, ApiError> {
 }
 
 /// A wallet key's PKCS #8 (opened) and its certificate, if it has one.
-pub(crate) fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
+pub(crate) fn stored_key(conn: &Conn<'_>, kek: &Kek, name: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), ApiError> {
     let (sealed, certificate): (Vec<u8>, Option<Vec<u8>>) = conn
         .query_row("SELECT pkcs8, certificate FROM wallet_keys WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
@@ -124,7 +125,7 @@ pub(crate) fn stored_key(conn: &Connection, kek: &Kek, name: &str) -> Result<(Ve
 }
 
 /// The CA's certificate alone: public, no need to open its key.
-fn ca_certificate(conn: &Connection) -> Result<Vec<u8>, ApiError> {
+fn ca_certificate(conn: &Conn<'_>) -> Result<Vec<u8>, ApiError> {
     let certificate: Option<Option<Vec<u8>>> =
         conn.query_row("SELECT certificate FROM wallet_keys WHERE name = ?1", [CA], |r| r.get(0)).optional()?;
     Ok(certificate.flatten().unwrap_or_default())
@@ -173,7 +174,7 @@ pub async fn root_key(State(state): State<AppState>) -> Result<Json<RootKey>, Ap
         .await
 }
 
-pub(crate) fn trust_list(conn: &Connection) -> Result<TrustList, ApiError> {
+pub(crate) fn trust_list(conn: &Conn<'_>) -> Result<TrustList, ApiError> {
     let mut stmt = conn.prepare_cached("SELECT kid, issuer, name, public_key, not_before_ms, not_after_ms, types FROM wallet_issuers ORDER BY issuer")?;
     let issuers = stmt
         .query_map([], |r| {
@@ -194,7 +195,7 @@ pub(crate) fn trust_list(conn: &Connection) -> Result<TrustList, ApiError> {
     Ok(TrustList { as_of_ms: now_ms(), issuers, anchors })
 }
 
-pub(crate) fn status_bits(conn: &Connection) -> Result<StatusBits, ApiError> {
+pub(crate) fn status_bits(conn: &Conn<'_>) -> Result<StatusBits, ApiError> {
     let count: i64 = conn.query_row("SELECT COALESCE(MAX(status_index) + 1, 0) FROM wallet_certificates", [], |r| r.get(0))?;
     let mut bits = StatusBits::with_len(u64::try_from(count).unwrap_or(0));
     let mut stmt = conn.prepare_cached("SELECT status_index FROM wallet_certificates WHERE revoked_at_ms IS NOT NULL")?;
@@ -204,7 +205,7 @@ pub(crate) fn status_bits(conn: &Connection) -> Result<StatusBits, ApiError> {
     Ok(bits)
 }
 
-fn signed<T: serde::Serialize>(conn: &Connection, kek: &Kek, tag: &str, list: &T) -> Result<SignedList, ApiError> {
+fn signed<T: serde::Serialize>(conn: &Conn<'_>, kek: &Kek, tag: &str, list: &T) -> Result<SignedList, ApiError> {
     let root = fixed_pair(&stored_key(conn, kek, ROOT)?.0)?;
     SignedList::sign(tag, list, &root).map_err(|e| ApiError::internal(e.to_string()))
 }

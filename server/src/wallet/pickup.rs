@@ -15,7 +15,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use rusqlite::{OptionalExtension, params};
+use crate::db::OptionalExtension;
+use crate::params;
 use taipei_protocol::wallet::{
     DEFAULT_PICKUP_TTL_SECS, NewPickupCode, PickedUp, PickupCode, RedeemPickup, RevokePickup, codes,
 };
@@ -41,7 +42,7 @@ pub const MAX_KIOSK_FAILURES: i64 = 10;
 /// Failed tries of one code (from any kiosk) in the window.
 pub const MAX_CODE_FAILURES: i64 = 5;
 
-fn code_mac(tx: &rusqlite::Transaction<'_>, kek: &Kek, code: &str) -> Result<Vec<u8>, ApiError> {
+fn code_mac(tx: &crate::db::Conn<'_>, kek: &Kek, code: &str) -> Result<Vec<u8>, ApiError> {
     sealing::mac(tx, kek, CODE_SECRET, code.trim().as_bytes())
 }
 

@@ -1,5 +1,7 @@
 //! Test-side phone: a software P-256 key (ring), DPoP proofs, and a started server on
-//! loopback with its SQLite file in a temp dir.
+//! loopback with its SQLite file in a temp dir — or, when `TAIPEI_TEST_DATABASE_URL`
+//! names a PostgreSQL server (`postgres://user@host:port/maintenance_db`), with a fresh
+//! database of its own there, named after the temp dir.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +18,7 @@ use taipei_protocol::binding::BindingQr;
 use taipei_protocol::dpop::{self, Claims};
 use taipei_protocol::ecdsa::PublicKey;
 use taipei_protocol::{b64, signed};
+use taipei_server::db::{Conn, Params, Result as DbResult, Row, Value};
 use taipei_server::{RunningServer, ServerConfig};
 
 pub fn now_s() -> i64 {
@@ -132,8 +135,119 @@ pub fn kek() -> taipei_server::sealing::Kek {
     KEK.get_or_init(|| std::sync::Arc::new(taipei_server::sealing::LocalKek::generate().unwrap())).clone()
 }
 
+/// The PostgreSQL server the suite runs against, if one was named.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TAIPEI_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// True (after saying so) when the suite runs on PostgreSQL and `what` is about the
+/// SQLite file itself (its bytes, its backup API, its pragmas): such a test has nothing
+/// to check there.
+pub fn sqlite_only(what: &str) -> bool {
+    let pg = postgres_url().is_some();
+    if pg {
+        eprintln!("not on PostgreSQL: {what} is about the SQLite file");
+    }
+    pg
+}
+
+/// Runs blocking database work off the async runtime (the synchronous PostgreSQL
+/// client refuses to run on one).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+/// A database of its own for `dir`, created on first use: the same name for the same
+/// dir, so a test that restarts its server finds its data again.
+fn postgres_database(admin_url: &str, dir: &std::path::Path) -> String {
+    let tag: String = dir.file_name().unwrap().to_string_lossy().bytes().map(|b| format!("{b:02x}")).collect();
+    let name = format!("taipei_test_{tag}");
+    let (base, _) = admin_url.rsplit_once('/').expect("TAIPEI_TEST_DATABASE_URL ends in /database");
+    off_runtime(|| {
+        let mut admin = postgres::Client::connect(admin_url, postgres::NoTls).expect("TAIPEI_TEST_DATABASE_URL is reachable");
+        let exists = admin.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).unwrap().is_some();
+        if !exists {
+            if let Err(e) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
+                // Created meanwhile by another thread of the same test: fine.
+                assert_eq!(e.code(), Some(&postgres::error::SqlState::DUPLICATE_DATABASE), "{e}");
+            }
+        }
+    });
+    format!("{base}/{name}")
+}
+
+/// Where the server of `dir` keeps its data: a SQLite file in it, or a PostgreSQL
+/// database named after it.
 pub fn db_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("server.sqlite")
+    match postgres_url() {
+        Some(url) => postgres_database(&url, dir.path()).into(),
+        None => dir.path().join("server.sqlite"),
+    }
+}
+
+/// Opens the database of `dir` as a second handle beside the server's.
+pub async fn open_db(dir: &tempfile::TempDir) -> taipei_server::db::Db {
+    let location = db_path(dir);
+    tokio::task::spawn_blocking(move || taipei_server::db::Db::open(&location)).await.unwrap().unwrap()
+}
+
+/// A test's own look into the server's database, on either engine: each call is one
+/// transaction on a connection of its own.
+pub struct TestDb {
+    location: std::path::PathBuf,
+}
+
+/// [`TestDb`] on the database of `dir`, with no server running.
+pub fn test_db(dir: &tempfile::TempDir) -> TestDb {
+    TestDb { location: db_path(dir) }
+}
+
+impl TestDb {
+    pub fn with<T: Send>(&self, f: impl FnOnce(&Conn<'_>) -> DbResult<T> + Send) -> DbResult<T> {
+        off_runtime(|| taipei_server::db::with_conn(&self.location, f))
+    }
+
+    fn rows(&self, sql: &str, params: Vec<Value>) -> DbResult<Vec<Row>> {
+        self.with(|c| c.query_all(sql, params))
+    }
+
+    pub fn query_row<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&Row) -> DbResult<T>) -> DbResult<T> {
+        self.rows(sql, params.into_values())?.first().map_or(Err(taipei_server::db::Error::NoRows), f)
+    }
+
+    pub fn execute(&self, sql: &str, params: impl Params) -> DbResult<usize> {
+        let params = params.into_values();
+        self.with(|c| c.execute(sql, params))
+    }
+
+    pub fn prepare<'s>(&self, sql: &'s str) -> DbResult<TestStmt<'_, 's>> {
+        Ok(TestStmt { db: self, sql })
+    }
+
+    /// Sets the schema version the server reads, as a newer release would leave it.
+    pub fn set_schema_version(&self, version: i64) {
+        self.with(|c| {
+            if c.is_postgres() {
+                c.execute("DELETE FROM schema_version", [])?;
+                c.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])?;
+            } else {
+                c.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+}
+
+pub struct TestStmt<'d, 's> {
+    db: &'d TestDb,
+    sql: &'s str,
+}
+
+impl TestStmt<'_, '_> {
+    pub fn query_map<T>(&mut self, params: impl Params, f: impl FnMut(&Row) -> DbResult<T>) -> DbResult<std::vec::IntoIter<DbResult<T>>> {
+        Ok(self.db.rows(self.sql, params.into_values())?.iter().map(f).collect::<Vec<_>>().into_iter())
+    }
 }
 
 impl TestServer {
@@ -154,12 +268,23 @@ impl TestServer {
         }
     }
 
+    /// A second server on this one's database — as a second process behind the same load
+    /// balancer would be: its own connections, caches and background tasks, the same
+    /// admin token and key-encryption key. Its `db()` is not the shared database: look
+    /// through the first server's.
+    pub async fn twin(&self) -> TestServer {
+        let mut config = ServerConfig::embedded(db_path(&self.dir));
+        config.kek = kek();
+        config.admin_token = self.server.admin_token().to_owned();
+        TestServer { server: taipei_server::start(config).await.unwrap(), http: http_client(), dir: tempfile::tempdir().unwrap() }
+    }
+
     /// Audit entries of `action` whose outcome matches the SQL condition `outcome`: rows
     /// of the log plus the per-minute counts of anonymous refusals.
     pub fn audit_count(&self, action: &str, outcome: &str) -> i64 {
         self.count(&format!("SELECT COUNT(*) FROM audit_log WHERE action = '{action}' AND outcome {outcome}"))
             + self.count(&format!(
-                "SELECT COALESCE(SUM(count), 0) FROM audit_refusals WHERE action = '{action}' AND outcome {outcome}"
+                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM audit_refusals WHERE action = '{action}' AND outcome {outcome}"
             ))
     }
 
@@ -281,8 +406,8 @@ impl TestServer {
             .header(headers::DPOP, proof)
     }
 
-    pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(db_path(&self.dir)).unwrap()
+    pub fn db(&self) -> TestDb {
+        TestDb { location: db_path(&self.dir) }
     }
 
     pub fn count(&self, sql: &str) -> i64 {
@@ -303,4 +428,41 @@ pub async fn error_of(response: Response) -> (StatusCode, String) {
         .expect("error replies are ErrorBody JSON");
     assert!(!body.message.is_empty());
     (status, body.code)
+}
+
+/// Eight copies of one report under one key, sent at once and spread over the servers
+/// at `bases` (all on `t`'s database): every copy gets the same receipt, the work is
+/// done once.
+pub async fn duplicates_do_the_work_once(t: &TestServer, bases: &[String], user: &str) {
+    let session = t.session(user).await;
+    let body = report(&session, "sent eight times at once");
+    let key = random_id();
+    // Each copy carries its own fresh proof, as a retrying phone's would.
+    let sends = (0..8).map(|i| {
+        let url = format!("{}/v1/reports", bases[i % bases.len()]);
+        let proof = session.phone.proof("POST", &url, Some(&session.token));
+        t.with_auth(t.http.post(url), &session.token, &proof).header(headers::IDEMPOTENCY_KEY, &key).json(&body).send()
+    });
+    let mut receipts = Vec::new();
+    for response in futures::future::join_all(sends).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        receipts.push(response.json::<taipei_protocol::api::Receipt>().await.unwrap());
+    }
+    assert!(receipts.iter().all(|r| *r == receipts[0]));
+    assert_eq!(t.count("SELECT COUNT(*) FROM reports"), 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM audit_log WHERE action = 'report.file'"), 1);
+}
+
+/// One DPoP proof sent six times at once, spread over the servers at `bases`: the
+/// replay cache is the shared database, so exactly one copy is accepted (three rounds).
+pub async fn a_proof_is_accepted_once_across(t: &TestServer, bases: &[String], user: &str) {
+    let session = t.session(user).await;
+    for _ in 0..3 {
+        let proof = session.phone.proof("GET", &format!("{}/v1/me", bases[0]), Some(&session.token));
+        let sends = (0..6).map(|i| t.with_auth(t.http.get(format!("{}/v1/me", bases[i % bases.len()])), &session.token, &proof).send());
+        let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    }
 }
