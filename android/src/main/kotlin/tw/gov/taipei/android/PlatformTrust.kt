@@ -31,22 +31,25 @@ object PlatformTrust {
     fun init(context: Context): Boolean = init(context, { System.loadLibrary("taipei_ffi") }, ::nativeInit)
 
     /** [init] with the library load and the native call given (tests). */
-    internal fun init(context: Context, loadLibrary: () -> Unit, native: (Context) -> Unit): Boolean = synchronized(this) {
-        if (ready) return true
-        ready = try {
-            // The same libtaipei_ffi.so JNA loads: the dynamic linker maps it once per
-            // process, so the verifier initialised here is the one the core uses.
-            loadLibrary()
-            native(context.applicationContext ?: context)
-            true
-        } catch (e: UnsatisfiedLinkError) {
-            Log.e(TAG, "platform trust: libtaipei_ffi has no JNI entry point (${e.message}); https needs rootCertsPem")
-            false
-        } catch (e: RuntimeException) {
-            Log.e(TAG, "platform trust: the verifier's init failed (${e.message}); https needs rootCertsPem")
-            false
+    internal fun init(context: Context, loadLibrary: () -> Unit, native: (Context) -> Unit): Boolean {
+        synchronized(this) {
+            if (!ready) ready = initOnce(context, loadLibrary, native)
+            return ready
         }
-        ready
+    }
+
+    private fun initOnce(context: Context, loadLibrary: () -> Unit, native: (Context) -> Unit): Boolean = try {
+        // The same libtaipei_ffi.so JNA loads: the dynamic linker maps it once per
+        // process, so the verifier initialised here is the one the core uses.
+        loadLibrary()
+        native(context.applicationContext ?: context)
+        true
+    } catch (e: UnsatisfiedLinkError) {
+        Log.e(TAG, "platform trust: libtaipei_ffi has no JNI entry point (${e.message}); https needs rootCertsPem")
+        false
+    } catch (e: RuntimeException) {
+        Log.e(TAG, "platform trust: the verifier's init failed (${e.message}); https needs rootCertsPem")
+        false
     }
 
     /** Whether [init] has succeeded in this process. */

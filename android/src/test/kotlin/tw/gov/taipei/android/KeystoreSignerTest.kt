@@ -24,7 +24,7 @@ import tw.gov.taipei.core.PlatformException
 @RunWith(RobolectricTestRunner::class)
 class KeystoreSignerTest {
     private val keyStore = memoryKeyStore()
-    private val signer = KeystoreSigner(keyStore, "device", makeEcKey) { Assurance.STRONGBOX }
+    private val signer = KeystoreSigner(keyStore, "device", makeEcKey, level = { Assurance.STRONGBOX })
 
     /** The 65-byte point back as a JCA key, to check signatures the way the core does. */
     private fun jcaKey(point: ByteArray): java.security.PublicKey {
@@ -76,7 +76,7 @@ class KeystoreSignerTest {
         val selfSigned = KeystoreSigner(keyStore, "lone", { store, alias, _ ->
             val pair = java.security.KeyPairGenerator.getInstance("EC").apply { initialize(ECGenParameterSpec("secp256r1")) }.generateKeyPair()
             store.setKeyEntry(alias, pair.private, null, arrayOf(TestCertificate(pair.public, byteArrayOf(9))))
-        }) { Assurance.SOFTWARE }
+        }, level = { Assurance.SOFTWARE })
         assertEquals(null, runBlocking { selfSigned.attest(byteArrayOf(1, 2)) })
         // A key store that refuses to attest: the key is made without a challenge, nothing attested.
         val challenges = mutableListOf<ByteArray?>()
@@ -84,11 +84,11 @@ class KeystoreSignerTest {
             challenges += challenge
             if (challenge != null) throw java.security.ProviderException("attestation key revoked")
             makeEcKey(store, alias, null)
-        }) { Assurance.HARDWARE }
+        }, level = { Assurance.HARDWARE })
         assertEquals(null, runBlocking { cannotAttest.attest(byteArrayOf(3)) })
         assertEquals(listOf(1, null), challenges.map { it?.size })
         assertEquals(65, cannotAttest.publicKey().size)
-        val full = KeystoreSigner(keyStore, "full", { _, _, _ -> throw java.security.KeyStoreException("no room") }) { Assurance.HARDWARE }
+        val full = KeystoreSigner(keyStore, "full", { _, _, _ -> throw java.security.KeyStoreException("no room") }, level = { Assurance.HARDWARE })
         val e = assertThrows(PlatformException.Unavailable::class.java) { runBlocking { full.attest(byteArrayOf(1)) } }
         assertTrue(e.detail, e.detail.contains("no room"))
     }
@@ -98,13 +98,13 @@ class KeystoreSignerTest {
         val first = signer.publicKey()
         signer.delete()
         assertNotEquals(first.toList(), signer.publicKey().toList())
-        val unsure = KeystoreSigner(keyStore, "device", makeEcKey) { throw IllegalStateException("no KeyInfo") }
+        val unsure = KeystoreSigner(keyStore, "device", makeEcKey, level = { throw IllegalStateException("no KeyInfo") })
         assertEquals(Assurance.SOFTWARE, unsure.assurance())
     }
 
     @Test
     fun aKeyStoreThatCannotMakeTheKeyIsATypedError() {
-        val broken = KeystoreSigner(keyStore, "none", { _, _, _ -> throw java.security.KeyStoreException("no room") }) { Assurance.HARDWARE }
+        val broken = KeystoreSigner(keyStore, "none", { _, _, _ -> throw java.security.KeyStoreException("no room") }, level = { Assurance.HARDWARE })
         val e = assertThrows(PlatformException.Unavailable::class.java) { broken.publicKey() }
         assertTrue(e.detail, e.detail.contains("no room"))
     }

@@ -57,7 +57,7 @@ class PlatformTrustTest {
         // UnsatisfiedLinkError, never an exception out of app start.
         assertFalse(PlatformTrust.init(app))
         PlatformTrust.resetForTests()
-        Robolectric.buildContentProvider(TaipeiInitProvider::class.java).create()
+        Robolectric.buildContentProvider(TaipeiInitProvider::class.java).create("tw.gov.taipei.test.taipei-init")
         assertFalse(PlatformTrust.isReady)
         assertTrue(ShadowLog.getLogsForTag("taipei").all { it.msg.startsWith("platform trust:") })
     }
