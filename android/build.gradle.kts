@@ -14,6 +14,43 @@ plugins {
     id("org.jetbrains.kotlin.android") version "2.2.21"
 }
 
+// rustls-platform-verifier's Kotlin part (what the core's HTTPS trust calls through JNI,
+// see PlatformTrust) must be the release of the crate in ../Cargo.lock: its Maven
+// repository, and the version read from the lock file, as the crate's README says.
+repositories {
+    google()
+    mavenCentral()
+    maven { url = uri("https://github.com/rustls/rustls-platform-verifier/raw/maven-archive/android-release-support/maven/") }
+}
+
+abstract class RustlsVersion : ValueSource<String, RustlsVersion.Params> {
+    interface Params : ValueSourceParameters {
+        val lockFile: RegularFileProperty
+    }
+
+    override fun obtain(): String {
+        val lines = parameters.lockFile.get().asFile.readLines()
+        val at = lines.indexOfFirst { it.trim() == "name = \"rustls-platform-verifier-android\"" }
+        return lines.drop(at + 1).firstOrNull { it.trimStart().startsWith("version = ") }
+            ?.substringAfter('"')?.substringBefore('"')
+            ?.takeIf { at >= 0 && it.isNotEmpty() }
+            ?: error("rustls-platform-verifier-android not found in ../Cargo.lock")
+    }
+}
+
+val rustlsPlatformVerifierVersion = providers.of(RustlsVersion::class.java) {
+    parameters.lockFile.set(layout.projectDirectory.file("../Cargo.lock"))
+}
+
+configurations.configureEach {
+    resolutionStrategy.eachDependency {
+        if (requested.group == "rustls" && requested.name == "rustls-platform-verifier") {
+            useVersion(rustlsPlatformVerifierVersion.get())
+            because("the Kotlin part must be the version of the crate linked into libtaipei_ffi.so")
+        }
+    }
+}
+
 // flavor → the app build whose generated Kotlin and native library it takes.
 val appBuilds = mapOf("taipeiOn" to "taipei-on", "taipeiPass" to "taipei-pass")
 
@@ -54,6 +91,8 @@ dependencies {
     // JNA's Android build carries its own libjnidispatch.so per ABI.
     implementation("net.java.dev.jna:jna:5.19.1@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
+    // The platform verifier's Kotlin part; version pinned above from Cargo.lock.
+    implementation("rustls:rustls-platform-verifier:latest.release")
 
     testImplementation("junit:junit:4.13.2")
     testImplementation("org.robolectric:robolectric:4.17")

@@ -9,6 +9,8 @@ uniffi::setup_scaffolding!();
 
 #[cfg(feature = "taipei-on")]
 mod approval;
+#[cfg(any(target_os = "android", test))]
+mod android;
 #[cfg(feature = "taipei-on")]
 mod attendance;
 mod client;
@@ -44,7 +46,7 @@ pub use login::{Login, LoginError};
 pub use meetings::{Meetings, MeetingsError};
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use push::{Push, PushError, push_receive_light};
-pub use qr::QrError;
+pub use qr::{QrCode, QrError, decode_luma};
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use wallet::{Wallet, WalletError};
 pub use logging::{LogLevel, Logger, set_logger, stderr_logger};

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use taipei_core::{Assurance, Event};
+use taipei_core::{Assurance, Event, KeyAttestation};
 
 use crate::error::{ClientError, PlatformError};
 
@@ -26,6 +26,13 @@ pub trait DeviceSigner: Send + Sync {
     async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, PlatformError>;
     /// How the key is protected; reported to the server at binding.
     fn assurance(&self) -> Assurance;
+    /// The platform's attestation of the key for a binding whose offer carries
+    /// `challenge` (the portal code's nonce), or null when there is none (the server
+    /// then records the assurance as claimed). Called once per binding, before
+    /// `public_key`: Android Keystore writes the challenge into the key's certificate
+    /// when it makes the key, so `KeystoreSigner` makes its key anew here and returns
+    /// its chain. Bounded by `ClientConfig.signer_timeout_secs` like `sign`.
+    async fn attest(&self, challenge: Vec<u8>) -> Result<Option<KeyAttestation>, PlatformError>;
 }
 
 /// Small named secrets (the profile's data key), kept by the platform's keystore.
@@ -91,6 +98,17 @@ impl SignerBridge {
     pub(crate) fn new(signer: Arc<dyn DeviceSigner>, timeout_secs: u64) -> Self {
         Self { signer, timeout_secs }
     }
+
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, PlatformError>>,
+    ) -> Result<T, taipei_core::SignerError> {
+        // Dropping the foreign future on timeout cancels the Kotlin coroutine / Swift task.
+        match tokio::time::timeout(std::time::Duration::from_secs(self.timeout_secs), call).await {
+            Ok(done) => Ok(done?),
+            Err(_) => Err(taipei_core::SignerError::TimedOut(self.timeout_secs)),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -100,11 +118,11 @@ impl taipei_core::DeviceSigner for SignerBridge {
     }
 
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, taipei_core::SignerError> {
-        // Dropping the foreign future on timeout cancels the Kotlin coroutine / Swift task.
-        match tokio::time::timeout(std::time::Duration::from_secs(self.timeout_secs), self.signer.sign(message.to_vec())).await {
-            Ok(signed) => Ok(signed?),
-            Err(_) => Err(taipei_core::SignerError::TimedOut(self.timeout_secs)),
-        }
+        self.bounded(self.signer.sign(message.to_vec())).await
+    }
+
+    async fn attest(&self, challenge: &[u8]) -> Result<Option<KeyAttestation>, taipei_core::SignerError> {
+        self.bounded(self.signer.attest(challenge.to_vec())).await
     }
 
     fn assurance(&self) -> Assurance {

@@ -3,7 +3,7 @@
 //! mirrored here fails to compile instead of drifting). Times are UTC ms, ids strings.
 
 use taipei_core::outbox::ItemState;
-use taipei_core::{Assurance, AssuranceBasis, DeviceInfo, Event, MeetingInfo, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
+use taipei_core::{Assurance, AssuranceBasis, DeviceInfo, KeyAttestation, Event, MeetingInfo, Me, OutboxItem, OutboxStatus, PunchKind, ReportEntry, SessionInfo, SyncReport};
 
 /// What opening a profile needs. `sync_interval_secs = 0` turns background sync off.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -50,6 +50,14 @@ pub enum Assurance {
     Software,
     Hardware,
     Strongbox,
+}
+
+/// A platform's attestation of the device key, returned by `DeviceSigner.attest`.
+#[uniffi::remote(Enum)]
+pub enum KeyAttestation {
+    /// Android key attestation: the chain AndroidKeyStore issued for the key
+    /// (`KeyStore.getCertificateChain`), leaf first, each certificate DER.
+    AndroidKey { chain: Vec<Vec<u8>> },
 }
 
 /// Whether the server verified the assurance (a platform attestation) or took the

@@ -33,7 +33,7 @@ pub use error::Error;
 pub use login::LoginError;
 pub use clock::{ElapsedClock, SystemElapsed};
 pub use events::{Event, EventListener};
-pub use identity::{DeviceInfo, DeviceSigner, SignerError, SoftwareSigner};
+pub use identity::{DeviceInfo, DeviceSigner, KeyAttestation, SignerError, SoftwareSigner};
 pub use net::NetError;
 pub use outbox::{OutboxError, OutboxItem, OutboxStatus, SyncReport};
 pub use secrets::{FileSecretStore, SecretError, SecretStore};

@@ -153,6 +153,9 @@ pub struct BindingOffer {
 
 crate::debug_redacted!(BindingOffer { bid, expires_at_ms; qr });
 
+/// The prefix of an Android key attestation in [`RegisterDevice::attestation`].
+pub const ANDROID_KEY_ATTESTATION_PREFIX: &str = "android-key:";
+
 /// `POST /v1/devices`: the phone registers its key against a binding offer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisterDevice {

@@ -1,6 +1,7 @@
 //! Scenarios: the core driven against the reference server over real HTTP.
 
 mod foundation;
+mod attestation;
 mod outbox_crash;
 mod wallet_conformance;
 mod wallet;

@@ -132,6 +132,8 @@ pub async fn prepare_binding(
             (Arc::new(s), Some(pkcs8))
         }
     };
+    // First: an attesting signer may make its key anew with the offer's nonce in it.
+    let attestation = signer.attest(&qr.bnonce).await?.and_then(|a| a.statement());
     let public = public_key_of(signer.as_ref())?;
     let message = signed::binding_message(&qr.bid, &qr.bnonce, public.as_bytes());
     let signature = sign_checked(signer.as_ref(), &public, &message).await?;
@@ -139,7 +141,7 @@ pub async fn prepare_binding(
         bid: qr.bid_text(),
         public_key: b64::encode(public.as_bytes()),
         assurance: signer.assurance(),
-        attestation: None,
+        attestation,
         device_name: device_name.to_owned(),
         signature: b64::encode(signature),
     };
@@ -297,6 +299,7 @@ mod tests {
         let message = signed::binding_message(&[1; 16], &[2; 16], public.as_bytes());
         public.verify(&message, &b64::decode(&pending.request.signature).unwrap()).unwrap();
         assert_eq!(pending.request.assurance, Assurance::Software);
+        assert_eq!(pending.request.attestation, None, "a software key attests nothing");
 
         let info = save_device(&store, &pending, &registered("d1"), 6_000).unwrap();
         let (loaded, signer) = load_device(&store).unwrap().unwrap();

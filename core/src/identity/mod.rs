@@ -10,7 +10,7 @@ pub mod signer;
 
 pub use device::DeviceInfo;
 pub use session::Session;
-pub use signer::{DeviceSigner, SignerError, SoftwareSigner};
+pub use signer::{DeviceSigner, KeyAttestation, SignerError, SoftwareSigner};
 
 use crate::store::StoreError;
 

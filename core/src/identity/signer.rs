@@ -37,6 +37,38 @@ pub trait DeviceSigner: Send + Sync {
     /// ECDSA P-256 / SHA-256 over `message`: ASN.1 DER or 64-byte `r ‖ s`.
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
     fn assurance(&self) -> Assurance;
+    /// The platform's attestation of the key, for a binding whose offer carries
+    /// `challenge`; `None` when the platform has none (the server then records the
+    /// assurance as claimed). Called once per binding, before [`Self::public_key`]:
+    /// Android Keystore writes the challenge into the key's certificate when it makes
+    /// the key, so a signer may make its key anew here.
+    async fn attest(&self, challenge: &[u8]) -> Result<Option<KeyAttestation>, SignerError> {
+        let _ = challenge;
+        Ok(None)
+    }
+}
+
+/// A platform's attestation of a device key, as the signer hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyAttestation {
+    /// Android key attestation: the chain AndroidKeyStore issued for the key, leaf
+    /// first, each certificate DER (the root may be left out).
+    AndroidKey { chain: Vec<Vec<u8>> },
+}
+
+impl KeyAttestation {
+    /// The text `RegisterDevice::attestation` carries (`android-key:` + each
+    /// certificate base64url, joined by `.`), or `None` for an empty chain, which
+    /// attests nothing.
+    pub fn statement(&self) -> Option<String> {
+        match self {
+            Self::AndroidKey { chain } if chain.is_empty() => None,
+            Self::AndroidKey { chain } => {
+                let parts: Vec<String> = chain.iter().map(|der| taipei_protocol::b64::encode(der)).collect();
+                Some(format!("{}{}", taipei_protocol::api::ANDROID_KEY_ATTESTATION_PREFIX, parts.join(".")))
+            }
+        }
+    }
 }
 
 /// A P-256 key in app storage (its PKCS#8 sealed in the profile database). Reported as
@@ -182,6 +214,13 @@ mod tests {
         assert!(matches!(cancelled, IdentityError::Signer(SignerError::Cancelled(_))));
         assert_eq!(cancelled.code(), "signer_cancelled");
         assert!(matches!(public_key_of(&odd("short-key")), Err(IdentityError::BadSigner(_))));
+    }
+
+    #[test]
+    fn an_android_chain_is_sent_as_the_servers_statement_and_an_empty_one_not_at_all() {
+        let chain = KeyAttestation::AndroidKey { chain: vec![vec![0x30, 0x82, 0xff], vec![7]] };
+        assert_eq!(chain.statement().as_deref(), Some("android-key:MIL_.Bw"));
+        assert_eq!(KeyAttestation::AndroidKey { chain: vec![] }.statement(), None);
     }
 
     #[test]

@@ -13,9 +13,11 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use super::NetError;
 
 /// `roots_pem`: the deployment's roots, trusted instead of the platform's (a private CA,
-/// tests); `None`: the platform's verifier (Apple's trust evaluation, the OS roots on
-/// desktops). On Android that verifier calls into the JVM and needs a one-time init
-/// with the app's context, not exported yet: there `None` is refused as configuration.
+/// tests); `None`: the platform's verifier (Apple's trust evaluation, Android's store
+/// and the app's network security config, the OS roots on desktops). On Android that
+/// verifier calls into the JVM and needs a one-time init with the app's context (the
+/// FFI library's JNI entry point, called by the Android glue's `PlatformTrust`): before
+/// it, `None` is refused as configuration.
 pub fn client_config(roots_pem: Option<&str>, pins: &[String]) -> Result<ClientConfig, NetError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let base: Arc<dyn ServerCertVerifier> = match roots_pem {
@@ -35,18 +37,29 @@ pub fn client_config(roots_pem: Option<&str>, pins: &[String]) -> Result<ClientC
     Ok(config)
 }
 
-#[cfg(not(target_os = "android"))]
+/// Set by the FFI library's JNI entry point once rustls-platform-verifier holds the
+/// app's JavaVM and context. Without it the Android verifier would panic at the first
+/// handshake; a refusal at open names what is missing instead. (Set-able everywhere so
+/// the entry point compiles in host test builds; only Android reads it.)
+static ANDROID_VERIFIER_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that `rustls_platform_verifier::android::init_with_env` succeeded.
+pub fn android_platform_verifier_ready() {
+    ANDROID_VERIFIER_READY.store(true, std::sync::atomic::Ordering::Release);
+}
+
 fn platform_verifier(provider: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {
+    #[cfg(target_os = "android")]
+    if !ANDROID_VERIFIER_READY.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(NetError::Config(
+            "on Android, https without root_certs_pem needs PlatformTrust.init(context) first (it hands the app's \
+             context to the platform verifier; TaipeiInitProvider calls it at app start)"
+                .into(),
+        ));
+    }
     let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(provider))
         .map_err(|e| NetError::Config(format!("the platform's certificate store is unusable ({e}); pass root_certs_pem")))?;
     Ok(Arc::new(verifier))
-}
-
-// The Android verifier needs its JNI init with the app's context, which the library
-// does not export yet: a clear refusal at open beats a failed handshake later.
-#[cfg(target_os = "android")]
-fn platform_verifier(_: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {
-    Err(NetError::Config("on Android, https needs root_certs_pem until the platform verifier's init is wired".into()))
 }
 
 fn own_roots(roots_pem: &str, provider: &Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<dyn ServerCertVerifier>, NetError> {

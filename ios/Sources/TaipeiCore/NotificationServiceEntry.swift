@@ -58,7 +58,10 @@ open class TaipeiNotificationService: UNNotificationServiceExtension {
                 content.userInfo = ["message_id": shown.messageId, "route": shown.route]
             } else {
                 // Nothing to show (a repeat, a tickle, quiet hours, data only): an empty
-                // content is how an extension withholds the alert.
+                // content is how an extension withholds the alert. iOS honours that only
+                // for an extension with the `com.apple.developer.usernotifications.filtering`
+                // entitlement (granted by Apple on request); without it the empty alert
+                // may still be shown, so the app's target must carry it.
                 content.title = ""
                 content.body = ""
                 content.sound = nil

@@ -68,5 +68,13 @@ public final class SecureEnclaveSigner: DeviceSigner, @unchecked Sendable {
     }
 
     public func assurance() -> Assurance { .hardware }
+
+    /// The Secure Enclave issues no certificate chain for its keys. Apple's attestation
+    /// is App Attest (DCAppAttestService), which attests the app's own App Attest key
+    /// over a client-data hash of the binding message — a message that holds this key,
+    /// so it cannot be made in this call, which comes before the key is read. The
+    /// server accepts `apple-appattest:` statements; the core does not send one yet,
+    /// so an iPhone binds with its claim (`assurance_basis = claimed`).
+    public func attest(challenge: Data) async throws -> KeyAttestation? { nil }
 }
 #endif

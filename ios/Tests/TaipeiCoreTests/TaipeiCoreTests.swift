@@ -13,6 +13,7 @@ final class CryptoKitSigner: DeviceSigner, @unchecked Sendable {
     func publicKey() throws -> Data { key.publicKey.x963Representation }
     func sign(message: Data) async throws -> Data { try key.signature(for: message).derRepresentation }
     func assurance() -> Assurance { .hardware }
+    func attest(challenge: Data) async throws -> KeyAttestation? { nil }
 }
 
 final class MemorySecretStore: SecretStore, @unchecked Sendable {

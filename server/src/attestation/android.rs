@@ -10,7 +10,7 @@ use x509_cert::der::{Decode as _, Reader as _, Tag, Tagged as _};
 
 use super::{AttestationError, Attested, Evidence, chain, pem_certificates};
 
-pub const PREFIX: &str = "android-key:";
+pub const PREFIX: &str = taipei_protocol::api::ANDROID_KEY_ATTESTATION_PREFIX;
 pub const KEY_DESCRIPTION_OID: &str = "1.3.6.1.4.1.11129.2.1.17";
 
 /// Google's published hardware attestation root (RSA 4096, serial

@@ -21,6 +21,7 @@ import tw.gov.taipei.core.DeviceSigner
 import tw.gov.taipei.core.ElapsedClock
 import tw.gov.taipei.core.Event
 import tw.gov.taipei.core.EventListener
+import tw.gov.taipei.core.KeyAttestation
 import tw.gov.taipei.core.PlatformException
 import tw.gov.taipei.core.SecretStore
 import tw.gov.taipei.core.TestServer
@@ -141,6 +142,9 @@ class JdkSigner : DeviceSigner {
 
     override fun assurance() = Assurance.HARDWARE
 
+    /** The JDK attests nothing: the server records the assurance as claimed. */
+    override suspend fun attest(challenge: ByteArray): KeyAttestation? = null
+
     private fun fixed32(n: BigInteger): ByteArray {
         val raw = n.toByteArray().dropWhile { it == 0.toByte() }.toByteArray()
         return ByteArray(32 - raw.size) + raw
@@ -153,6 +157,7 @@ class ThrowingSigner : DeviceSigner {
     override fun publicKey() = inner.publicKey()
     override suspend fun sign(message: ByteArray): ByteArray = throw IllegalStateException("keystore exploded")
     override fun assurance() = Assurance.HARDWARE
+    override suspend fun attest(challenge: ByteArray) = inner.attest(challenge)
 }
 
 /** The platform keystore stand-in the tests control: a map, and a log of its calls. */

@@ -22,6 +22,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
 import tw.gov.taipei.core.Assurance
 import tw.gov.taipei.core.DeviceSigner
+import tw.gov.taipei.core.KeyAttestation
 import tw.gov.taipei.core.PlatformException
 
 /**
@@ -32,12 +33,20 @@ import tw.gov.taipei.core.PlatformException
  * The key store and the way a missing key is made are injected, as for
  * [KeystoreSecretStore]: an app uses [KeystoreSigner.forDevice] (AndroidKeyStore,
  * StrongBox when the phone has one); tests pass a JCA key store.
+ *
+ * At binding the core calls [attest] with the portal code's nonce first: the key is
+ * made anew with that nonce as its attestation challenge, and its certificate chain
+ * goes to the server with the registration, which checks it up to Google's roots and
+ * records the assurance as attested.
  */
 class KeystoreSigner(
     private val keyStore: KeyStore,
     private val alias: String,
-    /** Makes the key pair and leaves it in [keyStore] under [alias]. */
-    private val createKey: (KeyStore, String) -> Unit,
+    /**
+     * Makes the key pair and leaves it in [keyStore] under [alias]; the third argument
+     * is the attestation challenge to make it with (null outside a binding).
+     */
+    private val createKey: (KeyStore, String, ByteArray?) -> Unit,
     /** Where the key lives; read from the key itself on a device ([securityLevelOf]). */
     private val level: (PrivateKey) -> Assurance,
     /**
@@ -93,8 +102,35 @@ class KeystoreSigner(
     }
 
     /**
-     * The key's attestation chain (leaf first, DER), as AndroidKeyStore issues it when
-     * the key was made with an attestation challenge; empty without one.
+     * Called by the core once per binding, before [publicKey]: replaces the key with
+     * one made with [challenge] (the binding offer's nonce) as its attestation
+     * challenge and returns its chain. A phone whose key store gives no chain (a lone
+     * self-signed certificate) or cannot attest (a `ProviderException`: the key is then
+     * made without a challenge) returns null and binds with its claim.
+     */
+    override suspend fun attest(challenge: ByteArray): KeyAttestation? = withContext(Dispatchers.IO) {
+        synchronized(lock) {
+            try {
+                keyStore.deleteEntry(alias)
+                try {
+                    createKey(keyStore, alias, challenge)
+                } catch (e: ProviderException) {
+                    // Some key stores cannot attest (a broken or revoked attestation key):
+                    // a key without a chain still binds, with the assurance as claimed.
+                    keyStore.deleteEntry(alias)
+                    createKey(keyStore, alias, null)
+                    return@synchronized null
+                }
+            } catch (e: GeneralSecurityException) {
+                throw PlatformException.Unavailable("making key $alias for binding: ${e.javaClass.simpleName}: ${e.message}")
+            }
+            attestationChain().takeIf { it.size >= 2 }?.let { KeyAttestation.AndroidKey(it) }
+        }
+    }
+
+    /**
+     * The key's certificate chain (leaf first, DER): AndroidKeyStore's attestation
+     * chain when the key was made with a challenge, one self-signed certificate without.
      */
     fun attestationChain(): List<ByteArray> = synchronized(lock) {
         ensureKey()
@@ -106,7 +142,7 @@ class KeystoreSigner(
 
     private fun ensureKey() {
         try {
-            if (!keyStore.containsAlias(alias)) createKey(keyStore, alias)
+            if (!keyStore.containsAlias(alias)) createKey(keyStore, alias, null)
         } catch (e: GeneralSecurityException) {
             throw PlatformException.Unavailable("making key $alias: ${e.javaClass.simpleName}: ${e.message}")
         }
@@ -156,21 +192,21 @@ class KeystoreSigner(
          * seconds of the person unlocking or passing BiometricPrompt (device credential
          * or strong biometric), and `0` for every use, with [authorize] showing the prompt
          * with the signature as its `CryptoObject`; null keeps background punches and
-         * sync working while the phone is locked. [attestationChallenge]: the binding offer's nonce, so the key's
-         * attestation chain ([attestationChain]) proves where the key lives.
+         * sync working while the phone is locked. The key made at binding ([attest])
+         * carries the binding offer's nonce as its attestation challenge, so its chain
+         * proves to the server where the key lives.
          */
         @JvmStatic
         fun forDevice(
             context: Context,
             alias: String = "taipei-device",
             userAuthSeconds: Int? = null,
-            attestationChallenge: ByteArray? = null,
             authorize: suspend (Signature) -> Unit = {},
         ): KeystoreSigner {
             val keyStore = KeyStore.getInstance("AndroidKeyStore").apply { load(null) }
             val strongBox = Build.VERSION.SDK_INT >= 28 &&
                 context.packageManager.hasSystemFeature(PackageManager.FEATURE_STRONGBOX_KEYSTORE)
-            return KeystoreSigner(keyStore, alias, { _, name ->
+            return KeystoreSigner(keyStore, alias, { _, name, attestationChallenge ->
                 fun spec(inStrongBox: Boolean) = KeyGenParameterSpec.Builder(name, KeyProperties.PURPOSE_SIGN)
                     .setAlgorithmParameterSpec(ECGenParameterSpec("secp256r1"))
                     .setDigests(KeyProperties.DIGEST_SHA256)

@@ -105,7 +105,7 @@ class TaipeiPushHandler(
         return try {
             client.push.register(PushChannel.FCM, token)
         } catch (e: PushException) {
-            Log.w(TAG, "push token not registered yet: ${e.code}")
+            Log.w(TAG, "push token not registered yet: ${e.code()}")
             null
         }
     }
@@ -116,7 +116,7 @@ class TaipeiPushHandler(
             client.push.onDeletedMessages()
             pending.edit().remove(KEY_DELETED).commit()
         } catch (e: PushException) {
-            Log.w(TAG, "push overflow not passed on yet: ${e.code}")
+            Log.w(TAG, "push overflow not passed on yet: ${e.code()}")
         }
     }
 
@@ -139,7 +139,7 @@ class TaipeiPushHandler(
     }
 
     private fun refused(e: PushException): PushDelivery {
-        Log.w(TAG, "push payload refused: ${e.code}")
+        Log.w(TAG, "push payload refused: ${e.code()}")
         return PushDelivery.Refused(e)
     }
 

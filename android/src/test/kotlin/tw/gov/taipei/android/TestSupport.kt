@@ -78,11 +78,13 @@ class TestCertificate(private val key: PublicKey, private val der: ByteArray) : 
 
 /**
  * Makes a P-256 pair and leaves it in the store with a two-certificate chain, as the
- * AndroidKeyStore generator does with an attestation challenge.
+ * AndroidKeyStore generator does with an attestation challenge: the leaf's bytes are
+ * `challenge ‖ 04 x y` (an empty challenge without one), so a test can read both back.
  */
-val makeEcKey: (KeyStore, String) -> Unit = { store, alias ->
+val makeEcKey: (KeyStore, String, ByteArray?) -> Unit = { store, alias, challenge ->
     val pair = KeyPairGenerator.getInstance("EC").apply { initialize(ECGenParameterSpec("secp256r1")) }.generateKeyPair()
-    val chain = arrayOf<Certificate>(TestCertificate(pair.public, byteArrayOf(1, 2, 3)), TestCertificate(pair.public, byteArrayOf(4, 5)))
+    val leaf = (challenge ?: ByteArray(0)) + KeystoreSigner.uncompressedPoint(pair.public as java.security.interfaces.ECPublicKey)
+    val chain = arrayOf<Certificate>(TestCertificate(pair.public, leaf), TestCertificate(pair.public, byteArrayOf(4, 5)))
     store.setKeyEntry(alias, pair.private, null, chain)
 }
 

@@ -37,7 +37,7 @@ class ScenarioTest {
     fun bindLoginSyncAndWalletThroughTaipeiClient() = runBlocking {
         withServer { harness ->
             val keys = memoryKeyStore()
-            val signer = KeystoreSigner(keys, "device", makeEcKey) { Assurance.HARDWARE }
+            val signer = KeystoreSigner(keys, "device", makeEcKey, level = { Assurance.HARDWARE })
             val secrets = KeystoreSecretStore(prefs, keys, "secrets", makeAesKey)
             TaipeiClient.open(harness.config().copy(walletRootKey = rootKey(harness)), signer, secrets).use { taipei ->
                 // UNDISPATCHED: the collector subscribes before the call that emits.

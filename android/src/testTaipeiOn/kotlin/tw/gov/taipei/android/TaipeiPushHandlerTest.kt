@@ -83,7 +83,7 @@ class TaipeiPushHandlerTest {
                 // Bad payloads come back typed, never thrown at FCM's thread, and show nothing.
                 val forged = handler.onMessageReceived(fcmData(sender.forged(2uL, "approval_item", "approval/x"))) as PushDelivery.Refused
                 assertTrue(forged.error is PushException.Forged)
-                assertEquals("push_forged", forged.error.code)
+                assertEquals("push_forged", forged.error.code())
                 val junk = handler.onMessageReceived(mapOf(TaipeiPushHandler.PAYLOAD_KEY to "not base64 ***")) as PushDelivery.Refused
                 assertTrue(junk.error is PushException.Malformed)
                 val oversized = handler.onMessageReceived(fcmData(ByteArray(5000))) as PushDelivery.Refused
