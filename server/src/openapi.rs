@@ -209,6 +209,12 @@ impl Modify for Conventions {
 /// names `X-Server-Time-Ms`, and the success replies of an idempotent route
 /// `Idempotent-Replayed`.
 fn apply_conventions(operation: &mut Operation) {
+    // utoipa tags an operation with its handler's module path; readers group by the
+    // capability, the module's first segment (`approval`, `wallet`, `login`, …).
+    for tag in operation.tags.iter_mut().flatten() {
+        let capability = tag.trim_start_matches("crate::").split("::").next().unwrap_or_default();
+        *tag = capability.to_owned();
+    }
     let mut idempotent = false;
     for parameter in operation.parameters.iter_mut().flatten() {
         let RefOr::T(p) = parameter else { continue };
