@@ -262,9 +262,6 @@ pub async fn revoke_device(
     path = "/v1/me",
     operation_id = "getMe",
     summary = "Who this device belongs to.",
-    params(
-        ("DPoP" = String, Header),
-    ),
     responses(
         (status = 200, description = "The device's user.", body = taipei_protocol::api::Me),
         (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),

@@ -90,6 +90,8 @@ pub struct StartLogin {
         (status = 400, response = crate::openapi::BadRequest),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 500, response = crate::openapi::Internal),
+        (status = 403, description = "`login_origin_not_allowed`: the page's origin is not one the system registered.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_unknown_system`: no web system is registered under `system_id`.", body = taipei_protocol::api::ErrorBody),
     ),
 )]
 pub async fn start(
@@ -387,7 +389,6 @@ fn check_frame(row: &Row, frame: &LoginFrame, now: i64) -> Result<(), ApiError> 
     summary = "Phone: report a scanned login frame; returns the context to show.",
     description = "Moves the request to `scanned` for this device. The same device scanning again gets the same context.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::login::LoginScan),
@@ -496,7 +497,6 @@ fn scan_in(
     summary = "Phone: approve with the chosen number, or deny / report.",
     description = "Signature over login::decision_message(rid, fnonce, device_id, counter, decision, number, context_hash, time_ms) with tag `TPQ-LOGIN-v1`. The counter must exceed every earlier one of the device. A wrong number cancels the request at once (`login_cancelled`); the browser page offers a new code.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::login::LoginDecisionRequest),
@@ -804,9 +804,6 @@ pub fn end_for_device(tx: &Transaction<'_>, device_id: &str) -> Result<(usize, u
     path = "/v1/login/history",
     operation_id = "loginHistory",
     summary = "Phone: the person's own login requests, newest first (at most 50).",
-    params(
-        ("DPoP" = String, Header),
-    ),
     responses(
         (status = 200, description = "History.", body = taipei_protocol::login::LoginHistory),
         (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),

@@ -172,7 +172,6 @@ fn load(conn: &Connection, mid: &str) -> Result<Meeting, ApiError> {
     operation_id = "meetingInfo",
     summary = "Phone: the meeting as shown before the one tap, and whether this person signed in.",
     params(
-        ("DPoP" = String, Header),
         ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
     ),
     responses(
@@ -222,7 +221,6 @@ pub async fn info(
     summary = "Phone (through its outbox): sign in with a scanned room frame.",
     description = "Tag = HMAC-SHA256(K_m, `TPQ-MEET-v1` ‖ mid ‖ slot)[..16]; signature over meeting::sign_in_message(mid, slot, tag, device_id, time_ms). A sign-in signed within 60 s of arrival must carry the server's current or previous slot; an older one (queued offline) is judged by its signed time and marked late. One per person.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
         ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
     ),

@@ -94,7 +94,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::push::routes::messages,
         crate::push::routes::read
     ),
-    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited)),
+    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited, UnsupportedMediaType, DeviceRevoked)),
     modifiers(&Conventions),
 )]
 pub struct ApiDoc;
@@ -197,15 +197,15 @@ impl Modify for Conventions {
                 let Some(operation) = operation else { continue };
                 apply_conventions(operation);
                 if limited.contains(&(method, path.as_str())) {
-                    let (name, _) = RateLimited::response();
-                    operation.responses.responses.insert("429".into(), RefOr::Ref(Ref::from_response_name(name)));
+                    operation.responses.responses.insert("429".into(), response_ref::<RateLimited>());
                 }
             }
         }
     }
 }
 
-/// Shared header parameters become references to their one description; every reply
+/// A route secured by `dpop` takes the `DPoP` header; shared header parameters become
+/// references to their one description; every reply
 /// names `X-Server-Time-Ms`, and the success replies of an idempotent route
 /// `Idempotent-Replayed`.
 fn apply_conventions(operation: &mut Operation) {
@@ -214,6 +214,14 @@ fn apply_conventions(operation: &mut Operation) {
     for tag in operation.tags.iter_mut().flatten() {
         let capability = tag.trim_start_matches("crate::").split("::").next().unwrap_or_default();
         *tag = capability.to_owned();
+    }
+    // Every route a device's access token opens takes a fresh proof.
+    let dpop = operation.security.iter().flatten().any(|s| serde_json::to_value(s).is_ok_and(|v| v.get("dpop").is_some()));
+    if dpop {
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        if !parameters.iter().any(|p| matches!(p, RefOr::T(p) if p.name == headers::DPOP)) {
+            parameters.insert(0, RefOr::T(header_parameter(headers::DPOP, ObjectBuilder::new(), "")));
+        }
     }
     let mut idempotent = false;
     for parameter in operation.parameters.iter_mut().flatten() {
@@ -226,6 +234,16 @@ fn apply_conventions(operation: &mut Operation) {
         idempotent |= shared == "IdempotencyKey";
         *parameter = RefOr::Ref(Ref::new(format!("#/components/parameters/{shared}")));
     }
+    // Conventions of the HTTP layer that hold on every route of their kind: a body that
+    // is not JSON is refused before the handler, and a token of a revoked device is
+    // told so on every device route.
+    let responses = &mut operation.responses.responses;
+    if operation.request_body.is_some() {
+        responses.entry("415".into()).or_insert_with(|| response_ref::<UnsupportedMediaType>());
+    }
+    if dpop {
+        responses.entry("403".into()).or_insert_with(|| response_ref::<DeviceRevoked>());
+    }
     for (status, response) in &mut operation.responses.responses {
         let RefOr::T(response) = response else { continue };
         response.headers.insert(headers::SERVER_TIME_MS.into(), header_ref(SERVER_TIME));
@@ -233,6 +251,10 @@ fn apply_conventions(operation: &mut Operation) {
             response.headers.insert(IDEMPOTENT_REPLAYED_HEADER.into(), header_ref(IDEMPOTENT_REPLAYED));
         }
     }
+}
+
+fn response_ref<'s, R: ToResponse<'s>>() -> RefOr<Response> {
+    RefOr::Ref(Ref::from_response_name(R::response().0))
 }
 
 fn header(schema: ObjectBuilder, description: &str) -> Header {
@@ -280,6 +302,8 @@ error_responses! {
     BadRequest: "`bad_request` (malformed JSON, bad field), or `idempotency_key_required`.",
     PayloadTooLarge: "`payload_too_large`: body over 64 KiB.",
     Internal: "`internal`: the server failed; retry later.",
+    UnsupportedMediaType: "`unsupported_media_type`: the body was not sent as `Content-Type: application/json` (or a `+json` type).",
+    DeviceRevoked: "`device_revoked`: the device was revoked; its tokens are gone and it must be bound again.",
 }
 
 /// 429, on the routes that draw on a rate-limit budget.

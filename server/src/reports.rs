@@ -41,7 +41,6 @@ fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, Ap
     summary = "File a signed problem report.",
     description = "Signature over signed::report_message(device_id, kind, text, client_time_ms). `kind`: 1-32 of a-z 0-9 _; `text`: 1-4000 characters.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::api::NewReport),
@@ -92,9 +91,6 @@ pub async fn file_report(
     path = "/v1/reports",
     operation_id = "listReports",
     summary = "The user's own reports, newest first (at most 100).",
-    params(
-        ("DPoP" = String, Header),
-    ),
     responses(
         (status = 200, description = "Reports.", body = taipei_protocol::api::ReportList),
         (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),

@@ -89,7 +89,6 @@ fn parse_cursor(text: &str) -> Result<(i64, String), ApiError> {
     operation_id = "getApprovalInbox",
     summary = "Phone: items waiting for the person (as holder, co-signer or proxy), due first, with counts per kind.",
     params(
-        ("DPoP" = String, Header),
         ("kind" = Option<taipei_protocol::approval::Kind>, Query, description = "document, form or leave."),
         ("urgency" = Option<taipei_protocol::approval::Urgency>, Query, description = "most, urgent or normal."),
         ("agency" = Option<String>, Query, description = "Only items of this agency."),
@@ -160,7 +159,6 @@ pub struct ChangesQuery {
     operation_id = "getApprovalChanges",
     summary = "Phone: items the person takes part in that changed after `since` (sync cursor).",
     params(
-        ("DPoP" = String, Header),
         ("since" = Option<i64>, Query, description = "`cursor` of the previous reply; 0 for everything."),
         ("limit" = Option<i64>, Query, description = "1 to 100 (default 100)."),
     ),
@@ -289,7 +287,6 @@ fn history(conn: &Connection, item_id: &str) -> Result<Vec<HistoryEntry>, ApiErr
     operation_id = "getApprovalItem",
     summary = "Phone: the item to read before acting; opening it as its holder closes the sender's recall window.",
     params(
-        ("DPoP" = String, Header),
         ("item_id" = String, Path, description = "Item id."),
     ),
     responses(
@@ -388,7 +385,6 @@ pub async fn item(State(state): State<AppState>, device: AuthedDevice, item_id: 
     operation_id = "getApprovalAttachment",
     summary = "Phone: an attachment's bytes with their stored type and length.",
     params(
-        ("DPoP" = String, Header),
         ("item_id" = String, Path, description = "Item id."),
         ("index" = i64, Path, description = "Attachment index."),
     ),
@@ -464,7 +460,6 @@ fn signer_of(device: &AuthedDevice) -> Signer {
     summary = "Phone (through its outbox): one signed approval action.",
     description = "Signature over approval::action_message (tag `TPQ-APPROVE-v1`: device, item, version, SHA-256 of the body rendered, action, opinion, co-signers, mode, return-to, acting-for, time). The receipt is the verdict, stored under the Idempotency-Key: `done`; `conflict` (the item changed since it was read: `approval_version_changed`, `approval_recalled`, `approval_acted_elsewhere`, `approval_not_holder`); or `refused` (`approval_unknown_item`, `approval_not_decider`, `approval_opinion_required`, `approval_reason_required`, `approval_recall_closed`, `approval_classified`, `approval_body_mismatch`, `approval_replayed`, `approval_not_proxy`, `approval_proxy_cycle`, `approval_action_not_allowed`, `approval_bad_cosigners`, `approval_clock_skew`, and in a batch `signature_invalid`).",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::approval::SignedAction),
@@ -509,7 +504,6 @@ pub async fn act(State(state): State<AppState>, device: AuthedDevice, key: Idemp
     summary = "Phone: name who acts for the signed-in person (職務代理) in [from_ms, until_ms), at most a year.",
     description = "The same rules as the agency's own setting: the proxy is a registered person, not the person themself, and no chain of proxies loops back (`approval_proxy_cycle`). Every call is an `approval.proxy` audit row.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::approval::OwnProxy),
@@ -546,7 +540,6 @@ pub async fn set_proxy(State(state): State<AppState>, device: AuthedDevice, key:
     summary = "Phone: up to 50 signed actions, each judged on its own; one receipt per action in order.",
     description = "Each element as for `POST /v1/approval/actions`; a bad signature refuses only its own element (`signature_invalid`). More than 50 actions is a 400.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::approval::BatchRequest),

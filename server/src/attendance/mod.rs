@@ -275,7 +275,6 @@ pub async fn assign(
     operation_id = "getOfficeConfig",
     summary = "Phone: an office's rules, static beacon ids and the EIDs valid for the next hours. The EIDs are listed only to people HR assigned to the office.",
     params(
-        ("DPoP" = String, Header),
         ("office_id" = String, Path, description = "Office id."),
     ),
     responses(
@@ -350,7 +349,6 @@ fn check_shape(p: &Punch) -> Result<(), ApiError> {
     summary = "Phone (through its outbox): a signed clock-in or clock-out. At an EID office the evidence must quote an EID valid at the punch time with a sighting (sightings > 0, RSSI -127 to 20 dBm); times outside 2000-2100 are refused as clock skew.",
     description = "Signature over attendance::punch_message (tag `TPQ-PUNCH-v1`). The receipt is the verdict: `accepted` (reason lists flags such as `manual`, `late`) or `rejected` with reason `code: message`, code one of `attendance_evidence`, `attendance_eid_invalid`, `attendance_clock_skew`, `attendance_replayed`, `attendance_too_old`, `attendance_too_soon`. The receipt is stored under the Idempotency-Key.",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::attendance::Punch),
@@ -479,7 +477,6 @@ fn at_of(q: Result<Query<WeekQuery>, QueryRejection>) -> Result<i64, ApiError> {
     operation_id = "getMyWeek",
     summary = "Phone: the person's accepted punches of a week, per day.",
     params(
-        ("DPoP" = String, Header),
         ("at_ms" = Option<i64>, Query, description = "Any UTC ms in the wanted week (Monday-Sunday, Asia/Taipei); now when absent."),
     ),
     responses(

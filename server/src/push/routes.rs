@@ -33,9 +33,6 @@ fn entry(action: &'static str, device: &AuthedDevice) -> Entry {
     operation_id = "putPushSubscription",
     summary = "Phone: register (or renew, at most daily) this device's push subscription; it replaces the device's previous one.",
     description = "Idempotent by meaning (no `Idempotency-Key`). Messages already queued for the device go to the new endpoint. Stored: platform, endpoint, p256dh, the auth secret sealed. Dropped by the server after 270 days without renewal, at once on a 404/410 from the push service, or after 5 deliveries given up in a row. A `push.subscribe` audit row.",
-    params(
-        ("DPoP" = String, Header),
-    ),
     request_body(content = taipei_protocol::push::message::SubscriptionRequest),
     responses(
         (status = 200, description = "Registered.", body = taipei_protocol::push::message::SubscriptionResponse),
@@ -76,9 +73,6 @@ pub async fn put_subscription(State(state): State<AppState>, device: AuthedDevic
     path = "/v1/push/subscription",
     operation_id = "deletePushSubscription",
     summary = "Phone: forget this device's push subscription and what was queued for it (204 also when there was none).",
-    params(
-        ("DPoP" = String, Header),
-    ),
     responses(
         (status = 204, description = "Forgotten."),
         (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
@@ -117,7 +111,6 @@ pub struct MessagesQuery {
     operation_id = "getPushMessages",
     summary = "Phone: the user's push message log after sequence `after`, oldest first, with read marks (what push lost, sync finds).",
     params(
-        ("DPoP" = String, Header),
         ("after" = Option<i64>, Query, description = "The highest sequence number the phone holds; 0 for everything.", minimum = 0),
         ("limit" = Option<i64>, Query, description = "1 to 100 (default 100).", minimum = 1, maximum = 100),
     ),
@@ -147,7 +140,6 @@ pub async fn messages(State(state): State<AppState>, device: AuthedDevice, q: Re
     operation_id = "markPushRead",
     summary = "Phone: mark messages read for all of the user's devices (other users' ids are ignored).",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::push::message::ReadRequest),

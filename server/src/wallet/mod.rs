@@ -392,9 +392,6 @@ pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Pat
     path = "/v1/wallet/certificates",
     operation_id = "walletCertificates",
     summary = "Phone: every certificate issued to this person, as QR texts.",
-    params(
-        ("DPoP" = String, Header),
-    ),
     responses(
         (status = 200, description = "The certificates.", body = taipei_protocol::wallet::WalletEntries),
         (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),

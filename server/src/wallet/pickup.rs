@@ -76,7 +76,6 @@ fn new_code() -> Result<String, ApiError> {
     operation_id = "walletPickupCreate",
     summary = "Phone: a one-time 10-digit pickup code for a kiosk, short-lived (default 600 s, at most 3600 s).",
     params(
-        ("DPoP" = String, Header),
         ("Idempotency-Key" = String, Header),
     ),
     request_body(content = taipei_protocol::wallet::NewPickupCode),
@@ -130,9 +129,6 @@ pub async fn create(
     path = "/v1/wallet/pickup-codes/revoke",
     operation_id = "walletPickupRevoke",
     summary = "Phone: the owner revokes an unused pickup code. The code is in the body, never in the URL (request logs keep URLs).",
-    params(
-        ("DPoP" = String, Header),
-    ),
     request_body(content = taipei_protocol::wallet::RevokePickup),
     responses(
         (status = 204, description = "Revoked."),
