@@ -94,7 +94,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::push::routes::messages,
         crate::push::routes::read
     ),
-    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited, UnsupportedMediaType, DeviceRevoked)),
+    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited, UnsupportedMediaType, DeviceRevoked, IdempotencyKeyReused)),
     modifiers(&Conventions),
 )]
 pub struct ApiDoc;
@@ -235,14 +235,18 @@ fn apply_conventions(operation: &mut Operation) {
         *parameter = RefOr::Ref(Ref::new(format!("#/components/parameters/{shared}")));
     }
     // Conventions of the HTTP layer that hold on every route of their kind: a body that
-    // is not JSON is refused before the handler, and a token of a revoked device is
-    // told so on every device route.
+    // is not JSON is refused before the handler, a token of a revoked device is told so
+    // on every device route, and an idempotency key reused for another request is
+    // refused on every route that takes one.
     let responses = &mut operation.responses.responses;
     if operation.request_body.is_some() {
         responses.entry("415".into()).or_insert_with(|| response_ref::<UnsupportedMediaType>());
     }
     if dpop {
         responses.entry("403".into()).or_insert_with(|| response_ref::<DeviceRevoked>());
+    }
+    if idempotent {
+        responses.entry("422".into()).or_insert_with(|| response_ref::<IdempotencyKeyReused>());
     }
     for (status, response) in &mut operation.responses.responses {
         let RefOr::T(response) = response else { continue };
@@ -304,6 +308,7 @@ error_responses! {
     Internal: "`internal`: the server failed; retry later.",
     UnsupportedMediaType: "`unsupported_media_type`: the body was not sent as `Content-Type: application/json` (or a `+json` type).",
     DeviceRevoked: "`device_revoked`: the device was revoked; its tokens are gone and it must be bound again.",
+    IdempotencyKeyReused: "`idempotency_key_reused`: the key was used for a different request (another method, path or body).",
 }
 
 /// 429, on the routes that draw on a rate-limit budget.
