@@ -63,6 +63,8 @@ pub const MAX_COSIGNERS: usize = 10;
 pub const MAX_OPINION_CHARS: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalKind))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// 公文
@@ -89,6 +91,8 @@ impl Kind {
 
 /// 速別: how fast an item must be handled, in working days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalUrgency))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// 最速件: 1 working day.
@@ -149,6 +153,8 @@ pub fn due_at_ms(received_at_ms: i64, urgency: Urgency, override_of: impl Fn(i64
 
 /// What a phone can do with an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalAction))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// 暫存: keep a draft opinion, private to its writer until sent.
@@ -182,6 +188,8 @@ impl Action {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalCosignMode))]
 #[serde(rename_all = "snake_case")]
 pub enum CosignMode {
     /// All co-signers hold the item at once.
@@ -200,6 +208,8 @@ impl CosignMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalReturnTo))]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnTo {
     Previous,
@@ -217,12 +227,15 @@ impl ReturnTo {
 
 /// `POST /v1/approval/actions` (one) or an element of [`BatchRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalSignedAction))]
 pub struct SignedAction {
     pub item_id: String,
     /// The version the phone showed.
     pub version: i64,
     /// SHA-256 of the body bytes the phone rendered, base64url (empty for a classified item).
     pub body_sha256: String,
+    /// 暫存, 陳核, 陳會, 會辦意見 (with 加會), 決行, 退回, 取回.
     pub action: Action,
     #[serde(default)]
     pub opinion: String,
@@ -267,11 +280,16 @@ pub fn action_message(device_id: &str, a: &SignedAction) -> Vec<u8> {
 
 /// `POST /v1/approval/actions/batch`: up to [`MAX_BATCH`] actions, each judged alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalBatchRequest))]
 pub struct BatchRequest {
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub actions: Vec<SignedAction>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalActionStatus))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     Done,
@@ -282,6 +300,8 @@ pub enum ActionStatus {
 
 /// The verdict on one action; stored as the idempotent reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalActionReceipt))]
 pub struct ActionReceipt {
     pub id: String,
     pub item_id: String,
@@ -296,6 +316,8 @@ pub struct ActionReceipt {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalBatchReceipt))]
 pub struct BatchReceipt {
     /// One per action, in the request's order.
     pub results: Vec<ActionReceipt>,
@@ -303,6 +325,8 @@ pub struct BatchReceipt {
 
 /// A leave request's own fields (請假).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalLeaveDetails))]
 pub struct LeaveDetails {
     /// 特休, 事假, 病假, ...
     pub leave_type: String,
@@ -314,6 +338,8 @@ pub struct LeaveDetails {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalFormField))]
 pub struct FormField {
     pub label: String,
     pub value: String,
@@ -322,17 +348,23 @@ pub struct FormField {
 /// `POST /v1/admin/approval/people`: someone who can hold items, at a level of 分層負責
 /// (1 = head of agency; larger numbers are lower levels).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalNewPerson))]
 pub struct NewPerson {
     pub user_id: String,
     pub display_name: String,
     pub title: String,
     pub agency: String,
+    /// 分層負責: 1 is the head of agency.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 9))]
     pub level: u8,
 }
 
 /// `POST /v1/approval/proxies` (phone): the signed-in person names `proxy_id` to act
 /// for them (職務代理) in `[from_ms, until_ms)`, at most [`MAX_PROXY_MS`] long.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalOwnProxy))]
 pub struct OwnProxy {
     pub proxy_id: String,
     pub from_ms: i64,
@@ -360,6 +392,8 @@ impl OwnProxy {
 
 /// `POST /v1/admin/approval/proxies`: `proxy_id` acts for `user_id` in `[from_ms, until_ms)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalNewProxy))]
 pub struct NewProxy {
     pub user_id: String,
     pub proxy_id: String,
@@ -368,6 +402,8 @@ pub struct NewProxy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalDayKind))]
 #[serde(rename_all = "snake_case")]
 pub enum DayKind {
     /// A weekday off (national holiday, typhoon day).
@@ -377,6 +413,8 @@ pub enum DayKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalCalendarDay))]
 pub struct CalendarDay {
     /// `YYYY-MM-DD` (Taipei).
     pub date: String,
@@ -387,11 +425,15 @@ pub struct CalendarDay {
 
 /// `POST /v1/admin/approval/calendar`: days that differ from Monday-to-Friday.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalCalendar))]
 pub struct Calendar {
     pub days: Vec<CalendarDay>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalNewAttachment))]
 pub struct NewAttachment {
     pub name: String,
     pub content_type: String,
@@ -401,6 +443,8 @@ pub struct NewAttachment {
 
 /// `POST /v1/admin/approval/items` (the agency's document system).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalNewItem))]
 pub struct NewItem {
     pub kind: Kind,
     pub subject: String,
@@ -413,6 +457,7 @@ pub struct NewItem {
     pub body_type: String,
     #[serde(default)]
     pub attachments: Vec<NewAttachment>,
+    /// 最速件 (1 working day), 速件 (3), 普通件 (6).
     pub urgency: Urgency,
     /// 機密: never sent to a phone.
     #[serde(default)]
@@ -436,6 +481,8 @@ pub fn default_body_type() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalItemCreated))]
 pub struct ItemCreated {
     pub item_id: String,
     pub version: i64,
@@ -445,15 +492,20 @@ pub struct ItemCreated {
 
 /// `POST /v1/admin/approval/items/{item_id}/edit`: the drafter changed the item at the desk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalItemEdit))]
 pub struct ItemEdit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// base64url
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
 /// Where an item stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalItemState))]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Routing,
@@ -463,6 +515,8 @@ pub enum ItemState {
 
 /// One line of the inbox; for a classified item only what the desk hint needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalItemSummary))]
 pub struct ItemSummary {
     pub item_id: String,
     pub kind: Kind,
@@ -470,6 +524,7 @@ pub struct ItemSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub classified: bool,
+    /// 最速件 (1 working day), 速件 (3), 普通件 (6).
     pub urgency: Urgency,
     pub agency: String,
     pub version: i64,
@@ -486,6 +541,8 @@ pub struct ItemSummary {
 
 /// `GET /v1/approval/inbox`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalInbox))]
 pub struct Inbox {
     pub items: Vec<ItemSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -495,6 +552,8 @@ pub struct Inbox {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalKindCounts))]
 pub struct KindCounts {
     pub document: u32,
     pub form: u32,
@@ -505,6 +564,8 @@ pub struct KindCounts {
 
 /// `GET /v1/approval/changes?since=`: items the reader takes part in that changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalChanges))]
 pub struct Changes {
     pub items: Vec<ItemSummary>,
     /// Pass as `since` next time.
@@ -514,6 +575,8 @@ pub struct Changes {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalAttachmentInfo))]
 pub struct AttachmentInfo {
     pub index: u32,
     pub name: String,
@@ -523,6 +586,8 @@ pub struct AttachmentInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalChainStep))]
 pub struct ChainStep {
     pub user_id: String,
     pub display_name: String,
@@ -532,6 +597,8 @@ pub struct ChainStep {
 
 /// One accepted step of an item's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalHistoryEntry))]
 pub struct HistoryEntry {
     pub version: i64,
     pub action: String,
@@ -550,6 +617,8 @@ pub struct HistoryEntry {
 
 /// `GET /v1/approval/items/{item_id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ApprovalItemDetail))]
 pub struct ItemDetail {
     pub summary: ItemSummary,
     /// base64url; absent for a classified item.

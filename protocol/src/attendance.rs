@@ -90,6 +90,7 @@ pub fn weekday(day: i64) -> i64 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Static,
@@ -101,6 +102,7 @@ pub enum Level {
 /// chosen for a phone in a pocket in an office of ordinary size: see the core's
 /// `attendance::presence` for the reasoning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PresenceParams {
     /// Smoothed RSSI at or above this (dBm) counts as "near".
     pub enter_rssi_dbm: i32,
@@ -120,6 +122,7 @@ impl Default for PresenceParams {
 
 /// An EID the phone may accept, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EidWindow {
     /// 16 lowercase hex digits.
     pub eid: String,
@@ -128,6 +131,7 @@ pub struct EidWindow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Geofence {
     pub lat_e7: i64,
     pub lon_e7: i64,
@@ -136,10 +140,12 @@ pub struct Geofence {
 
 /// `POST /v1/admin/offices` (HR's system, admin token).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewOffice {
     pub office_id: String,
     pub name: String,
     pub level: Level,
+    /// Phone-side presence detection.
     #[serde(default)]
     pub presence: PresenceParams,
     /// Punches of one person closer together than this are refused (debounce).
@@ -151,6 +157,7 @@ pub struct NewOffice {
     /// Level 3: network names (e.g. Wi-Fi SSIDs) that prove presence with a beacon.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// Level 3 location evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geofence: Option<Geofence>,
 }
@@ -162,6 +169,7 @@ pub fn default_min_interval() -> i64 {
 /// `POST /v1/admin/offices/{office_id}/beacons`: a static id, or an EID beacon's
 /// identity key (hex, 16 bytes) with its rotation exponent and time-counter epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NewBeacon {
     Static { beacon_id: String },
@@ -170,10 +178,12 @@ pub enum NewBeacon {
 
 /// `GET /v1/attendance/offices/{office_id}` (phone).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfficeConfig {
     pub office_id: String,
     pub name: String,
     pub level: Level,
+    /// Phone-side presence detection.
     pub presence: PresenceParams,
     pub min_interval_ms: i64,
     pub day_start_min: u32,
@@ -182,6 +192,7 @@ pub struct OfficeConfig {
     /// EIDs valid from now for the next hours; refreshed with the config.
     pub eids: Vec<EidWindow>,
     pub networks: Vec<String>,
+    /// Level 3 location evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geofence: Option<Geofence>,
     pub server_time_ms: i64,
@@ -190,6 +201,7 @@ pub struct OfficeConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PunchKind {
     In,
@@ -215,6 +227,7 @@ impl PunchKind {
 
 /// Integers only, so the JSON the server re-encodes is byte for byte what was signed.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Location {
     pub lat_e7: i64,
     pub lon_e7: i64,
@@ -223,6 +236,7 @@ pub struct Location {
 
 /// What the phone saw. Empty beacon lists with a manual reason make a manual punch.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     /// Static beacon ids seen near (`Advert::beacon_id`), sorted.
     pub beacon_ids: Vec<String>,
@@ -242,6 +256,7 @@ pub struct Evidence {
 /// `POST /v1/hr/offices/{office_id}/assignments` (HR credential): whether a person
 /// works at the office. Only assigned people are given an EID office's schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Assignment {
     pub user_id: String,
     /// `false` ends the assignment.
@@ -255,6 +270,7 @@ fn assigned_default() -> bool {
 
 /// `POST /v1/attendance/punches` (phone, through the outbox).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Punch {
     /// The phone's id of this punch (random, base64url).
     pub punch_id: String,
@@ -268,6 +284,7 @@ pub struct Punch {
     pub elapsed_since_sync_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_reason: Option<String>,
+    /// What the phone saw (integers and strings only: the JSON is signed).
     pub evidence: Evidence,
     /// r‖s over [`punch_message`].
     pub signature: String,
@@ -300,6 +317,7 @@ pub fn refusal_reason(code: &str, message: &str) -> String {
 
 /// One working day in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayReport {
     pub date: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -357,6 +375,7 @@ pub fn summarize_day(day: i64, punches: &[DayPunch]) -> DayReport {
 
 /// `GET /v1/attendance/week?at_ms=` (phone) and the admin report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeekReport {
     pub user_id: String,
     pub display_name: String,

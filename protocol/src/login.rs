@@ -54,6 +54,7 @@ pub mod codes {
 
 /// The decision the phone signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
@@ -123,6 +124,7 @@ impl LoginFrame {
 
 /// `POST /v1/login/start` (browser) reply. The secret travels only as an HttpOnly cookie.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginStarted {
     pub rid: String,
     pub expires_at_ms: i64,
@@ -134,6 +136,7 @@ pub struct LoginStarted {
 
 /// `GET /v1/login/{rid}` (browser, with its secret): what the page shows now.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginStatus {
     pub rid: String,
     /// `pending`, `scanned`, `approved`, `denied`, `cancelled`, `expired`, `redeemed`.
@@ -163,7 +166,9 @@ crate::debug_redacted!(LoginStatus { rid, state, frame, frame_svg, number, accou
 /// `POST /v1/login/{rid}/redeem` (browser) body: the person clicked "continue" after
 /// seeing whose account this is.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginConfirm {
+    /// The `confirm` value of the approved status.
     pub confirm: String,
 }
 
@@ -171,6 +176,7 @@ crate::debug_redacted!(LoginConfirm { ; confirm });
 
 /// `POST /v1/login/scan` (phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginScan {
     /// The scanned `TPL1:` text, as read.
     pub frame: String,
@@ -179,6 +185,7 @@ pub struct LoginScan {
 /// What the phone must show before the person decides. Shown as is: the server
 /// chose the words, the phone signs the hash of exactly these fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginContext {
     pub rid: String,
     pub fnonce: String,
@@ -196,6 +203,7 @@ pub struct LoginContext {
     /// How many digits the number on the browser's screen has; the person types it.
     /// No candidates are offered: picking among a few would let a person who cannot see
     /// the screen guess right one time in three.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub number_digits: u32,
     /// When the person must have decided.
     pub expires_at_ms: i64,
@@ -231,6 +239,7 @@ const CONTEXT_TAG: &str = "TPQ-LOGIN-CTX-v1";
 
 /// `POST /v1/login/decide` (phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginDecisionRequest {
     pub rid: String,
     pub fnonce: String,
@@ -247,6 +256,7 @@ pub struct LoginDecisionRequest {
 
 /// The decision reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginDecided {
     pub rid: String,
     /// `approved`, `denied` or `cancelled`.
@@ -256,6 +266,7 @@ pub struct LoginDecided {
 
 /// `POST /v1/login/{rid}/redeem` (browser) reply: the browser is signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRedeemed {
     pub user_id: String,
     pub display_name: String,
@@ -264,11 +275,13 @@ pub struct LoginRedeemed {
 
 /// `GET /v1/login/history` (phone): the person's own login requests, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginHistory {
     pub entries: Vec<LoginHistoryEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginHistoryEntry {
     pub rid: String,
     pub system: String,

@@ -102,6 +102,7 @@ impl MeetingFrame {
 
 /// `POST /v1/admin/meetings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewMeeting {
     pub title: String,
     pub room: String,
@@ -114,11 +115,13 @@ pub struct NewMeeting {
     /// How long after its signed time a sign-in that waited in an offline phone may
     /// still arrive (accepted, marked late). Absent: 15 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 86400000))]
     pub late_window_ms: Option<i64>,
 }
 
 /// Reply: the display token opens the room display (`/meetings/{mid}/display#token`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeetingCreated {
     pub mid: String,
     pub display_token: String,
@@ -129,6 +132,7 @@ crate::debug_redacted!(MeetingCreated { mid, display_path; display_token });
 
 /// `GET /v1/meetings/{mid}` (phone): what the phone shows before the one tap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeetingInfo {
     pub mid: String,
     pub title: String,
@@ -143,6 +147,7 @@ pub struct MeetingInfo {
 
 /// `POST /v1/meetings/{mid}/sign-ins` (phone, through the outbox).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeetingSignIn {
     pub slot: u64,
     /// base64url of the frame's tag.
@@ -156,6 +161,7 @@ pub struct MeetingSignIn {
 /// `GET /v1/meetings/{mid}/display` (room display, with its token): the frame to show
 /// now and the roster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DisplayFrame {
     pub title: String,
     pub room: String,
@@ -167,6 +173,7 @@ pub struct DisplayFrame {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RosterEntry {
     pub display_name: String,
     pub signed_in_at_ms: i64,

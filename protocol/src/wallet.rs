@@ -24,6 +24,7 @@ pub mod codes {
 /// `GET /v1/wallet/root-key`: the city root key, for configuring an app build. An
 /// app must ship this key, never fetch it at run time (that would trust the network).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RootKey {
     /// base64url SEC1 P-256.
     pub public_key: String,
@@ -31,6 +32,7 @@ pub struct RootKey {
 
 /// `POST /v1/admin/wallet/certificates`: an agency issues a certificate to a person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCertificate {
     pub user_id: String,
     /// The agency id in the trust list (`TPE-EDU`).
@@ -48,6 +50,7 @@ pub struct NewCertificate {
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedCertificate {
     pub id: String,
     pub status_index: u64,
@@ -59,6 +62,7 @@ crate::debug_redacted!(IssuedCertificate { id, status_index; qr });
 
 /// One certificate held for a person, as `GET /v1/wallet/certificates` lists it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WalletEntry {
     pub id: String,
     pub qr: String,
@@ -68,12 +72,14 @@ pub struct WalletEntry {
 crate::debug_redacted!(WalletEntry { id, issued_at_ms; qr });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WalletEntries {
     pub certificates: Vec<WalletEntry>,
 }
 
 /// `POST /v1/wallet/pickup-codes`: a one-time code for a kiosk to print a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewPickupCode {
     pub certificate_id: String,
     /// Lifetime, at most [`MAX_PICKUP_TTL_SECS`]; default [`DEFAULT_PICKUP_TTL_SECS`].
@@ -85,6 +91,7 @@ pub const DEFAULT_PICKUP_TTL_SECS: u32 = 600;
 pub const MAX_PICKUP_TTL_SECS: u32 = 3600;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickupCode {
     /// 10 digits, what a person types on a kiosk.
     pub code: String,
@@ -97,7 +104,9 @@ crate::debug_redacted!(PickupCode { certificate_id, expires_at_ms; code });
 /// `POST /v1/wallet/pickup-codes/revoke`: the owner revokes an unused code. The code
 /// travels in the body, never in a URL, so no request log holds it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokePickup {
+    /// The 10-digit pickup code.
     pub code: String,
 }
 
@@ -105,6 +114,7 @@ crate::debug_redacted!(RevokePickup { ; code });
 
 /// `POST /v1/kiosk/pickup`: the kiosk redeems a code, once.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RedeemPickup {
     pub code: String,
 }
@@ -112,6 +122,7 @@ pub struct RedeemPickup {
 crate::debug_redacted!(RedeemPickup { ; code });
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickedUp {
     pub certificate_id: String,
     pub qr: String,
@@ -122,6 +133,7 @@ crate::debug_redacted!(PickedUp { certificate_id; qr });
 /// `POST /v1/admin/wallet/contracts`: a contract the named parties sign in order
 /// (the reference server signs for its test parties with keys from its test CA).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewContract {
     /// The person whose wallet shows it.
     pub user_id: String,
@@ -132,11 +144,13 @@ pub struct NewContract {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contracts {
     pub contracts: Vec<Contract>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VoidContract {
     pub reason: String,
 }
@@ -144,6 +158,7 @@ pub struct VoidContract {
 /// `POST /v1/wallet/verify`: the verifier page's call; the reply is a
 /// [`crate::cert::verdict::Verdict`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyRequest {
     pub qr: String,
 }

@@ -234,6 +234,25 @@ async fn refuse(state: &AppState, ctx: &Ctx, action: &'static str, error: ApiErr
 
 /// `POST /v1/token`: a DPoP proof made with the device key buys a short-lived token
 /// bound to that key.
+#[utoipa::path(
+    post,
+    path = "/v1/token",
+    operation_id = "issueToken",
+    summary = "Exchange a DPoP proof made with the device key for an access token.",
+    description = "The token is bound to the key (its JWK thumbprint); the server stores only its SHA-256.",
+    params(
+        ("DPoP" = String, Header),
+    ),
+    request_body(content = taipei_protocol::api::TokenRequest),
+    responses(
+        (status = 200, description = "Token issued.", body = taipei_protocol::api::AccessToken),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unknown_device`, `invalid_dpop_proof` (bad proof, or key is not the device's), `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+)]
 pub async fn issue_token(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -182,6 +182,21 @@ impl<K: Kind> FromRequestParts<AppState> for Credential<K> {
 
 /// `POST /v1/admin/credentials`: the operator mints a credential; the token is in
 /// this reply only.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/credentials",
+    operation_id = "mintCredential",
+    summary = "Operator: mint a credential for a system that calls on its own behalf (kind `kiosk`, `hr`, `portal`, `organizer`, `contracts`, `reports`, or `issuer` with its agency as scope). The token is in this reply only; the server keeps its SHA-256.",
+    request_body(content = taipei_protocol::api::NewCredential),
+    responses(
+        (status = 201, description = "Minted.", body = taipei_protocol::api::MintedCredential),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn mint(
     State(state): State<AppState>,
     admin: Admin,

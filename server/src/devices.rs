@@ -31,6 +31,22 @@ const MAX_ATTESTATION_LEN: usize = 32 * 1024;
 
 /// `POST /v1/portal/bindings` (portal credential): the person proved who they are at the portal; create
 /// (or refresh) their user record and a one-time binding offer.
+#[utoipa::path(
+    post,
+    path = "/v1/portal/bindings",
+    operation_id = "createBinding",
+    summary = "Portal: offer a device binding to a person who proved their identity.",
+    description = "Creates the user if new (the display name is updated otherwise) and a one-time binding offer valid for the configured binding TTL (default 120 s). `qr` is the `TPB1:` text to show as a QR code.",
+    request_body(content = taipei_protocol::api::NewBinding),
+    responses(
+        (status = 201, description = "Offer created.", body = taipei_protocol::api::BindingOffer),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong portal credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("portal" = [])),
+)]
 pub async fn create_binding(
     State(state): State<AppState>,
     portal: Portal,
@@ -76,6 +92,28 @@ pub async fn create_binding(
 /// `POST /v1/devices`: a phone registers its key against a binding offer. Consuming
 /// the offer and creating the device happen in one transaction, so an offer binds at
 /// most one device even under concurrent attempts.
+#[utoipa::path(
+    post,
+    path = "/v1/devices",
+    operation_id = "registerDevice",
+    summary = "Register a device key against a binding offer.",
+    description = "Unauthenticated: the signature over `TPQ-BIND-v1 ‖ bid ‖ bnonce ‖ public key` (signed::binding_message) proves the phone scanned the offer. Consuming the offer and creating the device are one transaction.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::api::RegisterDevice),
+    responses(
+        (status = 201, description = "Device registered.", body = taipei_protocol::api::DeviceRegistered),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`signature_invalid`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`binding_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 409, description = "`binding_used`.", body = taipei_protocol::api::ErrorBody),
+        (status = 410, description = "`binding_expired`.", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used for a different request.", body = taipei_protocol::api::ErrorBody),
+    ),
+)]
 pub async fn register_device(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -175,6 +213,22 @@ pub async fn register_device(
 
 /// `POST /v1/admin/devices/{device_id}/revoke`: a lost phone stops working at once —
 /// every access token it holds is deleted, so every session it opened ends.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/devices/{device_id}/revoke",
+    operation_id = "revokeDevice",
+    summary = "Revoke a device: deletes all its access tokens (ends its sessions); recorded in the audit log.",
+    params(
+        ("device_id" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "Device status (revoking twice is harmless).", body = taipei_protocol::api::DeviceStatus),
+        (status = 401, description = "`unauthorized`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`unknown_device`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn revoke_device(
     State(state): State<AppState>,
     admin: Admin,
@@ -204,6 +258,19 @@ pub async fn revoke_device(
 }
 
 /// `GET /v1/me`.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    operation_id = "getMe",
+    summary = "Who this device belongs to.",
+    responses(
+        (status = 200, description = "The device's user.", body = taipei_protocol::api::Me),
+        (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn me(device: AuthedDevice) -> Json<Me> {
     Json(Me {
         user_id: device.user_id,

@@ -215,6 +215,16 @@ pub fn served_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// `(method, path template)` of the endpoints that draw on a rate-limit budget (and so
+/// may answer 429).
+pub fn rate_limited_routes() -> Vec<(&'static str, &'static str)> {
+    route_table()
+        .into_iter()
+        .filter(|r| r.limit.is_some())
+        .map(|r| (r.method, r.path))
+        .collect()
+}
+
 fn router(state: AppState, limiters: &Limiters, edge: Arc<middleware::Edge>) -> Router {
     let mut router = Router::new();
     for route in route_table() {

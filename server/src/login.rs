@@ -71,12 +71,29 @@ fn request_unknown() -> ApiError {
 }
 
 /// `POST /v1/login/start` body: which registered web system the browser wants to enter.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct StartLogin {
+    #[schema(min_length = 1, max_length = 40, pattern = "^[a-z0-9-]+$")]
     pub system_id: String,
 }
 
 /// `POST /v1/login/start` (browser, no authentication).
+#[utoipa::path(
+    post,
+    path = "/v1/login/start",
+    operation_id = "startLogin",
+    summary = "Browser: start a QR-key login request.",
+    description = "Sets the HttpOnly cookie `tpl_{rid}` holding the secret that alone can read the request's state and redeem it. The request can be scanned for 120 s; each frame lives 30 s and is replaced after 25 s. The system is named by its registered id; the phone is shown the registered name. A browser page on an origin the system did not register (other than this server's own `/login` page) is refused with 403 `login_origin_not_allowed`; an unknown id with 404 `login_unknown_system`.",
+    request_body(content = StartLogin),
+    responses(
+        (status = 201, description = "Started; the cookie is set.", body = taipei_protocol::login::LoginStarted),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 403, description = "`login_origin_not_allowed`: the page's origin is not one the system registered.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_unknown_system`: no web system is registered under `system_id`.", body = taipei_protocol::api::ErrorBody),
+    ),
+)]
 pub async fn start(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -234,6 +251,23 @@ impl Row {
 
 /// `GET /v1/login/{rid}` (browser, with its secret): state, the current frame (rotated
 /// when due), and once scanned the number to show.
+#[utoipa::path(
+    get,
+    path = "/v1/login/{rid}",
+    operation_id = "loginStatus",
+    summary = "Browser (with its cookie): the state, the current frame (text and SVG) while pending, and the number once scanned.",
+    params(
+        ("rid" = String, Path, description = "Login request id (base64url of 16 bytes)."),
+    ),
+    responses(
+        (status = 200, description = "State.", body = taipei_protocol::login::LoginStatus),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`login_secret_invalid`: this browser did not start the request.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_request_unknown`.", body = taipei_protocol::api::ErrorBody),
+    ),
+)]
 pub async fn status(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -348,6 +382,30 @@ fn check_frame(row: &Row, frame: &LoginFrame, now: i64) -> Result<(), ApiError> 
 
 /// `POST /v1/login/scan` (phone): moves the request to `scanned` for this device and
 /// returns the context to show. The same device scanning again gets the same context.
+#[utoipa::path(
+    post,
+    path = "/v1/login/scan",
+    operation_id = "scanLogin",
+    summary = "Phone: report a scanned login frame; returns the context to show.",
+    description = "Moves the request to `scanned` for this device. The same device scanning again gets the same context.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::login::LoginScan),
+    responses(
+        (status = 200, description = "The context.", body = taipei_protocol::login::LoginContext),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_request_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 409, description = "`login_request_used`: the request was scanned, decided or redeemed already.", body = taipei_protocol::api::ErrorBody),
+        (status = 410, description = "`login_frame_expired`, `login_frame_unknown` (a replaced frame).", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn scan(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -432,6 +490,30 @@ fn scan_in(
 }
 
 /// `POST /v1/login/decide` (phone): approve with the chosen number, or deny/report.
+#[utoipa::path(
+    post,
+    path = "/v1/login/decide",
+    operation_id = "decideLogin",
+    summary = "Phone: approve with the chosen number, or deny / report.",
+    description = "Signature over login::decision_message(rid, fnonce, device_id, counter, decision, number, context_hash, time_ms) with tag `TPQ-LOGIN-v1`. The counter must exceed every earlier one of the device. A wrong number cancels the request at once (`login_cancelled`); the browser page offers a new code.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::login::LoginDecisionRequest),
+    responses(
+        (status = 200, description = "Decided.", body = taipei_protocol::login::LoginDecided),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`signature_invalid`, or an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`login_wrong_device`, `device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_request_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 409, description = "`login_wrong_number` with `tries_left` (a wrong number: this server cancels the request at once and says `tries_left: 0`; a later decision gets `login_cancelled`), `login_cancelled`, `login_request_used`, `login_context_mismatch`, `login_counter_replayed`.", body = taipei_protocol::api::ErrorBody),
+        (status = 410, description = "`login_frame_expired`, `login_frame_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn decide(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -558,6 +640,28 @@ async fn cancel_on_wrong_number(state: &AppState, rid: &str, device: &AuthedDevi
 /// `POST /v1/login/{rid}/redeem` (browser, with its secret and the confirmation it was
 /// shown with the account's name): once, within ~30 s of the approval. Sets the web
 /// system's session cookie.
+#[utoipa::path(
+    post,
+    path = "/v1/login/{rid}/redeem",
+    operation_id = "redeemLogin",
+    summary = "Browser (with its cookie): turn an approval into the web system's session, once, within 30 s.",
+    description = "Sets the HttpOnly cookie `tp_session`.",
+    params(
+        ("rid" = String, Path, description = "Login request id (base64url of 16 bytes)."),
+    ),
+    request_body(content = taipei_protocol::login::LoginConfirm),
+    responses(
+        (status = 200, description = "Signed in.", body = taipei_protocol::login::LoginRedeemed),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`login_secret_invalid`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`login_request_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 409, description = "`login_not_approved`, `login_already_redeemed`.", body = taipei_protocol::api::ErrorBody),
+        (status = 410, description = "`login_frame_expired`: the approval lapsed.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, response = crate::openapi::BadRequest),
+    ),
+)]
 pub async fn redeem(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -621,6 +725,17 @@ pub async fn redeem(
 }
 
 /// `GET /v1/web/session` (browser): who this browser is signed in as.
+#[utoipa::path(
+    get,
+    path = "/v1/web/session",
+    operation_id = "webSession",
+    summary = "Browser: who the `tp_session` cookie signs in (the web system's side of a redeemed login).",
+    responses(
+        (status = 200, description = "Signed in.", body = taipei_protocol::login::LoginRedeemed),
+        (status = 401, description = "`unauthorized`: not signed in.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 pub async fn web_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<LoginRedeemed>, ApiError> {
     let Some(session) = web::cookie(&headers, SESSION_COOKIE) else {
         return Err(ApiError::unauthorized("not signed in"));
@@ -684,6 +799,19 @@ pub fn end_for_device(tx: &Conn<'_>, device_id: &str) -> Result<(usize, usize), 
 }
 
 /// `GET /v1/login/history` (phone): the person's login requests, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/login/history",
+    operation_id = "loginHistory",
+    summary = "Phone: the person's own login requests, newest first (at most 50).",
+    responses(
+        (status = 200, description = "History.", body = taipei_protocol::login::LoginHistory),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn history(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<LoginHistory>, ApiError> {
     let user_id = device.user_id;
     let entries = state

@@ -61,6 +61,21 @@ fn mid_bytes(mid: &str) -> Result<[u8; 16], ApiError> {
 }
 
 /// `POST /v1/admin/meetings` (organizer's system, with its own credential).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/meetings",
+    operation_id = "createMeeting",
+    summary = "Organizer: create a meeting; returns its id and the room display's token.",
+    request_body(content = taipei_protocol::meeting::NewMeeting),
+    responses(
+        (status = 201, description = "Created.", body = taipei_protocol::meeting::MeetingCreated),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong organizer credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("organizer" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     organizer: Organizer,
@@ -152,6 +167,23 @@ fn load(conn: &Conn<'_>, mid: &str) -> Result<Meeting, ApiError> {
 }
 
 /// `GET /v1/meetings/{mid}` (phone): what to show before the tap.
+#[utoipa::path(
+    get,
+    path = "/v1/meetings/{mid}",
+    operation_id = "meetingInfo",
+    summary = "Phone: the meeting as shown before the one tap, and whether this person signed in.",
+    params(
+        ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
+    ),
+    responses(
+        (status = 200, description = "The meeting.", body = taipei_protocol::meeting::MeetingInfo),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`meeting_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn info(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -183,6 +215,31 @@ pub async fn info(
 }
 
 /// `POST /v1/meetings/{mid}/sign-ins` (phone, via its outbox).
+#[utoipa::path(
+    post,
+    path = "/v1/meetings/{mid}/sign-ins",
+    operation_id = "signInToMeeting",
+    summary = "Phone (through its outbox): sign in with a scanned room frame.",
+    description = "Tag = HMAC-SHA256(K_m, `TPQ-MEET-v1` ‖ mid ‖ slot)[..16]; signature over meeting::sign_in_message(mid, slot, tag, device_id, time_ms). A sign-in signed within 60 s of arrival must carry the server's current or previous slot; an older one (queued offline) is judged by its signed time and marked late. One per person.",
+    params(
+        ("Idempotency-Key" = String, Header),
+        ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
+    ),
+    request_body(content = taipei_protocol::meeting::MeetingSignIn),
+    responses(
+        (status = 201, description = "Receipt; `late` is true for an offline sign-in judged late.", body = taipei_protocol::api::Receipt),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`signature_invalid`, or an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`meeting_forged_frame`, `meeting_not_invited`, `device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`meeting_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 409, description = "`meeting_already_signed_in`, `meeting_closed`.", body = taipei_protocol::api::ErrorBody),
+        (status = 410, description = "`meeting_frame_expired`: neither the current nor the previous slot (of the signed time, for an offline sign-in); `meeting_sign_in_too_late`: signed offline longer ago than the meeting's `late_window_ms`.", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -274,6 +331,21 @@ pub async fn sign_in(
 }
 
 /// `GET /v1/meetings/{mid}/display` (room display, `Authorization: Bearer <display token>`).
+#[utoipa::path(
+    get,
+    path = "/v1/meetings/{mid}/display",
+    operation_id = "meetingDisplay",
+    summary = "Room display (`Authorization: Bearer <display token>`): the frame to show now and the roster.",
+    params(
+        ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
+    ),
+    responses(
+        (status = 200, description = "Frame and roster.", body = taipei_protocol::meeting::DisplayFrame),
+        (status = 401, description = "`meeting_display_token_invalid`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`meeting_unknown`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 pub async fn display(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -17,12 +17,35 @@ pub fn page(html: &'static str) -> Response {
 
 /// `GET /login`: the sign-in page. `?system=` is the registered web system's id
 /// (default `doc`); the heading shows the name registered for it.
+#[utoipa::path(
+    get,
+    path = "/login",
+    operation_id = "loginPage",
+    summary = "The sign-in page of a city web system: shows the rotating login QR, then the number, then who signed in.",
+    description = "`?system=` names the web system shown. Runs the browser side of QR-key login against the endpoints below.",
+    responses(
+        (status = 200, description = "HTML page.", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn login_page() -> Response {
     page(LOGIN_HTML)
 }
 
 /// `GET /meetings/{mid}/display`: the room display; its token is in the URL fragment
 /// (never sent to the server in the URL, so never in a log line).
+#[utoipa::path(
+    get,
+    path = "/meetings/{mid}/display",
+    operation_id = "meetingDisplayPage",
+    summary = "A meeting room's display: the QR that changes every 10 s and the live roster.",
+    description = "The display token goes in the URL fragment (`#token`), which browsers never send, so it is in no log line.",
+    params(
+        ("mid" = String, Path, description = "Meeting id (base64url of 16 bytes)."),
+    ),
+    responses(
+        (status = 200, description = "HTML page.", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn meeting_display_page(Path(_mid): Path<String>) -> Response {
     page(DISPLAY_HTML)
 }

@@ -34,6 +34,27 @@ fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, Ap
 }
 
 /// `POST /v1/reports`.
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    operation_id = "fileReport",
+    summary = "File a signed problem report.",
+    description = "Signature over signed::report_message(device_id, kind, text, client_time_ms). `kind`: 1-32 of a-z 0-9 _; `text`: 1-4000 characters.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::api::NewReport),
+    responses(
+        (status = 201, description = "Receipt.", body = taipei_protocol::api::Receipt),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`signature_invalid`, or an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used for a different request.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn file_report(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -65,6 +86,19 @@ pub async fn file_report(
 }
 
 /// `GET /v1/reports`: the person's own reports (from any of their devices), newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    operation_id = "listReports",
+    summary = "The user's own reports, newest first (at most 100).",
+    responses(
+        (status = 200, description = "Reports.", body = taipei_protocol::api::ReportList),
+        (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn list_reports(
     State(state): State<AppState>,
     device: AuthedDevice,

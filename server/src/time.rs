@@ -24,6 +24,16 @@ pub fn after(now_ms: i64, ttl: std::time::Duration) -> i64 {
     now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/time",
+    operation_id = "getTime",
+    summary = "Server clock.",
+    responses(
+        (status = 200, description = "Now.", body = taipei_protocol::api::ServerTime),
+        (status = 500, response = crate::openapi::Internal),
+    ),
+)]
 pub async fn get_time() -> Json<ServerTime> {
     Json(ServerTime { now_ms: now_ms() })
 }

@@ -25,15 +25,18 @@ use crate::time::now_ms;
 pub const MAX_ORIGINS: usize = 20;
 
 /// `POST /v1/admin/web-systems` body, and an entry of `ServerConfig::web_systems`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebSystem {
     /// 1-40 of `[a-z0-9-]`: what a sign-in page passes as `system_id`.
+    #[schema(pattern = "^[a-z0-9-]{1,40}$")]
     pub id: String,
     /// What the phone shows: "Log in to <name>?".
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `scheme://host[:port]` of the system's own pages that may start a login (the
-    /// server's own `/login` page is always allowed).
+    /// server's own `/login` page is always allowed); at most 20.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub origins: Vec<String>,
 }
 
@@ -119,6 +122,19 @@ pub fn origin_refused(origin: &str, system: &WebSystem) -> ApiError {
 }
 
 /// `POST /v1/admin/web-systems`: registers a web system or updates it.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/web-systems",
+    operation_id = "registerWebSystem",
+    summary = "Operator: register a city web system (or update its name and origins).",
+    request_body(content = WebSystem),
+    responses(
+        (status = 201, description = "Registered; the body echoes the system."),
+        (status = 400, description = "A malformed id, name or origin."),
+        (status = 401, description = "Not the admin token."),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn post(State(state): State<AppState>, admin: Admin, body: JsonBody<WebSystem>) -> Result<(StatusCode, Json<WebSystem>), ApiError> {
     let system = body.value;
     let stored = system.clone();

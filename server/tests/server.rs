@@ -653,7 +653,7 @@ async fn openapi_document_covers_exactly_the_served_routes() {
         codes::NOT_READY,
     ] {
         assert!(
-            text.contains(&format!("\"{code}\"")),
+            text.contains(&format!("`{code}`")),
             "{code} not documented"
         );
     }

@@ -32,6 +32,8 @@ const MAX_FIELDS: usize = 32;
 
 /// A text in both languages the city publishes in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = WalletText))]
 pub struct Text {
     pub zh: String,
     pub en: String,
@@ -45,6 +47,8 @@ impl Text {
 
 /// One labelled line of a certificate ("畢業學校 School: 臺北市立建國高級中學").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = WalletField))]
 pub struct Field {
     pub label: Text,
     pub value: String,
@@ -52,6 +56,7 @@ pub struct Field {
 
 /// The decoded claims of a city certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CityCertificate {
     /// The issuing agency's id in the trust list (`TPE-EDU`).
     pub issuer: String,

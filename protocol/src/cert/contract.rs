@@ -28,6 +28,7 @@ const MAX_CLAIM_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 /// One signature as the server keeps and sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContractSignature {
     /// 1-based order of signing.
     pub order: u32,
@@ -47,6 +48,7 @@ pub struct ContractSignature {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contract {
     pub id: String,
     pub title: String,
@@ -72,6 +74,7 @@ pub fn signature_message(contract_id: &str, document_sha256: &str, order: u32, s
 
 /// One row of the signature history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignatureView {
     pub order: u32,
     pub signed_at_ms: i64,
@@ -84,6 +87,7 @@ pub struct SignatureView {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContractStatus {
     /// Every signature verifies to a trust anchor.
@@ -95,6 +99,7 @@ pub enum ContractStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContractView {
     pub id: String,
     pub title: String,

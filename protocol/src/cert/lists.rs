@@ -33,6 +33,7 @@ pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
 
 /// A list as it travels: signed JSON bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedList {
     /// base64url of the list's JSON.
     pub payload: String,
@@ -71,6 +72,7 @@ impl SignedList {
 
 /// One issuer key the city trusts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrustedIssuer {
     /// base64url of the 8-byte kid ([`super::key_id`] of the public key).
     pub kid: String,
@@ -89,6 +91,7 @@ pub struct TrustedIssuer {
 
 /// An X.509 trust anchor for contract signatures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrustAnchor {
     pub name: String,
     /// base64url DER certificate.
@@ -96,6 +99,7 @@ pub struct TrustAnchor {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrustList {
     pub as_of_ms: i64,
     pub issuers: Vec<TrustedIssuer>,
@@ -126,6 +130,7 @@ impl TrustedIssuer {
 
 /// The signed form of the revocation bits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusList {
     pub as_of_ms: i64,
     /// Bits per certificate; always 1 (valid / revoked).

@@ -13,6 +13,7 @@ use super::format_rfc3339;
 /// One check of a verdict. The snake-case names (`signature`, …) are stable: apps
 /// and inspectors' scripts key on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictCheck {
     /// The code has a certificate prefix at all.
@@ -67,6 +68,7 @@ impl VerdictCheck {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Passed,
@@ -79,6 +81,7 @@ pub enum CheckStatus {
 /// One check's outcome: what a citizen reads (`words`), and for an inspector the
 /// technical cause when there is one (`detail`, English).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerdictStep {
     pub code: VerdictCheck,
     pub status: CheckStatus,

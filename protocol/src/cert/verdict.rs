@@ -19,6 +19,7 @@ pub const EU_DCC_TYPE: &str = "eu_dcc";
 
 /// What a verifier concluded, most serious first after `Valid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
     Valid,
@@ -60,6 +61,7 @@ impl VerdictKind {
 /// A verifier's answer: the kind, the reason in words, and whatever could be decoded
 /// (shown even when not valid, marked as unverified by the kind).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verdict {
     pub kind: VerdictKind,
     /// Why, in one English line: the failed check's words, or what made it valid.

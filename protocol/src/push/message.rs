@@ -88,6 +88,8 @@ impl<'de> Deserialize<'de> for PushKind {
 
 /// RFC 8030 §5.3 urgency; also picks FCM/APNs priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushUrgency))]
 #[serde(rename_all = "kebab-case")]
 pub enum Urgency {
     VeryLow,
@@ -119,6 +121,7 @@ impl Urgency {
 
 /// What the user sees, or nothing but "sync".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PushContent {
     Body {
@@ -132,14 +135,20 @@ pub enum PushContent {
 
 /// The signed fields of one push message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushMessage {
     /// Random, base64url of [`ID_LEN`] bytes; the same on every copy and in sync.
     pub id: String,
     pub user_id: String,
     /// Per user, starting at 1, without gaps.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub seq: u64,
+    /// `approval_item`, `meeting_reminder`, `punch_settled`, `certificate_issued`, or a
+    /// kind a newer server added (kept, not refused).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: PushKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64, pattern = "^[A-Za-z0-9_-]+$"))]
     pub collapse_key: Option<String>,
     pub created_ms: i64,
     /// After this the message is not shown (sync still lists it for the count).
@@ -151,8 +160,12 @@ pub struct PushMessage {
 /// A message with the server's signature (`r ‖ s`, base64url): the plaintext of a
 /// Web Push body and one entry of a sync page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushSignedPush))]
 pub struct SignedPush {
     pub message: PushMessage,
+    /// ES256 `r‖s`, base64url, over protocol::push::message::signed_bytes, with the push
+    /// signing key.
     pub signature: String,
 }
 
@@ -284,6 +297,7 @@ pub fn push_plaintext(message: &PushMessage, key: &EcdsaKeyPair, rng: &dyn ring:
 
 /// Which push channel a subscription uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PushPlatform {
     /// RFC 8030 endpoint URL (also FCM/APNs through a Web Push gateway).
@@ -295,13 +309,21 @@ pub enum PushPlatform {
 /// `PUT /v1/push/subscription`: a device registers (or renews) its push channel. A new
 /// subscription replaces the device's previous one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushSubscriptionRequest))]
 pub struct SubscriptionRequest {
+    /// `web_push`: an RFC 8030 endpoint URL the server POSTs to. `fcm`/`apns`: the OS
+    /// token, kept for a deployment's own gateway (the reference server sends only Web
+    /// Push).
     pub platform: PushPlatform,
     /// Web Push endpoint URL, or the FCM/APNs token.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2048))]
     pub endpoint: String,
     /// The phone's ECDH P-256 public key, uncompressed SEC1, base64url (RFC 8291 `p256dh`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub p256dh: String,
     /// RFC 8291 auth secret, 16 bytes, base64url.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     pub auth: String,
 }
 
@@ -331,6 +353,8 @@ impl SubscriptionRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushSubscriptionResponse))]
 pub struct SubscriptionResponse {
     /// When the device should register again (to prove the token still lives).
     pub reverify_after_ms: i64,
@@ -340,6 +364,8 @@ pub struct SubscriptionResponse {
 
 /// `GET /v1/push/messages?after=N&limit=L`: the user's log, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushSyncPage))]
 pub struct SyncPage {
     pub messages: Vec<SignedPush>,
     /// Ids of this user's messages marked read on any device (of those on this page).
@@ -353,7 +379,10 @@ pub struct SyncPage {
 
 /// `POST /v1/push/read`: marks messages read for all of the user's devices.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushReadRequest))]
 pub struct ReadRequest {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
     pub ids: Vec<String>,
 }
 
@@ -367,9 +396,12 @@ impl ReadRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = PushReadResponse))]
 pub struct ReadResponse {
     /// Of the ids sent, how many were the user's and newly marked.
     pub marked: u32,
+    /// The user's unread, unexpired messages left.
     pub unread: u64,
 }
 

@@ -292,6 +292,21 @@ async fn admin_write<T: Send + 'static>(
 }
 
 /// `POST /v1/admin/approval/people`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/approval/people",
+    operation_id = "putApprovalPerson",
+    summary = "Back office: create or update someone who can hold items, with their level of 分層負責.",
+    request_body(content = taipei_protocol::approval::NewPerson),
+    responses(
+        (status = 201, description = "The person as stored.", body = taipei_protocol::approval::NewPerson),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn people(State(state): State<AppState>, admin: Admin, body: JsonBody<NewPerson>) -> Result<(StatusCode, Json<NewPerson>), ApiError> {
     let person = body.value;
     let stored = person.clone();
@@ -300,6 +315,22 @@ pub async fn people(State(state): State<AppState>, admin: Admin, body: JsonBody<
 }
 
 /// `POST /v1/admin/approval/proxies`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/approval/proxies",
+    operation_id = "addApprovalProxy",
+    summary = "Back office: `proxy_id` acts for `user_id` (職務代理) in [from_ms, until_ms).",
+    request_body(content = taipei_protocol::approval::NewProxy),
+    responses(
+        (status = 201, description = "The proxy as stored.", body = taipei_protocol::approval::NewProxy),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 409, description = "`approval_proxy_cycle`: the proxies set for overlapping periods would lead back to `user_id`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn proxies(State(state): State<AppState>, admin: Admin, body: JsonBody<NewProxy>) -> Result<(StatusCode, Json<NewProxy>), ApiError> {
     let proxy = body.value;
     let stored = proxy.clone();
@@ -308,13 +339,60 @@ pub async fn proxies(State(state): State<AppState>, admin: Admin, body: JsonBody
 }
 
 /// `POST /v1/admin/approval/calendar`.
-pub async fn calendar(State(state): State<AppState>, admin: Admin, body: JsonBody<Calendar>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/admin/approval/calendar",
+    operation_id = "putApprovalCalendar",
+    summary = "Back office: days that differ from Monday-to-Friday (holidays, make-up working Saturdays).",
+    description = "Deadlines of items created afterwards count working days on this calendar: 最速件 1, 速件 3, 普通件 6 working days after the day of receipt, due at the end (Taipei midnight) of the last.",
+    request_body(content = taipei_protocol::approval::Calendar),
+    responses(
+        (status = 200, description = "How many days were stored.", body = CalendarStored),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("admin" = [])),
+)]
+pub async fn calendar(State(state): State<AppState>, admin: Admin, body: JsonBody<Calendar>) -> Result<Json<CalendarStored>, ApiError> {
     let days = body.value;
-    let n = admin_write(&state, admin, move |tx| put_calendar(tx, &days)).await?;
-    Ok(Json(serde_json::json!({ "days": n })))
+    let days = admin_write(&state, admin, move |tx| put_calendar(tx, &days)).await?;
+    Ok(Json(CalendarStored { days }))
+}
+
+/// `POST /v1/admin/approval/calendar` reply.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CalendarStored {
+    /// How many days were stored.
+    pub days: usize,
+}
+
+/// `POST /v1/admin/approval/items/{item_id}/edit` reply.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ItemEdited {
+    pub item_id: String,
+    /// The item's version after the edit.
+    pub version: i64,
 }
 
 /// `POST /v1/admin/approval/items`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/approval/items",
+    operation_id = "createApprovalItem",
+    summary = "Back office: a document, e-form or leave request enters its chain; the chain's second person holds it.",
+    description = "This route accepts bodies up to 24 MiB (a document body and attachments of up to 4 MiB each, base64url). Attachment types: PDF, ODF text and spreadsheet, PNG, JPEG, plain text; otherwise `approval_attachment_rejected` (400). The chain's last person must hold `decision_level`.",
+    request_body(content = taipei_protocol::approval::NewItem),
+    responses(
+        (status = 201, description = "Created.", body = taipei_protocol::approval::ItemCreated),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn items(State(state): State<AppState>, admin: Admin, body: JsonBody<NewItem>) -> Result<(StatusCode, Json<ItemCreated>), ApiError> {
     let item = body.value;
     let kek = state.settings.kek.clone();
@@ -330,20 +408,56 @@ pub async fn items(State(state): State<AppState>, admin: Admin, body: JsonBody<N
 }
 
 /// `POST /v1/admin/approval/items/{item_id}/edit`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/approval/items/{item_id}/edit",
+    operation_id = "editApprovalItem",
+    summary = "Back office: the item was changed at the desk; a new version, so phones that read the old one get a conflict.",
+    params(
+        ("item_id" = String, Path, description = "Item id."),
+    ),
+    request_body(content = taipei_protocol::approval::ItemEdit),
+    responses(
+        (status = 200, description = "The new version.", body = ItemEdited),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 404, description = "`approval_unknown_item`: no such item, or the reader takes no part in it.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn edit(
     State(state): State<AppState>,
     admin: Admin,
     item_id: Result<Path<String>, PathRejection>,
     body: JsonBody<ItemEdit>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ItemEdited>, ApiError> {
     let item_id = path_of(item_id)?;
     let edit = body.value;
     let reply_id = item_id.clone();
     let version = admin_write(&state, admin, move |tx| edit_item(tx, &item_id, &edit, now_ms())).await?;
-    Ok(Json(serde_json::json!({ "item_id": reply_id, "version": version })))
+    Ok(Json(ItemEdited { item_id: reply_id, version }))
 }
 
 /// `GET /v1/admin/approval/items/{item_id}/history.html`: the item's history at the desk.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/approval/items/{item_id}/history.html",
+    operation_id = "getApprovalHistoryPage",
+    summary = "Back office: the item's history as an HTML page (who acted, for whom 代, opinions; refused attempts).",
+    params(
+        ("item_id" = String, Path, description = "Item id."),
+    ),
+    responses(
+        (status = 200, description = "The page.", body = String, content_type = "text/html"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`approval_unknown_item`: no such item, or the reader takes no part in it.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("admin" = [])),
+)]
 pub async fn history_html(State(state): State<AppState>, admin: Admin, item_id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let item_id = path_of(item_id)?;
     let html = admin_write(&state, admin, move |tx| page::history(tx, &item_id)).await?;

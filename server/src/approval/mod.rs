@@ -84,6 +84,28 @@ fn parse_cursor(text: &str) -> Result<(i64, String), ApiError> {
 }
 
 /// `GET /v1/approval/inbox` (phone): what waits for the person, due first, with counts.
+#[utoipa::path(
+    get,
+    path = "/v1/approval/inbox",
+    operation_id = "getApprovalInbox",
+    summary = "Phone: items waiting for the person (as holder, co-signer or proxy), due first, with counts per kind.",
+    params(
+        ("kind" = Option<taipei_protocol::approval::Kind>, Query, description = "document, form or leave."),
+        ("urgency" = Option<taipei_protocol::approval::Urgency>, Query, description = "most, urgent or normal."),
+        ("agency" = Option<String>, Query, description = "Only items of this agency."),
+        ("due_before_ms" = Option<i64>, Query, description = "Only items due before this UTC ms."),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page."),
+        ("limit" = Option<i64>, Query, description = "1 to 100 (default 20)."),
+    ),
+    responses(
+        (status = 200, description = "A page of the inbox.", body = taipei_protocol::approval::Inbox),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn inbox(State(state): State<AppState>, device: AuthedDevice, q: Result<Query<InboxQuery>, QueryRejection>) -> Result<Json<Inbox>, ApiError> {
     let q = query_of(q)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
@@ -132,6 +154,24 @@ pub struct ChangesQuery {
 
 /// `GET /v1/approval/changes?since=` (phone): items the person takes part in that
 /// changed after the cursor, oldest change first.
+#[utoipa::path(
+    get,
+    path = "/v1/approval/changes",
+    operation_id = "getApprovalChanges",
+    summary = "Phone: items the person takes part in that changed after `since` (sync cursor).",
+    params(
+        ("since" = Option<i64>, Query, description = "`cursor` of the previous reply; 0 for everything."),
+        ("limit" = Option<i64>, Query, description = "1 to 100 (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "Changes, oldest first.", body = taipei_protocol::approval::Changes),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn changes(State(state): State<AppState>, device: AuthedDevice, q: Result<Query<ChangesQuery>, QueryRejection>) -> Result<Json<Changes>, ApiError> {
     let q = query_of(q)?;
     let limit = q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
@@ -242,6 +282,24 @@ fn history(conn: &Conn<'_>, item_id: &str) -> Result<Vec<HistoryEntry>, ApiError
 
 /// `GET /v1/approval/items/{item_id}` (phone): the item to read before acting. Opening
 /// it as its current holder closes the sender's recall window.
+#[utoipa::path(
+    get,
+    path = "/v1/approval/items/{item_id}",
+    operation_id = "getApprovalItem",
+    summary = "Phone: the item to read before acting; opening it as its holder closes the sender's recall window.",
+    params(
+        ("item_id" = String, Path, description = "Item id."),
+    ),
+    responses(
+        (status = 200, description = "The item; for a classified item (機密) no subject, body, attachments or history: it is opened at the desk.", body = taipei_protocol::approval::ItemDetail),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`approval_unknown_item`: no such item, or the reader takes no part in it.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn item(State(state): State<AppState>, device: AuthedDevice, item_id: Result<Path<String>, PathRejection>) -> Result<Json<ItemDetail>, ApiError> {
     let item_id = path_of(item_id)?;
     let entry = Entry::new(actions::APPROVAL_READ, &device.user_id).device(&device.device_id).ip(device.ip.clone());
@@ -322,6 +380,25 @@ pub async fn item(State(state): State<AppState>, device: AuthedDevice, item_id: 
 
 /// `GET /v1/approval/items/{item_id}/attachments/{index}` (phone): the bytes, with their
 /// type and length; never for a classified item.
+#[utoipa::path(
+    get,
+    path = "/v1/approval/items/{item_id}/attachments/{index}",
+    operation_id = "getApprovalAttachment",
+    summary = "Phone: an attachment's bytes with their stored type and length.",
+    params(
+        ("item_id" = String, Path, description = "Item id."),
+        ("index" = i64, Path, description = "Attachment index."),
+    ),
+    responses(
+        (status = 200, description = "The bytes (`Content-Type` as stored, `X-Content-Type-Options: nosniff`).", body = String, content_type = "application/octet-stream"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`, or `approval_classified`: a classified item's attachments never reach a phone.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`approval_unknown_item`, or `not_found`: no such attachment.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn attachment(State(state): State<AppState>, device: AuthedDevice, p: Result<Path<(String, u32)>, PathRejection>) -> Result<Response, ApiError> {
     let (item_id, index) = path_of(p)?;
     let entry = Entry::new(actions::APPROVAL_READ, &device.user_id).device(&device.device_id).ip(device.ip.clone());
@@ -377,6 +454,26 @@ fn signer_of(device: &AuthedDevice) -> Signer {
 
 /// `POST /v1/approval/actions` (phone, through its outbox): one signed action in, its
 /// receipt out. A bad signature is an error reply; every other verdict is the receipt.
+#[utoipa::path(
+    post,
+    path = "/v1/approval/actions",
+    operation_id = "approvalAct",
+    summary = "Phone (through its outbox): one signed approval action.",
+    description = "Signature over approval::action_message (tag `TPQ-APPROVE-v1`: device, item, version, SHA-256 of the body rendered, action, opinion, co-signers, mode, return-to, acting-for, time). The receipt is the verdict, stored under the Idempotency-Key: `done`; `conflict` (the item changed since it was read: `approval_version_changed`, `approval_recalled`, `approval_acted_elsewhere`, `approval_not_holder`); or `refused` (`approval_unknown_item`, `approval_not_decider`, `approval_opinion_required`, `approval_reason_required`, `approval_recall_closed`, `approval_classified`, `approval_body_mismatch`, `approval_replayed`, `approval_not_proxy`, `approval_proxy_cycle`, `approval_action_not_allowed`, `approval_bad_cosigners`, `approval_clock_skew`, and in a batch `signature_invalid`).",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::approval::SignedAction),
+    responses(
+        (status = 200, description = "ActionReceipt.", body = taipei_protocol::approval::ActionReceipt),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`), or `signature_invalid` for an action whose signature does not verify.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn act(State(state): State<AppState>, device: AuthedDevice, key: IdempotencyKey, body: JsonBody<SignedAction>) -> Result<Response, ApiError> {
     let signer = signer_of(&device);
     let a = body.value;
@@ -401,6 +498,23 @@ pub async fn act(State(state): State<AppState>, device: AuthedDevice, key: Idemp
 
 /// `POST /v1/approval/proxies` (phone): the person names who acts for them while
 /// away; the same rules as the agency's own setting (someone registered, no cycle).
+#[utoipa::path(
+    post,
+    path = "/v1/approval/proxies",
+    operation_id = "setOwnProxy",
+    summary = "Phone: name who acts for the signed-in person (職務代理) in [from_ms, until_ms), at most a year.",
+    description = "The same rules as the agency's own setting: the proxy is a registered person, not the person themself, and no chain of proxies loops back (`approval_proxy_cycle`). Every call is an `approval.proxy` audit row.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::approval::OwnProxy),
+    responses(
+        (status = 201, description = "Set; the body echoes the proxy with the person's user id."),
+        (status = 400, description = "Not a registered person, or a period that is empty or longer than a year."),
+        (status = 409, description = "`approval_proxy_cycle`."),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn set_proxy(State(state): State<AppState>, device: AuthedDevice, key: IdempotencyKey, body: JsonBody<OwnProxy>) -> Result<Response, ApiError> {
     let entry = Entry::new(actions::APPROVAL_PROXY, &device.user_id).device(&device.device_id).ip(device.ip.clone());
     let own = body.value;
@@ -420,6 +534,26 @@ pub async fn set_proxy(State(state): State<AppState>, device: AuthedDevice, key:
 
 /// `POST /v1/approval/actions/batch` (phone): up to 50 actions, each judged on its own;
 /// one receipt per action in the request's order.
+#[utoipa::path(
+    post,
+    path = "/v1/approval/actions/batch",
+    operation_id = "approvalBatch",
+    summary = "Phone: up to 50 signed actions, each judged on its own; one receipt per action in order.",
+    description = "Each element as for `POST /v1/approval/actions`; a bad signature refuses only its own element (`signature_invalid`). More than 50 actions is a 400.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::approval::BatchRequest),
+    responses(
+        (status = 200, description = "BatchReceipt.", body = taipei_protocol::approval::BatchReceipt),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn batch(State(state): State<AppState>, device: AuthedDevice, key: IdempotencyKey, body: JsonBody<BatchRequest>) -> Result<Response, ApiError> {
     let signer = signer_of(&device);
     let actions = body.value.actions;

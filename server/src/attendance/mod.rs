@@ -76,6 +76,22 @@ fn load_office(conn: &Conn<'_>, kek: &Kek, office_id: &str) -> Result<Office, Ap
 }
 
 /// `POST /v1/admin/offices` (HR credential): creates or replaces an office's rules.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/offices",
+    operation_id = "putOffice",
+    summary = "HR (its own credential): create or replace an office and its attendance rules.",
+    description = "Anti-spoofing `level`: `static` (a registered beacon id), `eid` (a rotating Eddystone-EID valid at the punch time), `beacon_plus` (a beacon plus an office network or a location inside the geofence). `presence` tunes the phone's enter/exit detection.",
+    request_body(content = taipei_protocol::attendance::NewOffice),
+    responses(
+        (status = 201, description = "The office as stored.", body = taipei_protocol::attendance::NewOffice),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong HR credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("hr" = [])),
+)]
 pub async fn put_office(State(state): State<AppState>, hr: Hr, body: JsonBody<NewOffice>) -> Result<(StatusCode, Json<NewOffice>), ApiError> {
     let office = body.value;
     check_len("office_id", &office.office_id, 1, 64)?;
@@ -110,12 +126,32 @@ pub async fn put_office(State(state): State<AppState>, hr: Hr, body: JsonBody<Ne
 
 /// `POST /v1/admin/offices/{office_id}/beacons` (HR credential): registers a static id or
 /// an EID beacon.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/offices/{office_id}/beacons",
+    operation_id = "addBeacon",
+    summary = "HR (its own credential): register a beacon of an office: a static id, or an EID beacon's identity key.",
+    description = "EID beacons: `identity_key` (32 hex digits), `rotation_exponent` K (an EID lasts 2^K s), `epoch_ms` (server time when the beacon's time counter was 0). Keys never leave the server.",
+    params(
+        ("office_id" = String, Path, description = "Office id."),
+    ),
+    request_body(content = taipei_protocol::attendance::NewBeacon),
+    responses(
+        (status = 201, description = "Registered (again: no change). The identity key is not echoed.", body = BeaconRegistered),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong HR credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`attendance_unknown_office`.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("hr" = [])),
+)]
 pub async fn add_beacon(
     State(state): State<AppState>,
     hr: Hr,
     office_id: Result<Path<String>, PathRejection>,
     body: JsonBody<NewBeacon>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<BeaconRegistered>), ApiError> {
     let office_id = path_of(office_id)?;
     let beacon = body.value;
     let (beacon_id, key, k, epoch) = match &beacon {
@@ -151,10 +187,19 @@ pub async fn add_beacon(
             )?;
             audit::record(tx, &Entry::new(actions::ATTENDANCE_BEACON, format!("hr:{}", hr.id)).ip(hr.ip))?;
             // The identity key is not echoed: it stays in this table.
-            Ok(serde_json::json!({ "office_id": office_id, "kind": if beacon_id.is_some() { "static" } else { "eid" } }))
+            Ok(BeaconRegistered { office_id, kind: if beacon_id.is_some() { "static" } else { "eid" } })
         })
         .await
         .map(|reply| (StatusCode::CREATED, Json(reply)))
+}
+
+/// `POST /v1/admin/offices/{office_id}/beacons` reply.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BeaconRegistered {
+    pub office_id: String,
+    /// `static` or `eid`.
+    #[schema(value_type = String)]
+    pub kind: &'static str,
 }
 
 fn unhex16(text: &str) -> Option<[u8; 16]> {
@@ -172,6 +217,25 @@ fn unhex16(text: &str) -> Option<[u8; 16]> {
 
 /// `POST /v1/hr/offices/{office_id}/assignments` (HR credential): assigns a person to
 /// the office, or ends it (`assigned: false`).
+#[utoipa::path(
+    post,
+    path = "/v1/hr/offices/{office_id}/assignments",
+    operation_id = "assignToOffice",
+    summary = "HR (its own credential): assign a person to an office, or end it with `assigned: false`. Only assigned people are given an EID office's rotating ids.",
+    params(
+        ("office_id" = String, Path),
+    ),
+    request_body(content = taipei_protocol::attendance::Assignment),
+    responses(
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong HR credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 200, description = "Done (repeating it is harmless).", body = taipei_protocol::attendance::Assignment),
+        (status = 404, description = "`attendance_unknown_office`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("hr" = [])),
+)]
 pub async fn assign(
     State(state): State<AppState>,
     hr: Hr,
@@ -206,6 +270,24 @@ pub async fn assign(
 
 /// `GET /v1/attendance/offices/{office_id}` (phone): rules, beacon ids, and the EIDs
 /// valid from the previous window to the horizon — never a key.
+#[utoipa::path(
+    get,
+    path = "/v1/attendance/offices/{office_id}",
+    operation_id = "getOfficeConfig",
+    summary = "Phone: an office's rules, static beacon ids and the EIDs valid for the next hours. The EIDs are listed only to people HR assigned to the office.",
+    params(
+        ("office_id" = String, Path, description = "Office id."),
+    ),
+    responses(
+        (status = 200, description = "The configuration; fetch again before `refresh_before_ms`.", body = taipei_protocol::attendance::OfficeConfig),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`), or `signature_invalid` for a punch whose signature does not verify.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`attendance_unknown_office`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn office_config(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -261,6 +343,27 @@ fn check_shape(p: &Punch) -> Result<(), ApiError> {
 
 /// `POST /v1/attendance/punches` (phone, through its outbox): a signed punch in, a
 /// receipt out.
+#[utoipa::path(
+    post,
+    path = "/v1/attendance/punches",
+    operation_id = "punch",
+    summary = "Phone (through its outbox): a signed clock-in or clock-out. At an EID office the evidence must quote an EID valid at the punch time with a sighting (sightings > 0, RSSI -127 to 20 dBm); times outside 2000-2100 are refused as clock skew.",
+    description = "Signature over attendance::punch_message (tag `TPQ-PUNCH-v1`). The receipt is the verdict: `accepted` (reason lists flags such as `manual`, `late`) or `rejected` with reason `code: message`, code one of `attendance_evidence`, `attendance_eid_invalid`, `attendance_clock_skew`, `attendance_replayed`, `attendance_too_old`, `attendance_too_soon`. The receipt is stored under the Idempotency-Key.",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::attendance::Punch),
+    responses(
+        (status = 200, description = "Receipt.", body = taipei_protocol::api::Receipt),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`), or `signature_invalid` for a punch whose signature does not verify.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`attendance_unknown_office`.", body = taipei_protocol::api::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn punch(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -369,6 +472,23 @@ fn at_of(q: Result<Query<WeekQuery>, QueryRejection>) -> Result<i64, ApiError> {
 }
 
 /// `GET /v1/attendance/week` (phone): the person's own week as the server has it.
+#[utoipa::path(
+    get,
+    path = "/v1/attendance/week",
+    operation_id = "getMyWeek",
+    summary = "Phone: the person's accepted punches of a week, per day.",
+    params(
+        ("at_ms" = Option<i64>, Query, description = "Any UTC ms in the wanted week (Monday-Sunday, Asia/Taipei); now when absent."),
+    ),
+    responses(
+        (status = 200, description = "The week.", body = taipei_protocol::attendance::WeekReport),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`), or `signature_invalid` for a punch whose signature does not verify.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn my_week(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -391,6 +511,24 @@ async fn user_week(state: &AppState, reader: Reports, user_id: String, at: i64) 
 }
 
 /// `GET /v1/admin/attendance/{user_id}/week` (reports credential): a person's week, JSON.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/attendance/{user_id}/week",
+    operation_id = "getUserWeek",
+    summary = "HR: a person's week (first in, last out, hours, flags per day).",
+    params(
+        ("user_id" = String, Path, description = "User id."),
+        ("at_ms" = Option<i64>, Query, description = "Any UTC ms in the wanted week (Monday-Sunday, Asia/Taipei); now when absent."),
+    ),
+    responses(
+        (status = 200, description = "The week.", body = taipei_protocol::attendance::WeekReport),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong reports credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("reports" = [])),
+)]
 pub async fn admin_week(
     State(state): State<AppState>,
     reader: Reports,
@@ -402,6 +540,24 @@ pub async fn admin_week(
 }
 
 /// `GET /v1/admin/attendance/{user_id}/week.html` (reports credential): the same week as a page.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/attendance/{user_id}/week.html",
+    operation_id = "getUserWeekPage",
+    summary = "HR: the same week as a simple HTML page.",
+    params(
+        ("user_id" = String, Path, description = "User id."),
+        ("at_ms" = Option<i64>, Query, description = "Any UTC ms in the wanted week (Monday-Sunday, Asia/Taipei); now when absent."),
+    ),
+    responses(
+        (status = 200, description = "The page.", body = String, content_type = "text/html"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "`unauthorized`: missing or wrong reports credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("reports" = [])),
+)]
 pub async fn admin_week_html(
     State(state): State<AppState>,
     reader: Reports,

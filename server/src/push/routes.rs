@@ -27,6 +27,23 @@ fn entry(action: &'static str, device: &AuthedDevice) -> Entry {
 }
 
 /// `PUT /v1/push/subscription`.
+#[utoipa::path(
+    put,
+    path = "/v1/push/subscription",
+    operation_id = "putPushSubscription",
+    summary = "Phone: register (or renew, at most daily) this device's push subscription; it replaces the device's previous one.",
+    description = "Idempotent by meaning (no `Idempotency-Key`). Messages already queued for the device go to the new endpoint. Stored: platform, endpoint, p256dh, the auth secret sealed. Dropped by the server after 270 days without renewal, at once on a 404/410 from the push service, or after 5 deliveries given up in a row. A `push.subscribe` audit row.",
+    request_body(content = taipei_protocol::push::message::SubscriptionRequest),
+    responses(
+        (status = 200, description = "Registered.", body = taipei_protocol::push::message::SubscriptionResponse),
+        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn put_subscription(State(state): State<AppState>, device: AuthedDevice, body: JsonBody<SubscriptionRequest>) -> Result<Json<SubscriptionResponse>, ApiError> {
     let entry = entry(actions::PUSH_SUBSCRIBE, &device);
     let request = body.value;
@@ -51,6 +68,21 @@ pub async fn put_subscription(State(state): State<AppState>, device: AuthedDevic
 }
 
 /// `DELETE /v1/push/subscription`: 204 whether or not there was one.
+#[utoipa::path(
+    delete,
+    path = "/v1/push/subscription",
+    operation_id = "deletePushSubscription",
+    summary = "Phone: forget this device's push subscription and what was queued for it (204 also when there was none).",
+    responses(
+        (status = 204, description = "Forgotten."),
+        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn delete_subscription(State(state): State<AppState>, device: AuthedDevice) -> Result<StatusCode, ApiError> {
     let entry = entry(actions::PUSH_UNSUBSCRIBE, &device);
     let ok = entry.clone();
@@ -73,6 +105,24 @@ pub struct MessagesQuery {
 }
 
 /// `GET /v1/push/messages?after=N&limit=M`: the user's log after `N`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/push/messages",
+    operation_id = "getPushMessages",
+    summary = "Phone: the user's push message log after sequence `after`, oldest first, with read marks (what push lost, sync finds).",
+    params(
+        ("after" = Option<i64>, Query, description = "The highest sequence number the phone holds; 0 for everything.", minimum = 0),
+        ("limit" = Option<i64>, Query, description = "1 to 100 (default 100).", minimum = 1, maximum = 100),
+    ),
+    responses(
+        (status = 200, description = "One page.", body = taipei_protocol::push::message::SyncPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn messages(State(state): State<AppState>, device: AuthedDevice, q: Result<Query<MessagesQuery>, QueryRejection>) -> Result<Json<SyncPage>, ApiError> {
     let q = query_of(q)?;
     let limit = q.limit.unwrap_or(MAX_SYNC_PAGE);
@@ -84,6 +134,26 @@ pub async fn messages(State(state): State<AppState>, device: AuthedDevice, q: Re
 }
 
 /// `POST /v1/push/read`: marks the user's messages read for all of their devices.
+#[utoipa::path(
+    post,
+    path = "/v1/push/read",
+    operation_id = "markPushRead",
+    summary = "Phone: mark messages read for all of the user's devices (other users' ids are ignored).",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::push::message::ReadRequest),
+    responses(
+        (status = 200, description = "Counts.", body = taipei_protocol::push::message::ReadResponse),
+        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 422, description = "`idempotency_key_reused`: the key was used for a different request.", body = taipei_protocol::api::ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 500, response = crate::openapi::Internal),
+        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn read(State(state): State<AppState>, device: AuthedDevice, key: IdempotencyKey, body: JsonBody<ReadRequest>) -> Result<Response, ApiError> {
     let request = body.value;
     if let Err(e) = request.validate() {

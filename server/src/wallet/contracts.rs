@@ -63,6 +63,19 @@ fn sign_as(contract: &Contract, party: &str, order: u32, at_ms: i64, ca_pkcs8: &
 }
 
 /// `POST /v1/admin/wallet/contracts`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallet/contracts",
+    operation_id = "walletContractCreate",
+    summary = "Admin: a contract signed in order by the named parties (the reference server signs for each with a key certified by its test CA).",
+    request_body(content = taipei_protocol::wallet::NewContract),
+    responses(
+        (status = 201, description = "The signed contract.", body = taipei_protocol::cert::contract::Contract),
+        (status = 400, description = "`bad_request`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong contracts credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("contracts" = [])),
+)]
 pub async fn create(State(state): State<AppState>, desk: ContractsDesk, body: JsonBody<NewContract>) -> Result<(StatusCode, Json<Contract>), ApiError> {
     let n = body.value;
     check_len("user_id", &n.user_id, 1, 128)?;
@@ -101,6 +114,23 @@ pub async fn create(State(state): State<AppState>, desk: ContractsDesk, body: Js
 }
 
 /// `POST /v1/admin/wallet/contracts/{id}/void`.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallet/contracts/{id}/void",
+    operation_id = "walletContractVoid",
+    summary = "Admin: void a contract; its signature history stays.",
+    params(
+        ("id" = String, Path, description = "Contract id."),
+    ),
+    request_body(content = taipei_protocol::wallet::VoidContract),
+    responses(
+        (status = 204, description = "Voided."),
+        (status = 400, description = "`bad_request`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong contracts credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_unknown_contract`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("contracts" = [])),
+)]
 pub async fn void(State(state): State<AppState>, desk: ContractsDesk, Path(id): Path<String>, body: JsonBody<VoidContract>) -> Result<StatusCode, ApiError> {
     let reason = body.value.reason;
     check_len("reason", &reason, 1, 500)?;
@@ -123,6 +153,17 @@ pub async fn void(State(state): State<AppState>, desk: ContractsDesk, Path(id): 
 
 /// `GET /v1/wallet/contracts` (phone): the person's contracts with their signatures;
 /// the phone checks them against the trust list's anchors itself.
+#[utoipa::path(
+    get,
+    path = "/v1/wallet/contracts",
+    operation_id = "walletContracts",
+    summary = "Phone: this person's contracts with every signature and its certificate chain; the phone verifies them against the trust list's anchors.",
+    responses(
+        (status = 200, description = "The contracts.", body = taipei_protocol::wallet::Contracts),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<Contracts>, ApiError> {
     state
         .db

@@ -163,6 +163,15 @@ pub async fn init(db: &Db, kek: &Kek) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/wallet/root-key`.
+#[utoipa::path(
+    get,
+    path = "/v1/wallet/root-key",
+    operation_id = "walletRootKey",
+    summary = "The city root public key that signs the trust and status lists (for configuring an app build; an app ships it, never fetches it).",
+    responses(
+        (status = 200, description = "The key.", body = taipei_protocol::wallet::RootKey),
+    ),
+)]
 pub async fn root_key(State(state): State<AppState>) -> Result<Json<RootKey>, ApiError> {
     let kek = state.settings.kek.clone();
     state
@@ -211,12 +220,30 @@ fn signed<T: serde::Serialize>(conn: &Conn<'_>, kek: &Kek, tag: &str, list: &T) 
 }
 
 /// `GET /v1/wallet/trust-list`: public; the phone checks the root signature.
+#[utoipa::path(
+    get,
+    path = "/v1/wallet/trust-list",
+    operation_id = "walletTrustList",
+    summary = "The trust list (issuer keys: kid, key, validity, allowed types; X.509 anchors for contracts), signed by the root key with tag TPQ-TRUST-v1.",
+    responses(
+        (status = 200, description = "The signed list.", body = taipei_protocol::cert::lists::SignedList),
+    ),
+)]
 pub async fn get_trust_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
     let kek = state.settings.kek.clone();
     state.db.read(move |conn| Ok(Json(signed(conn, &kek, TRUST_LIST_TAG, &trust_list(conn)?)?))).await
 }
 
 /// `GET /v1/wallet/status-list`: public; one bit per certificate ever issued.
+#[utoipa::path(
+    get,
+    path = "/v1/wallet/status-list",
+    operation_id = "walletStatusList",
+    summary = "The status list (one revocation bit per certificate, zlib-compressed, IETF Token Status List layout), signed by the root key with tag TPQ-STATUS-v1.",
+    responses(
+        (status = 200, description = "The signed list.", body = taipei_protocol::cert::lists::SignedList),
+    ),
+)]
 pub async fn get_status_list(State(state): State<AppState>) -> Result<Json<SignedList>, ApiError> {
     let kek = state.settings.kek.clone();
     state.db.read(move |conn| Ok(Json(signed(conn, &kek, STATUS_LIST_TAG, &status_bits(conn)?.to_list(now_ms()))?))).await
@@ -225,6 +252,24 @@ pub async fn get_status_list(State(state): State<AppState>) -> Result<Json<Signe
 /// `POST /v1/admin/wallet/certificates`: an agency's system issues a certificate,
 /// with its issuer credential. The agency is the credential's; a body naming another
 /// is refused (`issuer` may be left empty).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallet/certificates",
+    operation_id = "walletIssue",
+    summary = "An agency's system (its issuer credential) issues a certificate. The agency is the credential's: `issuer` in the body may be empty, and naming another agency is refused (`wallet_wrong_issuer`).",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::wallet::NewCertificate),
+    responses(
+        (status = 201, description = "Issued.", body = taipei_protocol::wallet::IssuedCertificate),
+        (status = 400, description = "`bad_request`, `idempotency_key_required`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong issuer credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 403, description = "`wallet_type_not_allowed`: the agency may not issue this type; `wallet_wrong_issuer`: the body names another agency than the credential's.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_unknown_issuer`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("issuer" = [])),
+)]
 pub async fn issue(
     State(state): State<AppState>,
     issuer: Issuer,
@@ -306,6 +351,21 @@ fn unknown_certificate() -> ApiError {
 /// `POST /v1/admin/wallet/certificates/{id}/revoke` (issuer credential): sets its bit
 /// in the status list. An agency revokes its own certificates only (another's looks
 /// unknown). Revoking twice is harmless; the first time stands.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/wallet/certificates/{id}/revoke",
+    operation_id = "walletRevoke",
+    summary = "An agency's system (its issuer credential) revokes one of its own certificates: sets its status bit. Another agency's certificate answers `wallet_unknown_certificate`.",
+    params(
+        ("id" = String, Path, description = "Certificate id."),
+    ),
+    responses(
+        (status = 204, description = "Revoked (also when it already was)."),
+        (status = 401, description = "`unauthorized`: missing or wrong issuer credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_unknown_certificate`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("issuer" = [])),
+)]
 pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let agency = issuer.agency()?.to_owned();
     let entry = Entry::new(actions::REVOKE, format!("issuer:{}", issuer.id)).ip(issuer.ip.clone());
@@ -328,6 +388,17 @@ pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Pat
 
 /// `GET /v1/wallet/certificates` (phone): every certificate issued to this person,
 /// revoked ones included (the phone shows them as revoked through the status list).
+#[utoipa::path(
+    get,
+    path = "/v1/wallet/certificates",
+    operation_id = "walletCertificates",
+    summary = "Phone: every certificate issued to this person, as QR texts.",
+    responses(
+        (status = 200, description = "The certificates.", body = taipei_protocol::wallet::WalletEntries),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result<Json<WalletEntries>, ApiError> {
     state
         .db

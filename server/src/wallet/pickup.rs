@@ -71,6 +71,23 @@ fn new_code() -> Result<String, ApiError> {
 }
 
 /// `POST /v1/wallet/pickup-codes` (owner's phone).
+#[utoipa::path(
+    post,
+    path = "/v1/wallet/pickup-codes",
+    operation_id = "walletPickupCreate",
+    summary = "Phone: a one-time 10-digit pickup code for a kiosk, short-lived (default 600 s, at most 3600 s).",
+    params(
+        ("Idempotency-Key" = String, Header),
+    ),
+    request_body(content = taipei_protocol::wallet::NewPickupCode),
+    responses(
+        (status = 201, description = "The code.", body = taipei_protocol::wallet::PickupCode),
+        (status = 400, description = "`bad_request`, `idempotency_key_required`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_unknown_certificate`.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn create(
     State(state): State<AppState>,
     device: AuthedDevice,
@@ -108,6 +125,20 @@ pub async fn create(
 
 /// `POST /v1/wallet/pickup-codes/revoke` (owner's phone): an unused code stops
 /// working at once.
+#[utoipa::path(
+    post,
+    path = "/v1/wallet/pickup-codes/revoke",
+    operation_id = "walletPickupRevoke",
+    summary = "Phone: the owner revokes an unused pickup code. The code is in the body, never in the URL (request logs keep URLs).",
+    request_body(content = taipei_protocol::wallet::RevokePickup),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_pickup_invalid`: unknown, used, expired or revoked.", body = taipei_protocol::api::ErrorBody),
+        (status = 400, response = crate::openapi::BadRequest),
+    ),
+    security(("dpop" = [])),
+)]
 pub async fn revoke(State(state): State<AppState>, device: AuthedDevice, body: JsonBody<RevokePickup>) -> Result<StatusCode, ApiError> {
     let code = body.value.code;
     let entry = Entry::new(actions::PICKUP_REVOKE, &device.user_id).device(&device.device_id).ip(device.ip.clone());
@@ -130,6 +161,21 @@ pub async fn revoke(State(state): State<AppState>, device: AuthedDevice, body: J
 }
 
 /// `POST /v1/kiosk/pickup` (a kiosk, with its credential): redeems a code exactly once.
+#[utoipa::path(
+    post,
+    path = "/v1/kiosk/pickup",
+    operation_id = "kioskPickup",
+    summary = "Kiosk (its own credential): redeem a pickup code, exactly once, for the certificate to print. Ten wrong codes from one kiosk, or five failed tries of one code, in 15 minutes lock it out for the rest of the window.",
+    request_body(content = taipei_protocol::wallet::RedeemPickup),
+    responses(
+        (status = 200, description = "The certificate.", body = taipei_protocol::wallet::PickedUp),
+        (status = 400, description = "`bad_request`.", body = taipei_protocol::api::ErrorBody),
+        (status = 404, description = "`wallet_pickup_invalid`: unknown, used, expired or revoked.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong kiosk credential (the admin token is not one).", body = taipei_protocol::api::ErrorBody),
+        (status = 429, description = "`wallet_pickup_locked`: too many wrong codes from this kiosk, or tries of this code, in the last 15 minutes.", body = taipei_protocol::api::ErrorBody),
+    ),
+    security(("kiosk" = [])),
+)]
 pub async fn redeem(State(state): State<AppState>, kiosk: Kiosk, body: JsonBody<RedeemPickup>) -> Result<Json<PickedUp>, ApiError> {
     let code = body.value.code;
     let entry = Entry::new(actions::PICKUP_REDEEM, format!("kiosk:{}", kiosk.id)).ip(kiosk.ip.clone());

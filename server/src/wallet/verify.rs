@@ -18,6 +18,17 @@ use crate::time::now_ms;
 const MAX_QR_TEXT: usize = 8 * 1024;
 
 /// `POST /v1/wallet/verify`: public, read-only.
+#[utoipa::path(
+    post,
+    path = "/v1/wallet/verify",
+    operation_id = "walletVerify",
+    summary = "Anyone: verify a certificate's QR text (TPC1: or HC1:) against the server's current lists; the verifier page's call.",
+    request_body(content = taipei_protocol::wallet::VerifyRequest),
+    responses(
+        (status = 200, description = "The verdict.", body = taipei_protocol::cert::verdict::Verdict),
+        (status = 400, description = "`bad_request`.", body = taipei_protocol::api::ErrorBody),
+    ),
+)]
 pub async fn verify(State(state): State<AppState>, body: JsonBody<VerifyRequest>) -> Result<Json<Verdict>, ApiError> {
     let text = body.value.qr;
     if text.len() > MAX_QR_TEXT {
@@ -35,6 +46,15 @@ pub async fn verify(State(state): State<AppState>, body: JsonBody<VerifyRequest>
 }
 
 /// `GET /verify`: the page.
+#[utoipa::path(
+    get,
+    path = "/verify",
+    operation_id = "verifyPage",
+    summary = "The verifier web page: paste a QR text, see the verdict and the certificate's fields.",
+    responses(
+        (status = 200, description = "HTML.", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn page() -> Response {
     crate::pages::page(VERIFY_HTML)
 }
