@@ -250,7 +250,7 @@ async fn refuse(state: &AppState, ctx: &Ctx, action: &'static str, error: ApiErr
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 500, response = crate::openapi::Internal),
         (status = 401, description = "`unknown_device`, `invalid_dpop_proof` (bad proof, or key is not the device's), `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, response = crate::openapi::DeviceRevoked),
     ),
 )]
 pub async fn issue_token(

@@ -193,7 +193,7 @@ impl<K: Kind> FromRequestParts<AppState> for Credential<K> {
         (status = 400, response = crate::openapi::BadRequest),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 500, response = crate::openapi::Internal),
-        (status = 401, description = "`unauthorized`: missing or wrong admin token.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AdminUnauthorized),
     ),
     security(("admin" = [])),
 )]

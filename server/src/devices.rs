@@ -266,7 +266,7 @@ pub async fn revoke_device(
     responses(
         (status = 200, description = "The device's user.", body = taipei_protocol::api::Me),
         (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, response = crate::openapi::DeviceRevoked),
         (status = 500, response = crate::openapi::Internal),
     ),
     security(("dpop" = [])),

@@ -177,8 +177,8 @@ fn load(conn: &Conn<'_>, mid: &str) -> Result<Meeting, ApiError> {
     ),
     responses(
         (status = 200, description = "The meeting.", body = taipei_protocol::meeting::MeetingInfo),
-        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
+        (status = 403, response = crate::openapi::DeviceRevoked),
         (status = 404, description = "`meeting_unknown`.", body = taipei_protocol::api::ErrorBody),
         (status = 500, response = crate::openapi::Internal),
     ),

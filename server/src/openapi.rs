@@ -94,7 +94,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
         crate::push::routes::messages,
         crate::push::routes::read
     ),
-    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited, UnsupportedMediaType, DeviceRevoked, IdempotencyKeyReused)),
+    components(responses(BadRequest, PayloadTooLarge, Internal, RateLimited, UnsupportedMediaType, DeviceRevoked, IdempotencyKeyReused, AuthRefused, AdminUnauthorized)),
     modifiers(&Conventions),
 )]
 pub struct ApiDoc;
@@ -309,6 +309,8 @@ error_responses! {
     UnsupportedMediaType: "`unsupported_media_type`: the body was not sent as `Content-Type: application/json` (or a `+json` type).",
     DeviceRevoked: "`device_revoked`: the device was revoked; its tokens are gone and it must be bound again.",
     IdempotencyKeyReused: "`idempotency_key_reused`: the key was used for a different request (another method, path or body).",
+    AuthRefused: "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).",
+    AdminUnauthorized: "`unauthorized`: missing or wrong admin token.",
 }
 
 /// 429, on the routes that draw on a rate-limit budget.

@@ -50,7 +50,7 @@ fn check_report(report: &NewReport, device: &AuthedDevice) -> Result<Vec<u8>, Ap
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 500, response = crate::openapi::Internal),
         (status = 401, description = "`signature_invalid`, or an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, response = crate::openapi::DeviceRevoked),
         (status = 422, description = "`idempotency_key_reused`: the key was used for a different request.", body = taipei_protocol::api::ErrorBody),
     ),
     security(("dpop" = [])),
@@ -94,7 +94,7 @@ pub async fn file_report(
     responses(
         (status = 200, description = "Reports.", body = taipei_protocol::api::ReportList),
         (status = 401, description = "`invalid_token` (missing, unknown or expired token), `invalid_dpop_proof`, `replayed_proof` or `clock_skew`.", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 403, response = crate::openapi::DeviceRevoked),
         (status = 500, response = crate::openapi::Internal),
     ),
     security(("dpop" = [])),

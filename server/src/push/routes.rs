@@ -36,11 +36,11 @@ fn entry(action: &'static str, device: &AuthedDevice) -> Entry {
     request_body(content = taipei_protocol::push::message::SubscriptionRequest),
     responses(
         (status = 200, description = "Registered.", body = taipei_protocol::push::message::SubscriptionResponse),
-        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 500, response = crate::openapi::Internal),
-        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
+        (status = 403, response = crate::openapi::DeviceRevoked),
     ),
     security(("dpop" = [])),
 )]
@@ -75,11 +75,11 @@ pub async fn put_subscription(State(state): State<AppState>, device: AuthedDevic
     summary = "Phone: forget this device's push subscription and what was queued for it (204 also when there was none).",
     responses(
         (status = 204, description = "Forgotten."),
-        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 500, response = crate::openapi::Internal),
-        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
+        (status = 403, response = crate::openapi::DeviceRevoked),
     ),
     security(("dpop" = [])),
 )]
@@ -118,8 +118,8 @@ pub struct MessagesQuery {
         (status = 200, description = "One page.", body = taipei_protocol::push::message::SyncPage),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 500, response = crate::openapi::Internal),
-        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
+        (status = 403, response = crate::openapi::DeviceRevoked),
     ),
     security(("dpop" = [])),
 )]
@@ -145,12 +145,12 @@ pub async fn messages(State(state): State<AppState>, device: AuthedDevice, q: Re
     request_body(content = taipei_protocol::push::message::ReadRequest),
     responses(
         (status = 200, description = "Counts.", body = taipei_protocol::push::message::ReadResponse),
-        (status = 429, description = "`rate_limited`, with `Retry-After`.", body = taipei_protocol::api::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 422, description = "`idempotency_key_reused`: the key was used for a different request.", body = taipei_protocol::api::ErrorBody),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 500, response = crate::openapi::Internal),
-        (status = 401, description = "An authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
-        (status = 403, description = "`device_revoked`.", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
+        (status = 403, response = crate::openapi::DeviceRevoked),
     ),
     security(("dpop" = [])),
 )]

@@ -160,7 +160,7 @@ pub async fn void(State(state): State<AppState>, desk: ContractsDesk, Path(id): 
     summary = "Phone: this person's contracts with every signature and its certificate chain; the phone verifies them against the trust list's anchors.",
     responses(
         (status = 200, description = "The contracts.", body = taipei_protocol::wallet::Contracts),
-        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
     ),
     security(("dpop" = [])),
 )]

@@ -395,7 +395,7 @@ pub async fn revoke(State(state): State<AppState>, issuer: Issuer, Path(id): Pat
     summary = "Phone: every certificate issued to this person, as QR texts.",
     responses(
         (status = 200, description = "The certificates.", body = taipei_protocol::wallet::WalletEntries),
-        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
     ),
     security(("dpop" = [])),
 )]

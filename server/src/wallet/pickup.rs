@@ -83,7 +83,7 @@ fn new_code() -> Result<String, ApiError> {
     responses(
         (status = 201, description = "The code.", body = taipei_protocol::wallet::PickupCode),
         (status = 400, description = "`bad_request`, `idempotency_key_required`.", body = taipei_protocol::api::ErrorBody),
-        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
         (status = 404, description = "`wallet_unknown_certificate`.", body = taipei_protocol::api::ErrorBody),
     ),
     security(("dpop" = [])),
@@ -133,7 +133,7 @@ pub async fn create(
     request_body(content = taipei_protocol::wallet::RevokePickup),
     responses(
         (status = 204, description = "Revoked."),
-        (status = 401, description = "an authentication refusal (`invalid_token`, `invalid_dpop_proof`, `replayed_proof`, `clock_skew`).", body = taipei_protocol::api::ErrorBody),
+        (status = 401, response = crate::openapi::AuthRefused),
         (status = 404, description = "`wallet_pickup_invalid`: unknown, used, expired or revoked.", body = taipei_protocol::api::ErrorBody),
         (status = 400, response = crate::openapi::BadRequest),
     ),
