@@ -92,7 +92,7 @@ impl Entry {
 
 /// Appends one row inside the caller's transaction.
 pub fn record(tx: &Conn<'_>, entry: &Entry) -> Result<(), ApiError> {
-    tx.exec(
+    tx.execute(
         "INSERT INTO audit_log (at_ms, actor, device_id, action, outcome, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![now_ms(), entry.actor, entry.device_id, entry.action, entry.outcome, entry.ip],
     )?;
@@ -134,7 +134,7 @@ pub async fn refused(db: &Db, mut entry: Entry, error: &ApiError) {
 
 /// Adds one to the count of `entry`'s action and outcome in the minute of `at_ms`.
 pub fn count_refusal(tx: &Conn<'_>, entry: &Entry, at_ms: i64) -> Result<(), ApiError> {
-    tx.exec(
+    tx.execute(
         "INSERT INTO audit_refusals (minute_ms, action, outcome, count) VALUES (?1, ?2, ?3, 1) \
          ON CONFLICT (minute_ms, action, outcome) DO UPDATE SET count = audit_refusals.count + 1",
         params![at_ms - at_ms.rem_euclid(60_000), entry.action, entry.outcome],

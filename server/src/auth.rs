@@ -124,7 +124,7 @@ fn check_proof(
 
 /// Remembers a proof's jti so it can never be used twice (until [`purge`] drops it).
 fn consume_jti(tx: &Conn<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), ApiError> {
-    let inserted = tx.exec(
+    let inserted = tx.execute(
         "INSERT INTO dpop_jti (jkt, jti, iat_s) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![jkt, proof.claims.jti, proof.claims.iat],
     )?;
@@ -143,7 +143,7 @@ fn consume_jti(tx: &Conn<'_>, jkt: &str, proof: &VerifiedProof) -> Result<(), Ap
 /// scheduled purge; the table holds at most the proofs of the last skew window and
 /// one purge interval.
 pub fn purge(tx: &Conn<'_>, now_ms: i64) -> Result<usize, ApiError> {
-    Ok(tx.exec("DELETE FROM dpop_jti WHERE iat_s < ?1", [now_ms / 1000 - 2 * dpop::MAX_CLOCK_SKEW_S])?)
+    Ok(tx.execute("DELETE FROM dpop_jti WHERE iat_s < ?1", [now_ms / 1000 - 2 * dpop::MAX_CLOCK_SKEW_S])?)
 }
 
 /// `devices.last_used_at_ms` is kept to the minute: rewriting the device's row on
@@ -162,7 +162,7 @@ struct DeviceRow {
 
 fn load_device(conn: &Conn<'_>, device_id: &str) -> Result<Option<DeviceRow>, ApiError> {
     Ok(conn
-        .row(
+        .query_row(
             "SELECT d.user_id, u.display_name, d.public_key, d.jkt, d.assurance, d.status, d.assurance_basis \
              FROM devices d JOIN users u ON u.user_id = d.user_id WHERE d.device_id = ?1",
             [device_id],
@@ -217,7 +217,7 @@ impl DeviceRow {
 }
 
 fn touch(tx: &Conn<'_>, device_id: &str) -> Result<(), ApiError> {
-    tx.exec(
+    tx.execute(
         "UPDATE devices SET last_used_at_ms = ?1 WHERE device_id = ?2 AND last_used_at_ms <= CAST(?1 AS BIGINT) - ?3",
         params![now_ms(), device_id, LAST_USED_PRECISION_MS],
     )?;
@@ -277,10 +277,10 @@ pub async fn issue_token(
                 let device = device.require(&device_id, &proof, None)?;
                 consume_jti(tx, &device.jkt, &proof)?;
                 let now = now_ms();
-                tx.exec("DELETE FROM access_tokens WHERE expires_at_ms <= ?1", [now])?;
+                tx.execute("DELETE FROM access_tokens WHERE expires_at_ms <= ?1", [now])?;
                 let token = b64::encode(random::bytes::<32>()?);
                 let expires_at_ms = after(now, ttl);
-                tx.exec(
+                tx.execute(
                     "INSERT INTO access_tokens (token_hash, device_id, jkt, expires_at_ms, created_at_ms) \
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![sha256(token.as_bytes()).as_slice(), device_id, device.jkt, expires_at_ms, now],
@@ -321,7 +321,7 @@ async fn authenticate(
         .db
         .write(move |tx| {
             let row: Option<(String, String, i64)> = tx
-                .row(
+                .query_row(
                     "SELECT device_id, jkt, expires_at_ms FROM access_tokens WHERE token_hash = ?1",
                     [sha256(token.as_bytes()).as_slice()],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -331,7 +331,7 @@ async fn authenticate(
                 // Revocation deletes a device's tokens; the proof still names the key,
                 // so a revoked phone learns why instead of retrying forever.
                 let jkt = proof.public_key.jwk_thumbprint();
-                let revoked: bool = tx.row(
+                let revoked: bool = tx.query_row(
                     "SELECT EXISTS(SELECT 1 FROM devices WHERE jkt = ?1 AND status = 'revoked') \
                      AND NOT EXISTS(SELECT 1 FROM devices WHERE jkt = ?1 AND status = 'active')",
                     [&jkt],

@@ -129,7 +129,7 @@ where
             // deleting on every request made each one write pages it did not need.
             let now = now_ms();
             let previous: Option<(Vec<u8>, u16, String)> = tx
-                .row(
+                .query_row(
                     "SELECT request_hash, status, body FROM idempotency WHERE scope = ?1 AND key = ?2",
                     params![scope, key.0],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -161,7 +161,7 @@ where
                 Some(kek) => format!("{SEALED_PREFIX}{}", b64::encode(kek.seal(&sealed_label(&scope, &key.0), body.as_bytes())?)),
                 None => body.clone(),
             };
-            tx.exec(
+            tx.execute(
                 "INSERT INTO idempotency (scope, key, request_hash, status, body, created_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![scope, key.0, request_hash.as_slice(), status.as_u16(), kept, now],
@@ -187,5 +187,5 @@ where
 
 /// Deletes stored replies older than the retention. Returns how many.
 pub fn purge(tx: &Conn<'_>, now: i64) -> Result<usize, ApiError> {
-    Ok(tx.exec("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
+    Ok(tx.execute("DELETE FROM idempotency WHERE created_at_ms < ?1", [now - RETENTION_MS])?)
 }

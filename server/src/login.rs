@@ -131,7 +131,7 @@ pub async fn start(
         state
             .db
             .write(move |tx| {
-                tx.exec(
+                tx.execute(
                     "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
                      started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, system_id) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11, ?12)",
@@ -183,7 +183,7 @@ struct Row {
 
 fn load(conn: &Conn<'_>, rid: &str) -> Result<Option<Row>, ApiError> {
     Ok(conn
-        .row(
+        .query_row(
             "SELECT secret_hash, system, state, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, \
              prev_fnonce, prev_expires_ms, device_id, user_id, number, context_json, context_hash, \
              scanned_at_ms, decided_at_ms, confirm_nonce FROM login_requests WHERE rid = ?1",
@@ -335,7 +335,7 @@ async fn rotate_frame(state: &AppState, rid: &str, issued_ms: i64) -> Result<Row
         .write(move |tx| {
             let now = now_ms();
             let fnonce = random::bytes::<16>()?;
-            let rotated = tx.exec(
+            let rotated = tx.execute(
                 "UPDATE login_requests SET prev_fnonce = fnonce, prev_expires_ms = frame_expires_ms, \
                  fnonce = ?2, frame_issued_ms = ?3, frame_expires_ms = CASE WHEN ?4 < expires_at_ms THEN ?4 ELSE expires_at_ms END \
                  WHERE rid = ?1 AND state = 'pending' AND frame_issued_ms = ?5",
@@ -353,7 +353,7 @@ async fn rotate_frame(state: &AppState, rid: &str, issued_ms: i64) -> Result<Row
 fn masked_account(conn: &Conn<'_>, user_id: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(user_id) = user_id else { return Ok(None) };
     let name: Option<String> =
-        conn.row("SELECT display_name FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
+        conn.query_row("SELECT display_name FROM users WHERE user_id = ?1", [user_id], |r| r.get(0)).optional()?;
     Ok(name.map(|n| web::mask_name(&n)))
 }
 
@@ -448,7 +448,7 @@ fn scan_in(
         return Err(conflict(codes::REQUEST_USED, "this login request was already used; reload the sign-in page"));
     }
     check_frame(&row, frame, now)?;
-    let (browser_ip, browser, os, place, started_at_ms): (String, String, String, String, i64) = tx.row(
+    let (browser_ip, browser, os, place, started_at_ms): (String, String, String, String, i64) = tx.query_row(
         "SELECT ip, browser, os, place, started_at_ms FROM login_requests WHERE rid = ?1",
         [&rid],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
@@ -478,7 +478,7 @@ fn scan_in(
         expires_at_ms: (now + DECIDE_TTL_MS).min(row.expires_at_ms + DECIDE_TTL_MS),
     };
     let json = serde_json::to_string(&context).map_err(|_| ApiError::internal("context"))?;
-    let changed = tx.exec(
+    let changed = tx.execute(
         "UPDATE login_requests SET state = 'scanned', device_id = ?2, user_id = ?3, number = ?4, \
          context_json = ?5, context_hash = ?6, scanned_at_ms = ?7, fnonce = ?8 WHERE rid = ?1 AND state = 'pending'",
         params![rid, device.device_id, device.user_id, number, json, context.hash().as_slice(), now, frame.fnonce.as_slice()],
@@ -592,7 +592,7 @@ fn decide_in(tx: &Conn<'_>, device: &AuthedDevice, request: &LoginDecisionReques
     // What the browser must send back to redeem: it gets it only with the account's
     // masked name, so it cannot enter an account it was not shown.
     let confirm = (new_state == "approved").then(|| random::bytes::<16>().map(b64::encode)).transpose()?;
-    let changed = tx.exec(
+    let changed = tx.execute(
         "UPDATE login_requests SET state = ?2, decided_at_ms = ?3, signature = ?4, confirm_nonce = ?5 \
          WHERE rid = ?1 AND state = 'scanned'",
         params![request.rid, new_state, now, signature, confirm],
@@ -607,7 +607,7 @@ fn decide_in(tx: &Conn<'_>, device: &AuthedDevice, request: &LoginDecisionReques
 /// (a captured one) cannot be sent again.
 fn advance_counter(tx: &Conn<'_>, device_id: &str, counter: u64) -> Result<(), ApiError> {
     let counter = i64::try_from(counter).map_err(|_| ApiError::bad_request("counter out of range"))?;
-    let changed = tx.exec("UPDATE devices SET counter = ?2 WHERE device_id = ?1 AND counter < ?2", params![device_id, counter])?;
+    let changed = tx.execute("UPDATE devices SET counter = ?2 WHERE device_id = ?1 AND counter < ?2", params![device_id, counter])?;
     if changed != 1 {
         return Err(ApiError::new(StatusCode::CONFLICT, codes::COUNTER_REPLAYED, "the device counter did not increase: a replayed or stale signature"));
     }
@@ -621,7 +621,7 @@ async fn cancel_on_wrong_number(state: &AppState, rid: &str, device: &AuthedDevi
         .write(move |tx| {
             // The signature verified in the refused transaction; keep its counter spent.
             let _ = advance_counter(tx, &device_id, counter);
-            tx.exec(
+            tx.execute(
                 "UPDATE login_requests SET state = 'cancelled', wrong_answers = wrong_answers + 1, decided_at_ms = ?2 \
                  WHERE rid = ?1 AND state = 'scanned'",
                 params![rid, now_ms()],
@@ -695,7 +695,7 @@ pub async fn redeem(
                     "confirm whose account this is on the sign-in page first",
                 ));
             }
-            let changed = tx.exec(
+            let changed = tx.execute(
                 "UPDATE login_requests SET state = 'redeemed', redeemed_at_ms = ?2 WHERE rid = ?1 AND state = 'approved'",
                 params![rid, now],
             )?;
@@ -703,12 +703,12 @@ pub async fn redeem(
                 return Err(conflict(codes::ALREADY_REDEEMED, "this login was already used"));
             }
             let user_id = row.user_id.clone().ok_or_else(|| ApiError::internal("approved without a user"))?;
-            tx.exec(
+            tx.execute(
                 "INSERT INTO web_sessions (session_hash, user_id, system, rid, created_at_ms, expires_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![session_hash.as_slice(), user_id, row.system, rid, now, now + WEB_SESSION_TTL_MS],
             )?;
-            let display_name: String = tx.row("SELECT display_name FROM users WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
+            let display_name: String = tx.query_row("SELECT display_name FROM users WHERE user_id = ?1", [&user_id], |r| r.get(0))?;
             let mut entry = Entry::new(actions::LOGIN_REDEEM, &user_id).ip(ip);
             entry.device_id = row.device_id.clone();
             audit::record(tx, &entry)?;
@@ -744,7 +744,7 @@ pub async fn web_session(State(state): State<AppState>, headers: HeaderMap) -> R
     state
         .db
         .read(move |conn| {
-            conn.row(
+            conn.query_row(
                 "SELECT s.user_id, u.display_name, s.system FROM web_sessions s JOIN users u ON u.user_id = s.user_id \
                  WHERE s.session_hash = ?1 AND s.expires_at_ms > ?2",
                 params![hash.as_slice(), now_ms()],
@@ -771,9 +771,9 @@ pub struct Purged {
 /// can no longer be used (they are anonymous: anyone can make them, nothing to keep);
 /// scanned ones after [`HISTORY_RETENTION_MS`], unless a live session still names them.
 pub fn purge(tx: &Conn<'_>, now: i64) -> Result<Purged, ApiError> {
-    let web_sessions = tx.exec("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
+    let web_sessions = tx.execute("DELETE FROM web_sessions WHERE expires_at_ms < ?1", [now])?;
     let unusable = now - DECIDE_TTL_MS - REDEEM_TTL_MS;
-    let login_requests = tx.exec(
+    let login_requests = tx.execute(
         "DELETE FROM login_requests WHERE rid NOT IN (SELECT rid FROM web_sessions) AND \
          ((user_id IS NULL AND expires_at_ms < ?1) OR expires_at_ms < ?2)",
         params![unusable, now - HISTORY_RETENTION_MS],
@@ -786,11 +786,11 @@ pub fn purge(tx: &Conn<'_>, now: i64) -> Result<Purged, ApiError> {
 /// cancelled (a stolen phone's last approval must not still open a browser).
 /// Returns (web sessions ended, logins cancelled).
 pub fn end_for_device(tx: &Conn<'_>, device_id: &str) -> Result<(usize, usize), ApiError> {
-    let sessions = tx.exec(
+    let sessions = tx.execute(
         "DELETE FROM web_sessions WHERE rid IN (SELECT rid FROM login_requests WHERE device_id = ?1)",
         [device_id],
     )?;
-    let logins = tx.exec(
+    let logins = tx.execute(
         "UPDATE login_requests SET state = 'cancelled', decided_at_ms = COALESCE(decided_at_ms, ?2) \
          WHERE device_id = ?1 AND state IN ('scanned', 'approved')",
         params![device_id, now_ms()],
@@ -818,7 +818,7 @@ pub async fn history(State(state): State<AppState>, device: AuthedDevice) -> Res
         .db
         .read(move |conn| {
             let now = now_ms();
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare(
                 "SELECT rid, system, browser, os, ip, place, state, started_at_ms, decided_at_ms, device_id, \
                  expires_at_ms, scanned_at_ms FROM login_requests WHERE user_id = ?1 \
                  ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2",

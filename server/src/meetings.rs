@@ -368,7 +368,7 @@ pub async fn display(
             if !ok {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, codes::DISPLAY_TOKEN_INVALID, "this display's token is missing or wrong"));
             }
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare(
                 "SELECT u.display_name, s.time_ms, s.late FROM meeting_sign_ins s JOIN users u ON u.user_id = s.user_id \
                  WHERE s.mid = ?1 ORDER BY s.time_ms, s.rowid",
             )?;

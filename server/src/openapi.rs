@@ -240,13 +240,13 @@ fn apply_conventions(operation: &mut Operation) {
     // refused on every route that takes one.
     let responses = &mut operation.responses.responses;
     if operation.request_body.is_some() {
-        responses.entry("415".into()).or_insert_with(|| response_ref::<UnsupportedMediaType>());
+        responses.entry("415".into()).or_insert_with(response_ref::<UnsupportedMediaType>);
     }
     if dpop {
-        responses.entry("403".into()).or_insert_with(|| response_ref::<DeviceRevoked>());
+        responses.entry("403".into()).or_insert_with(response_ref::<DeviceRevoked>);
     }
     if idempotent {
-        responses.entry("422".into()).or_insert_with(|| response_ref::<IdempotencyKeyReused>());
+        responses.entry("422".into()).or_insert_with(response_ref::<IdempotencyKeyReused>);
     }
     for (status, response) in &mut operation.responses.responses {
         let RefOr::T(response) = response else { continue };

@@ -107,7 +107,7 @@ pub async fn list_reports(
     let reports = state
         .db
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare(
                 "SELECT id, device_id, kind, text, received_at_ms FROM reports WHERE user_id = ?1 \
                  ORDER BY received_at_ms DESC, rowid DESC LIMIT ?2",
             )?;

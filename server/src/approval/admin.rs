@@ -102,7 +102,7 @@ pub fn put_calendar(tx: &Conn<'_>, c: &Calendar) -> Result<usize, ApiError> {
 /// The deadline of an item received at `received_at_ms`, on the stored calendar.
 fn deadline(tx: &Conn<'_>, item: &NewItem, received_at_ms: i64) -> Result<i64, ApiError> {
     let first = workday(received_at_ms, 0);
-    let mut stmt = tx.prepare_cached("SELECT day, kind FROM approval_calendar WHERE day BETWEEN ?1 AND ?1 + 400")?;
+    let mut stmt = tx.prepare("SELECT day, kind FROM approval_calendar WHERE day BETWEEN ?1 AND ?1 + 400")?;
     let days: HashMap<i64, DayKind> = stmt
         .query_map([first], |r| {
             let kind: String = r.get(1)?;

@@ -58,7 +58,7 @@ fn actionable(conn: &Conn<'_>, user_id: &str, now: i64) -> Result<Vec<Item>, Api
          WHERE c.item_id = i.item_id AND c.user_id = ?1 AND c.done_at_ms IS NULL))",
         store::ITEM_COLUMNS
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare(&sql)?;
     let mut out: Vec<Item> = Vec::new();
     for who in &represented {
         for item in stmt.query_map([who], store::item_of)? {
@@ -248,7 +248,7 @@ fn allowed(conn: &Conn<'_>, item: &Item, user_id: &str, now: i64) -> Result<Vec<
 }
 
 fn chain_steps(conn: &Conn<'_>, item: &Item) -> Result<Vec<ChainStep>, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT display_name, title, level FROM approval_people WHERE user_id = ?1")?;
+    let mut stmt = conn.prepare("SELECT display_name, title, level FROM approval_people WHERE user_id = ?1")?;
     item.chain
         .iter()
         .map(|u| {
@@ -262,7 +262,7 @@ fn chain_steps(conn: &Conn<'_>, item: &Item) -> Result<Vec<ChainStep>, ApiError>
 }
 
 fn history(conn: &Conn<'_>, item_id: &str) -> Result<Vec<HistoryEntry>, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT version, action, actor, acting_for, opinion, to_users, at_ms FROM approval_events WHERE item_id = ?1 ORDER BY version, id",
     )?;
     let rows = stmt.query_map([item_id], |r| {
@@ -332,7 +332,7 @@ pub async fn item(State(state): State<AppState>, device: AuthedDevice, item_id: 
                 }));
             }
             let body: Vec<u8> = tx.query_row("SELECT body FROM approval_items WHERE item_id = ?1", [&item.item_id], |r| r.get(0))?;
-            let mut stmt = tx.prepare_cached(
+            let mut stmt = tx.prepare(
                 "SELECT idx, name, content_type, length(data), sha256 FROM approval_attachments WHERE item_id = ?1 ORDER BY idx",
             )?;
             let attachments = stmt

@@ -150,7 +150,7 @@ pub fn proxy_path(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<Vec<Stri
 /// Whether proxies set for periods overlapping `[from_ms, until_ms)` lead from
 /// `start` back to `target`: the check that refuses a new proxy closing a loop.
 pub fn reaches(conn: &Conn<'_>, start: &str, target: &str, from_ms: i64, until_ms: i64) -> Result<bool, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT proxy_id FROM approval_proxies WHERE user_id = ?1 AND from_ms < ?3 AND ?2 < until_ms",
     )?;
     let mut seen = HashSet::new();
@@ -178,7 +178,7 @@ pub fn principals(conn: &Conn<'_>, item: &Item) -> Result<Vec<String>, ApiError>
         ItemState::Routing => Ok(vec![item.holder.clone()]),
         ItemState::Decided => Ok(Vec::new()),
         ItemState::Cosigning => {
-            let mut stmt = conn.prepare_cached(
+            let mut stmt = conn.prepare(
                 "SELECT user_id FROM approval_cosigners WHERE item_id = ?1 AND done_at_ms IS NULL \
                  AND round = (SELECT max(round) FROM approval_cosigners WHERE item_id = ?1) ORDER BY pos",
             )?;
@@ -240,7 +240,7 @@ pub fn summary(conn: &Conn<'_>, item: &Item, user_id: &str, at_ms: i64) -> Resul
 /// Everyone `user_id` acts for at `at_ms`: themselves and each absent person whose
 /// proxies resolve to them.
 pub fn represented(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<Vec<String>, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT DISTINCT user_id FROM approval_proxies WHERE from_ms <= ?1 AND ?1 < until_ms",
     )?;
     let absent = stmt.query_map([at_ms], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;

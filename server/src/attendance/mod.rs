@@ -53,7 +53,7 @@ fn load_office(conn: &Conn<'_>, kek: &Kek, office_id: &str) -> Result<Office, Ap
         .ok_or_else(unknown_office)?;
     let rules: NewOffice =
         serde_json::from_str(&rules).map_err(|e| ApiError::internal(format!("stored office rules: {e}")))?;
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT beacon_id, identity_key, rotation_exponent, epoch_ms FROM attendance_beacons WHERE office_id = ?1 ORDER BY id",
     )?;
     let mut office = Office { rules, static_ids: Vec::new(), eid_beacons: Vec::new() };

@@ -15,7 +15,7 @@ pub fn week(conn: &Conn<'_>, user_id: &str, at_ms: i64) -> Result<WeekReport, Ap
         .optional()?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     let monday = week_monday(workday(at_ms, 0));
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT workday, kind, time_ms, manual, late FROM attendance_punches \
          WHERE user_id = ?1 AND workday >= ?2 AND workday < ?3 ORDER BY time_ms",
     )?;

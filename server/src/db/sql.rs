@@ -360,13 +360,26 @@ impl<'a> Conn<'a> {
         matches!(self.inner, Inner::Pg { .. })
     }
 
-    fn pg_statement(tx: &mut postgres::Transaction<'_>, statements: &mut PgStatements, sql: &str) -> Result<postgres::Statement> {
-        if let Some(s) = statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let statement = tx.prepare(&super::pg::translate(sql))?;
-        statements.insert(sql.to_owned(), statement.clone());
-        Ok(statement)
+    /// Runs `run` with the cached statement for `sql` and `values` bound as parameters.
+    fn with_pg<T>(
+        tx: &RefCell<postgres::Transaction<'a>>,
+        statements: &RefCell<&'a mut PgStatements>,
+        sql: &str,
+        values: &[Value],
+        run: impl FnOnce(&mut postgres::Transaction<'a>, &postgres::Statement, &[&(dyn postgres::types::ToSql + Sync)]) -> Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut tx = tx.borrow_mut();
+        let mut statements = statements.borrow_mut();
+        let statement = match statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let statement = tx.prepare(&super::pg::translate(sql))?;
+                statements.insert(sql.to_owned(), statement.clone());
+                statement
+            }
+        };
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
+        Ok(run(&mut tx, &statement, &refs)?)
     }
 
     /// Runs a statement and returns every row it produced.
@@ -388,10 +401,7 @@ impl<'a> Conn<'a> {
                 Ok(out)
             }
             Inner::Pg { tx, statements } => {
-                let mut tx = tx.borrow_mut();
-                let statement = Self::pg_statement(&mut tx, &mut statements.borrow_mut(), sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
-                let rows = tx.query(&statement, &refs)?;
+                let rows = Self::with_pg(tx, statements, sql, &values, |tx, statement, refs| tx.query(statement, refs))?;
                 rows.iter().map(super::pg::row_of).collect()
             }
         }
@@ -403,10 +413,7 @@ impl<'a> Conn<'a> {
         match &self.inner {
             Inner::Sqlite(conn) => Ok(conn.prepare_cached(sql)?.execute(rusqlite::params_from_iter(values.iter()))?),
             Inner::Pg { tx, statements } => {
-                let mut tx = tx.borrow_mut();
-                let statement = Self::pg_statement(&mut tx, &mut statements.borrow_mut(), sql)?;
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
-                let n = tx.execute(&statement, &refs)?;
+                let n = Self::with_pg(tx, statements, sql, &values, |tx, statement, refs| tx.execute(statement, refs))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -426,25 +433,10 @@ impl<'a> Conn<'a> {
         rows.first().map_or(Err(Error::NoRows), f)
     }
 
-    /// [`Conn::execute`]: kept under the name the hot paths used for cached statements
-    /// (every statement is cached now, on both engines).
-    pub fn exec<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
-        self.execute(sql, params)
-    }
-
-    /// [`Conn::query_row`], under its hot-path name.
-    pub fn row<T, P: Params, F: FnOnce(&Row) -> Result<T>>(&self, sql: &str, params: P, f: F) -> Result<T> {
-        self.query_row(sql, params, f)
-    }
-
-    /// A statement to run once or several times (rusqlite's `prepare` form).
+    /// A statement to run once or several times (rusqlite's `prepare` form). Every
+    /// statement is compiled once per connection and cached, on both engines.
     pub fn prepare<'c>(&'c self, sql: &'c str) -> Result<Stmt<'c, 'a>> {
         Ok(Stmt { conn: self, sql })
-    }
-
-    /// [`Conn::prepare`]: every statement is cached on both engines.
-    pub fn prepare_cached<'c>(&'c self, sql: &'c str) -> Result<Stmt<'c, 'a>> {
-        self.prepare(sql)
     }
 }
 

@@ -19,7 +19,7 @@ const MIN_TTL_MS: i64 = 60_000;
 /// Queues the reminders of meetings starting in `(now, now + lead]` not reminded yet.
 /// Returns how many messages were queued. Invitees who are not users get none.
 pub fn record_due(conn: &Conn<'_>, kek: &Kek, now_ms: i64, lead_ms: i64) -> Result<usize, ApiError> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare(
         "SELECT mid, title, room, starts_at_ms FROM meetings m WHERE starts_at_ms > ?1 AND starts_at_ms <= ?2 \
          AND NOT EXISTS (SELECT 1 FROM push_meeting_reminders r WHERE r.mid = m.mid) ORDER BY starts_at_ms",
     )?;
@@ -31,7 +31,7 @@ pub fn record_due(conn: &Conn<'_>, kek: &Kek, now_ms: i64, lead_ms: i64) -> Resu
     let mut queued = 0;
     for (mid, title, room, starts_at_ms) in meetings {
         conn.execute("INSERT INTO push_meeting_reminders (mid, sent_at_ms) VALUES (?1, ?2)", params![mid, now_ms])?;
-        let mut invitees = conn.prepare_cached(
+        let mut invitees = conn.prepare(
             "SELECT i.user_id FROM meeting_invitees i JOIN users u ON u.user_id = i.user_id WHERE i.mid = ?1 ORDER BY i.user_id",
         )?;
         let users = invitees.query_map([&mid], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;

@@ -251,7 +251,7 @@ impl Worker {
         let kek = self.kek.clone();
         self.db
             .read(move |c| {
-                let mut stmt = c.prepare_cached(
+                let mut stmt = c.prepare(
                     "SELECT o.id, o.device_id, o.tickle, o.attempts, m.signed, m.expires_ms FROM push_outgoing o \
                      JOIN push_messages m ON m.id = o.message_id WHERE o.next_at_ms <= ?1 ORDER BY o.next_at_ms, o.id LIMIT ?2",
                 )?;

@@ -168,7 +168,7 @@ pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result
     state
         .db
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT body, voided_at_ms, void_reason FROM wallet_contracts WHERE user_id = ?1 ORDER BY created_at_ms, id")?;
+            let mut stmt = conn.prepare("SELECT body, voided_at_ms, void_reason FROM wallet_contracts WHERE user_id = ?1 ORDER BY created_at_ms, id")?;
             let rows = stmt
                 .query_map([&device.user_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<String>>(2)?)))?
                 .collect::<Result<Vec<_>, _>>()?;

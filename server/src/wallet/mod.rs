@@ -184,7 +184,7 @@ pub async fn root_key(State(state): State<AppState>) -> Result<Json<RootKey>, Ap
 }
 
 pub(crate) fn trust_list(conn: &Conn<'_>) -> Result<TrustList, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT kid, issuer, name, public_key, not_before_ms, not_after_ms, types FROM wallet_issuers ORDER BY issuer")?;
+    let mut stmt = conn.prepare("SELECT kid, issuer, name, public_key, not_before_ms, not_after_ms, types FROM wallet_issuers ORDER BY issuer")?;
     let issuers = stmt
         .query_map([], |r| {
             let types: String = r.get(6)?;
@@ -207,7 +207,7 @@ pub(crate) fn trust_list(conn: &Conn<'_>) -> Result<TrustList, ApiError> {
 pub(crate) fn status_bits(conn: &Conn<'_>) -> Result<StatusBits, ApiError> {
     let count: i64 = conn.query_row("SELECT COALESCE(MAX(status_index) + 1, 0) FROM wallet_certificates", [], |r| r.get(0))?;
     let mut bits = StatusBits::with_len(u64::try_from(count).unwrap_or(0));
-    let mut stmt = conn.prepare_cached("SELECT status_index FROM wallet_certificates WHERE revoked_at_ms IS NOT NULL")?;
+    let mut stmt = conn.prepare("SELECT status_index FROM wallet_certificates WHERE revoked_at_ms IS NOT NULL")?;
     for index in stmt.query_map([], |r| r.get::<_, i64>(0))? {
         bits.revoke(u64::try_from(index?).unwrap_or(u64::MAX));
     }
@@ -403,7 +403,7 @@ pub async fn list(State(state): State<AppState>, device: AuthedDevice) -> Result
     state
         .db
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT id, qr, issued_at_ms FROM wallet_certificates WHERE user_id = ?1 ORDER BY issued_at_ms, id")?;
+            let mut stmt = conn.prepare("SELECT id, qr, issued_at_ms FROM wallet_certificates WHERE user_id = ?1 ORDER BY issued_at_ms, id")?;
             let certificates = stmt
                 .query_map([&device.user_id], |r| Ok(WalletEntry { id: r.get(0)?, qr: r.get(1)?, issued_at_ms: r.get(2)? }))?
                 .collect::<Result<Vec<_>, _>>()?;
