@@ -198,11 +198,18 @@ async fn the_week_report_shows_first_in_last_out_and_flags() {
     offices(&t).await;
     let s = t.session("carol").await;
     let ev = || Evidence { beacon_ids: vec!["ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:1".into()], ..Evidence::default() };
+    // Four punches of today (Taipei), a minimum interval (60 s) and a second apart, the
+    // last one now. In the first minutes after Taipei's midnight today has no room for
+    // them yet: wait until it has, rather than let the time of day decide the verdicts.
+    let gap = 61_000;
+    let today_start = |now| taipei_protocol::attendance::workday_start_ms(taipei_protocol::attendance::workday(now, 0), 0);
+    let young = 3 * gap - (now_ms() - today_start(now_ms()));
+    if young > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(young.unsigned_abs() + 1_000)).await;
+    }
     let now = now_ms();
-    // Punches spread over today (Taipei), earliest first.
-    let start = taipei_protocol::attendance::workday_start_ms(taipei_protocol::attendance::workday(now, 0), 0);
-    let t_in = start + (now - start) / 4;
-    for (kind, at) in [(PunchKind::In, t_in), (PunchKind::Out, t_in + (now - t_in) / 3), (PunchKind::Out, t_in + (now - t_in) / 2)] {
+    let t_in = now - 3 * gap;
+    for (kind, at) in [(PunchKind::In, t_in), (PunchKind::Out, now - 2 * gap), (PunchKind::Out, now - gap)] {
         let mut p = punch(&s, "annex", kind, at, ev());
         // Offline since shortly before the punch.
         p.synced_at_ms = at - 1_000;
