@@ -1,15 +1,28 @@
 //! Rate limits on every endpoint a stranger can call or guess at: the login steps a
 //! browser makes, kiosk pickup, the verifier, the room display, device registration and
-//! tokens, and every admin-token check. `governor` (GCRA, keyed) does the counting.
+//! tokens, and every admin-token check. `governor` (GCRA, keyed) does the counting in
+//! each process.
 //!
 //! Keys: a caller without a device is its client address (see `middleware::client_ip`);
 //! a signed-in device is its access token's digest, so phones behind one city NAT do
 //! not share a budget. Over the limit: 429 with `Retry-After` (whole seconds) and the
 //! usual JSON error. The keyed state is pruned when it grows, so a flood from many
 //! addresses cannot grow memory without bound.
+//!
+//! On PostgreSQL, where several processes serve one database, the budget is shared: a
+//! request the process's own governor lets through then draws on the same GCRA kept in
+//! the `rate_limits` table (one row per class and key holding the theoretical arrival
+//! time), by one atomic upsert outside the serialised write lock (only requests of the
+//! same key wait on each other's row lock). All processes together accept no more than
+//! one budget; the local check first keeps a flood from one key off the database once
+//! the process alone has spent the budget. Rows whose time has passed are a full budget
+//! and are deleted every [`SHARED_PURGE_EVERY_US`], so a flood of made-up keys leaves at
+//! most the keys of the last burst window plus that interval. On SQLite (one process)
+//! the local count is the whole budget.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -20,14 +33,19 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::sha256;
+use crate::db::{Db, OptionalExtension as _};
 use crate::error::ApiError;
 use crate::middleware::RequestContext;
+use crate::params;
 
 /// Error code of a reply over the limit.
 pub const RATE_LIMITED: &str = "rate_limited";
 
 /// Above this many tracked keys, keys whose budget is full again are dropped.
 const MAX_TRACKED_KEYS: usize = 50_000;
+
+/// How often a process deletes the shared rows whose budget is full again (µs).
+pub const SHARED_PURGE_EVERY_US: i64 = 10_000_000;
 
 /// One budget: a sustained rate and the burst allowed on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,39 +101,119 @@ pub enum Class {
 
 type Keyed = DefaultKeyedRateLimiter<String>;
 
+/// One class's budget: this process's count, and the GCRA's terms for the shared one.
+#[derive(Debug)]
+struct Budget {
+    local: Keyed,
+    /// Time between two requests at the sustained rate (µs).
+    interval_us: i64,
+    /// How far ahead of now the theoretical arrival time may run: the burst (µs).
+    tolerance_us: i64,
+}
+
 /// The limiters of one server.
 #[derive(Debug, Clone)]
 pub struct Limiters {
-    anonymous: Option<Arc<Keyed>>,
-    device: Option<Arc<Keyed>>,
-    admin: Option<Arc<Keyed>>,
+    anonymous: Option<Arc<Budget>>,
+    device: Option<Arc<Budget>>,
+    admin: Option<Arc<Budget>>,
+    /// The shared budget's database (PostgreSQL only).
+    shared: Option<Shared>,
 }
 
-fn limiter(limit: Option<Limit>) -> Option<Arc<Keyed>> {
+#[derive(Debug, Clone)]
+struct Shared {
+    db: Db,
+    /// When this process last purged the shared rows (µs since the epoch).
+    purged_us: Arc<AtomicI64>,
+}
+
+fn budget(limit: Option<Limit>) -> Option<Arc<Budget>> {
     let limit = limit?;
     let per_minute = NonZeroU32::new(limit.per_minute)?;
     let burst = NonZeroU32::new(limit.burst).unwrap_or(per_minute);
-    let quota = Quota::with_period(Duration::from_secs(60) / per_minute.get())?.allow_burst(burst);
-    Some(Arc::new(Keyed::keyed(quota)))
+    let period = Duration::from_secs(60) / per_minute.get();
+    let quota = Quota::with_period(period)?.allow_burst(burst);
+    let interval_us = i64::try_from(period.as_micros()).unwrap_or(i64::MAX);
+    Some(Arc::new(Budget { local: Keyed::keyed(quota), interval_us, tolerance_us: interval_us.saturating_mul(i64::from(burst.get())) }))
+}
+
+fn now_us() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
 }
 
 impl Limiters {
-    pub fn new(limits: RateLimits) -> Self {
-        Self { anonymous: limiter(limits.anonymous), device: limiter(limits.device), admin: limiter(limits.admin) }
+    /// The budgets of `limits`; shared through `db` when it is PostgreSQL.
+    pub fn new(limits: RateLimits, db: &Db) -> Self {
+        let shared = (db.engine_name() == "postgres").then(|| Shared { db: db.clone(), purged_us: Arc::new(AtomicI64::new(0)) });
+        Self { anonymous: budget(limits.anonymous), device: budget(limits.device), admin: budget(limits.admin), shared }
     }
 
     /// `Err(wait)` when `key` is over the budget of `class`.
-    fn check(&self, class: Class, key: &str) -> Result<(), Duration> {
-        let limiter = match class {
-            Class::Anonymous => &self.anonymous,
-            Class::Device => &self.device,
-            Class::Admin => &self.admin,
+    async fn check(&self, class: Class, key: String) -> Result<(), Duration> {
+        let (budget, tag) = match class {
+            Class::Anonymous => (&self.anonymous, 'n'),
+            Class::Device => (&self.device, 'd'),
+            Class::Admin => (&self.admin, 'm'),
         };
-        let Some(limiter) = limiter else { return Ok(()) };
-        if limiter.len() > MAX_TRACKED_KEYS {
-            limiter.retain_recent();
+        let Some(budget) = budget else { return Ok(()) };
+        if budget.local.len() > MAX_TRACKED_KEYS {
+            budget.local.retain_recent();
         }
-        limiter.check_key(&key.to_owned()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        budget.local.check_key(&key).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))?;
+        match &self.shared {
+            Some(shared) => shared.check(format!("{tag}{key}"), budget.interval_us, budget.tolerance_us).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Shared {
+    /// One request drawn from the shared GCRA of `key`: the theoretical arrival time
+    /// moves one interval on, unless that would put it more than the burst ahead of now.
+    /// A database failure lets the request through (the local budget still holds, and
+    /// the request's own work fails on the same database).
+    async fn check(&self, key: String, interval_us: i64, tolerance_us: i64) -> Result<(), Duration> {
+        let now = now_us();
+        let last = self.purged_us.load(Ordering::Relaxed);
+        if now - last > SHARED_PURGE_EVERY_US && self.purged_us.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            let db = self.db.clone();
+            tokio::spawn(async move {
+                let purge = db.unlocked(move |c| Ok(c.execute("DELETE FROM rate_limits WHERE tat_us < CAST(?1 AS BIGINT)", [now])?)).await;
+                if let Err(e) = purge {
+                    tracing::warn!(error = %e, "purging the shared rate limits failed");
+                }
+            });
+        }
+        let verdict = self
+            .db
+            .unlocked(move |c| {
+                let accepted = c
+                    .query_row(
+                        "INSERT INTO rate_limits AS r (key, tat_us) VALUES (?1, CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)) \
+                         ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) \
+                         WHERE GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) <= CAST(?2 AS BIGINT) + CAST(?4 AS BIGINT) \
+                         RETURNING tat_us",
+                        params![key, now, interval_us, tolerance_us],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()?;
+                if accepted.is_some() {
+                    return Ok(None);
+                }
+                let tat: i64 = c.query_row("SELECT tat_us FROM rate_limits WHERE key = ?1", [key], |r| r.get(0))?;
+                Ok(Some(tat + interval_us - tolerance_us - now))
+            })
+            .await;
+        match verdict {
+            Ok(None) => Ok(()),
+            Ok(Some(wait_us)) => Err(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate limit unavailable; the local one alone applies");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -147,7 +245,7 @@ pub fn too_many(wait: Duration) -> Response {
 
 /// Route layer: draws one request from the budget of its class.
 pub async fn limit(State((limiters, class)): State<(Limiters, Class)>, req: Request, next: Next) -> Response {
-    match limiters.check(class, &key_of(class, &req)) {
+    match limiters.check(class, key_of(class, &req)).await {
         Ok(()) => next.run(req).await,
         Err(wait) => too_many(wait),
     }

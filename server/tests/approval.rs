@@ -682,16 +682,82 @@ async fn the_demo_seed_gives_a_manager_a_proxy_and_items() {
 async fn a_signed_action_raced_on_two_servers_is_done_once() {
     let t = TestServer::start().await;
     let twin = t.twin().await;
+    done_once_across(&t, [&t.server.base_url(), &twin.server.base_url()]).await;
+    twin.server.shutdown().await;
+}
+
+/// The same race across two `reference-server` OS processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_action_raced_on_two_processes_is_done_once() {
+    let (t, a, b) = common::process::three_servers().await;
+    done_once_across(&t, [&a.base, &b.base]).await;
+}
+
+/// A server process SIGKILLed in the middle of an approval's write transaction — the
+/// item moved, its event and verdict written, the transaction waiting for the audit row
+/// behind a lock the test holds — leaves nothing of it; the phone's retry under the same
+/// idempotency key on the other process does it once, and a second retry is the replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_whose_process_is_killed_mid_write_leaves_nothing_and_its_retry_is_done_once() {
+    if common::postgres_only("the test holds a server's transaction open with a PostgreSQL table lock") {
+        return;
+    }
+    let (t, mut a, b) = common::process::three_servers().await;
     let p = people(&t).await;
-    let id = create(&t, document("同時核准")).await.item_id;
+    let id = create(&t, document("中斷核准")).await.item_id;
     let d = detail(&t, &p.chief, &id).await;
     let forward = signed(&p.chief, &d, Action::Forward, "陳核", |_| {});
-    let (key_a, key_b) = (random_id(), random_id());
-    let (a, b) = tokio::join!(send(&t, &p.chief, &forward, &key_a), send(&twin, &p.chief, &forward, &key_b));
+    let key = random_id();
+    let send_at = |base: &str| {
+        t.authed_at(base, &p.chief, Method::POST, "/v1/approval/actions").header(headers::IDEMPOTENCY_KEY, &key).json(&forward).send()
+    };
+    let state = |t: &TestServer| {
+        let item = format!("item_id = '{id}'");
+        [
+            t.count(&format!("SELECT seq FROM approval_items WHERE {item}")),
+            t.count(&format!("SELECT COUNT(*) FROM approval_events WHERE {item} AND action = 'forward'")),
+            t.count(&format!("SELECT COUNT(*) FROM approval_verdicts WHERE {item}")),
+            t.count("SELECT COUNT(*) FROM audit_log"),
+            t.count(&format!("SELECT COUNT(*) FROM idempotency WHERE key = '{key}'")),
+        ]
+    };
+    let before = state(&t);
+
+    let lock = common::process::TableLock::take(&t, "audit_log");
+    let request = tokio::spawn(send_at(&a.base));
+    let pid = lock.blocked_writer("audit_log").await;
+    a.kill();
+    lock.release();
+    common::process::TableLock::wait_gone(&t, pid).await;
+    assert!(request.await.unwrap().is_err(), "the killed process answered");
+    assert_eq!(state(&t), before, "a half-done approval is visible");
+
+    let retry = send_at(&b.base).await.unwrap();
+    assert_eq!(retry.status(), StatusCode::OK);
+    let receipt: ActionReceipt = retry.json().await.unwrap();
+    assert_eq!(receipt.status, ActionStatus::Done, "{receipt:?}");
+    let replay = send_at(&b.base).await.unwrap();
+    assert_eq!(replay.status(), StatusCode::OK);
+    assert!(replay.headers().contains_key("idempotent-replayed"));
+    assert_eq!(replay.json::<ActionReceipt>().await.unwrap(), receipt);
+    let after = state(&t);
+    assert_eq!((after[1], after[2] - before[2], after[4]), (1, 1, 1), "{before:?} → {after:?}");
+}
+
+/// One signed forward sent at once to each of `bases`, under two idempotency keys.
+async fn done_once_across(t: &TestServer, bases: [&str; 2]) {
+    let p = people(t).await;
+    let id = create(t, document("同時核准")).await.item_id;
+    let d = detail(t, &p.chief, &id).await;
+    let forward = signed(&p.chief, &d, Action::Forward, "陳核", |_| {});
+    let send_at = |base: &str, key: String| {
+        t.authed_at(base, &p.chief, Method::POST, "/v1/approval/actions").header(headers::IDEMPOTENCY_KEY, key).json(&forward).send()
+    };
+    let (a, b) = tokio::join!(send_at(bases[0], random_id()), send_at(bases[1], random_id()));
+    let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
     let receipts: [ActionReceipt; 2] = [a.json().await.unwrap(), b.json().await.unwrap()];
     assert_eq!(receipts.iter().filter(|r| r.status == ActionStatus::Done).count(), 1, "{receipts:?}");
     assert_eq!(t.count(&format!("SELECT COUNT(*) FROM approval_events WHERE item_id = '{id}' AND action = 'forward'")), 1);
     assert_eq!(t.count("SELECT COUNT(*) FROM approval_verdicts WHERE status = 'done'"), 1);
-    twin.server.shutdown().await;
 }

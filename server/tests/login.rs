@@ -91,9 +91,13 @@ impl Browser {
     }
 
     async fn redeem_with(&mut self, t: &TestServer, rid: &str, confirm: &str) -> reqwest::Response {
-        let response = t
-            .http
-            .post(t.url(&format!("/v1/login/{rid}/redeem")))
+        self.redeem_at(&t.http, &t.server.base_url(), rid, confirm).await
+    }
+
+    /// [`Self::redeem_with`] at the server (or process) at `base`.
+    async fn redeem_at(&mut self, http: &reqwest::Client, base: &str, rid: &str, confirm: &str) -> reqwest::Response {
+        let response = http
+            .post(format!("{base}/v1/login/{rid}/redeem"))
             .header(COOKIE, self.cookie_header())
             .json(&LoginConfirm { confirm: confirm.into() })
             .send()
@@ -992,17 +996,30 @@ async fn item9_web_systems_are_registered_by_id_with_their_origins() {
 async fn a_login_redeemed_on_two_servers_at_once_opens_one_session() {
     let t = TestServer::start().await;
     let twin = t.twin().await;
-    let s = t.session("u-twins").await;
+    redeemed_once_across(&t, [&t.server.base_url(), &twin.server.base_url()], "u-twins").await;
+    twin.server.shutdown().await;
+}
+
+/// The same race across two `reference-server` OS processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_redeemed_on_two_processes_at_once_opens_one_session() {
+    let (t, a, b) = common::process::three_servers().await;
+    redeemed_once_across(&t, [&a.base, &b.base], "u-procs").await;
+}
+
+/// Three logins approved on `t`, each redeemed twice at once, once at each of `bases`:
+/// one session each.
+async fn redeemed_once_across(t: &TestServer, bases: [&str; 2], user: &str) {
+    let s = t.session(user).await;
     for round in 1..=3u64 {
         let mut b = Browser::new();
-        let started = approved(&t, &mut b, &s, round).await;
-        let confirm = b.status(&t, &started.rid).await.confirm.unwrap_or_default();
+        let started = approved(t, &mut b, &s, round).await;
+        let confirm = b.status(t, &started.rid).await.confirm.unwrap_or_default();
         let (mut first, mut second) = (b.clone(), b.clone());
-        let (r1, r2) = tokio::join!(first.redeem_with(&t, &started.rid, &confirm), second.redeem_with(&twin, &started.rid, &confirm));
+        let (r1, r2) = tokio::join!(first.redeem_at(&t.http, bases[0], &started.rid, &confirm), second.redeem_at(&t.http, bases[1], &started.rid, &confirm));
         let statuses = [r1.status(), r2.status()];
         assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "round {round}: {statuses:?}");
         let sessions: i64 = t.db().query_row("SELECT COUNT(*) FROM web_sessions WHERE rid = ?1", [&started.rid], |r| r.get(0)).unwrap();
         assert_eq!(sessions, 1, "round {round}");
     }
-    twin.server.shutdown().await;
 }

@@ -376,6 +376,45 @@ async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent
     t.server.shutdown().await;
 }
 
+/// Two servers on one database (as two processes behind a load balancer), started
+/// together on a queue of 60 messages: each sender claims its batches under a lease, so
+/// every message reaches the push service exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_draining_one_queue_deliver_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = taipei_server::ServerConfig::embedded(common::db_path(&dir));
+    config.kek = common::kek();
+    config.push.tick = Duration::from_millis(20);
+    // Several claims per sender, so the two interleave rather than one taking all.
+    config.push.parallel = 2;
+    let service = PushService::start().await.unwrap();
+    let t = TestServer { server: taipei_server::start(config.clone()).await.unwrap(), http: common::http_client(), dir };
+    let session = t.session("gina").await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    subscribe(&t, &session, &phone, &endpoint).await;
+    let TestServer { server, http, dir } = t;
+    server.shutdown().await;
+
+    let db = common::open_db(&dir).await;
+    let kek = common::kek();
+    db.write(move |c| (0..60).try_for_each(|n| push::notify(c, &kek, notice("gina", n), common::now_s() * 1000).map(|_| ()))).await.unwrap();
+    drop(db);
+    let (a, b) = tokio::join!(taipei_server::start(config.clone()), taipei_server::start(config));
+    let t = TestServer { server: a.unwrap(), http, dir };
+    let twin = b.unwrap();
+    wait_for("an empty queue", || queued(&t) == 0).await;
+    // A stopped sender has settled every request it made.
+    twin.shutdown().await;
+    let TestServer { server, dir, .. } = t;
+    server.shutdown().await;
+    let mut seqs: Vec<u64> = service.fetch(&endpoint).bodies.iter().map(|b| SignedPush::from_json(&phone.open(b).unwrap()).unwrap().message.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=60).collect::<Vec<u64>>(), "each message once");
+    assert_eq!(service.accepted().len(), 60);
+    drop(dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_trigger_tells_the_right_person() {
     let t = fast_server().await;

@@ -407,16 +407,27 @@ async fn the_verifier_page_and_its_endpoint_judge_pasted_text() {
 async fn a_pickup_code_raced_on_two_servers_is_redeemed_once() {
     let t = TestServer::start().await;
     let twin = t.twin().await;
-    let kiosk = mint_kiosk(&t).await;
+    picked_up_once_across(&t, [&t.server.base_url(), &twin.server.base_url()]).await;
+    twin.server.shutdown().await;
+}
+
+/// The same race across two `reference-server` OS processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickup_code_raced_on_two_processes_is_redeemed_once() {
+    let (t, a, b) = common::process::three_servers().await;
+    picked_up_once_across(&t, [&a.base, &b.base]).await;
+}
+
+/// Three codes, each presented four times at once, alternately at each of `bases`.
+async fn picked_up_once_across(t: &TestServer, bases: [&str; 2]) {
+    let kiosk = mint_kiosk(t).await;
     for n in 0..3 {
-        let (_, _, code) = owner_with_code(&t, &format!("u-race{n}")).await;
+        let (_, _, code) = owner_with_code(t, &format!("u-race{n}")).await;
         let sends = (0..4).map(|i| {
-            let to = if i % 2 == 0 { &t } else { &twin };
-            to.http.post(to.url("/v1/kiosk/pickup")).bearer_auth(&kiosk).json(&RedeemPickup { code: code.code.clone() }).send()
+            t.http.post(format!("{}/v1/kiosk/pickup", bases[i % 2])).bearer_auth(&kiosk).json(&RedeemPickup { code: code.code.clone() }).send()
         });
         let statuses: Vec<StatusCode> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status()).collect();
         assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
     }
     assert_eq!(t.count("SELECT COUNT(*) FROM wallet_pickup_codes WHERE used_at_ms IS NOT NULL"), 3);
-    twin.server.shutdown().await;
 }

@@ -556,6 +556,19 @@ const MIGRATIONS: &[&str] = &[
         sent_at_ms    INTEGER NOT NULL
     );
     "#,
+    // Stateless processes: a push delivery is claimed by one sender for a lease, and
+    // the rate-limit budgets are shared (used on PostgreSQL; see limits.rs).
+    r#"
+    ALTER TABLE push_outgoing ADD COLUMN claimed_by TEXT;
+    ALTER TABLE push_outgoing ADD COLUMN lease_until_ms INTEGER NOT NULL DEFAULT 0;
+    -- GCRA per key: the theoretical arrival time of the key's next request, in µs. A
+    -- row whose tat_us has passed is a full budget, the same as no row, and is purged.
+    CREATE TABLE rate_limits (
+        key    TEXT PRIMARY KEY,
+        tat_us INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_by_tat ON rate_limits(tat_us);
+    "#,
 ];
 
 /// The schema version this code produces.

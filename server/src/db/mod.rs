@@ -193,6 +193,18 @@ impl Db {
         self.run(false, f).await
     }
 
+    /// Runs `f` in a transaction of its own that does not take the write lock: for
+    /// writes that are safe without it (one atomic upsert, a delete of lapsed rows) and
+    /// must not queue behind the serialised writers. On SQLite it is a read's footing
+    /// (autocommit per statement).
+    pub async fn unlocked<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(false, f).await
+    }
+
     /// Runs `f` in one write transaction: committed if `f` succeeds, rolled back
     /// otherwise. Only one write transaction runs at a time on the database, so two
     /// writers — even in two processes — can never both read "not done yet" and both do

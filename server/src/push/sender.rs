@@ -5,10 +5,18 @@
 //! A row is written in the trigger's transaction and deleted only once the push
 //! service took the message (2xx), said the subscription is gone (404/410: the
 //! subscription goes too), or the message expired or was given up on after
-//! [`PushConfig::max_attempts`]; so a stopped process loses nothing, and at worst sends
-//! a message twice (the phone drops repeats by the signed id). A row that cannot be
-//! delivered is no loss either: the message stays in the user's log and the phone's
+//! [`PushConfig::max_attempts`]; so a stopped process loses nothing. A row that cannot
+//! be delivered is no loss either: the message stays in the user's log and the phone's
 //! next sync fetches it.
+//!
+//! Every process on the database runs a sender, so a round first claims its batch in
+//! one write transaction: due rows whose lease has lapsed get this sender's
+//! `claimed_by` and a `lease_until_ms` [`PushConfig::lease`] ahead, and no other sender
+//! loads them until it lapses. Settling a row (delete, or reschedule with the lease
+//! cleared) ends the claim. A sender posts only while its lease still covers the whole
+//! request ([`PushConfig::request_timeout`]), so a message is sent once; only a process
+//! that dies between the push service's answer and the settling write leaves a lease
+//! that lapses into a second delivery (the phone drops repeats by the signed id).
 //!
 //! Each request is `POST endpoint` with the RFC 8291 `aes128gcm` body (the signed
 //! message, or its signed tickle when it would not fit 4 KB or the service answered
@@ -59,6 +67,10 @@ pub struct PushConfig {
     pub parallel: usize,
     /// How long before a meeting's start its invitees are reminded.
     pub meeting_reminder_lead: Duration,
+    /// How long a claimed batch is this sender's alone. Rows still unsent when it is
+    /// about to lapse are left for whichever sender claims them next; a process that
+    /// died leaves its rows to the others after this long.
+    pub lease: Duration,
 }
 
 impl Default for PushConfig {
@@ -73,6 +85,7 @@ impl Default for PushConfig {
             request_timeout: Duration::from_secs(15),
             parallel: 8,
             meeting_reminder_lead: Duration::from_secs(10 * 60),
+            lease: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -107,6 +120,8 @@ pub fn enqueue(conn: &Conn<'_>, message: &PushMessage, now_ms: i64) -> Result<us
 /// One queued delivery, loaded with everything the request needs.
 struct Due {
     id: i64,
+    /// Until when this sender may post it.
+    lease_until_ms: i64,
     tickle: bool,
     attempts: u32,
     signed: String,
@@ -143,6 +158,8 @@ struct Worker {
     signing: EcdsaKeyPair,
     vapid: EcdsaKeyPair,
     rng: SystemRandom,
+    /// This sender's name in `push_outgoing.claimed_by`, random per start.
+    claimant: String,
 }
 
 /// The HTTP client for push services: rustls on ring with the operating system's root
@@ -177,7 +194,8 @@ impl Sender {
         let k = kek.clone();
         let (signing, vapid) = db.read(move |c| Ok((super::signing_key(c, &k)?, super::vapid_key(c, &k)?))).await?;
         let http = http_client(config.request_timeout)?;
-        let worker = Arc::new(Worker { db, kek, config, http, signing, vapid, rng: SystemRandom::new() });
+        let claimant = crate::random::id()?;
+        let worker = Arc::new(Worker { db, kek, config, http, signing, vapid, rng: SystemRandom::new(), claimant });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -220,7 +238,7 @@ impl Worker {
             tracing::debug!(reminded, "meeting reminders queued");
         }
         loop {
-            let batch = self.load_due(now_ms()).await?;
+            let batch = self.claim_due(now_ms()).await?;
             if batch.is_empty() {
                 break;
             }
@@ -239,7 +257,12 @@ impl Worker {
                 break;
             }
         }
-        let next: Option<i64> = self.db.read(|c| Ok(c.query_row("SELECT MIN(next_at_ms) FROM push_outgoing", [], |r| r.get(0))?)).await?;
+        let next: Option<i64> = self
+            .db
+            .read(|c| {
+                Ok(c.query_row("SELECT MIN(CASE WHEN lease_until_ms > next_at_ms THEN lease_until_ms ELSE next_at_ms END) FROM push_outgoing", [], |r| r.get(0))?)
+            })
+            .await?;
         let tick = self.config.tick;
         Ok(match next {
             Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).max(1)).min(tick),
@@ -247,16 +270,30 @@ impl Worker {
         })
     }
 
-    async fn load_due(&self, now: i64) -> Result<Vec<Due>, ApiError> {
+    /// Claims up to [`BATCH`] due rows no other sender holds, in one write transaction
+    /// (writers are serialised, so two senders never claim one row), and loads them.
+    async fn claim_due(&self, now: i64) -> Result<Vec<Due>, ApiError> {
         let kek = self.kek.clone();
+        let claimant = self.claimant.clone();
+        let lease_until_ms = now.saturating_add(i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX));
+        // A look first, so a round with nothing due takes no write lock.
+        let due = "SELECT 1 FROM push_outgoing WHERE next_at_ms <= ?1 AND lease_until_ms <= ?1";
+        if !self.db.read(move |c| Ok(c.prepare(due)?.exists([now])?)).await? {
+            return Ok(Vec::new());
+        }
         self.db
-            .read(move |c| {
+            .write(move |c| {
+                c.execute(
+                    "UPDATE push_outgoing SET claimed_by = ?1, lease_until_ms = ?2 WHERE id IN (SELECT id FROM push_outgoing \
+                     WHERE next_at_ms <= ?3 AND lease_until_ms <= ?3 ORDER BY next_at_ms, id LIMIT ?4)",
+                    params![claimant, lease_until_ms, now, BATCH as i64],
+                )?;
                 let mut stmt = c.prepare(
                     "SELECT o.id, o.device_id, o.tickle, o.attempts, m.signed, m.expires_ms FROM push_outgoing o \
-                     JOIN push_messages m ON m.id = o.message_id WHERE o.next_at_ms <= ?1 ORDER BY o.next_at_ms, o.id LIMIT ?2",
+                     JOIN push_messages m ON m.id = o.message_id WHERE o.claimed_by = ?1 AND o.lease_until_ms = ?2 ORDER BY o.next_at_ms, o.id",
                 )?;
                 let rows = stmt
-                    .query_map(params![now, BATCH as i64], |r| {
+                    .query_map(params![claimant, lease_until_ms], |r| {
                         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, u32>(3)?, r.get::<_, String>(4)?, r.get::<_, i64>(5)?))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -265,7 +302,7 @@ impl Worker {
                     // The row cascades away with its subscription; one missing here was
                     // deleted between the two reads and will be gone from the queue too.
                     if let Some(subscription) = registry::get(c, &kek, &device_id)? {
-                        out.push(Due { id, tickle, attempts, signed, expires_ms, subscription });
+                        out.push(Due { id, lease_until_ms, tickle, attempts, signed, expires_ms, subscription });
                     }
                 }
                 Ok(out)
@@ -288,6 +325,12 @@ impl Worker {
         let now = now_ms();
         if now >= due.expires_ms {
             return self.reschedule(due.id, None).await;
+        }
+        let timeout = i64::try_from(self.config.request_timeout.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_add(timeout) >= due.lease_until_ms {
+            // Another sender may claim it before this request would end: leave it to
+            // the next claim rather than risk two deliveries.
+            return Ok(());
         }
         let message: SignedPush = serde_json::from_str(&due.signed).map_err(|e| ApiError::internal(format!("stored push message: {e}")))?;
         let body = encryption::seal(&self.plaintext(&due)?, &due.subscription.p256dh, &due.subscription.auth, PAD_TO, &self.rng)
@@ -312,7 +355,7 @@ impl Worker {
                 let id = due.id;
                 self.db
                     .write(move |tx| {
-                        tx.execute("UPDATE push_outgoing SET tickle = 1, next_at_ms = ?2 WHERE id = ?1", params![id, now])?;
+                        tx.execute("UPDATE push_outgoing SET tickle = 1, next_at_ms = ?2, claimed_by = NULL, lease_until_ms = 0 WHERE id = ?1", params![id, now])?;
                         Ok(())
                     })
                     .await
@@ -342,7 +385,10 @@ impl Worker {
         self.db
             .write(move |tx| {
                 match at {
-                    Some(at) => tx.execute("UPDATE push_outgoing SET attempts = attempts + 1, next_at_ms = ?2 WHERE id = ?1", params![id, at])?,
+                    Some(at) => tx.execute(
+                        "UPDATE push_outgoing SET attempts = attempts + 1, next_at_ms = ?2, claimed_by = NULL, lease_until_ms = 0 WHERE id = ?1",
+                        params![id, at],
+                    )?,
                     None => tx.execute("DELETE FROM push_outgoing WHERE id = ?1", [id])?,
                 };
                 Ok(())

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod process;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reqwest::{Method, Response, StatusCode};
@@ -149,6 +151,17 @@ pub fn sqlite_only(what: &str) -> bool {
         eprintln!("not on PostgreSQL: {what} is about the SQLite file");
     }
     pg
+}
+
+/// True (after saying so) when the suite runs on SQLite and `what` needs PostgreSQL
+/// (several processes sharing state the SQLite build keeps in memory, or PostgreSQL's
+/// own views and locks).
+pub fn postgres_only(what: &str) -> bool {
+    let sqlite = postgres_url().is_none();
+    if sqlite {
+        eprintln!("only on PostgreSQL: {what}");
+    }
+    sqlite
 }
 
 /// Runs blocking database work off the async runtime (the synchronous PostgreSQL
@@ -388,7 +401,13 @@ impl TestServer {
 
     /// An authenticated request with a fresh, correct proof.
     pub fn authed(&self, session: &Session, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let url = self.url(path);
+        self.authed_at(&self.server.base_url(), session, method, path)
+    }
+
+    /// [`Self::authed`] sent to another server on this one's database (`base` is its
+    /// `http://host:port`).
+    pub fn authed_at(&self, base: &str, session: &Session, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = format!("{base}{path}");
         let proof = session
             .phone
             .proof(method.as_str(), &url, Some(&session.token));
