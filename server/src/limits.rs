@@ -33,10 +33,9 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::sha256;
-use crate::db::{Db, OptionalExtension as _};
+use crate::db::{Db, Value};
 use crate::error::ApiError;
 use crate::middleware::RequestContext;
-use crate::params;
 
 /// Error code of a reply over the limit.
 pub const RATE_LIMITED: &str = "rate_limited";
@@ -180,35 +179,32 @@ impl Shared {
         if now - last > SHARED_PURGE_EVERY_US && self.purged_us.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             let db = self.db.clone();
             tokio::spawn(async move {
-                let purge = db.unlocked(move |c| Ok(c.execute("DELETE FROM rate_limits WHERE tat_us < CAST(?1 AS BIGINT)", [now])?)).await;
+                let purge = db.statement("DELETE FROM rate_limits WHERE tat_us < CAST(?1 AS BIGINT)", vec![Value::Int(now)]).await;
                 if let Err(e) = purge {
                     tracing::warn!(error = %e, "purging the shared rate limits failed");
                 }
             });
         }
+        // One statement, one round trip: the upsert, and (read from the snapshot before
+        // it) the arrival time that refused the request, for its `Retry-After`.
         let verdict = self
             .db
-            .unlocked(move |c| {
-                let accepted = c
-                    .query_row(
-                        "INSERT INTO rate_limits AS r (key, tat_us) VALUES (?1, CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)) \
-                         ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) \
-                         WHERE GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) <= CAST(?2 AS BIGINT) + CAST(?4 AS BIGINT) \
-                         RETURNING tat_us",
-                        params![key, now, interval_us, tolerance_us],
-                        |r| r.get::<_, i64>(0),
-                    )
-                    .optional()?;
-                if accepted.is_some() {
-                    return Ok(None);
-                }
-                let tat: i64 = c.query_row("SELECT tat_us FROM rate_limits WHERE key = ?1", [key], |r| r.get(0))?;
-                Ok(Some(tat + interval_us - tolerance_us - now))
-            })
-            .await;
+            .statement(
+                "WITH drawn AS (INSERT INTO rate_limits AS r (key, tat_us) VALUES (?1, CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)) \
+                 ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) \
+                 WHERE GREATEST(r.tat_us, CAST(?2 AS BIGINT)) + CAST(?3 AS BIGINT) <= CAST(?2 AS BIGINT) + CAST(?4 AS BIGINT) \
+                 RETURNING tat_us) \
+                 SELECT (SELECT COUNT(*) FROM drawn), coalesce((SELECT tat_us FROM rate_limits WHERE key = ?1), 0)",
+                vec![Value::Text(key), Value::Int(now), Value::Int(interval_us), Value::Int(tolerance_us)],
+            )
+            .await
+            .and_then(|rows| {
+                let row = rows.first().ok_or_else(|| ApiError::internal("the rate-limit statement returned no row"))?;
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+            });
         match verdict {
-            Ok(None) => Ok(()),
-            Ok(Some(wait_us)) => Err(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))),
+            Ok((1, _)) => Ok(()),
+            Ok((_, tat)) => Err(Duration::from_micros(u64::try_from(tat + interval_us - tolerance_us - now).unwrap_or(0))),
             Err(e) => {
                 tracing::warn!(error = %e, "shared rate limit unavailable; the local one alone applies");
                 Ok(())
