@@ -334,23 +334,42 @@ async fn the_push_service_answers_steer_the_sender() {
     assert_eq!(queued(&t), 0, "nothing is queued for a removed subscription");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent_sends() {
+/// A server's configuration, database and subscribed phone, the server stopped: for a
+/// test that fills the queue while no sender runs.
+struct Stopped {
+    config: taipei_server::ServerConfig,
+    service: PushService,
+    phone: TestPhone,
+    endpoint: String,
+    http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+/// Starts a server on a fresh database (configured by `adjust`), subscribes `user`'s
+/// phone to a loopback push service, and stops the server.
+async fn subscribed_then_stopped(user: &str, adjust: impl FnOnce(&mut taipei_server::ServerConfig)) -> Stopped {
     let dir = tempfile::tempdir().unwrap();
-    let path = common::db_path(&dir);
-    let mut config = taipei_server::ServerConfig::embedded(path.clone());
+    let mut config = taipei_server::ServerConfig::embedded(common::db_path(&dir));
     config.kek = common::kek();
-    config.push.tick = Duration::from_millis(50);
-    config.push.retry_base = Duration::from_millis(20);
+    adjust(&mut config);
     let service = PushService::start().await.unwrap();
-    let server = taipei_server::start(config.clone()).await.unwrap();
-    let t = TestServer { server, http: common::http_client(), dir };
-    let session = t.session("erin").await;
+    let t = TestServer { server: taipei_server::start(config.clone()).await.unwrap(), http: common::http_client(), dir };
+    let session = t.session(user).await;
     let phone = TestPhone::new();
     let endpoint = service.subscribe(None);
     subscribe(&t, &session, &phone, &endpoint).await;
     let TestServer { server, http, dir } = t;
     server.shutdown().await;
+    Stopped { config, service, phone, endpoint, http, dir }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent_sends() {
+    let Stopped { config, service, phone, endpoint, http, dir } = subscribed_then_stopped("erin", |c| {
+        c.push.tick = Duration::from_millis(50);
+        c.push.retry_base = Duration::from_millis(20);
+    })
+    .await;
 
     // While the server is down, 40 messages are queued by concurrent writers.
     let db = common::open_db(&dir).await;
@@ -381,20 +400,12 @@ async fn the_queue_survives_a_restart_and_numbers_stay_gap_free_under_concurrent
 /// every message reaches the push service exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_draining_one_queue_deliver_each_message_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = taipei_server::ServerConfig::embedded(common::db_path(&dir));
-    config.kek = common::kek();
-    config.push.tick = Duration::from_millis(20);
-    // Several claims per sender, so the two interleave rather than one taking all.
-    config.push.parallel = 2;
-    let service = PushService::start().await.unwrap();
-    let t = TestServer { server: taipei_server::start(config.clone()).await.unwrap(), http: common::http_client(), dir };
-    let session = t.session("gina").await;
-    let phone = TestPhone::new();
-    let endpoint = service.subscribe(None);
-    subscribe(&t, &session, &phone, &endpoint).await;
-    let TestServer { server, http, dir } = t;
-    server.shutdown().await;
+    let Stopped { config, service, phone, endpoint, http, dir } = subscribed_then_stopped("gina", |c| {
+        c.push.tick = Duration::from_millis(20);
+        // Several claims per sender, so the two interleave rather than one taking all.
+        c.push.parallel = 2;
+    })
+    .await;
 
     let db = common::open_db(&dir).await;
     let kek = common::kek();
