@@ -349,7 +349,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(format!("push sender: {e}"))))?;
     let edge = Arc::new(middleware::Edge { proxies: config.trusted_proxies.clone(), metrics: Arc::clone(&state.settings.metrics) });
-    let limiters = Limiters::new(config.rate_limits, &state.db);
+    let limiters = Limiters::new(config.rate_limits, &state.db, config.purge_interval);
     let app = router(state, &limiters, edge).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -16,9 +16,10 @@
 //! same key wait on each other's row lock). All processes together accept no more than
 //! one budget; the local check first keeps a flood from one key off the database once
 //! the process alone has spent the budget. Rows whose time has passed are a full budget
-//! and are deleted every [`SHARED_PURGE_EVERY_US`], so a flood of made-up keys leaves at
-//! most the keys of the last burst window plus that interval. On SQLite (one process)
-//! the local count is the whole budget.
+//! and each process deletes them every `ServerConfig::purge_interval`, at most
+//! [`MAX_SHARED_PURGE_EVERY`] apart, so a flood of made-up keys leaves at most the keys
+//! of the last burst window plus that interval. On SQLite (one process) the local
+//! count is the whole budget.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -43,8 +44,9 @@ pub const RATE_LIMITED: &str = "rate_limited";
 /// Above this many tracked keys, keys whose budget is full again are dropped.
 const MAX_TRACKED_KEYS: usize = 50_000;
 
-/// How often a process deletes the shared rows whose budget is full again (µs).
-pub const SHARED_PURGE_EVERY_US: i64 = 10_000_000;
+/// The longest a process goes without deleting the shared rows whose budget is full
+/// again (a shorter `ServerConfig::purge_interval` is used as it is).
+pub const MAX_SHARED_PURGE_EVERY: Duration = Duration::from_secs(10);
 
 /// One budget: a sustained rate and the burst allowed on top.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,7 @@ struct Shared {
     db: Db,
     /// When this process last purged the shared rows (µs since the epoch).
     purged_us: Arc<AtomicI64>,
+    purge_every_us: i64,
 }
 
 fn budget(limit: Option<Limit>) -> Option<Arc<Budget>> {
@@ -143,9 +146,11 @@ fn now_us() -> i64 {
 }
 
 impl Limiters {
-    /// The budgets of `limits`; shared through `db` when it is PostgreSQL.
-    pub fn new(limits: RateLimits, db: &Db) -> Self {
-        let shared = (db.engine_name() == "postgres").then(|| Shared { db: db.clone(), purged_us: Arc::new(AtomicI64::new(0)) });
+    /// The budgets of `limits`; shared through `db` when it is PostgreSQL, its lapsed
+    /// rows deleted every `purge_every` (at most [`MAX_SHARED_PURGE_EVERY`]).
+    pub fn new(limits: RateLimits, db: &Db, purge_every: Duration) -> Self {
+        let purge_every_us = i64::try_from(purge_every.min(MAX_SHARED_PURGE_EVERY).as_micros()).unwrap_or(i64::MAX);
+        let shared = (db.engine_name() == "postgres").then(|| Shared { db: db.clone(), purged_us: Arc::new(AtomicI64::new(0)), purge_every_us });
         Self { anonymous: budget(limits.anonymous), device: budget(limits.device), admin: budget(limits.admin), shared }
     }
 
@@ -176,7 +181,7 @@ impl Shared {
     async fn check(&self, key: String, interval_us: i64, tolerance_us: i64) -> Result<(), Duration> {
         let now = now_us();
         let last = self.purged_us.load(Ordering::Relaxed);
-        if now - last > SHARED_PURGE_EVERY_US && self.purged_us.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if now - last > self.purge_every_us && self.purged_us.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             let db = self.db.clone();
             tokio::spawn(async move {
                 let purge = db.statement("DELETE FROM rate_limits WHERE tat_us < CAST(?1 AS BIGINT)", vec![Value::Int(now)]).await;

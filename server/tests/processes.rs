@@ -10,8 +10,9 @@
 
 mod common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use common::TestServer;
 use common::process::three_servers;
 use reqwest::StatusCode;
 use taipei_server::limits::{Limit, RateLimits};
@@ -60,4 +61,35 @@ async fn a_flood_spread_over_two_processes_gets_one_budget_not_two() {
     eprintln!("{accepted} accepted in {elapsed:?} (burst {burst}, {refilled} refilled meanwhile)");
     assert!(accepted > 0, "the budget was not spent before the flood");
     assert!(accepted <= burst + refilled, "{accepted} accepted in {elapsed:?}: more than one budget of {burst} + {refilled}");
+}
+
+/// A flood of made-up keys leaves no rows in the shared budget: a key's row is deleted
+/// once its budget is full again, so the table holds only the keys of the last moments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_budget_keeps_no_row_of_a_key_whose_budget_is_full_again() {
+    if common::postgres_only("the rate-limit budget is shared through the database") {
+        return;
+    }
+    let t = TestServer::start_with(|c| {
+        c.purge_interval = Duration::from_millis(100);
+        // A device key's row is a full budget again one interval (1 s) after its request.
+        c.rate_limits = RateLimits { device: Some(Limit { per_minute: 60, burst: 5 }), anonymous: Some(Limit { per_minute: 60_000, burst: 1_000 }), admin: None };
+    })
+    .await;
+    // Guessed tokens on a guessable device route: each is a key of its own.
+    let sends = (0..200).map(|i| t.http.post(t.url("/v1/login/scan")).header("authorization", format!("DPoP guess{i}")).json(&serde_json::json!({"frame": "x"})).send());
+    for response in futures::future::join_all(sends).await {
+        assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let device_rows = || t.count("SELECT COUNT(*) FROM rate_limits WHERE key LIKE 'd%'");
+    assert!(device_rows() > 0, "the flood drew on the shared budget");
+    // Any limited request lets the process purge when it is due.
+    for _ in 0..100 {
+        assert_eq!(t.http.get(t.url("/v1/time")).send().await.unwrap().status(), StatusCode::OK);
+        if device_rows() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} rows of full budgets are still kept", device_rows());
 }
