@@ -69,7 +69,8 @@ pub struct PushConfig {
     pub meeting_reminder_lead: Duration,
     /// How long a claimed batch is this sender's alone. Rows still unsent when it is
     /// about to lapse are left for whichever sender claims them next; a process that
-    /// died leaves its rows to the others after this long.
+    /// died leaves its rows to the others after this long. At least twice
+    /// `request_timeout` is used, so a lease always leaves time to post.
     pub lease: Duration,
 }
 
@@ -275,7 +276,8 @@ impl Worker {
     async fn claim_due(&self, now: i64) -> Result<Vec<Due>, ApiError> {
         let kek = self.kek.clone();
         let claimant = self.claimant.clone();
-        let lease_until_ms = now.saturating_add(i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX));
+        let lease = self.config.lease.max(self.config.request_timeout.saturating_mul(2));
+        let lease_until_ms = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         // A look first, so a round with nothing due takes no write lock.
         let due = "SELECT 1 FROM push_outgoing WHERE next_at_ms <= ?1 AND lease_until_ms <= ?1";
         if !self.db.read(move |c| Ok(c.prepare(due)?.exists([now])?)).await? {
