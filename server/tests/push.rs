@@ -426,6 +426,47 @@ async fn two_servers_draining_one_queue_deliver_each_message_once() {
     drop(dir);
 }
 
+/// Rows claimed by a sender that died: untouched while its lease lives, delivered once
+/// by a live sender after it lapsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_senders_claim_is_left_until_its_lease_lapses_then_delivered_once() {
+    let Stopped { config, service, phone, endpoint, http, dir } = subscribed_then_stopped("hana", |c| c.push.tick = Duration::from_millis(20)).await;
+    let db = common::open_db(&dir).await;
+    let kek = common::kek();
+    let [held, lapsed] = db
+        .write(move |c| {
+            let mut ids = Vec::new();
+            for n in 0..2 {
+                ids.push(push::notify(c, &kek, notice("hana", n), common::now_s() * 1000)?.expect("a known user").message.id);
+            }
+            Ok([ids[0].clone(), ids[1].clone()])
+        })
+        .await
+        .unwrap();
+    drop(db);
+    let claim = |id: &str, until: i64| {
+        common::test_db(&dir).execute("UPDATE push_outgoing SET claimed_by = 'dead', lease_until_ms = ?2 WHERE message_id = ?1", taipei_server::params![id, until]).unwrap()
+    };
+    let now = common::now_s() * 1000;
+    assert_eq!(claim(&held, now + 3_600_000), 1);
+    assert_eq!(claim(&lapsed, now - 1), 1);
+    let t = TestServer { server: taipei_server::start(config).await.unwrap(), http, dir };
+    let ids = |service: &PushService| -> Vec<String> {
+        service.fetch(&endpoint).bodies.iter().map(|b| SignedPush::from_json(&phone.open(b).unwrap()).unwrap().message.id).collect()
+    };
+    wait_for("the lapsed claim's delivery", || service.pending(&endpoint) == 1).await;
+    assert_eq!(ids(&service), vec![lapsed.clone()]);
+    assert_eq!(t.count("SELECT COUNT(*) FROM push_outgoing WHERE claimed_by = 'dead'"), 1, "the live claim is left alone");
+
+    // The dead process's lease runs out.
+    t.db().execute("UPDATE push_outgoing SET lease_until_ms = 0 WHERE claimed_by = 'dead'", []).unwrap();
+    wait_for("the second delivery", || service.pending(&endpoint) == 1).await;
+    assert_eq!(ids(&service), vec![held]);
+    wait_for("an empty queue", || queued(&t) == 0).await;
+    t.server.shutdown().await;
+    assert_eq!(service.pending(&endpoint), 0, "nothing was sent twice");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_trigger_tells_the_right_person() {
     let t = fast_server().await;
