@@ -195,35 +195,14 @@ impl Db {
 
     /// One statement on its own, committed as it runs, and its rows: for a write that
     /// is atomic alone and must not queue behind the serialised writers (a shared
-    /// rate-limit counter). On PostgreSQL without BEGIN/COMMIT — one round trip, the
-    /// statement prepared once per connection — and without the write lock.
+    /// rate-limit counter). On PostgreSQL it runs on the pool's asynchronous connection
+    /// (`pg::Pipe`): no BEGIN/COMMIT, no write lock, no blocking-pool thread, the
+    /// statement prepared once, concurrent callers pipelined — one round trip.
     pub async fn statement(&self, sql: &'static str, params: Vec<Value>) -> Result<Vec<Row>, ApiError> {
-        let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || -> Result<Vec<Row>, ApiError> {
-            match &*engine {
-                Engine::Sqlite(conn) => {
-                    let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    Ok(Conn::sqlite(&conn).query_all(sql, params)?)
-                }
-                Engine::Postgres(pool) => {
-                    let mut lease = pool.lease().map_err(Error::from)?;
-                    let pc = &mut *lease;
-                    let statement = match pc.statements.get(sql) {
-                        Some(s) => s.clone(),
-                        None => {
-                            let s = pc.client.prepare(&pg::translate(sql)).map_err(Error::from)?;
-                            pc.statements.insert(sql.to_owned(), s.clone());
-                            s
-                        }
-                    };
-                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params.iter().map(|v| v as &(dyn postgres::types::ToSql + Sync)).collect();
-                    let rows = pc.client.query(&statement, &refs).map_err(Error::from)?;
-                    Ok(rows.iter().map(pg::row_of).collect::<Result<Vec<_>>>()?)
-                }
-            }
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+        if let Engine::Postgres(pool) = &*self.engine {
+            return Ok(pool.pipe.query(sql, &params).await?);
+        }
+        self.read(move |c| Ok(c.query_all(sql, params)?)).await
     }
 
     /// Runs `f` in one write transaction: committed if `f` succeeds, rolled back

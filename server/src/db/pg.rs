@@ -1,9 +1,11 @@
 //! PostgreSQL's side of [`super::sql`]: placeholders, binding a [`Value`] to whatever
-//! type the server inferred for a parameter, reading any column this schema has, and a
-//! small pool of connections.
+//! type the server inferred for a parameter, reading any column this schema has, a
+//! small pool of connections, and one asynchronous connection for the request path's
+//! single statements.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -120,11 +122,13 @@ pub(crate) struct Pool {
     url: String,
     slots: Mutex<Slots>,
     returned: Condvar,
+    /// Beside the pool, for [`super::Db::statement`].
+    pub(crate) pipe: Pipe,
 }
 
 impl Pool {
     pub(crate) fn new(url: &str) -> Self {
-        Self { url: url.to_owned(), slots: Mutex::new(Slots { idle: Vec::new(), open: 0 }), returned: Condvar::new() }
+        Self { url: url.to_owned(), slots: Mutex::new(Slots { idle: Vec::new(), open: 0 }), returned: Condvar::new(), pipe: Pipe::new(url) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -179,6 +183,58 @@ impl Drop for Pool {
         if !idle.is_empty() {
             let _ = std::thread::spawn(move || drop(idle)).join();
         }
+    }
+}
+
+/// One asynchronous connection (tokio-postgres) for single statements on the request
+/// path — the shared rate limit's upsert: concurrent requests' statements are pipelined
+/// on it, so none takes a pooled connection or a blocking-pool thread, and nothing
+/// waits behind the serialised writers. Opened on first use; reopened after it broke.
+pub(crate) struct Pipe {
+    url: String,
+    open: tokio::sync::Mutex<Option<Arc<Piped>>>,
+}
+
+struct Piped {
+    client: tokio_postgres::Client,
+    statements: Mutex<HashMap<&'static str, tokio_postgres::Statement>>,
+}
+
+impl Pipe {
+    fn new(url: &str) -> Self {
+        Self { url: url.to_owned(), open: tokio::sync::Mutex::new(None) }
+    }
+
+    async fn connection(&self) -> Result<Arc<Piped>, postgres::Error> {
+        let mut open = self.open.lock().await;
+        if let Some(piped) = open.as_ref().filter(|p| !p.client.is_closed()) {
+            return Ok(Arc::clone(piped));
+        }
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "the statement connection to PostgreSQL failed");
+            }
+        });
+        let piped = Arc::new(Piped { client, statements: Mutex::new(HashMap::new()) });
+        *open = Some(Arc::clone(&piped));
+        Ok(piped)
+    }
+
+    /// Runs `sql` (prepared once per connection) with `params`, committed on its own.
+    pub(crate) async fn query(&self, sql: &'static str, params: &[Value]) -> sql::Result<Vec<Row>> {
+        let piped = self.connection().await?;
+        let cached = piped.statements.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(sql).cloned();
+        let statement = match cached {
+            Some(s) => s,
+            None => {
+                let s = piped.client.prepare(&translate(sql)).await?;
+                piped.statements.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(sql, s.clone());
+                s
+            }
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        piped.client.query(&statement, &refs).await?.iter().map(row_of).collect()
     }
 }
 
