@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::binarize::{self, Bits, Thresholds};
 use super::gray::{self, Gray};
-use super::{DecodedCode, LumaFrame, Point, QrError, finder, rs, stream, text};
+use super::{DecodedCode, LumaFrame, Point, QrError, finder, rs, scratch, stream, text};
 
 /// Which preprocessing steps the decoder may use. The default is the tuned ladder;
 /// switching steps off exists to measure what each one earns.
@@ -459,6 +459,7 @@ impl Pass {
                 let (w, h) = (gray.w, gray.h);
                 let bits: Bits = binarize::apply(gray, thresholds, self.invert);
                 let mut prepared = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bits[y * w + x]);
+                scratch::give(bits);
                 (read_grids(prepared.detect_grids()), None)
             }
         };
@@ -758,7 +759,11 @@ mod diag {
         let look = first_look(&whole, &mut Images::new(&frame), true);
         eprintln!("first look: ran {:?}, go on {}, crops {:?}", look.ran, look.go_on, look.regions);
         for pass in whole {
-            eprintln!("{pass:?} -> {}", pass.run(&mut images).len());
+            let t = std::time::Instant::now();
+            let (found, evidence) = pass.run_with_evidence(&mut images);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let seen = evidence.map(|e| (e.candidates, e.pairs, e.triples));
+            eprintln!("{pass:?} -> {} in {ms:.2} ms, (candidates, pairs, triples) {seen:?}", found.len());
         }
     }
 }
