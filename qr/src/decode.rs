@@ -123,7 +123,7 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
     }
     let mut views = Views::new(images, look.regions.as_deref());
     for (i, pass) in whole.iter().enumerate() {
-        if look.ran.contains(&i) {
+        if !look.wants(i, pass) {
             continue;
         }
         let found = views.run(pass);
@@ -235,6 +235,21 @@ pub(crate) struct FirstLook {
     /// Where the rest of the ladder needs to look when it goes on: around the finder
     /// pairs the look saw; `None` for the whole frame.
     pub regions: Option<Vec<Crop>>,
+    /// Our finder located what looks like one symbol that did not decode: a sampling
+    /// matched its fixed patterns, or a triple stood among a few candidates (three
+    /// finders and a couple of stray marks, not a texture). Only on such frames has
+    /// rqrr's locator, a second opinion on the grid, read what no other pass did (two
+    /// frames of generator 2, none of generator 1, a code tilted 45° in the unit
+    /// tests); elsewhere it read nothing, and it was the dearest pass of the ladder
+    /// (a region search over the whole view): 45% of the ladder's time on generator 2.
+    pub located: bool,
+}
+
+impl FirstLook {
+    /// Whether the rest of the ladder runs pass `i` of it.
+    pub(crate) fn wants(&self, i: usize, pass: &Pass) -> bool {
+        !self.ran.contains(&i) && (pass.locator != Locator::Rqrr || self.located)
+    }
 }
 
 /// The cheap first look: the first pass, which reads most codes alone. When it read
@@ -250,15 +265,19 @@ pub(crate) struct FirstLook {
 /// thresholds) see the same patterns, only sharper.
 pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
     let Some(first) = ladder.first() else {
-        return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false, regions: None };
+        return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false, regions: None, located: false };
     };
     let (found, evidence) = run_contained(|| first.run_with_evidence(images));
     let (width, height) = (images.frame.width as usize, images.frame.height as usize);
     let regions = |e: Option<&finder::Evidence>| e.and_then(|e| crops(&e.regions, first.shrink, width, height));
-    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0], regions: None };
+    let located = |e: Option<&finder::Evidence>| {
+        e.is_none_or(|e| e.agreement >= finder::MIN_AGREEMENT || (e.triples > 0 && e.candidates <= FEW_CANDIDATES))
+    };
+    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0], regions: None, located: true };
     if !look.go_on || !enabled {
         return look;
     }
+    look.located = located(evidence.as_ref());
     if may_hold_code(evidence.as_ref()) {
         look.regions = regions(evidence.as_ref());
         return look;
@@ -273,6 +292,7 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
             look.go_on = found.is_empty();
             look.found = found;
             look.regions = regions(evidence.as_ref());
+            look.located |= located(evidence.as_ref());
             return look;
         }
     }
@@ -297,6 +317,10 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
 pub(crate) fn may_hold_code(evidence: Option<&finder::Evidence>) -> bool {
     evidence.is_none_or(|e| e.pairs > 0)
 }
+
+/// Finder candidates a view of one symbol shows, stray marks included (see
+/// [`FirstLook::located`]).
+const FEW_CANDIDATES: usize = 5;
 
 /// Longest side of the finest pass: bounds the work on photos from big sensors.
 const FINE_SIDE: usize = 2048;

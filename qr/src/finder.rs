@@ -21,7 +21,7 @@ const MAX_GROUPING: usize = 48;
 /// Candidate finder patterns tracked at most while scanning (noise, textures).
 const MAX_CANDIDATES: usize = 128;
 /// Share of the finder and timing modules a sampling must reproduce to be decoded.
-const MIN_AGREEMENT: f64 = 0.7;
+pub(crate) const MIN_AGREEMENT: f64 = 0.7;
 /// Triples that may fail in a row before a view is given up (each code read renews it).
 const MAX_TRIPLES: usize = 16;
 /// A sampling matching less of its fixed patterns than this has the wrong size or
@@ -419,9 +419,14 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     let n = finders.len();
     for a in 0..n {
         for b in a + 1..n {
+            // A pair whose sizes already differ too much rules out every third finder.
+            let (ma, mb) = (finders[a].module, finders[b].module);
+            if ma.max(mb) / ma.min(mb) > 1.6 {
+                continue;
+            }
             for c in b + 1..n {
                 let p = [a, b, c];
-                let ms: Vec<f64> = p.iter().map(|&i| finders[i].module).collect();
+                let ms = p.map(|i| finders[i].module);
                 let (lo, hi) = ms.iter().fold((f64::MAX, 0f64), |(l, h), &m| (l.min(m), h.max(m)));
                 if hi / lo > 1.6 {
                     continue;
