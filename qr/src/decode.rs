@@ -121,7 +121,7 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
     if !look.go_on {
         return Ok(look.found);
     }
-    let mut views = Views::new(images, look.regions.as_deref());
+    let mut views = Views::new(images, &look);
     for (i, pass) in whole.iter().enumerate() {
         if !look.wants(i, pass) {
             continue;
@@ -140,21 +140,30 @@ pub fn decode_luma_with(frame: &LumaFrame<'_>, options: &DecodeOptions) -> Resul
 pub(crate) struct Views<'a> {
     whole: Images<'a>,
     crops: Vec<(Crop, Images<'a>)>,
+    /// Where the enlarged passes look, when not where the others do: around the
+    /// pairs of small modules only; no crop at all skips them.
+    enlarged: Option<Vec<(Crop, Images<'a>)>>,
 }
 
 impl<'a> Views<'a> {
-    pub(crate) fn new(whole: Images<'a>, crops: Option<&[Crop]>) -> Self {
-        let crops = crops.unwrap_or_default().iter().map(|c| (*c, Images::new(&c.frame(&whole.frame)))).collect();
-        Self { whole, crops }
+    pub(crate) fn new(whole: Images<'a>, look: &FirstLook) -> Self {
+        let images = |crops: &[Crop]| crops.iter().map(|c| (*c, Images::new(&c.frame(&whole.frame)))).collect::<Vec<_>>();
+        let crops = images(look.regions.as_deref().unwrap_or_default());
+        // Small-module pairs too many for crops of their own: they lie among the
+        // others, whose crops serve.
+        let enlarged = look.enlarged.as_deref().filter(|e| Some(*e) != look.regions.as_deref()).map(images);
+        Self { whole, crops, enlarged }
     }
 
     /// One pass, contained, with the codes' corners in frame pixels.
     pub(crate) fn run(&mut self, pass: &Pass) -> Vec<DecodedCode> {
-        if self.crops.is_empty() {
-            return run_contained(|| pass.run(&mut self.whole));
-        }
+        let crops = match &mut self.enlarged {
+            Some(enlarged) if pass.upscale => enlarged,
+            _ if self.crops.is_empty() => return run_contained(|| pass.run(&mut self.whole)),
+            _ => &mut self.crops,
+        };
         let mut out = Vec::new();
-        for (crop, images) in &mut self.crops {
+        for (crop, images) in crops {
             for mut code in run_contained(|| pass.run(images)) {
                 for p in &mut code.corners {
                     p.x += crop.x as f32;
@@ -201,10 +210,10 @@ const MAX_CROP_SHARE: f64 = 0.8;
 /// The crops of the frame that hold every symbol the pairs seen in a view (of
 /// `shrink`) could belong to, overlapping ones merged; `None` when they are many or
 /// cover most of the frame (the whole frame is then looked at).
-fn crops(regions: &[[f64; 4]], shrink: usize, width: usize, height: usize) -> Option<Vec<Crop>> {
+fn crops(regions: &[([f64; 4], f64)], max_module: f64, shrink: usize, width: usize, height: usize) -> Option<Vec<Crop>> {
     let s = shrink as f64;
     let mut crops: Vec<Crop> = Vec::new();
-    for r in regions {
+    for (r, _) in regions.iter().filter(|(_, module)| *module <= max_module) {
         let (x0, y0) = ((r[0] * s).floor().max(0.0) as usize, (r[1] * s).floor().max(0.0) as usize);
         let (x1, y1) = ((r[2] * s).ceil().min(width as f64) as usize, (r[3] * s).ceil().min(height as f64) as usize);
         if x1 <= x0 || y1 <= y0 {
@@ -235,6 +244,9 @@ pub(crate) struct FirstLook {
     /// Where the rest of the ladder needs to look when it goes on: around the finder
     /// pairs the look saw; `None` for the whole frame.
     pub regions: Option<Vec<Crop>>,
+    /// Where the enlarged passes look: around the pairs whose modules are small
+    /// enough to need it (see [`ENLARGE_MAX_MODULE`]); `None` where `regions` say.
+    pub enlarged: Option<Vec<Crop>>,
     /// Our finder located what looks like one symbol that did not decode: a sampling
     /// matched its fixed patterns, or a triple stood among a few candidates (three
     /// finders and a couple of stray marks, not a texture). Only on such frames has
@@ -265,21 +277,22 @@ impl FirstLook {
 /// thresholds) see the same patterns, only sharper.
 pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool) -> FirstLook {
     let Some(first) = ladder.first() else {
-        return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false, regions: None, located: false };
+        return FirstLook { found: Vec::new(), ran: Vec::new(), go_on: false, regions: None, enlarged: None, located: false };
     };
     let (found, evidence) = run_contained(|| first.run_with_evidence(images));
     let (width, height) = (images.frame.width as usize, images.frame.height as usize);
-    let regions = |e: Option<&finder::Evidence>| e.and_then(|e| crops(&e.regions, first.shrink, width, height));
+    let regions = |e: Option<&finder::Evidence>, max_module: f64| e.and_then(|e| crops(&e.regions, max_module, first.shrink, width, height));
     let located = |e: Option<&finder::Evidence>| {
         e.is_none_or(|e| e.agreement >= finder::MIN_AGREEMENT || (e.triples > 0 && e.candidates <= FEW_CANDIDATES))
     };
-    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0], regions: None, located: true };
+    let mut look = FirstLook { go_on: found.is_empty(), found, ran: vec![0], regions: None, enlarged: None, located: true };
     if !look.go_on || !enabled {
         return look;
     }
     look.located = located(evidence.as_ref());
     if may_hold_code(evidence.as_ref()) {
-        look.regions = regions(evidence.as_ref());
+        look.regions = regions(evidence.as_ref(), f64::INFINITY);
+        look.enlarged = regions(evidence.as_ref(), ENLARGE_MAX_MODULE);
         return look;
     }
     let same_view = |p: &Pass| p.shrink == first.shrink && !p.upscale && p.locator == Locator::Finder;
@@ -291,7 +304,8 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
         if !found.is_empty() || may_hold_code(evidence.as_ref()) {
             look.go_on = found.is_empty();
             look.found = found;
-            look.regions = regions(evidence.as_ref());
+            look.regions = regions(evidence.as_ref(), f64::INFINITY);
+            look.enlarged = regions(evidence.as_ref(), ENLARGE_MAX_MODULE);
             look.located |= located(evidence.as_ref());
             return look;
         }
@@ -317,6 +331,11 @@ pub(crate) fn first_look(ladder: &[Pass], images: &mut Images<'_>, enabled: bool
 pub(crate) fn may_hold_code(evidence: Option<&finder::Evidence>) -> bool {
     evidence.is_none_or(|e| e.pairs > 0)
 }
+
+/// Largest module, in pixels of the first view, of a finder pair that the enlarged
+/// passes look at: they are for codes at under ~2.5 px per module, and finder sizes
+/// measured along rows read up to 1.4 times that on a code turned 45°.
+const ENLARGE_MAX_MODULE: f64 = 4.0;
 
 /// Finder candidates a view of one symbol shows, stray marks included (see
 /// [`FirstLook::located`]).

@@ -383,8 +383,8 @@ pub(crate) struct Evidence {
     pub pairs: usize,
     /// Where the symbol of each plausible pair would lie, over the placements that fit
     /// in the view, with a margin for the threshold windows: `[x0, y0, x1, y1]` in
-    /// view pixels, unclipped.
-    pub regions: Vec<[f64; 4]>,
+    /// view pixels, unclipped; and the pair's larger module size, in view pixels.
+    pub regions: Vec<([f64; 4], f64)>,
     /// Triples of candidates at a near-right angle with sizes that fit together.
     pub triples: usize,
     /// The best share of finder and timing modules any sampling reproduced.
@@ -482,7 +482,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
 /// Two finders are a side of their symbol (which then lies on one side of them or
 /// the other) or its diagonal: three placements. For each pair, the bounding box of
 /// its placements that fit, with a margin for the threshold windows, in view pixels.
-fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<[f64; 4]> {
+fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<([f64; 4], f64)> {
     let mut regions = Vec::new();
     for (i, a) in finders.iter().enumerate() {
         for b in &finders[i + 1..] {
@@ -532,7 +532,7 @@ fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<[f64; 4]> 
             if let Some(b) = bounds {
                 // Quiet zone and the coarse threshold's window around the symbol.
                 let margin = slack + 8.0 * hi;
-                regions.push([b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin]);
+                regions.push(([b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin], hi));
             }
         }
     }
