@@ -11,6 +11,7 @@
 //! black-and-white copy only for rqrr's locator.
 
 use super::gray::Gray;
+use super::scratch;
 
 /// Contrast below which a block is treated as flat (zxing's MIN_DYNAMIC_RANGE).
 const MIN_RANGE: u32 = 24;
@@ -29,6 +30,13 @@ pub(crate) struct Thresholds {
     pub bw: usize,
     pub bh: usize,
     pub level: Vec<u8>,
+}
+
+/// The map goes back to the thread's buffers for the next view or frame.
+impl Drop for Thresholds {
+    fn drop(&mut self) {
+        scratch::give(std::mem::take(&mut self.level));
+    }
 }
 
 impl Thresholds {
@@ -100,7 +108,7 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
     // modules of low contrast), unless its already-computed neighbours (up, left,
     // up-left) say it lies inside a darker area, such as the centre of a large
     // module. That carries the paper's level into dark areas from above and left.
-    let mut level = vec![0u8; bw * bh];
+    let mut level = scratch::filled(bw * bh, 0u8);
     let shift = 2 * B.trailing_zeros();
     for by in 0..bh {
         let (done, rest) = level.split_at_mut(by * bw);
@@ -132,7 +140,7 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
     // (shifted inwards at the frame's edges, so always span² of them). Rows first,
     // then columns; the division by the constant count is a multiply.
     let start = |i: usize, n: usize| i.saturating_sub(radius).min(n - span);
-    let mut across = vec![0u16; bw * bh];
+    let mut across = scratch::filled(bw * bh, 0u16);
     let mut prefix = vec![0u16; bw + 1];
     for (src, dst) in level.chunks_exact(bw).zip(across.chunks_exact_mut(bw)) {
         // Running sums along the row, wrapping: a window's sum (at most 255 * 15) is
@@ -154,7 +162,7 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
     // span² <= 225 blocks of at most 255: the sum fits 16 bits, the product 32.
     let count = (span * span) as u32;
     let reciprocal = (1u32 << 16).div_ceil(count);
-    let mut out = vec![0u8; bw * bh];
+    let mut out = scratch::filled(bw * bh, 0u8);
     // The column sums of the current window of block rows, slid down one row at a
     // time (one row in, one out) rather than summed afresh.
     let mut column = vec![0u32; bw];
@@ -177,6 +185,11 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
             *o = ((c * reciprocal) >> 16).min(255) as u8;
         }
     }
+    for buffer in [level, mins, maxs] {
+        scratch::give(buffer);
+    }
+    scratch::give(across);
+    scratch::give(sums);
     Some(Thresholds { shift: B.trailing_zeros(), bw, bh, level: out })
 }
 
@@ -185,7 +198,7 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
 /// time, element by element, which the compiler vectorises), then each B-wide chunk.
 fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> (Vec<u16>, Vec<u8>, Vec<u8>) {
     let (w, h) = (img.w, img.h);
-    let (mut sums, mut mins, mut maxs) = (Vec::with_capacity(bw * bh), Vec::with_capacity(bw * bh), Vec::with_capacity(bw * bh));
+    let (mut sums, mut mins, mut maxs) = (scratch::take(bw * bh), scratch::take(bw * bh), scratch::take(bw * bh));
     let (mut sum, mut min, mut max) = (vec![0u16; w], vec![0u8; w], vec![0u8; w]);
     for by in 0..bh {
         let y0 = (by * B).min(h - B);
@@ -215,7 +228,7 @@ fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> (Vec<u16>, V
 /// Binarises a view for rqrr's region search; `true` is dark (light when inverted).
 pub(crate) fn apply(img: &Gray, t: &Thresholds, invert: bool) -> Bits {
     let w = img.w;
-    let mut out = vec![false; w * img.h];
+    let mut out = scratch::filled(w * img.h, false);
     let mut row_levels = vec![0u8; w];
     let mut filled = usize::MAX;
     for (y, (src, dst)) in img.px.chunks_exact(w).zip(out.chunks_exact_mut(w)).enumerate() {

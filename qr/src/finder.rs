@@ -21,7 +21,7 @@ const MAX_GROUPING: usize = 48;
 /// Candidate finder patterns tracked at most while scanning (noise, textures).
 const MAX_CANDIDATES: usize = 128;
 /// Share of the finder and timing modules a sampling must reproduce to be decoded.
-const MIN_AGREEMENT: f64 = 0.7;
+pub(crate) const MIN_AGREEMENT: f64 = 0.7;
 /// Triples that may fail in a row before a view is given up (each code read renews it).
 const MAX_TRIPLES: usize = 16;
 /// A sampling matching less of its fixed patterns than this has the wrong size or
@@ -30,9 +30,14 @@ const MIN_REFINE_AGREEMENT: f64 = 0.55;
 /// How far, in modules, an alignment pattern is searched from its predicted place.
 const ALIGNMENT_REACH: f64 = 3.0;
 /// How far the bottom-right alignment pattern is searched from the parallelogram's
-/// estimate, first near, then (when not found) wide.
+/// estimate, first near, then (when not found, on a triple that shows a tilt) wide.
 const ALIGNMENT_NEAR: f64 = 5.0;
 const ALIGNMENT_WIDE: f64 = 12.0;
+/// A triple whose sides are this close to a square's (shorter over longer axis of the
+/// parallelogram they span) and whose finders are this close in size shows no tilt that
+/// would move the alignment pattern past the near search: cos 21°, and 15%.
+const SQUARE_ANISOTROPY: f64 = 0.93;
+const SQUARE_MODULE_RATIO: f64 = 1.15;
 
 #[derive(Debug, Clone, Copy)]
 struct Finder {
@@ -252,7 +257,10 @@ fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
             let cx = px as f64 + ox;
             let module = (ht + vt) / 14.0;
             if let Some(f) = found.iter_mut().find(|f| {
-                (f.x - cx).hypot(f.y - cy) <= module.max(f.module) * 1.5 && (f.module / module - 1.0).abs() < 0.5
+                // Squared distances: every row match is compared with every candidate, and
+                // on textured scenes libm's hypot here was a tenth of the frame's work.
+                let r = module.max(f.module) * 1.5;
+                (f.x - cx).powi(2) + (f.y - cy).powi(2) <= r * r && (f.module / module - 1.0).abs() < 0.5
             }) {
                 let n = f64::from(f.count);
                 f.x = (f.x * n + cx) / (n + 1.0);
@@ -378,8 +386,8 @@ pub(crate) struct Evidence {
     pub pairs: usize,
     /// Where the symbol of each plausible pair would lie, over the placements that fit
     /// in the view, with a margin for the threshold windows: `[x0, y0, x1, y1]` in
-    /// view pixels, unclipped.
-    pub regions: Vec<[f64; 4]>,
+    /// view pixels, unclipped; and the pair's larger module size, in view pixels.
+    pub regions: Vec<([f64; 4], f64)>,
     /// Triples of candidates at a near-right angle with sizes that fit together.
     pub triples: usize,
     /// The best share of finder and timing modules any sampling reproduced.
@@ -414,15 +422,20 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     let n = finders.len();
     for a in 0..n {
         for b in a + 1..n {
+            // A pair whose sizes already differ too much rules out every third finder.
+            let (ma, mb) = (finders[a].module, finders[b].module);
+            if ma.max(mb) / ma.min(mb) > 1.6 {
+                continue;
+            }
             for c in b + 1..n {
                 let p = [a, b, c];
-                let ms: Vec<f64> = p.iter().map(|&i| finders[i].module).collect();
+                let ms = p.map(|i| finders[i].module);
                 let (lo, hi) = ms.iter().fold((f64::MAX, 0f64), |(l, h), &m| (l.min(m), h.max(m)));
                 if hi / lo > 1.6 {
                     continue;
                 }
                 // The corner opposite the longest side is the top-left.
-                let d = |i: usize, j: usize| (finders[i].x - finders[j].x).hypot(finders[i].y - finders[j].y);
+                let d = |i: usize, j: usize| ((finders[i].x - finders[j].x).powi(2) + (finders[i].y - finders[j].y).powi(2)).sqrt();
                 let sides = [(d(b, c), a, b, c), (d(a, c), b, a, c), (d(a, b), c, a, b)];
                 let Some(&(_, tl, p1, p2)) = sides.iter().max_by(|x, y| x.0.total_cmp(&y.0)) else { continue };
                 let (l1, l2) = (d(tl, p1), d(tl, p2));
@@ -472,7 +485,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
 /// Two finders are a side of their symbol (which then lies on one side of them or
 /// the other) or its diagonal: three placements. For each pair, the bounding box of
 /// its placements that fit, with a margin for the threshold windows, in view pixels.
-fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<[f64; 4]> {
+fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<([f64; 4], f64)> {
     let mut regions = Vec::new();
     for (i, a) in finders.iter().enumerate() {
         for b in &finders[i + 1..] {
@@ -522,7 +535,7 @@ fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<[f64; 4]> 
             if let Some(b) = bounds {
                 // Quiet zone and the coarse threshold's window around the symbol.
                 let margin = slack + 8.0 * hi;
-                regions.push([b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin]);
+                regions.push(([b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin], hi));
             }
         }
     }
@@ -549,31 +562,37 @@ fn try_triple(
     let est = ((2.0 * dt / ((tl.module + tr.module) * slant)).round() + (2.0 * db / ((tl.module + bl.module) * slant)).round()) / 2.0 + 7.0;
     // Nearest size 17 + 4v, then its neighbours.
     let v = ((est - 17.0) / 4.0).round().clamp(1.0, 40.0) as i32;
+    let br = (tr.x + bl.x - tl.x, tr.y + bl.y - tl.y);
+    // The bottom-right alignment pattern, searched once for the three versions tried:
+    // their estimates lie within about a module of each other, well inside the near
+    // search. Under strong perspective (a sheet tilted 35 degrees and more) it lies
+    // further away than that; the wide search finds it, but costs five times the near
+    // one, and most triples that fail are textures or lone finder-like marks: it runs
+    // only on a triple whose shape or finder sizes show a tilt.
+    let mut alignment: Option<Option<(f64, f64)>> = None;
+    let mut find_br_alignment = || {
+        *alignment.get_or_insert_with(|| {
+            let span = f64::from(10 + 4 * v.max(2));
+            let ux = ((tr.x - tl.x) / span, (tr.y - tl.y) / span);
+            let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
+            let k = 1.0 - 3.0 / span;
+            let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
+            find_alignment(img, est, ux, uy, module, ALIGNMENT_NEAR)
+                .or_else(|| shows_tilt(tl, tr, bl).then(|| find_alignment(img, est, ux, uy, module, ALIGNMENT_WIDE)).flatten())
+        })
+    };
     // (agreement, map, version) of the best sampling that did not read.
     let mut best: Option<(f64, M3, usize)> = None;
-    let mut wide: Option<Option<(f64, f64)>> = None;
     for v in [v, v - 1, v + 1] {
         if !(1..=40).contains(&v) {
             continue;
         }
         let dim = f64::from(17 + 4 * v);
-        let span = dim - 7.0;
-        let br = (tr.x + bl.x - tl.x, tr.y + bl.y - tl.y);
         let mut fourth = vec![((dim - 3.5, dim - 3.5), br)];
-        if v >= 2 {
-            let ux = ((tr.x - tl.x) / span, (tr.y - tl.y) / span);
-            let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
-            let k = 1.0 - 3.0 / span;
-            let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
-            // Under strong perspective (a sheet tilted 35 degrees and more) the pattern
-            // lies further from the parallelogram's estimate than the near search
-            // reaches; the wide search finds where it really is, the same for every
-            // version tried, so it is done once per triple.
-            let near = find_alignment(img, est, ux, uy, module, ALIGNMENT_NEAR);
-            let found = near.or_else(|| *wide.get_or_insert_with(|| find_alignment(img, est, ux, uy, module, ALIGNMENT_WIDE)));
-            if let Some(a) = found {
-                fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
-            }
+        if v >= 2
+            && let Some(a) = find_br_alignment()
+        {
+            fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
         }
         for (src4, dst4) in fourth {
             let src = [(3.5, 3.5), (dim - 3.5, 3.5), src4, (3.5, dim - 3.5)];
@@ -616,6 +635,19 @@ fn try_triple(
         }
     }
     false
+}
+
+/// Whether three finders look like a tilted symbol: the parallelogram their centres
+/// span is not near a square (an untilted symbol's is a square, whatever its turn), or
+/// their sizes differ as the depth of a tilted sheet makes them.
+fn shows_tilt(tl: &Finder, tr: &Finder, bl: &Finder) -> bool {
+    let (a, b) = ((tr.x - tl.x, tr.y - tl.y), (bl.x - tl.x, bl.y - tl.y));
+    // The parallelogram's axes s1 >= s2: s1² + s2² and s1·s2 from its sides.
+    let (sum, det) = (a.0 * a.0 + a.1 * a.1 + b.0 * b.0 + b.1 * b.1, (a.0 * b.1 - a.1 * b.0).abs());
+    let q = sum / det.max(f64::MIN_POSITIVE);
+    let anisotropy = (q - (q * q - 4.0).max(0.0).sqrt()) / 2.0;
+    let (lo, hi) = [tl, tr, bl].iter().fold((f64::MAX, 0f64), |(l, h), f| (l.min(f.module), h.max(f.module)));
+    anisotropy < SQUARE_ANISOTROPY || hi / lo > SQUARE_MODULE_RATIO
 }
 
 fn sample(img: &View<'_>, size: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> rqrr::SimpleGrid {

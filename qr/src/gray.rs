@@ -1,5 +1,6 @@
 //! A tightly packed 8-bit grey image and the resolution changes the decoder uses.
 
+use super::scratch;
 use super::{LumaFrame, QrError};
 
 /// Longest side the engine accepts. Larger frames are refused, not silently cropped:
@@ -13,6 +14,13 @@ pub(crate) struct Gray {
     pub w: usize,
     pub h: usize,
     pub px: Vec<u8>,
+}
+
+/// A view's pixels go back to the thread's buffers for the next view or frame.
+impl Drop for Gray {
+    fn drop(&mut self) {
+        scratch::give(std::mem::take(&mut self.px));
+    }
 }
 
 /// Checks that the frame's numbers fit together and returns the byte range of its rows.
@@ -45,7 +53,7 @@ impl Gray {
         let (fw, fh, stride) = (frame.width as usize, frame.height as usize, frame.stride as usize);
         let factor = factor.max(1);
         let (w, h) = ((fw / factor).max(1), (fh / factor).max(1));
-        let mut px = Vec::with_capacity(w * h);
+        let mut px = scratch::take(w * h);
         if factor == 1 {
             for y in 0..h {
                 px.extend_from_slice(&frame.data[y * stride..y * stride + w]);
@@ -89,7 +97,7 @@ impl Gray {
         // Horizontal values are scaled by 4, so at most 1020: u16 holds 4x that.
         // Both buffers are written in order, never zeroed first: at 720p they are
         // megabytes, and zeroing them cost a tenth of the enlargement.
-        let mut rows: Vec<u16> = Vec::with_capacity(self.h * w);
+        let mut rows: Vec<u16> = scratch::take(self.h * w);
         for src in self.px.chunks_exact(self.w) {
             let last = src.len() - 1;
             rows.extend(src.iter().enumerate().flat_map(|(k, &a)| {
@@ -98,7 +106,7 @@ impl Gray {
                 [left + 3 * a, 3 * a + u16::from(src[(k + 1).min(last)])]
             }));
         }
-        let mut px: Vec<u8> = Vec::with_capacity(w * h);
+        let mut px: Vec<u8> = scratch::take(w * h);
         let last = self.h - 1;
         for y in 0..h {
             // Output row 2k+1: 3/4 of row k, 1/4 of row k+1; row 2k: 1/4 of k-1, 3/4 of k.
@@ -106,6 +114,7 @@ impl Gray {
             let (near, far) = (&rows[near * w..(near + 1) * w], &rows[far * w..(far + 1) * w]);
             px.extend(near.iter().zip(far).map(|(&n, &f)| ((3 * n + f + 8) / 16) as u8));
         }
+        scratch::give(rows);
         Gray { w, h, px }
     }
 }

@@ -18,6 +18,7 @@ mod gray;
 pub mod render;
 mod rs;
 mod scanner;
+mod scratch;
 mod stream;
 mod text;
 #[cfg(test)]

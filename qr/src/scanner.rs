@@ -101,9 +101,9 @@ impl Scanner {
         // the same size), then the ladder in turn from where the last frame stopped.
         let hit = self.last_hit.filter(|&i| i > 0);
         let cursor = self.cursor;
-        let mut views = decode::Views::new(images, look.regions.as_deref());
+        let mut views = decode::Views::new(images, &look);
         let order = hit.into_iter().chain((0..later).map(|k| 1 + (cursor - 1 + k) % later).filter(|&i| Some(i) != hit))
-            .filter(|i| !look.ran.contains(i));
+            .filter(|&i| look.wants(i, &self.ladder[i]));
         for i in order {
             if self.last_passes > look.ran.len() && start.elapsed() >= self.options.budget {
                 break;
