@@ -22,6 +22,7 @@ mod sqlite;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use sql::{Conn, Error, FromValue, OptionalExtension, Params, Result, Row, Rows, Stmt, ToValue, Value};
@@ -112,6 +113,15 @@ impl Db {
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        // The planner's choices do not depend on bound values (the query planner
+        // stability guarantee). Without it this build of SQLite (STAT4 compiled in)
+        // marks statements whose plan might depend on a parameter — the device lookup
+        // every authenticated request makes, a join on the device id — and compiles
+        // them again whenever that parameter changes, which is every request from
+        // another device: a cached statement was parsed and planned again each time.
+        // No ANALYZE statistics are kept, so there is nothing a value could improve.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
             .map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrations::apply_sqlite(&mut conn, &shown)?;
