@@ -47,6 +47,15 @@ pub fn is_postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
+/// What a [`Db::run`] closure does: read, write under the write lock, or write with
+/// statements that are each safe without it ([`Db::write_atomic`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Read,
+    Write,
+    AtomicWrite,
+}
+
 #[derive(Clone)]
 pub struct Db {
     engine: Arc<Engine>,
@@ -160,10 +169,10 @@ impl Db {
         }
     }
 
-    /// Runs `f` on the blocking pool, in a transaction on PostgreSQL (`write` also takes
-    /// the write lock there), on the bare connection (`BEGIN IMMEDIATE` for `write`) on
-    /// SQLite.
-    async fn run<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
+    /// Runs `f` on the blocking pool, in a transaction on PostgreSQL (taking the write
+    /// lock there for [`Mode::Write`]), on the bare connection on SQLite for a read and
+    /// in a `BEGIN IMMEDIATE` transaction for either kind of write.
+    async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
@@ -176,7 +185,7 @@ impl Db {
                 let mut guard = conn
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if write {
+                if mode != Mode::Read {
                     let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let out = f(&Conn::sqlite(&tx))?;
                     tx.commit()?;
@@ -187,7 +196,7 @@ impl Db {
             }
             Engine::Postgres(pool) => {
                 let mut lease = pool.lease().map_err(Error::from)?;
-                run_pg(&mut lease, write, f)
+                run_pg(&mut lease, mode == Mode::Write, f)
             }
         })
         .await
@@ -200,7 +209,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(false, f).await
+        self.run(Mode::Read, f).await
     }
 
     /// Runs `f` in one write transaction: committed if `f` succeeds, rolled back
@@ -215,7 +224,22 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(true, f).await
+        self.run(Mode::Write, f).await
+    }
+
+    /// Runs `f` in one write transaction that does not take the write lock on
+    /// PostgreSQL, so such transactions commit side by side rather than one after
+    /// another (each holds the lock through its round trips and its commit's flush).
+    /// Only for a closure that never reads "not done yet" and then acts on it: each of
+    /// its writes must settle a race by itself — an insert a unique key refuses
+    /// (`ON CONFLICT DO NOTHING`, its row count read), an update conditional on the row
+    /// it changes. On SQLite it is [`Db::write`]: one writer is all SQLite has.
+    pub async fn write_atomic<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(Mode::AtomicWrite, f).await
     }
 
     /// The schema version the database is at.
