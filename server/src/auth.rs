@@ -317,9 +317,13 @@ async fn authenticate(
     )?;
     let ip = ctx.ip();
     let ctx = ctx.clone();
+    // Without the write lock: the proof's jti is spent by an insert its primary key
+    // settles (a replay racing it finds the row and is refused) and the last-use mark
+    // is a conditional update; nothing here reads "not done yet" and then acts. It is
+    // the one write every phone request makes, so the lock would serialise them all.
     state
         .db
-        .write(move |tx| {
+        .write_atomic(move |tx| {
             let row: Option<(String, String, i64)> = tx
                 .query_row(
                     "SELECT device_id, jkt, expires_at_ms FROM access_tokens WHERE token_hash = ?1",

@@ -299,7 +299,7 @@ pub async fn status(
                 expires_at_ms: row.frame_expires_ms,
             }
             .encode();
-            let svg = web::qr_svg(&frame)?;
+            let svg = web::frame_svg(&frame)?;
             (Some(frame), Some(svg))
         } else {
             (None, None)

@@ -2,9 +2,12 @@
 //! and its network, the number challenge, and QR codes as SVG for the pages.
 
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::{LazyLock, Mutex};
 
 use axum::http::{HeaderMap, header};
 use ipnet::IpNet;
+use lru::LruCache;
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 
@@ -122,6 +125,28 @@ pub fn mask_name(name: &str) -> String {
 
 /// A QR code as an SVG element, sized by the page. Medium error correction: screens
 /// are clean, and a smaller code reads from farther away.
+/// Frames rendered by [`frame_svg`] kept at once: more than the sign-in pages waiting at
+/// once on a busy server; a page whose frame fell out only gets it rendered again.
+const FRAME_SVGS_KEPT: NonZeroUsize = NonZeroUsize::MIN.saturating_add(255);
+
+/// [`qr_svg`] of a login frame, rendered once per frame. A sign-in page polls twice a
+/// second and each frame stays on it for 25 s, and rendering (qrcode's mask search)
+/// costs more CPU than the rest of a poll. The SVG depends on the frame's text alone,
+/// so one cache serves every server in the process; it holds nothing the poll does not
+/// send anyway (a frame is shown on a screen).
+pub fn frame_svg(frame: &str) -> Result<String, ApiError> {
+    static SVGS: LazyLock<Mutex<LruCache<String, String>>> = LazyLock::new(|| Mutex::new(LruCache::new(FRAME_SVGS_KEPT)));
+    let svgs = || SVGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(svg) = svgs().get(frame) {
+        return Ok(svg.clone());
+    }
+    // Rendered outside the lock: two polls of a new frame may both render it, which is
+    // cheaper than making every other page's poll wait for one render.
+    let svg = qr_svg(frame)?;
+    svgs().put(frame.to_owned(), svg.clone());
+    Ok(svg)
+}
+
 pub fn qr_svg(text: &str) -> Result<String, ApiError> {
     let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
         .map_err(|e| ApiError::internal(format!("QR: {e}")))?;

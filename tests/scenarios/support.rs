@@ -66,10 +66,16 @@ pub async fn admin_post(server_url: &str, admin_token: &str, path: &str, body: s
 /// The portal, with its own credential, offers a binding for `user_id`; returns the
 /// `TPB1:` QR text.
 pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
+    offer_binding_at(&server.base_url(), server.admin_token(), user_id).await
+}
+
+/// [`offer_binding`] on a server known by its address and admin token (one running in
+/// another process).
+pub async fn offer_binding_at(server_url: &str, admin_token: &str, user_id: &str) -> String {
     let body = serde_json::to_value(NewBinding { user_id: user_id.into(), display_name: format!("{user_id} name") })
         .expect("json");
-    let portal = mint_credential(server, "portal", None).await;
-    let (status, json) = admin_post(&server.base_url(), &portal, "/v1/portal/bindings", body).await;
+    let portal = mint_credential_at(server_url, admin_token, "portal", None).await;
+    let (status, json) = admin_post(server_url, &portal, "/v1/portal/bindings", body).await;
     assert!((200..300).contains(&status), "portal offer: {status} {json}");
     let offer: BindingOffer = serde_json::from_value(json).expect("BindingOffer");
     offer.qr
@@ -78,8 +84,12 @@ pub async fn offer_binding(server: &RunningServer, user_id: &str) -> String {
 /// A credential of `kind` (limited to `scope`: an issuer's agency), minted by the
 /// operator through the admin endpoint; returns its token.
 pub async fn mint_credential(server: &RunningServer, kind: &str, scope: Option<&str>) -> String {
+    mint_credential_at(&server.base_url(), server.admin_token(), kind, scope).await
+}
+
+async fn mint_credential_at(server_url: &str, admin_token: &str, kind: &str, scope: Option<&str>) -> String {
     let body = serde_json::json!({"kind": kind, "name": format!("scenario {kind}"), "scope": scope});
-    let (status, json) = admin_post(&server.base_url(), server.admin_token(), "/v1/admin/credentials", body).await;
+    let (status, json) = admin_post(server_url, admin_token, "/v1/admin/credentials", body).await;
     assert_eq!(status, 201, "{json}");
     json["token"].as_str().expect("token").to_owned()
 }
@@ -179,7 +189,13 @@ pub struct LoginBrowser {
 
 impl LoginBrowser {
     pub async fn start(server_url: &str, system_id: &str) -> Self {
-        let http = http();
+        Self::start_with(&http(), server_url, system_id).await
+    }
+
+    /// [`LoginBrowser::start`] on a client the caller keeps, so one browser's logins
+    /// share its kept-alive connections (a new client is a new connection pool).
+    pub async fn start_with(http: &reqwest::Client, server_url: &str, system_id: &str) -> Self {
+        let http = http.clone();
         let reply = http
             .post(format!("{server_url}/v1/login/start"))
             .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")

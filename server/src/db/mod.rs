@@ -22,6 +22,7 @@ mod sqlite;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use sql::{Conn, Error, FromValue, OptionalExtension, Params, Result, Row, Rows, Stmt, ToValue, Value};
@@ -44,6 +45,15 @@ enum Engine {
 /// Whether a database location names a PostgreSQL server rather than a SQLite file.
 pub fn is_postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// What a [`Db::run`] closure does: read, write under the write lock, or write with
+/// statements that are each safe without it ([`Db::write_atomic`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Read,
+    Write,
+    AtomicWrite,
 }
 
 #[derive(Clone)]
@@ -113,6 +123,15 @@ impl Db {
             .map_err(db_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
+        // The planner's choices do not depend on bound values (the query planner
+        // stability guarantee). Without it this build of SQLite (STAT4 compiled in)
+        // marks statements whose plan might depend on a parameter — the device lookup
+        // every authenticated request makes, a join on the device id — and compiles
+        // them again whenever that parameter changes, which is every request from
+        // another device: a cached statement was parsed and planned again each time.
+        // No ANALYZE statistics are kept, so there is nothing a value could improve.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(db_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrations::apply_sqlite(&mut conn, &shown)?;
         Ok(Self {
@@ -150,10 +169,10 @@ impl Db {
         }
     }
 
-    /// Runs `f` on the blocking pool, in a transaction on PostgreSQL (`write` also takes
-    /// the write lock there), on the bare connection (`BEGIN IMMEDIATE` for `write`) on
-    /// SQLite.
-    async fn run<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
+    /// Runs `f` on the blocking pool, in a transaction on PostgreSQL (taking the write
+    /// lock there for [`Mode::Write`]), on the bare connection on SQLite for a read and
+    /// in a `BEGIN IMMEDIATE` transaction for either kind of write.
+    async fn run<T, F>(&self, mode: Mode, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
@@ -166,7 +185,7 @@ impl Db {
                 let mut guard = conn
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if write {
+                if mode != Mode::Read {
                     let tx = guard.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let out = f(&Conn::sqlite(&tx))?;
                     tx.commit()?;
@@ -177,7 +196,7 @@ impl Db {
             }
             Engine::Postgres(pool) => {
                 let mut lease = pool.lease().map_err(Error::from)?;
-                run_pg(&mut lease, write, f)
+                run_pg(&mut lease, mode == Mode::Write, f)
             }
         })
         .await
@@ -190,7 +209,7 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(false, f).await
+        self.run(Mode::Read, f).await
     }
 
     /// One statement on its own, committed as it runs, and its rows: for a write that
@@ -217,7 +236,22 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.run(true, f).await
+        self.run(Mode::Write, f).await
+    }
+
+    /// Runs `f` in one write transaction that does not take the write lock on
+    /// PostgreSQL, so such transactions commit side by side rather than one after
+    /// another (each holds the lock through its round trips and its commit's flush).
+    /// Only for a closure that never reads "not done yet" and then acts on it: each of
+    /// its writes must settle a race by itself — an insert a unique key refuses
+    /// (`ON CONFLICT DO NOTHING`, its row count read), an update conditional on the row
+    /// it changes. On SQLite it is [`Db::write`]: one writer is all SQLite has.
+    pub async fn write_atomic<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(Mode::AtomicWrite, f).await
     }
 
     /// The schema version the database is at.
