@@ -640,22 +640,22 @@ fn the_first_look_goes_on_only_for_finder_pairs_that_could_be_one_symbol() {
     assert_eq!(passes(&[(40, 40, 4), (76, 40, 4)]), 3);
 }
 
-/// The fuzz target `qr_scan_small`'s body, for profiling its slow inputs.
-fn scan_small(data: &[u8]) {
+/// One frame of a short `qr_scan_small` input (fuzz/): width and height (mod 96), row
+/// padding (mod 8), then the plane's bytes cycled over the rows; scanned through a
+/// Scanner with no time budget, as the target does. For timing its slow inputs.
+fn scan_small(input: &[u8]) {
+    let [w, h, pad, plane @ ..] = input else { return };
+    let (width, height) = (u32::from(w % 96), u32::from(h % 96));
+    let stride = width + u32::from(pad % 8);
+    let data: Vec<u8> = plane.iter().copied().cycle().take((stride * height) as usize).collect();
     let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::ZERO, ..ScanOptions::default() });
-    for chunk in data.chunks(512).take(8) {
-        if chunk.len() < 4 {
-            return;
-        }
-        let (width, height) = (u32::from(chunk[0] % 96), u32::from(chunk[1] % 96));
-        let stride = width + u32::from(chunk[2] % 8);
-        let plane = &chunk[3..];
-        let len = (stride as usize) * (height as usize);
-        let bytes: Vec<u8> = plane.iter().copied().cycle().take(len).collect();
-        let _ = scanner.scan(&LumaFrame { data: &bytes, width, height, stride });
-    }
+    let _ = scanner.scan(&LumaFrame { data: &data, width, height, stride });
 }
 
+/// The slowest of `QRSMALL_COUNT` (2000) random 6-byte `qr_scan_small` inputs at up to
+/// 95x95, each again as its fastest of 10, and two finder-mark wallpapers; or one input
+/// (`QRSMALL=hex`, `QRSMALL_N` times). Release profile: `cargo test --profile release
+/// -p taipei-qr --lib scan_small_slowest -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn scan_small_slowest() {
