@@ -378,6 +378,12 @@ fn find_alignment(
         let dy = f64::from(i) * ux.1 + f64::from(j) * uy.1;
         *t = (dx.round() as isize, dy.round() as isize, i.abs().max(j.abs()) != 1);
     }
+    // A pattern wider than the view cannot lie in it (and a map gone wild near its
+    // horizon gives offsets that would overflow the arithmetic below).
+    let span = img.gray.w + img.gray.h;
+    if template.iter().any(|t| t.0.unsigned_abs() > span || t.1.unsigned_abs() > span) {
+        return None;
+    }
     // The grid of positions within `r` of the estimate, clipped to those where the
     // template touches the view: one wholly outside scores nothing (so the result is
     // the same), and the search costs at most the view's pixels.
