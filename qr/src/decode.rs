@@ -791,6 +791,36 @@ mod diag {
         }
     }
 
+    /// The finder views' work on the qrbench frames (every pass of the ladder on the
+    /// whole frame): the most any view spent per pixel of the view, and the views that
+    /// ran out of their budget (`finder::Budget`).
+    #[test]
+    #[ignore]
+    fn qrbench_work() {
+        let dir = std::env::var("QRBENCH_FRAMES").expect("QRBENCH_FRAMES");
+        let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e != "json")).collect();
+        names.sort();
+        let (mut most, mut out) = ((0.0f64, String::new()), Vec::new());
+        for name in &names {
+            let img = load_luma(&std::fs::read(name).unwrap()).unwrap();
+            let frame = img.frame();
+            let mut images = Images::new(&frame);
+            for pass in ladder(&frame, &DecodeOptions::default()) {
+                let (_, Some(e)) = pass.run_with_evidence(&mut images) else { continue };
+                let (gray, _) = images.view(pass.shrink, pass.upscale, pass.threshold);
+                let per_pixel = e.work as f64 / (gray.w * gray.h) as f64;
+                if per_pixel > most.0 {
+                    most = (per_pixel, format!("{} {pass:?}", name.display()));
+                }
+                if e.out_of_work {
+                    out.push(format!("{} {pass:?}", name.display()));
+                }
+            }
+        }
+        println!("most work per pixel {:.3} ({})", most.0, most.1);
+        println!("views out of work: {out:?}");
+    }
+
     /// The ladder on one frame, pass by pass (`QRFRAME=path`).
     #[test]
     #[ignore]

@@ -39,6 +39,43 @@ const ALIGNMENT_WIDE: f64 = 12.0;
 const SQUARE_ANISOTROPY: f64 = 0.93;
 const SQUARE_MODULE_RATIO: f64 = 1.15;
 
+/// Work a view may spend on its triples, per pixel of the view, in units of one
+/// alignment-search position or one sampled module. A periodic texture (a hostile
+/// print, or a few bytes cycled over a frame) shows finder-like candidates at every
+/// period, hence square-looking triples that all fail, and each failed triple's
+/// alignment search covered up to 24 modules square, more than a whole small frame:
+/// a 95x95 frame's view could take over 30 units per pixel. With the budget, a
+/// frame's worst case is proportional to its pixels. On qrbench's frames (every pass,
+/// whole frames, `decode::diag::qrbench_work`) generator 1's views spend at most 1.16
+/// a pixel and none runs out; on generator 2 five half-resolution views of 640x480
+/// frames run out, with the same reads.
+const WORK_PER_PIXEL: usize = 2;
+
+/// What a view may still spend on alignment searches and module sampling.
+pub(crate) struct Budget {
+    left: usize,
+    spent: usize,
+    exhausted: bool,
+}
+
+impl Budget {
+    fn for_view(img: &View<'_>) -> Self {
+        Self { left: WORK_PER_PIXEL.saturating_mul(img.gray.w).saturating_mul(img.gray.h), spent: 0, exhausted: false }
+    }
+
+    /// Takes `cost` units when that many are left; otherwise nothing more is taken
+    /// from this view's triples.
+    fn take(&mut self, cost: usize) -> bool {
+        if self.exhausted || cost > self.left {
+            self.exhausted = true;
+            return false;
+        }
+        self.left -= cost;
+        self.spent += cost;
+        true
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Finder {
     x: f64,
@@ -332,8 +369,14 @@ fn apply(m: &M3, u: f64, v: f64) -> (f64, f64) {
 
 /// Best match of the 5x5-module alignment pattern near `est`, in module steps `ux`, `uy`:
 /// positions on a grid of a third of a module, within `reach` modules of the estimate.
-fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64), module: f64, reach: f64) -> Option<(f64, f64)> {
-    let r = (module * reach).ceil() as isize;
+fn find_alignment(
+    img: &View<'_>,
+    est: (f64, f64),
+    (ux, uy): ((f64, f64), (f64, f64)),
+    (module, reach): (f64, f64),
+    budget: &mut Budget,
+) -> Option<(f64, f64)> {
+    let r = (module * reach).ceil();
     let step = ((module / 3.0).floor() as usize).max(1);
     let mut template = [(0isize, 0isize, false); 25];
     for (k, t) in template.iter_mut().enumerate() {
@@ -342,10 +385,35 @@ fn find_alignment(img: &View<'_>, est: (f64, f64), ux: (f64, f64), uy: (f64, f64
         let dy = f64::from(i) * ux.1 + f64::from(j) * uy.1;
         *t = (dx.round() as isize, dy.round() as isize, i.abs().max(j.abs()) != 1);
     }
-    let (ex, ey) = (est.0.floor() as isize, est.1.floor() as isize);
+    // A pattern wider than the view cannot lie in it (and a map gone wild near its
+    // horizon gives offsets that would overflow the arithmetic below).
+    let span = img.gray.w + img.gray.h;
+    if template.iter().any(|t| t.0.unsigned_abs() > span || t.1.unsigned_abs() > span) {
+        return None;
+    }
+    // The grid of positions within `r` of the estimate, clipped to those where the
+    // template touches the view: one wholly outside scores nothing (so the result is
+    // the same), and the search costs at most the view's pixels.
+    let axis = |e: f64, reach: (isize, isize), len: usize| -> Option<(isize, usize)> {
+        let (start, s) = (e.floor() - r, step as f64);
+        let first = ((-reach.1) as f64 - start) / s;
+        let last = ((len as isize - 1 - reach.0) as f64 - start) / s;
+        let (k0, k1) = (first.ceil().max(0.0), last.floor().min((2.0 * r / s).floor()));
+        // At most every position over the view (float rounding aside).
+        let most = (len as isize - 1 - reach.0 + reach.1) as usize / step + 1;
+        (k1 >= k0).then(|| ((start + k0 * s) as isize, ((k1 - k0) as usize + 1).min(most)))
+    };
+    let extent = |f: fn(&(isize, isize, bool)) -> isize| {
+        template.iter().map(f).fold((isize::MAX, isize::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)))
+    };
+    let (x0, nx) = axis(est.0, extent(|t| t.0), img.gray.w)?;
+    let (y0, ny) = axis(est.1, extent(|t| t.1), img.gray.h)?;
+    if !budget.take(nx.saturating_mul(ny)) {
+        return None;
+    }
     let (mut best, mut sum, mut n) = (0usize, (0.0, 0.0), 0.0);
-    for y in (ey - r..=ey + r).step_by(step) {
-        for x in (ex - r..=ex + r).step_by(step) {
+    for y in (0..ny).map(|k| y0 + (k * step) as isize) {
+        for x in (0..nx).map(|k| x0 + (k * step) as isize) {
             // Stop counting once this position cannot reach the best (or the
             // acceptance bar): most positions fail within a few modules.
             let allowed = 25 - best.max(20);
@@ -392,6 +460,9 @@ pub(crate) struct Evidence {
     pub triples: usize,
     /// The best share of finder and timing modules any sampling reproduced.
     pub agreement: f64,
+    /// Units of the view's work budget spent on triples, and whether it ran out.
+    pub work: usize,
+    pub out_of_work: bool,
 }
 
 /// A sampled symbol ready for correction, with its corners in image pixels.
@@ -420,6 +491,9 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     // (score, tl, tr, bl)
     let mut triples: Vec<(f64, usize, usize, usize)> = Vec::new();
     let n = finders.len();
+    // Every pair's distance once, not six times per triple (48 candidates make 17,296
+    // triples: the distances had cost more than everything else on a periodic frame).
+    let dist: Vec<f64> = (0..n * n).map(|k| ((finders[k / n].x - finders[k % n].x).powi(2) + (finders[k / n].y - finders[k % n].y).powi(2)).sqrt()).collect();
     for a in 0..n {
         for b in a + 1..n {
             // A pair whose sizes already differ too much rules out every third finder.
@@ -428,14 +502,13 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
                 continue;
             }
             for c in b + 1..n {
-                let p = [a, b, c];
-                let ms = p.map(|i| finders[i].module);
+                let ms = [a, b, c].map(|i| finders[i].module);
                 let (lo, hi) = ms.iter().fold((f64::MAX, 0f64), |(l, h), &m| (l.min(m), h.max(m)));
                 if hi / lo > 1.6 {
                     continue;
                 }
                 // The corner opposite the longest side is the top-left.
-                let d = |i: usize, j: usize| ((finders[i].x - finders[j].x).powi(2) + (finders[i].y - finders[j].y).powi(2)).sqrt();
+                let d = |i: usize, j: usize| dist[i * n + j];
                 let sides = [(d(b, c), a, b, c), (d(a, c), b, a, c), (d(a, b), c, a, b)];
                 let Some(&(_, tl, p1, p2)) = sides.iter().max_by(|x, y| x.0.total_cmp(&y.0)) else { continue };
                 let (l1, l2) = (d(tl, p1), d(tl, p2));
@@ -462,20 +535,22 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
     // read renews it, so that every code on the sheet is reached. A scene of tiles
     // or text offers as many triples and reads none: its cost stays bounded.
     let mut failures = MAX_TRIPLES;
+    let mut budget = Budget::for_view(&img);
     for &(_, tl, tr, bl) in &triples {
         if [tl, tr, bl].iter().any(|i| used.contains(i)) {
             continue;
         }
-        if try_triple(&img, &finders[tl], &finders[tr], &finders[bl], &mut read, &mut evidence.agreement) {
+        if try_triple(&img, [&finders[tl], &finders[tr], &finders[bl]], &mut read, &mut evidence.agreement, &mut budget) {
             used.extend([tl, tr, bl]);
             failures = MAX_TRIPLES;
         } else {
             failures -= 1;
-            if failures == 0 {
+            if failures == 0 || budget.exhausted {
                 break;
             }
         }
     }
+    (evidence.work, evidence.out_of_work) = (budget.spent, budget.exhausted);
     evidence
 }
 
@@ -544,11 +619,10 @@ fn plausible_pairs(finders: &[Finder], (w, h): (usize, usize)) -> Vec<([f64; 4],
 
 fn try_triple(
     img: &View<'_>,
-    tl: &Finder,
-    tr: &Finder,
-    bl: &Finder,
+    [tl, tr, bl]: [&Finder; 3],
     read: &mut impl FnMut(&Candidate) -> bool,
     best_agreement: &mut f64,
+    budget: &mut Budget,
 ) -> bool {
     let (dt, db) = ((tr.x - tl.x).hypot(tr.y - tl.y), (bl.x - tl.x).hypot(bl.y - tl.y));
     // The finders' sizes were measured along rows and columns; a symbol turned by θ
@@ -570,15 +644,15 @@ fn try_triple(
     // one, and most triples that fail are textures or lone finder-like marks: it runs
     // only on a triple whose shape or finder sizes show a tilt.
     let mut alignment: Option<Option<(f64, f64)>> = None;
-    let mut find_br_alignment = || {
+    let mut find_br_alignment = |budget: &mut Budget| {
         *alignment.get_or_insert_with(|| {
             let span = f64::from(10 + 4 * v.max(2));
             let ux = ((tr.x - tl.x) / span, (tr.y - tl.y) / span);
             let uy = ((bl.x - tl.x) / span, (bl.y - tl.y) / span);
             let k = 1.0 - 3.0 / span;
             let est = (tl.x + k * (br.0 - tl.x), tl.y + k * (br.1 - tl.y));
-            find_alignment(img, est, ux, uy, module, ALIGNMENT_NEAR)
-                .or_else(|| shows_tilt(tl, tr, bl).then(|| find_alignment(img, est, ux, uy, module, ALIGNMENT_WIDE)).flatten())
+            find_alignment(img, est, (ux, uy), (module, ALIGNMENT_NEAR), budget)
+                .or_else(|| if shows_tilt(tl, tr, bl) { find_alignment(img, est, (ux, uy), (module, ALIGNMENT_WIDE), budget) } else { None })
         })
     };
     // (agreement, map, version) of the best sampling that did not read.
@@ -590,7 +664,7 @@ fn try_triple(
         let dim = f64::from(17 + 4 * v);
         let mut fourth = vec![((dim - 3.5, dim - 3.5), br)];
         if v >= 2
-            && let Some(a) = find_br_alignment()
+            && let Some(a) = find_br_alignment(budget)
         {
             fourth.insert(0, ((dim - 6.5, dim - 6.5), a));
         }
@@ -599,6 +673,9 @@ fn try_triple(
             let dst = [(tl.x, tl.y), (tr.x, tr.y), dst4, (bl.x, bl.y)];
             let Some(m) = quad_to_quad(src, dst) else { continue };
             let size = dim as usize;
+            if !budget.take(fixed_pattern_modules(size)) {
+                return false;
+            }
             // Most samplings tried are wrong: their fixed patterns (a few hundred
             // modules) show it before the whole symbol is sampled and decoded.
             let agreement = fixed_pattern_agreement(size, |y, x| {
@@ -610,6 +687,9 @@ fn try_triple(
                 best = Some((agreement, m, v as usize));
             }
             if agreement >= MIN_AGREEMENT {
+                if !budget.take(size * size) {
+                    return false;
+                }
                 let grid = sample(img, size, |x, y| apply(&m, x, y));
                 if read(&Candidate { grid, corners: symbol_corners(&m, dim) }) {
                     return true;
@@ -624,7 +704,7 @@ fn try_triple(
     if let Some((agreement, m, v)) = best
         && v >= 7
         && agreement >= MIN_REFINE_AGREEMENT
-        && let Some(grid) = sample_by_alignment(img, &m, v)
+        && let Some(grid) = sample_by_alignment(img, &m, v, budget)
     {
 
         let size = 17 + 4 * v;
@@ -683,7 +763,7 @@ fn alignment_centres(version: usize) -> Vec<f64> {
 /// pattern is searched near where `m` puts it, corrected by the drift its already
 /// found neighbours showed (so the search follows a perspective that `m` misjudges);
 /// a pattern not found stays where `m` and that drift put it.
-fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize) -> Option<rqrr::SimpleGrid> {
+fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize, budget: &mut Budget) -> Option<rqrr::SimpleGrid> {
     let c = alignment_centres(version);
     let k = c.len();
     let mut pts = vec![(0.0, 0.0); k * k];
@@ -708,7 +788,7 @@ fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize) -> Option<rqrr::S
             let (qx, qy) = apply(m, c[i], c[j] + 1.0);
             let (ux, uy) = ((px - base.0, py - base.1), (qx - base.0, qy - base.1));
             let module = (ux.0.hypot(ux.1) + uy.0.hypot(uy.1)) / 2.0;
-            if let Some(found) = find_alignment(img, est, ux, uy, module, ALIGNMENT_REACH) {
+            if let Some(found) = find_alignment(img, est, (ux, uy), (module, ALIGNMENT_REACH), budget) {
                 pts[j * k + i] = found;
                 drift[j * k + i] = Some((found.0 - base.0, found.1 - base.1));
             }
@@ -724,7 +804,16 @@ fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize) -> Option<rqrr::S
     }
     // Modules outside the outer patterns belong to the outer cells.
     let cell = |u: f64| c[1..k - 1].iter().take_while(|&&p| p <= u).count();
-    Some(sample(img, 17 + 4 * version, |x, y| apply(&maps[cell(y) * (k - 1) + cell(x)], x, y)))
+    let size = 17 + 4 * version;
+    if !budget.take(size * size + fixed_pattern_modules(size)) {
+        return None;
+    }
+    Some(sample(img, size, |x, y| apply(&maps[cell(y) * (k - 1) + cell(x)], x, y)))
+}
+
+/// Modules `fixed_pattern_agreement` samples.
+fn fixed_pattern_modules(size: usize) -> usize {
+    3 * 49 + 2 * size.saturating_sub(16)
 }
 
 /// Share of the three finder patterns and the two timing patterns that the sampled
@@ -750,4 +839,51 @@ fn fixed_pattern_agreement(size: usize, bit: impl Fn(usize, usize) -> bool) -> f
         n += 2;
     }
     ok as f64 / n as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LumaFrame;
+    use crate::binarize;
+
+    /// What the detector's first view (full resolution, fine threshold) does with a
+    /// frame that reads nothing.
+    fn evidence(data: &[u8], width: usize, height: usize, stride: usize) -> Evidence {
+        let frame = LumaFrame { data, width: width as u32, height: height as u32, stride: stride as u32 };
+        let gray = Gray::from_frame(&frame, 1);
+        let thresholds = binarize::thresholds::<2>(&gray, 3).unwrap_or_else(|| binarize::global_thresholds(&gray));
+        detect(View { gray: &gray, thresholds: &thresholds, invert: false }, 2, |_| false)
+    }
+
+    /// A periodic frame, as a hostile print or a fuzzer's few bytes cycled over a frame
+    /// make: finder-like marks at every period, thousands of square-looking triples,
+    /// none a code. Each view spends at most its budget, in proportion to its pixels;
+    /// before the budget, the 95x95 frame's view tried 16 triples at up to four
+    /// alignment searches of 145x145 positions each (more than 30 per pixel).
+    #[test]
+    fn a_periodic_frame_spends_no_more_than_its_work_budget() {
+        // Finder-like marks (dark, light ring, dark centre) one every `period` px.
+        let wallpaper = |w: usize, h: usize, period: usize| -> Vec<u8> {
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = ((i % w) % period, (i / w) % period);
+                    let ring = x.min(y).min(period - 1 - x).min(period - 1 - y);
+                    let light = ring == 1 || x == period - 1 || y == period - 1;
+                    if light { 255 } else { 0 }
+                })
+                .collect()
+        };
+        let mut ran_out = Vec::new();
+        for (w, h, period) in [(95, 95, 9), (95, 95, 10), (190, 190, 9), (190, 190, 10)] {
+            let e = evidence(&wallpaper(w, h, period), w, h, w);
+            assert!(e.triples > MAX_TRIPLES, "{w}x{h}/{period}: {} triples", e.triples);
+            assert!(e.work <= WORK_PER_PIXEL * w * h, "{w}x{h}/{period}: {} units of work", e.work);
+            if e.out_of_work {
+                ran_out.push((w, period));
+            }
+        }
+        // The small frames are stopped by the budget, not by the failed-triple count.
+        assert!(ran_out.contains(&(95, 9)) && ran_out.contains(&(95, 10)), "{ran_out:?}");
+    }
 }

@@ -639,3 +639,81 @@ fn the_first_look_goes_on_only_for_finder_pairs_that_could_be_one_symbol() {
     assert_eq!(passes(&[(40, 40, 4), (240, 60, 9)]), 3);
     assert_eq!(passes(&[(40, 40, 4), (76, 40, 4)]), 3);
 }
+
+/// One frame of a short `qr_scan_small` input (fuzz/): width and height (mod 96), row
+/// padding (mod 8), then the plane's bytes cycled over the rows; scanned through a
+/// Scanner with no time budget, as the target does. For timing its slow inputs.
+fn scan_small(input: &[u8]) {
+    let [w, h, pad, plane @ ..] = input else { return };
+    let (width, height) = (u32::from(w % 96), u32::from(h % 96));
+    let stride = width + u32::from(pad % 8);
+    let data: Vec<u8> = plane.iter().copied().cycle().take((stride * height) as usize).collect();
+    let mut scanner = Scanner::new(ScanOptions { budget: std::time::Duration::ZERO, ..ScanOptions::default() });
+    let _ = scanner.scan(&LumaFrame { data: &data, width, height, stride });
+}
+
+/// The slowest of `QRSMALL_COUNT` (2000) random 6-byte `qr_scan_small` inputs at up to
+/// 95x95, each again as its fastest of 10, and two finder-mark wallpapers; or one input
+/// (`QRSMALL=hex`, `QRSMALL_N` times). Release profile: `cargo test --profile release
+/// -p taipei-qr --lib scan_small_slowest -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn scan_small_slowest() {
+    if let Ok(hex) = std::env::var("QRSMALL") {
+        let data: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let n: usize = std::env::var("QRSMALL_N").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            scan_small(&data);
+        }
+        println!("{hex}: {:.3} ms", t.elapsed().as_secs_f64() * 1000.0 / n as f64);
+        return;
+    }
+    let count: u64 = std::env::var("QRSMALL_COUNT").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let mut times = Vec::new();
+    for seed in 0..count {
+        let mut d = noise(6, seed + 1);
+        d[0] = 85 + d[0] % 11;
+        d[1] = 85 + d[1] % 11;
+        let t = std::time::Instant::now();
+        scan_small(&d);
+        times.push((t.elapsed().as_secs_f64() * 1000.0, d));
+    }
+    times.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total: f64 = times.iter().map(|t| t.0).sum();
+    println!("mean {:.3} ms over {count} inputs", total / times.len() as f64);
+    // The slowest again, each its fastest of 10 (one slow run is often the machine).
+    let fastest_of_10 = |d: &[u8]| {
+        (0..10)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                scan_small(d);
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .fold(f64::MAX, f64::min)
+    };
+    let mut again: Vec<(f64, &Vec<u8>)> = times.iter().take(20).map(|(_, d)| (fastest_of_10(d), d)).collect();
+    again.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, d) in again.iter().take(5) {
+        println!("{ms:9.3} ms {}", d.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    }
+    // Finder-mark wallpapers (every triple square-looking) as one 95x95 frame.
+    for period in [9u8, 10] {
+        let mut d = vec![95, 95, 0];
+        for y in 0..95 {
+            for x in 0..95 {
+                let (x, y) = (x % period, y % period);
+                let ring = x.min(y).min(period - 1 - x).min(period - 1 - y);
+                d.push(if ring == 1 || x == period - 1 || y == period - 1 { 255 } else { 0 });
+            }
+        }
+        // One chunk holds one frame: the target reads 512 bytes a frame.
+        let mut frame = Scanner::new(ScanOptions { budget: std::time::Duration::ZERO, ..ScanOptions::default() });
+        let plane = &d[3..];
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            let _ = frame.scan(&LumaFrame { data: plane, width: 95, height: 95, stride: 95 });
+        }
+        println!("wallpaper period {period}: {:.3} ms a frame", t.elapsed().as_secs_f64() * 100.0);
+    }
+}
