@@ -678,10 +678,7 @@ fn try_triple(
             }
             // Most samplings tried are wrong: their fixed patterns (a few hundred
             // modules) show it before the whole symbol is sampled and decoded.
-            let agreement = fixed_pattern_agreement(size, |y, x| {
-                let (px, py) = apply(&m, x as f64 + 0.5, y as f64 + 0.5);
-                img.module(px, py)
-            });
+            let agreement = sampled_agreement(img, size, |x, y| apply(&m, x, y));
             *best_agreement = best_agreement.max(agreement);
             if best.as_ref().is_none_or(|b| agreement > b.0) {
                 best = Some((agreement, m, v as usize));
@@ -706,11 +703,7 @@ fn try_triple(
         && agreement >= MIN_REFINE_AGREEMENT
         && let Some(grid) = sample_by_alignment(img, &m, v, budget)
     {
-
-        let size = 17 + 4 * v;
-        if fixed_pattern_agreement(size, |y, x| rqrr::BitGrid::bit(&grid, y, x)) >= MIN_AGREEMENT
-            && read(&Candidate { grid, corners: symbol_corners(&m, size as f64) })
-        {
+        if read(&Candidate { grid, corners: symbol_corners(&m, (17 + 4 * v) as f64) }) {
             return true;
         }
     }
@@ -805,10 +798,24 @@ fn sample_by_alignment(img: &View<'_>, m: &M3, version: usize, budget: &mut Budg
     // Modules outside the outer patterns belong to the outer cells.
     let cell = |u: f64| c[1..k - 1].iter().take_while(|&&p| p <= u).count();
     let size = 17 + 4 * version;
-    if !budget.take(size * size + fixed_pattern_modules(size)) {
+    let map = |x: f64, y: f64| apply(&maps[cell(y) * (k - 1) + cell(x)], x, y);
+    // Most refinements tried are of texture whose finder-like marks matched: their
+    // timing patterns show it before the whole symbol is sampled.
+    if !budget.take(fixed_pattern_modules(size)) {
         return None;
     }
-    Some(sample(img, size, |x, y| apply(&maps[cell(y) * (k - 1) + cell(x)], x, y)))
+    if sampled_agreement(img, size, map) < MIN_AGREEMENT || !budget.take(size * size) {
+        return None;
+    }
+    Some(sample(img, size, map))
+}
+
+/// `fixed_pattern_agreement` of the modules `map` places in the view.
+fn sampled_agreement(img: &View<'_>, size: usize, map: impl Fn(f64, f64) -> (f64, f64)) -> f64 {
+    fixed_pattern_agreement(size, |y, x| {
+        let (px, py) = map(x as f64 + 0.5, y as f64 + 0.5);
+        img.module(px, py)
+    })
 }
 
 /// Modules `fixed_pattern_agreement` samples.
