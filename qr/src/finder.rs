@@ -23,7 +23,10 @@ const MAX_CANDIDATES: usize = 128;
 /// Share of the finder and timing modules a sampling must reproduce to be decoded.
 pub(crate) const MIN_AGREEMENT: f64 = 0.7;
 /// Triples that may fail in a row before a view is given up (each code read renews it).
-const MAX_TRIPLES: usize = 16;
+/// Triples are tried squarest first, and a code's own triple comes early: 8 read as
+/// many qrbench frames as 16 on both generators, for 9% fewer instructions on
+/// generator 2's textured scenes.
+const MAX_TRIPLES: usize = 8;
 /// A sampling matching less of its fixed patterns than this has the wrong size or
 /// position altogether; re-sampling it by its alignment patterns would not save it.
 const MIN_REFINE_AGREEMENT: f64 = 0.55;
@@ -866,8 +869,9 @@ mod tests {
     /// A periodic frame, as a hostile print or a fuzzer's few bytes cycled over a frame
     /// make: finder-like marks at every period, thousands of square-looking triples,
     /// none a code. Each view spends at most its budget, in proportion to its pixels;
-    /// before the budget, the 95x95 frame's view tried 16 triples at up to four
-    /// alignment searches of 145x145 positions each (more than 30 per pixel).
+    /// before the budget, the 95x95 frame's view tried 16 failed triples (then the cap)
+    /// at up to four alignment searches of 145x145 positions each (more than 30 per
+    /// pixel).
     #[test]
     fn a_periodic_frame_spends_no_more_than_its_work_budget() {
         // Finder-like marks (dark, light ring, dark centre) one every `period` px.
@@ -882,7 +886,7 @@ mod tests {
                 .collect()
         };
         let mut ran_out = Vec::new();
-        for (w, h, period) in [(95, 95, 9), (95, 95, 10), (190, 190, 9), (190, 190, 10)] {
+        for (w, h, period) in [(48, 48, 9), (48, 48, 10), (95, 95, 9), (95, 95, 10), (190, 190, 9), (190, 190, 10)] {
             let e = evidence(&wallpaper(w, h, period), w, h, w);
             assert!(e.triples > MAX_TRIPLES, "{w}x{h}/{period}: {} triples", e.triples);
             assert!(e.work <= WORK_PER_PIXEL * w * h, "{w}x{h}/{period}: {} units of work", e.work);
@@ -890,7 +894,8 @@ mod tests {
                 ran_out.push((w, period));
             }
         }
-        // The small frames are stopped by the budget, not by the failed-triple count.
-        assert!(ran_out.contains(&(95, 9)) && ran_out.contains(&(95, 10)), "{ran_out:?}");
+        // The smallest frames are stopped by the budget, not by the failed-triple
+        // count (larger ones reach the count first: 8 failures in a row).
+        assert!(ran_out.contains(&(48, 9)) && ran_out.contains(&(48, 10)), "{ran_out:?}");
     }
 }
