@@ -202,10 +202,13 @@ fn block_stats<const B: usize>(img: &Gray, bw: usize, bh: usize) -> (Vec<u16>, V
     let (mut sum, mut min, mut max) = (vec![0u16; w], vec![0u8; w], vec![0u8; w]);
     for by in 0..bh {
         let y0 = (by * B).min(h - B);
-        sum.fill(0);
-        min.fill(255);
-        max.fill(0);
-        for row in img.px[y0 * w..(y0 + B) * w].chunks_exact(w) {
+        // The block row's first pixel row sets the column stats (filling them with
+        // neutral values first had cost as much again as a row's fold).
+        let (first, rest) = img.px[y0 * w..(y0 + B) * w].split_at(w);
+        for (((&v, s), lo), hi) in first.iter().zip(&mut sum).zip(&mut min).zip(&mut max) {
+            (*s, *lo, *hi) = (u16::from(v), v, v);
+        }
+        for row in rest.chunks_exact(w) {
             for (((&v, s), lo), hi) in row.iter().zip(&mut sum).zip(&mut min).zip(&mut max) {
                 *s += u16::from(v);
                 *lo = (*lo).min(v);
