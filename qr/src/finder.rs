@@ -56,14 +56,19 @@ const WORK_PER_PIXEL: usize = 2;
 
 /// What a view may still spend on alignment searches and module sampling.
 pub(crate) struct Budget {
+    total: usize,
     left: usize,
-    spent: usize,
     exhausted: bool,
 }
 
 impl Budget {
     fn for_view(img: &View<'_>) -> Self {
-        Self { left: WORK_PER_PIXEL.saturating_mul(img.gray.w).saturating_mul(img.gray.h), spent: 0, exhausted: false }
+        let total = WORK_PER_PIXEL.saturating_mul(img.gray.w).saturating_mul(img.gray.h);
+        Self { total, left: total, exhausted: false }
+    }
+
+    fn spent(&self) -> usize {
+        self.total - self.left
     }
 
     /// Takes `cost` units when that many are left; otherwise nothing more is taken
@@ -74,7 +79,6 @@ impl Budget {
             return false;
         }
         self.left -= cost;
-        self.spent += cost;
         true
     }
 }
@@ -553,7 +557,7 @@ pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Cand
             }
         }
     }
-    (evidence.work, evidence.out_of_work) = (budget.spent, budget.exhausted);
+    (evidence.work, evidence.out_of_work) = (budget.spent(), budget.exhausted);
     evidence
 }
 
