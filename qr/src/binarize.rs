@@ -115,25 +115,36 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
         let up = if by > 0 { &done[(by - 1) * bw..] } else { &[][..] };
         let row = &mut rest[..bw];
         let (sums, mins, maxs) = (&sums[by * bw..][..bw], &mins[by * bw..][..bw], &maxs[by * bw..][..bw]);
-        let mut left = 0u32;
-        for bx in 0..bw {
+        let block = |bx: usize, neighbours: Option<u32>| {
             let (min, max) = (u32::from(mins[bx]), u32::from(maxs[bx]));
-            let value = if max - min > MIN_RANGE {
-                u32::from(sums[bx]) >> shift
-            } else {
-                let neighbours = match (by > 0, bx > 0) {
-                    (true, true) => Some((u32::from(up[bx]) + 2 * left + u32::from(up[bx - 1])) / 4),
-                    (true, false) => Some(u32::from(up[bx])),
-                    (false, true) => Some(left),
-                    (false, false) => None,
-                };
-                match neighbours {
-                    Some(n) if min < n => n,
-                    _ => min.saturating_sub(MIN_RANGE / 2),
-                }
-            };
-            row[bx] = value as u8;
-            left = value;
+            if max - min > MIN_RANGE {
+                return u32::from(sums[bx]) >> shift;
+            }
+            match neighbours {
+                Some(n) if min < n => n,
+                _ => min.saturating_sub(MIN_RANGE / 2),
+            }
+        };
+        let mut left = block(0, (by > 0).then(|| u32::from(up[0])));
+        row[0] = left as u8;
+        if by == 0 {
+            for bx in 1..bw {
+                left = block(bx, Some(left));
+                row[bx] = left as u8;
+            }
+            continue;
+        }
+        // Every block below the first row has all three neighbours. Both outcomes are
+        // computed and one picked, which the compiler can do without a branch: whether
+        // a block is flat follows the texture, which a branch predictor cannot, and
+        // each block's level waits on its left neighbour's.
+        for bx in 1..bw {
+            let (min, max) = (u32::from(mins[bx]), u32::from(maxs[bx]));
+            let n = (u32::from(up[bx]) + 2 * left + u32::from(up[bx - 1])) / 4;
+            let flat = if min < n { n } else { min.saturating_sub(MIN_RANGE / 2) };
+            let mean = u32::from(sums[bx]) >> shift;
+            left = if max - min > MIN_RANGE { mean } else { flat };
+            row[bx] = left as u8;
         }
     }
     // Each block's threshold: the mean level of the span x span blocks around it
@@ -253,10 +264,19 @@ pub(crate) fn global_thresholds(img: &Gray) -> Thresholds {
 
 /// Otsu's method: the level that best separates the histogram into two classes.
 fn otsu(px: &[u8]) -> u8 {
-    let mut hist = [0u64; 256];
-    for &v in px {
-        hist[v as usize] += 1;
+    // Four histograms filled in turn: with one, a run of equal pixels (a flat frame is
+    // mostly runs) makes each increment wait for the previous one's store.
+    let mut parts = [[0u32; 256]; 4];
+    let (quads, rest) = px.as_chunks::<4>();
+    for q in quads {
+        for (part, &v) in parts.iter_mut().zip(q) {
+            part[usize::from(v)] += 1;
+        }
     }
+    for &v in rest {
+        parts[0][usize::from(v)] += 1;
+    }
+    let hist: [u64; 256] = std::array::from_fn(|i| parts.iter().map(|p| u64::from(p[i])).sum());
     let total = px.len() as f64;
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
     let (mut w0, mut sum0, mut best, mut best_t) = (0f64, 0f64, -1f64, 127u8);

@@ -393,11 +393,15 @@ pub(crate) struct Images<'a> {
     frame: LumaFrame<'a>,
     grays: Vec<((usize, bool), Gray)>,
     thresholds: Vec<((usize, bool, Threshold), Thresholds)>,
+    /// The light-on-dark row matches the first pass's scan kept (`finder::Rows`), for
+    /// the inverted pass of the same view and row step: on a frame that shows no finder
+    /// pair it runs in the first look, and scanning the rows again had been most of it.
+    mirrored: Option<((usize, bool, Threshold, usize), Vec<finder::RowMatch>)>,
 }
 
 impl<'a> Images<'a> {
     pub(crate) fn new(frame: &LumaFrame<'a>) -> Self {
-        Self { frame: *frame, grays: Vec::new(), thresholds: Vec::new() }
+        Self { frame: *frame, grays: Vec::new(), thresholds: Vec::new(), mirrored: None }
     }
 
     fn gray_index(&mut self, shrink: usize, upscale: bool) -> usize {
@@ -491,11 +495,22 @@ impl Pass {
 
     /// The codes read, and what the finder locator saw (`None` for rqrr's locator).
     pub(crate) fn run_with_evidence(&self, images: &mut Images<'_>) -> (Vec<DecodedCode>, Option<finder::Evidence>) {
+        let row_step = if self.upscale { 2 * FINDER_ROW_STEP } else { FINDER_ROW_STEP };
+        let key = (self.shrink, self.upscale, self.threshold, row_step);
+        // Only the first pass's view has a light-on-dark pass of its own to keep matches for.
+        let mirror = self.threshold == Threshold::Fine && !self.upscale && images.mirrored.is_none();
+        let mirrored = images.mirrored.take();
+        let mut kept = None;
         let (gray, thresholds) = images.view(self.shrink, self.upscale, self.threshold);
         let view = finder::View { gray, thresholds, invert: self.invert };
         let (mut found, evidence) = match self.locator {
             Locator::Finder => {
-                let (found, evidence) = detect_finder(view, if self.upscale { 2 * FINDER_ROW_STEP } else { FINDER_ROW_STEP });
+                let rows = match &mirrored {
+                    Some((k, matches)) if self.invert && *k == key => finder::Rows::Matches(matches),
+                    _ if mirror && !self.invert => finder::Rows::ScanAndMirror(&mut kept),
+                    _ => finder::Rows::Scan,
+                };
+                let (found, evidence) = detect_finder(view, row_step, rows);
                 (found, Some(evidence))
             }
             Locator::Rqrr => {
@@ -506,6 +521,7 @@ impl Pass {
                 (read_grids(prepared.detect_grids()), None)
             }
         };
+        images.mirrored = mirrored.or(kept.map(|matches| (key, matches)));
         let scale = if self.upscale { self.shrink as f32 / 2.0 } else { self.shrink as f32 };
         for code in &mut found {
             for p in &mut code.corners {
@@ -523,9 +539,9 @@ fn plain_pass(img: &Gray) -> Vec<DecodedCode> {
 }
 
 /// Our finder-pattern detector: every symbol it samples that decodes.
-fn detect_finder(view: finder::View<'_>, row_step: usize) -> (Vec<DecodedCode>, finder::Evidence) {
+fn detect_finder(view: finder::View<'_>, row_step: usize, rows: finder::Rows<'_>) -> (Vec<DecodedCode>, finder::Evidence) {
     let mut out: Vec<DecodedCode> = Vec::new();
-    let evidence = finder::detect(view, row_step, |c| match read_grid(&c.grid, |_| c.corners) {
+    let evidence = finder::detect(view, row_step, rows, |c| match read_grid(&c.grid, |_| c.corners) {
         Some(code) => {
             if !out.iter().any(|o| same_code(o, &code)) {
                 out.push(code);

@@ -232,9 +232,60 @@ fn dark_bits(px: &[u8], th: &[u8]) -> u64 {
     px.iter().zip(th).enumerate().fold(0u64, |m, (j, (&p, &t))| m | (u64::from(p <= t) << j))
 }
 
-fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
-    let (w, h) = (img.gray.w, img.gray.h);
+/// A row's 1:1:3:1:1 match: the middle run's centre, the row, the pattern's length.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowMatch {
+    cx: f64,
+    y: usize,
+    total: f64,
+}
+
+/// Row matches of the opposite polarity kept from one scan at most (24 bytes each);
+/// past this the light-on-dark view scans its rows itself.
+const MAX_MIRRORED: usize = 1 << 16;
+
+/// Where a view's row matches come from. The light-on-dark view of the same grey
+/// and thresholds has the same edges, to the bit (a pixel dark in one is light in
+/// the other, and the crossing between two pixels is the same fraction), so its
+/// runs are the other view's with the other parity: one scan of the rows can keep
+/// them for it (`ScanAndMirror`), and the light-on-dark view then only confirms
+/// them (`Matches`) instead of scanning the rows again.
+pub(crate) enum Rows<'m> {
+    Scan,
+    /// Scan, and keep the opposite polarity's matches; `None` when there were more
+    /// than [`MAX_MIRRORED`].
+    ScanAndMirror(&'m mut Option<Vec<RowMatch>>),
+    Matches(&'m [RowMatch]),
+}
+
+fn find_candidates(img: &View<'_>, row_step: usize, rows: Rows<'_>) -> Vec<Finder> {
     let mut found: Vec<Finder> = Vec::new();
+    match rows {
+        Rows::Matches(matches) => {
+            for m in matches {
+                confirm(img, m, &mut found);
+            }
+        }
+        Rows::Scan => scan_rows(img, row_step, |m| confirm(img, &m, &mut found), None),
+        Rows::ScanAndMirror(mirror) => {
+            let mut kept = Some(Vec::new());
+            scan_rows(img, row_step, |m| confirm(img, &m, &mut found), Some(&mut kept));
+            *mirror = kept;
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.count));
+    if found.iter().filter(|f| f.count >= 2).count() >= 3 {
+        found.retain(|f| f.count >= 2);
+    }
+    found.truncate(MAX_GROUPING);
+    found
+}
+
+/// Every `row_step`th row's 1:1:3:1:1 runs, in row order and along each row: those
+/// with a dark centre to `on_match`, those with a light one (the light-on-dark
+/// view's) to `mirror` when given.
+fn scan_rows(img: &View<'_>, row_step: usize, mut on_match: impl FnMut(RowMatch), mut mirror: Option<&mut Option<Vec<RowMatch>>>) {
+    let (w, h) = (img.gray.w, img.gray.h);
     // Edge positions along the row (pixel-centre coordinates) and whether the run
     // after each edge is dark; the row's ends count as edges.
     let mut edges: Vec<f64> = Vec::new();
@@ -276,8 +327,7 @@ fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
         // Run i lies between edges i and i+1; it is dark when i is even and the row
         // starts dark, or odd and it starts light.
         let runs = edges.len() - 1;
-        let start = usize::from(!first_dark);
-        for i in (start..runs.saturating_sub(4)).step_by(2) {
+        let row_match = |i: usize| {
             let c = [
                 edges[i + 1] - edges[i],
                 edges[i + 2] - edges[i + 1],
@@ -285,52 +335,64 @@ fn find_candidates(img: &View<'_>, row_step: usize) -> Vec<Finder> {
                 edges[i + 4] - edges[i + 3],
                 edges[i + 5] - edges[i + 4],
             ];
-            if !ratio_ok(&c) {
-                continue;
+            ratio_ok(&c).then(|| RowMatch { cx: (edges[i + 2] + edges[i + 3]) / 2.0, y, total: c.iter().sum() })
+        };
+        let start = usize::from(!first_dark);
+        for i in (start..runs.saturating_sub(4)).step_by(2) {
+            if let Some(m) = row_match(i) {
+                on_match(m);
             }
-            let total: f64 = c.iter().sum();
-            let cx = (edges[i + 2] + edges[i + 3]) / 2.0;
-            let px = (cx + 0.5).floor().clamp(0.0, (w - 1) as f64) as isize;
-            let Some((oy, vt)) = cross(img, px, y as isize, 0, 1, total) else { continue };
-            if 5.0 * (vt - total).abs() >= 2.0 * total {
-                continue;
-            }
-            let cy = y as f64 + oy;
-            let py = (cy + 0.5).floor().clamp(0.0, (h - 1) as f64) as isize;
-            let Some((ox, ht)) = cross(img, px, py, 1, 0, total) else { continue };
-            let cx = px as f64 + ox;
-            let module = (ht + vt) / 14.0;
-            if let Some(f) = found.iter_mut().find(|f| {
-                // Squared distances: every row match is compared with every candidate, and
-                // on textured scenes libm's hypot here was a tenth of the frame's work.
-                let r = module.max(f.module) * 1.5;
-                (f.x - cx).powi(2) + (f.y - cy).powi(2) <= r * r && (f.module / module - 1.0).abs() < 0.5
-            }) {
-                let n = f64::from(f.count);
-                f.x = (f.x * n + cx) / (n + 1.0);
-                f.y = (f.y * n + cy) / (n + 1.0);
-                f.module = (f.module * n + module) / (n + 1.0);
-                f.count += 1;
-            } else {
-                if found.len() >= MAX_CANDIDATES {
-                    // Textures make many one-row matches. One that the scan has left
-                    // behind (its centre rows above) will never be confirmed by
-                    // another row: make room by dropping those, so that the
-                    // patterns further down the frame are still seen.
-                    found.retain(|f| f.count > 1 || f.y + 2.0 * f.module >= y as f64);
-                }
-                if found.len() < MAX_CANDIDATES {
-                    found.push(Finder { x: cx, y: cy, module, count: 1 });
+        }
+        if let Some(kept) = mirror.as_deref_mut() {
+            for i in (1 - start..runs.saturating_sub(4)).step_by(2) {
+                let Some(m) = row_match(i) else { continue };
+                match kept {
+                    Some(v) if v.len() < MAX_MIRRORED => v.push(m),
+                    _ => *kept = None,
                 }
             }
         }
     }
-    found.sort_by_key(|f| std::cmp::Reverse(f.count));
-    if found.iter().filter(|f| f.count >= 2).count() >= 3 {
-        found.retain(|f| f.count >= 2);
+}
+
+/// A row match confirmed down the column and again along the row joins the
+/// candidate it lies on, or becomes one.
+fn confirm(img: &View<'_>, m: &RowMatch, found: &mut Vec<Finder>) {
+    let (w, h) = (img.gray.w, img.gray.h);
+    let RowMatch { cx, y, total } = *m;
+    let px = (cx + 0.5).floor().clamp(0.0, (w - 1) as f64) as isize;
+    let Some((oy, vt)) = cross(img, px, y as isize, 0, 1, total) else { return };
+    if 5.0 * (vt - total).abs() >= 2.0 * total {
+        return;
     }
-    found.truncate(MAX_GROUPING);
-    found
+    let cy = y as f64 + oy;
+    let py = (cy + 0.5).floor().clamp(0.0, (h - 1) as f64) as isize;
+    let Some((ox, ht)) = cross(img, px, py, 1, 0, total) else { return };
+    let cx = px as f64 + ox;
+    let module = (ht + vt) / 14.0;
+    if let Some(f) = found.iter_mut().find(|f| {
+        // Squared distances: every row match is compared with every candidate, and
+        // on textured scenes libm's hypot here was a tenth of the frame's work.
+        let r = module.max(f.module) * 1.5;
+        (f.x - cx).powi(2) + (f.y - cy).powi(2) <= r * r && (f.module / module - 1.0).abs() < 0.5
+    }) {
+        let n = f64::from(f.count);
+        f.x = (f.x * n + cx) / (n + 1.0);
+        f.y = (f.y * n + cy) / (n + 1.0);
+        f.module = (f.module * n + module) / (n + 1.0);
+        f.count += 1;
+    } else {
+        if found.len() >= MAX_CANDIDATES {
+            // Textures make many one-row matches. One that the scan has left
+            // behind (its centre rows above) will never be confirmed by
+            // another row: make room by dropping those, so that the
+            // patterns further down the frame are still seen.
+            found.retain(|f| f.count > 1 || f.y + 2.0 * f.module >= y as f64);
+        }
+        if found.len() < MAX_CANDIDATES {
+            found.push(Finder { x: cx, y: cy, module, count: 1 });
+        }
+    }
 }
 
 type M3 = [[f64; 3]; 3];
@@ -481,9 +543,9 @@ pub(crate) struct Candidate {
 /// Candidate symbols in the view, most plausible first. `read` is called on
 /// each; a triple whose symbol `read` accepts is not tried again in other groupings.
 /// Rows are scanned every `row_step` (see `FINDER_ROW_STEP`).
-pub(crate) fn detect(view: View<'_>, row_step: usize, mut read: impl FnMut(&Candidate) -> bool) -> Evidence {
+pub(crate) fn detect(view: View<'_>, row_step: usize, rows: Rows<'_>, mut read: impl FnMut(&Candidate) -> bool) -> Evidence {
     let img = view;
-    let finders = find_candidates(&img, row_step);
+    let finders = find_candidates(&img, row_step, rows);
     let regions = plausible_pairs(&finders, (img.gray.w, img.gray.h));
     let mut evidence = Evidence {
         candidates: finders.len(),
@@ -867,7 +929,7 @@ mod tests {
         let frame = LumaFrame { data, width: width as u32, height: height as u32, stride: stride as u32 };
         let gray = Gray::from_frame(&frame, 1);
         let thresholds = binarize::thresholds::<2>(&gray, 3).unwrap_or_else(|| binarize::global_thresholds(&gray));
-        detect(View { gray: &gray, thresholds: &thresholds, invert: false }, 2, |_| false)
+        detect(View { gray: &gray, thresholds: &thresholds, invert: false }, 2, Rows::Scan, |_| false)
     }
 
     /// A periodic frame, as a hostile print or a fuzzer's few bytes cycled over a frame
