@@ -134,17 +134,19 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
             }
             continue;
         }
-        // Every block below the first row has all three neighbours. Both outcomes are
-        // computed and one picked, which the compiler can do without a branch: whether
-        // a block is flat follows the texture, which a branch predictor cannot, and
-        // each block's level waits on its left neighbour's.
-        for bx in 1..bw {
-            let (min, max) = (u32::from(mins[bx]), u32::from(maxs[bx]));
-            let n = (u32::from(up[bx]) + 2 * left + u32::from(up[bx - 1])) / 4;
-            let flat = if min < n { n } else { min.saturating_sub(MIN_RANGE / 2) };
-            let mean = u32::from(sums[bx]) >> shift;
-            left = if max - min > MIN_RANGE { mean } else { flat };
-            row[bx] = left as u8;
+        // Every block below the first row has all three neighbours; zipped slices
+        // rather than indices, so the loop carries no bounds checks (it runs once per
+        // 2x2 block on the first pass: 230,400 times a 720p frame).
+        let blocks = sums[1..].iter().zip(&mins[1..]).zip(&maxs[1..]).zip(up.iter().zip(&up[1..]));
+        for (out, (((&sum, &min), &max), (&up_left, &up))) in row[1..].iter_mut().zip(blocks) {
+            let (min, max) = (u32::from(min), u32::from(max));
+            left = if max - min > MIN_RANGE {
+                u32::from(sum) >> shift
+            } else {
+                let n = (u32::from(up) + 2 * left + u32::from(up_left)) / 4;
+                if min < n { n } else { min.saturating_sub(MIN_RANGE / 2) }
+            };
+            *out = left as u8;
         }
     }
     // Each block's threshold: the mean level of the span x span blocks around it
