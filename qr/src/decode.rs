@@ -268,7 +268,8 @@ impl FirstLook {
 /// nothing and saw no two finder candidates that could belong to one symbol
 /// ([`may_hold_code`]), the light-on-dark pass (a
 /// light-on-dark code's finders show only there; it reuses the first pass's
-/// thresholds, so it costs one more scan of the rows), then the global threshold (a
+/// thresholds and the row matches its scan kept, so the rows are not scanned again),
+/// then the global threshold (a
 /// big close code's modules are wider than the fine threshold's window, which then
 /// breaks its finders; one histogram and one scan), which can only read, not send
 /// the frame down the ladder. A frame where neither local view saw such a pair is
