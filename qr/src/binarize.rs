@@ -128,9 +128,9 @@ pub(crate) fn thresholds<const B: usize>(img: &Gray, radius: usize) -> Option<Th
         let mut left = block(0, (by > 0).then(|| u32::from(up[0])));
         row[0] = left as u8;
         if by == 0 {
-            for bx in 1..bw {
+            for (bx, out) in row.iter_mut().enumerate().skip(1) {
                 left = block(bx, Some(left));
-                row[bx] = left as u8;
+                *out = left as u8;
             }
             continue;
         }

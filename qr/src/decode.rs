@@ -397,8 +397,11 @@ pub(crate) struct Images<'a> {
     /// The light-on-dark row matches the first pass's scan kept (`finder::Rows`), for
     /// the inverted pass of the same view and row step: on a frame that shows no finder
     /// pair it runs in the first look, and scanning the rows again had been most of it.
-    mirrored: Option<((usize, bool, Threshold, usize), Vec<finder::RowMatch>)>,
+    mirrored: Option<(ScanKey, Vec<finder::RowMatch>)>,
 }
+
+/// A view (shrink, enlarged, threshold) and the step its rows are scanned at.
+type ScanKey = (usize, bool, Threshold, usize);
 
 impl<'a> Images<'a> {
     pub(crate) fn new(frame: &LumaFrame<'a>) -> Self {
