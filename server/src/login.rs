@@ -116,13 +116,15 @@ pub async fn start(
     let expires_at_ms = now + REQUEST_TTL_MS;
     // The system is looked up in the transaction that stores the request: one trip to
     // the database's thread for the whole start, and a refusal (unknown system, origin
-    // not registered) rolls back having written nothing.
+    // not registered) rolls back having written nothing. No write lock on PostgreSQL:
+    // the request's row is new under a fresh random id and the audit row is appended,
+    // so nothing here reads "not done yet" and then acts on it.
     let (rid2, secret_hash) = (rid.clone(), sha256(secret.as_bytes()));
     let entry = Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip());
     let recorded = entry.clone();
     let stored = state
         .db
-        .write(move |tx| {
+        .write_atomic(move |tx| {
             let web_system = web_systems::find(tx, &system_id)?.ok_or_else(|| web_systems::unknown(&system_id))?;
             if !web_systems::origin_allowed(&web_system, &headers) {
                 let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("?");
