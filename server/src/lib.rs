@@ -256,7 +256,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
     grace: Duration,
-    purger: JoinHandle<()>,
+    purger: purge::Purger,
     push: push::sender::Sender,
 }
 
@@ -286,8 +286,9 @@ impl RunningServer {
     /// uncommitted transactions), then closes the database (its last handle is
     /// dropped with the router).
     pub async fn shutdown(self) {
-        // A purge is one transaction: stopping between two loses nothing.
-        self.purger.abort();
+        // A purge is one transaction: stopping between two loses nothing, and one under
+        // way commits before the server says it stopped.
+        self.purger.stop().await;
         // A delivery is settled in one transaction after its request: stopping between
         // two leaves the rest queued in the file for the next start.
         self.push.stop().await;

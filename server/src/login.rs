@@ -102,17 +102,6 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let system_id = body.value.system_id;
     check_len("system_id", &system_id, 1, 40)?;
-    let lookup = system_id.clone();
-    let web_system = state.db.read(move |conn| web_systems::find(conn, &lookup)).await?;
-    let refused = |e: ApiError| audit::unless_refused(&state.db, Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip()), Err(e));
-    let Some(web_system) = web_system else {
-        return refused(web_systems::unknown(&system_id)).await;
-    };
-    if !web_systems::origin_allowed(&web_system, &headers) {
-        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("?");
-        return refused(web_systems::origin_refused(origin, &web_system)).await;
-    }
-    let system = web_system.name.clone();
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -125,23 +114,34 @@ pub async fn start(
     let fnonce = random::bytes::<16>()?;
     let now = now_ms();
     let expires_at_ms = now + REQUEST_TTL_MS;
-    {
-        let (rid, secret_hash) = (rid.clone(), sha256(secret.as_bytes()));
-        let entry = Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip());
-        state
-            .db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
-                     started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, system_id) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11, ?12)",
-                    params![rid, secret_hash.as_slice(), system, browser, os, ip, place, now,
-                            expires_at_ms, fnonce.as_slice(), (now + FRAME_TTL_MS).min(expires_at_ms), system_id],
-                )?;
-                audit::record(tx, &entry)
-            })
-            .await?;
-    }
+    // The system is looked up in the transaction that stores the request: one trip to
+    // the database's thread for the whole start, and a refusal (unknown system, origin
+    // not registered) rolls back having written nothing. No write lock on PostgreSQL:
+    // the request's row is new under a fresh random id and the audit row is appended,
+    // so nothing here reads "not done yet" and then acts on it.
+    let (rid2, secret_hash) = (rid.clone(), sha256(secret.as_bytes()));
+    let entry = Entry::new(actions::LOGIN_START, "anon").ip(ctx.ip());
+    let recorded = entry.clone();
+    let stored = state
+        .db
+        .write_atomic(move |tx| {
+            let web_system = web_systems::find(tx, &system_id)?.ok_or_else(|| web_systems::unknown(&system_id))?;
+            if !web_systems::origin_allowed(&web_system, &headers) {
+                let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).unwrap_or("?");
+                return Err(web_systems::origin_refused(origin, &web_system));
+            }
+            tx.execute(
+                "INSERT INTO login_requests (rid, secret_hash, system, browser, os, ip, place, state, \
+                 started_at_ms, expires_at_ms, fnonce, frame_issued_ms, frame_expires_ms, system_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?8, ?11, ?12)",
+                params![rid2, secret_hash.as_slice(), web_system.name, browser, os, ip, place, now,
+                        expires_at_ms, fnonce.as_slice(), (now + FRAME_TTL_MS).min(expires_at_ms), system_id],
+            )?;
+            audit::record(tx, &recorded)?;
+            Ok(web_system.name)
+        })
+        .await;
+    let system = audit::unless_refused(&state.db, entry, stored).await?;
     let cookie = format!(
         "{}={secret}; Path=/v1/login/{rid}; HttpOnly; SameSite=Strict; Max-Age={}",
         secret_cookie(&rid),
@@ -149,7 +149,7 @@ pub async fn start(
     );
     let mut response = (
         StatusCode::CREATED,
-        Json(LoginStarted { rid, expires_at_ms, poll_ms: POLL_MS, system: web_system.name }),
+        Json(LoginStarted { rid, expires_at_ms, poll_ms: POLL_MS, system }),
     )
         .into_response();
     response.headers_mut().insert(

@@ -8,8 +8,9 @@ use std::sync::{LazyLock, Mutex};
 use axum::http::{HeaderMap, header};
 use ipnet::IpNet;
 use lru::LruCache;
-use qrcode::render::svg;
-use qrcode::{EcLevel, QrCode};
+use qrcode::EcLevel;
+use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::render::{Renderer, svg};
 
 use crate::error::ApiError;
 use crate::random;
@@ -148,13 +149,39 @@ pub fn frame_svg(frame: &str) -> Result<String, ApiError> {
 }
 
 pub fn qr_svg(text: &str) -> Result<String, ApiError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| ApiError::internal(format!("QR: {e}")))?;
-    Ok(code
-        .render::<svg::Color<'_>>()
+    let (modules, width) = qr_modules(text)?;
+    Ok(Renderer::<svg::Color<'_>>::new(&modules, width, QUIET_ZONE)
         .min_dimensions(200, 200)
         .quiet_zone(true)
         .build())
+}
+
+/// The quiet zone the QR specification asks around a (non-micro) code, in modules.
+const QUIET_ZONE: u32 = 4;
+
+/// The mask every code here is drawn with. The specification has the encoder score all
+/// eight masks and keep the one with the fewest runs, blocks and finder-like patterns;
+/// that search was most of the CPU a rendering takes (eight copies of the code, each
+/// scored module by module). It pays for data with long regular stretches. What this
+/// server renders — a login frame's random request id and nonce, a meeting frame's
+/// HMAC — is random bytes in base64, whose modules are already as irregular as a mask
+/// makes them, and a decoder reads the mask from the format bits: any of the eight
+/// decodes (`tests::rendered_frames_decode`).
+const MASK: MaskPattern = MaskPattern::Checkerboard;
+
+/// A QR code's modules, row by row, and its width: `qrcode`'s own steps for a code of
+/// the smallest version that holds `text` at medium error correction, with [`MASK`].
+fn qr_modules(text: &str) -> Result<(Vec<qrcode::Color>, usize), ApiError> {
+    let qr_error = |e: qrcode::types::QrError| ApiError::internal(format!("QR: {e}"));
+    let bits = qrcode::bits::encode_auto(text.as_bytes(), EcLevel::M).map_err(qr_error)?;
+    let version = bits.version();
+    let (data, ec) = qrcode::ec::construct_codewords(&bits.into_bytes(), version, EcLevel::M).map_err(qr_error)?;
+    let mut canvas = Canvas::new(version, EcLevel::M);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    canvas.apply_mask(MASK);
+    let width = usize::try_from(version.width()).map_err(|_| ApiError::internal("QR: version width"))?;
+    Ok((canvas.into_colors(), width))
 }
 
 #[cfg(test)]
@@ -209,6 +236,32 @@ mod tests {
         assert_eq!(mask_name("Chen Li"), "C*****i");
         assert_eq!(mask_name("x"), "*");
         assert_eq!(mask_name(""), "*");
+    }
+
+    /// Codes drawn with the fixed mask decode to their text, read back by the QR
+    /// library the workspace already carries (rqrr), from a plain grey raster.
+    #[test]
+    fn rendered_frames_decode() {
+        const PX: usize = 3;
+        for i in 0..64u8 {
+            let frame = taipei_protocol::login::LoginFrame {
+                rid: random::bytes::<16>().unwrap(),
+                fnonce: random::bytes::<16>().unwrap(),
+                expires_at_ms: 1_800_000_000_000 + i64::from(i) * 30_000,
+            };
+            let text = frame.encode();
+            let (modules, width) = qr_modules(&text).unwrap();
+            let side = (width + 2 * QUIET_ZONE as usize) * PX;
+            let dark = |x: usize, y: usize| {
+                let (mx, my) = ((x / PX).checked_sub(QUIET_ZONE as usize), (y / PX).checked_sub(QUIET_ZONE as usize));
+                matches!((mx, my), (Some(mx), Some(my)) if mx < width && my < width && modules[my * width + mx] == qrcode::Color::Dark)
+            };
+            let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| if dark(x, y) { 0 } else { 255 });
+            let grids = image.detect_grids();
+            assert_eq!(grids.len(), 1, "one code in {text}");
+            let (_, decoded) = grids[0].decode().unwrap();
+            assert_eq!(decoded, text);
+        }
     }
 
     #[test]
