@@ -46,7 +46,7 @@ pub use login::{Login, LoginError};
 pub use meetings::{Meetings, MeetingsError};
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use push::{Push, PushError, push_receive_light};
-pub use qr::{QrCode, QrError, decode_luma};
+pub use qr::{QrCode, QrError, QrScanner, decode_luma, qr_buffer_bytes, release_qr_buffers};
 #[cfg(any(feature = "taipei-on", feature = "taipei-pass"))]
 pub use wallet::{Wallet, WalletError};
 pub use logging::{LogLevel, Logger, set_logger, stderr_logger};

@@ -31,6 +31,18 @@ pub use render::{EcLevel, RenderOptions};
 pub use scanner::{DEFAULT_BUDGET_MS, ScanOptions, Scanner};
 pub use text::TextEncoding;
 
+/// Frees the buffers the engine keeps between frames for reuse (megabytes after a
+/// 720p frame); returns how many bytes were freed. Call it when scanning stops — the
+/// next frame then allocates them again.
+pub fn release_buffers() -> usize {
+    scratch::release()
+}
+
+/// Bytes the engine keeps between frames for reuse (bounded; see [`release_buffers`]).
+pub fn kept_buffer_bytes() -> usize {
+    scratch::kept_bytes()
+}
+
 /// One luminance (Y) plane as phones hand it over: Android `ImageProxy` plane 0, iOS
 /// `CVPixelBuffer` plane 0. `stride` is the distance in bytes between row starts
 /// (`rowStride` / `bytesPerRowOfPlane`), at least `width`; padding bytes are ignored.

@@ -346,7 +346,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let (shutdown, signal) = oneshot::channel::<()>();
     let purger = purge::spawn(state.db.clone(), config.purge_interval);
-    let push = push::sender::Sender::spawn(state.db.clone(), config.kek.clone(), config.push.clone(), state.settings.push.clone())
+    let push = push::sender::Sender::spawn(state.db.clone(), config.kek.clone(), config.push.clone(), state.settings.push.clone(), Arc::clone(&state.settings.metrics))
         .await
         .map_err(|e| ServerError::Serve(std::io::Error::other(format!("push sender: {e}"))))?;
     let edge = Arc::new(middleware::Edge { proxies: config.trusted_proxies.clone(), metrics: Arc::clone(&state.settings.metrics) });

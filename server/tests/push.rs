@@ -426,6 +426,58 @@ async fn two_servers_draining_one_queue_deliver_each_message_once() {
     drop(dir);
 }
 
+/// Two `reference-server` processes and this test's server on one database (SQLite
+/// file or PostgreSQL), approval notices queued through both processes at once so that
+/// each wakes its own sender: three senders race over one queue, and the push service
+/// is asked once per message — counted by the service and by the processes' own
+/// `taipei_push_requests_total`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_in_separate_processes_deliver_each_message_once() {
+    const ITEMS: usize = 30;
+    let (t, a, b) = common::process::three_servers().await;
+    let service = PushService::start().await.unwrap();
+    let admin = |base: &str, path: &str, body: serde_json::Value| {
+        t.http.post(format!("{base}{path}")).bearer_auth(t.server.admin_token()).json(&body).send()
+    };
+    for (id, level) in [("clerk", 5), ("chief", 4), ("director", 2)] {
+        let body = serde_json::json!({"user_id": id, "display_name": id, "title": "", "agency": "資訊局", "level": level});
+        assert_eq!(admin(&a.base, "/v1/admin/approval/people", body).await.unwrap().status(), StatusCode::CREATED);
+    }
+    // The second of the chain holds a new item and is told of it.
+    let chief = t.session("chief").await;
+    let phone = TestPhone::new();
+    let endpoint = service.subscribe(None);
+    subscribe(&t, &chief, &phone, &endpoint).await;
+    let created = futures::future::join_all((0..ITEMS).map(|n| {
+        let item = serde_json::json!({
+            "kind": "document", "subject": format!("案 {n}"), "body": b64::encode(b"<p>x</p>"), "urgency": "normal",
+            "agency": "資訊局", "decision_level": 2, "chain": ["clerk", "chief", "director"],
+        });
+        admin(if n % 2 == 0 { &a.base } else { &b.base }, "/v1/admin/approval/items", item)
+    }))
+    .await;
+    assert!(created.into_iter().all(|r| r.unwrap().status() == StatusCode::CREATED));
+    wait_for("an empty queue", || queued(&t) == 0).await;
+
+    // Queued notices of one kind share a topic, so the service keeps only the newest
+    // for the phone; what it accepted is every request.
+    assert_eq!(service.accepted().len(), ITEMS, "each message once");
+    let newest = SignedPush::from_json(&phone.open(&service.fetch(&endpoint).bodies[0]).unwrap()).unwrap();
+    assert_eq!(newest.message.kind, PushKind::ApprovalItem);
+    let mut delivered = Vec::new();
+    for base in [t.url(""), a.base.clone(), b.base.clone()] {
+        let text = t.http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let count = |outcome: &str| -> u64 {
+            let series = format!("taipei_push_requests_total{{outcome=\"{outcome}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |n| n.parse().unwrap())
+        };
+        assert_eq!(count("retry") + count("refused") + count("gone"), 0, "{base}: only deliveries");
+        delivered.push(count("delivered"));
+    }
+    assert_eq!(delivered.iter().sum::<u64>(), ITEMS as u64, "requests made by the three senders: {delivered:?}");
+    assert!(delivered[1] + delivered[2] > 0, "the processes' senders took part: {delivered:?}");
+}
+
 /// Rows claimed by a sender that died: untouched while its lease lives, delivered once
 /// by a live sender after it lapsed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

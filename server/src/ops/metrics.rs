@@ -42,6 +42,11 @@ struct RejectionLabels {
     code: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PushLabels {
+    outcome: &'static str,
+}
+
 /// 0.5 ms to about 4 s, doubling: a login step takes a few milliseconds, a batch of
 /// approvals or a large item upload up to seconds.
 fn latency_histogram() -> Histogram {
@@ -55,6 +60,7 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     intake: Family<IntakeLabels, Counter>,
     rejections: Family<RejectionLabels, Counter>,
+    push: Family<PushLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,7 +84,13 @@ impl Default for Metrics {
             intake.clone(),
         );
         registry.register("rejections", "Error replies by error code (refusals, rate limits, server faults)", rejections.clone());
-        Self { registry, requests, latency, intake, rejections }
+        let push = Family::<PushLabels, Counter>::default();
+        registry.register(
+            "push_requests",
+            "Requests this process made to push services, by outcome: delivered, gone (the subscription ended), too_large (sent again as a tickle), retry (429, 5xx or no answer), refused (no retry helps)",
+            push.clone(),
+        );
+        Self { registry, requests, latency, intake, rejections, push }
     }
 }
 
@@ -125,6 +137,11 @@ impl Metrics {
         }
     }
 
+    /// One request to a push service and what came of it (a fixed set of outcomes).
+    pub fn push_request(&self, outcome: &'static str) {
+        self.push.get_or_create(&PushLabels { outcome }).inc();
+    }
+
     /// The whole registry as OpenMetrics text.
     pub fn render(&self) -> Response {
         let mut text = String::new();
@@ -150,6 +167,7 @@ mod tests {
         {
             metrics.observe(&Observed { method, route: "/v1/login/scan", status, latency: Duration::from_millis(3), code, intake });
         }
+        metrics.push_request("delivered");
         let response = metrics.render();
         assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
         let text = futures::executor::block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap();
@@ -161,6 +179,7 @@ mod tests {
         assert!(text.contains(r#"taipei_outbox_intake_total{route="/v1/login/scan",outcome="replayed"} 1"#), "{text}");
         assert!(text.contains(r#"taipei_rejections_total{code="method_not_allowed"} 1"#), "{text}");
         assert!(text.contains(r#"taipei_http_request_duration_seconds_count{method="POST",route="/v1/login/scan",status="200"} 2"#), "{text}");
+        assert!(text.contains(r#"taipei_push_requests_total{outcome="delivered"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"));
     }
 }

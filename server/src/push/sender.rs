@@ -40,6 +40,7 @@ use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::ops::metrics::Metrics;
 use crate::sealing::Kek;
 use crate::time::now_ms;
 
@@ -144,6 +145,18 @@ enum Outcome {
     Refused(u16),
 }
 
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Gone => "gone",
+            Self::TooLarge => "too_large",
+            Self::Retry { .. } => "retry",
+            Self::Refused(_) => "refused",
+        }
+    }
+}
+
 /// The sender's running task; [`Sender::stop`] ends it between two rounds.
 #[derive(Debug)]
 pub struct Sender {
@@ -161,6 +174,7 @@ struct Worker {
     rng: SystemRandom,
     /// This sender's name in `push_outgoing.claimed_by`, random per start.
     claimant: String,
+    metrics: Arc<Metrics>,
 }
 
 /// The HTTP client for push services: rustls on ring with the operating system's root
@@ -191,12 +205,12 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ApiError> {
 
 impl Sender {
     /// Starts the task. The keys are read once here (made by [`super::init`]).
-    pub async fn spawn(db: Db, kek: Kek, config: PushConfig, outgoing: Outgoing) -> Result<Self, ApiError> {
+    pub async fn spawn(db: Db, kek: Kek, config: PushConfig, outgoing: Outgoing, metrics: Arc<Metrics>) -> Result<Self, ApiError> {
         let k = kek.clone();
         let (signing, vapid) = db.read(move |c| Ok((super::signing_key(c, &k)?, super::vapid_key(c, &k)?))).await?;
         let http = http_client(config.request_timeout)?;
         let claimant = crate::random::id()?;
-        let worker = Arc::new(Worker { db, kek, config, http, signing, vapid, rng: SystemRandom::new(), claimant });
+        let worker = Arc::new(Worker { db, kek, config, http, signing, vapid, rng: SystemRandom::new(), claimant, metrics });
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -338,6 +352,7 @@ impl Worker {
         let body = encryption::seal(&self.plaintext(&due)?, &due.subscription.p256dh, &due.subscription.auth, PAD_TO, &self.rng)
             .map_err(|e| ApiError::internal(format!("push encryption: {e}")))?;
         let outcome = self.post(&due.subscription.endpoint, body, &message.message, now).await;
+        self.metrics.push_request(outcome.label());
         let device = due.subscription.device_id.clone();
         match outcome {
             Outcome::Delivered => {

@@ -8,6 +8,8 @@ import tw.gov.taipei.core.QrException
 import tw.gov.taipei.core.QrScanner
 import tw.gov.taipei.core.decodeImage
 import tw.gov.taipei.core.decodeLuma
+import tw.gov.taipei.core.qrBufferBytes
+import tw.gov.taipei.core.releaseQrBuffers
 import tw.gov.taipei.core.renderPng
 import tw.gov.taipei.core.renderSvg
 
@@ -71,6 +73,13 @@ val qrTests = listOf(
         assertEquals(listOf(text), tight.scan(bytes, 640u, 480u, 704u).map { it.text }, "texts with no budget")
         val short = assertThrows<QrException.InvalidFrame>("buffer too short") { scanner.scan(ByteArray(10), 640u, 480u, 704u) }
         assertEquals("qr.invalid_frame", short.code, "code")
+        tight.close()
+        check(qrBufferBytes() == 0uL) { "closing a scanner frees the engine's frame buffers" }
+        assertEquals(listOf(text), scanner.scan(bytes, 640u, 480u, 704u).map { it.text }, "another scanner goes on")
+        check(qrBufferBytes() > 0uL) { "its buffers are kept again" }
+        scanner.close()
+        decodeLuma(bytes, 640u, 480u, 704u)
+        check(releaseQrBuffers() > 0uL && qrBufferBytes() == 0uL) { "an app decoding frames itself releases them" }
     },
 
     test("render to PNG and SVG, and the PNG decodes back with its level") {

@@ -23,11 +23,15 @@ import tw.gov.taipei.core.renderSvg
  * Called on the analyzer's executor, never on the main thread: decoding takes
  * milliseconds. Frames go through one [QrScanner], which bounds the time spent on each
  * and carries the decoder's position in its retry ladder from frame to frame.
+ *
+ * Close it when the camera stops (`ImageAnalysis.clearAnalyzer()`, the screen's
+ * `onDestroy`): closing its scanner gives back the megabytes of frame buffers the
+ * engine keeps between frames, which would otherwise stay with the analyzer's executor.
  */
 class QrFrameAnalyzer(
     private val scanner: QrScanner = QrScanner(),
     private val onCodes: (List<QrCode>) -> Unit = {},
-) {
+) : AutoCloseable {
     private var scratch = ByteArray(0)
 
     /** The codes in the frame; an empty list for a frame with none. */
@@ -58,6 +62,12 @@ class QrFrameAnalyzer(
             throw QrException.InvalidFrame("qr.invalid_frame", "the first plane is not packed luma (pixel stride ${y.pixelStride})")
         }
         return analyze(y.buffer, y.rowStride, image.width, image.height)
+    }
+
+    /** Closes the scanner (and frees the engine's frame buffers); no frame after this. */
+    @Synchronized
+    override fun close() {
+        scanner.close()
     }
 }
 

@@ -11,6 +11,7 @@ import org.junit.runner.RunWith
 import org.robolectric.RobolectricTestRunner
 import tw.gov.taipei.core.EcLevel
 import tw.gov.taipei.core.QrException
+import tw.gov.taipei.core.qrBufferBytes
 import tw.gov.taipei.core.renderPng
 
 @RunWith(RobolectricTestRunner::class)
@@ -55,5 +56,15 @@ class QrFrameAnalyzerTest {
         val short = assertThrows(QrException.InvalidFrame::class.java) { analyzer.analyze(buffer, stride + 1, size.first, size.second) }
         assertEquals("qr.invalid_frame", short.code)
         assertThrows(QrException.InvalidFrame::class.java) { analyzer.analyze(buffer, -1, size.first, size.second) }
+    }
+
+    @Test
+    fun closingTheAnalyzerFreesTheEnginesFrameBuffers() {
+        val analyzer = QrFrameAnalyzer()
+        val (buffer, stride, size) = plane(16, 0)
+        assertEquals(listOf(text), analyzer.analyze(buffer, stride, size.first, size.second).map { it.text })
+        assertTrue("buffers kept between frames", qrBufferBytes() > 0uL)
+        analyzer.close()
+        assertEquals(0uL, qrBufferBytes())
     }
 }
