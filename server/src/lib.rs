@@ -10,6 +10,7 @@ pub mod approval;
 pub mod attendance;
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod attestation;
 pub mod credentials;
@@ -256,7 +257,7 @@ pub struct RunningServer {
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
     grace: Duration,
-    purger: purge::Purger,
+    purger: background::Background,
     push: push::sender::Sender,
 }
 

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::background::Background;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::time::now_ms;
@@ -36,41 +37,21 @@ pub async fn run(db: &Db, now: i64) -> Result<Purged, ApiError> {
         .await
 }
 
-/// The purge timer started with the server.
-#[derive(Debug)]
-pub struct Purger {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Purger {
-    /// Stops the timer, letting a purge under way commit first. Aborting the task instead
-    /// would not stop that purge — its transaction runs on the blocking pool — but only
-    /// stop waiting for it, so it could still hold the write lock after the server said
-    /// it had stopped.
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
-}
-
-/// Purges every `interval` until [`Purger::stop`] (at shutdown). A failed purge is
-/// logged and tried again next time; it never stops the server.
-pub fn spawn(db: Db, interval: Duration) -> Purger {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
+/// Purges every `interval` until stopped (at shutdown; a purge under way commits
+/// first). A failed purge is logged and tried again next time; it never stops the server.
+pub fn spawn(db: Db, interval: Duration) -> Background {
+    Background::spawn("purge", move |mut stopping| async move {
         let mut timer = tokio::time::interval(interval);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = timer.tick() => {}
-                _ = &mut stopped => return,
+                () = stopping.requested() => return,
             }
             match run(&db, now_ms()).await {
                 Ok(purged) => tracing::debug!(?purged, "purged lapsed rows"),
                 Err(e) => tracing::warn!(error = %e, "purge failed; trying again later"),
             }
         }
-    });
-    Purger { stop, task }
+    })
 }

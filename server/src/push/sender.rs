@@ -38,6 +38,7 @@ use taipei_protocol::push::message::{PushMessage, SignedPush};
 use taipei_protocol::push::vapid;
 use tokio::sync::Notify;
 
+use crate::background::Background;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ops::metrics::Metrics;
@@ -159,10 +160,7 @@ impl Outcome {
 
 /// The sender's running task; [`Sender::stop`] ends it between two rounds.
 #[derive(Debug)]
-pub struct Sender {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
+pub struct Sender(Background);
 
 struct Worker {
     db: Db,
@@ -211,8 +209,7 @@ impl Sender {
         let http = http_client(config.request_timeout)?;
         let claimant = crate::random::id()?;
         let worker = Arc::new(Worker { db, kek, config, http, signing, vapid, rng: SystemRandom::new(), claimant, metrics });
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
+        Ok(Self(Background::spawn("push sender", move |mut stopping| async move {
             loop {
                 let pause = match worker.round().await {
                     Ok(pause) => pause,
@@ -224,20 +221,16 @@ impl Sender {
                 tokio::select! {
                     () = outgoing.notify.notified() => {}
                     () = tokio::time::sleep(pause) => {}
-                    _ = stopped.changed() => break,
+                    () = stopping.requested() => break,
                 }
             }
-        });
-        Ok(Self { stop, task })
+        })))
     }
 
     /// Lets the current request batch finish, then ends the task. What is still queued
     /// stays in the database for the next start.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "push sender task failed");
-        }
+        self.0.stop().await;
     }
 }
 
